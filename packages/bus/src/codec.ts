@@ -1,0 +1,50 @@
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import {
+  EndOfStream,
+  Feedback,
+  FrameBatch,
+  Heartbeat,
+  RuleEvent,
+  Verdict,
+} from "@vigil/proto";
+
+interface MessageFns<T> {
+  encode(message: T, writer?: BinaryWriter): BinaryWriter;
+  decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromPartial(object: never): T;
+}
+
+/** A message on the bus could not be decoded: counted by the receiver, never fatal. */
+export class DecodeError extends Error {
+  readonly code = "VIGIL_ERR_DECODE";
+}
+
+export interface Codec<T> {
+  readonly name: string;
+  encode(message: T): Uint8Array;
+  /** Throws DecodeError naming the message type and the subject. */
+  decode(data: Uint8Array, subject?: string): T;
+}
+
+function codec<T>(name: string, fns: MessageFns<T>): Codec<T> {
+  return {
+    name,
+    encode: (message) => fns.encode(message).finish(),
+    decode(data, subject) {
+      try {
+        return fns.decode(data);
+      } catch (err) {
+        throw new DecodeError(`malformed ${name} (${data.byteLength} bytes)${subject ? ` on ${subject}` : ""}: ${(err as Error).message}`);
+      }
+    },
+  };
+}
+
+export const codecs = {
+  frameBatch: codec("FrameBatch", FrameBatch),
+  verdict: codec("Verdict", Verdict),
+  feedback: codec("Feedback", Feedback),
+  ruleEvent: codec("RuleEvent", RuleEvent),
+  heartbeat: codec("Heartbeat", Heartbeat),
+  endOfStream: codec("EndOfStream", EndOfStream),
+} as const;

@@ -1,0 +1,61 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "@vigil/lifecycle";
+
+export interface BusOptions {
+  servers: string[];
+  name: string;
+  token?: string;
+  logger?: Logger;
+  /** Give up if the first connection cannot be made within this time (ms); default: keep trying. */
+  firstConnectTimeoutMs?: number;
+}
+
+export class BusError extends Error {
+  readonly code = "VIGIL_ERR_BUS";
+}
+
+/**
+ * Connects to NATS and keeps reconnecting forever with backoff: a service
+ * outlives NATS restarts. Status changes are logged.
+ */
+export async function connectBus(opts: BusOptions): Promise<NatsConnection> {
+  const log = opts.logger;
+  const attempt = connect({
+    servers: opts.servers,
+    name: opts.name,
+    token: opts.token,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 250,
+    waitOnFirstConnect: true,
+    pingInterval: 10_000,
+  });
+  let nc: NatsConnection;
+  if (opts.firstConnectTimeoutMs) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new BusError(`cannot reach NATS at ${opts.servers.join(", ")} within ${opts.firstConnectTimeoutMs} ms`)),
+        opts.firstConnectTimeoutMs,
+      );
+    });
+    try {
+      nc = await Promise.race([attempt, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } else {
+    nc = await attempt;
+  }
+  log?.info({ server: nc.getServer() }, "connected to NATS");
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") log?.warn({ server: s.server }, "NATS disconnected");
+      else if (s.type === "reconnect") log?.info({ server: s.server }, "NATS reconnected");
+      else if (s.type === "error") log?.error({ err: s.error }, "NATS error");
+      else if (s.type === "slowConsumer") log?.warn({ subject: s.sub.getSubject() }, "NATS slow consumer");
+    }
+  })();
+  return nc;
+}

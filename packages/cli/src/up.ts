@@ -1,0 +1,161 @@
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { DEFAULT_PORTS } from "@vigil/config";
+import { createLogger } from "@vigil/lifecycle";
+import { EXIT_USAGE, type Command } from "./command.js";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+interface ServiceSpec {
+  name: string;
+  main: string;
+  /** What the service serves, for the printout. */
+  endpoints: string[];
+  env: Record<string, string>;
+}
+
+/** The interface of the IPv4 default route, else of the IPv6 one. */
+export function defaultRouteInterface(): string | null {
+  for (const fam of ["-4", "-6"]) {
+    try {
+      const out = execFileSync("ip", [fam, "route", "show", "default"], { encoding: "utf8" });
+      const m = /\bdev (\S+)/.exec(out);
+      if (m) return m[1];
+    } catch {
+      /* no route for this family */
+    }
+  }
+  return null;
+}
+
+function captureSource(iface: string | undefined): { env: Record<string, string>; label: string } {
+  if (existsSync("/dev/vigil")) return { env: { VIGIL_CAPTURE__SOURCE: "kernel" }, label: "kernel ring /dev/vigil" };
+  const dev = iface ?? defaultRouteInterface();
+  if (!dev) throw Object.assign(new Error("no /dev/vigil and no default route: name an interface with --interface"), { code: "VIGIL_ERR_USAGE" });
+  return { env: { VIGIL_CAPTURE__SOURCE: "afpacket", VIGIL_CAPTURE__INTERFACE: dev }, label: `AF_PACKET on ${dev}` };
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => (s.destroy(), done(true)));
+    s.once("error", () => done(false));
+  });
+}
+
+async function startNats(stateDir: string, port: number, log: ReturnType<typeof createLogger>): Promise<ChildProcess | null> {
+  if (await portOpen(port)) {
+    log.info({ port }, "using the nats-server already listening");
+    return null;
+  }
+  const store = join(stateDir, "nats");
+  mkdirSync(store, { recursive: true });
+  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-m", String(DEFAULT_PORTS.natsMonitor), "-js", "-sd", store], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const deadline = Date.now() + 10_000;
+  while (!(await portOpen(port))) {
+    if (child.exitCode !== null) throw Object.assign(new Error(`nats-server exited with ${child.exitCode}`), { code: "VIGIL_ERR_NATS" });
+    if (Date.now() > deadline) throw Object.assign(new Error("nats-server did not start within 10 s"), { code: "VIGIL_ERR_NATS" });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+export const upCommand: Command = {
+  name: "up",
+  summary: "start the whole stack on this host (nats-server, capture, detectors, rules, console)",
+  usage: "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR]",
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" } },
+      }));
+    } catch (err) {
+      process.stderr.write(`vigil up: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+    const log = createLogger("vigil-up");
+    const stateDir = resolve(values["state-dir"] ?? process.env.VIGIL_STATE_DIR ?? join(repoRoot, ".vigil"));
+    const natsPort = DEFAULT_PORTS.nats;
+    const nats = await startNats(stateDir, natsPort, log);
+    const src = captureSource(values.interface);
+    const common: Record<string, string> = {
+      VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
+      VIGIL_STATE_DIR: stateDir,
+      ...(values.config ? { VIGIL_CONFIG: resolve(values.config) } : {}),
+    };
+    const specs: ServiceSpec[] = [
+      { name: "capture", main: "services/capture/dist/main.js", env: src.env, endpoints: [`source: ${src.label}`, `metrics http://127.0.0.1:${DEFAULT_PORTS.captureMetrics}/metrics`] },
+      { name: "pst", main: "services/pst/dist/main.js", env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.pstMetrics}/metrics`] },
+      { name: "som", main: "services/som/dist/main.js", env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.somMetrics}/metrics`] },
+      {
+        name: "rules",
+        main: "services/rules/dist/main.js",
+        env: {},
+        endpoints: [`gRPC 127.0.0.1:${DEFAULT_PORTS.rulesGrpc} (vigil.v1.Control)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
+      },
+      { name: "console", main: "services/console/dist/main.js", env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
+    ].filter((s) => existsSync(join(repoRoot, s.main)));
+
+    const children = new Map<string, ChildProcess>();
+    let stopping = false;
+    const launch = (spec: ServiceSpec, attempt = 0) => {
+      const child = spawn(process.execPath, [join(repoRoot, spec.main)], {
+        stdio: ["ignore", "inherit", "inherit"],
+        env: { ...process.env, ...common, ...spec.env },
+      });
+      children.set(spec.name, child);
+      const startedAt = Date.now();
+      child.once("exit", (code, signal) => {
+        if (stopping) return;
+        const next = Date.now() - startedAt > 30_000 ? 0 : attempt + 1;
+        const delay = Math.min(30_000, 500 * 2 ** next);
+        log.error({ service: spec.name, code, signal, restartInMs: delay }, "service exited; restarting");
+        setTimeout(() => !stopping && launch(spec, next), delay).unref();
+      });
+    };
+    for (const spec of specs) launch(spec);
+
+    const lines = [
+      "",
+      "Vigil is running:",
+      `  nats       nats://127.0.0.1:${natsPort}${nats ? " (started for Vigil, JetStream in " + join(stateDir, "nats") + ")" : " (already running)"}, monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/`,
+      ...specs.map((s) => `  ${s.name.padEnd(10)} ${s.endpoints.join("; ")}`),
+      "",
+      "Stop with Ctrl-C or SIGTERM.",
+      "",
+    ];
+    process.stdout.write(lines.join("\n"));
+
+    await new Promise<void>((done) => {
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        const all = [...children.values()].filter((c) => c.exitCode === null);
+        let left = all.length;
+        const finish = () => {
+          nats?.kill("SIGTERM");
+          done();
+        };
+        if (!left) return finish();
+        for (const c of all) {
+          c.once("exit", () => --left === 0 && finish());
+          c.kill("SIGTERM");
+        }
+        setTimeout(() => {
+          for (const c of all) if (c.exitCode === null) c.kill("SIGKILL");
+        }, 15_000).unref();
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,5 @@
+export * from "./abi.gen.js";
+export * from "./records.js";
+export * from "./packet.js";
+export * from "./addr.js";
+export * from "./craft.js";

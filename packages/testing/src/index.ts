@@ -1,0 +1,4 @@
+export * from "./nats-server.js";
+export * from "./ports.js";
+export * from "./netns.js";
+export * from "./public-captures.js";
