@@ -13,6 +13,8 @@
 #include <linux/wait.h>
 #include <linux/irq_work.h>
 #include <linux/percpu.h>
+#include <linux/netlink.h>
+#include <linux/skbuff.h>
 #include <linux/version.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
@@ -23,8 +25,6 @@
 #if BITS_PER_LONG != 64
 #error "vigil needs 64-bit atomics for the ring indexes (64-bit kernels only)"
 #endif
-
-#define pr_fmt_vigil "vigil: "
 
 /* ---- module parameters (main.c) -------------------------------------- */
 extern unsigned int vigil_param_slots;
