@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Installs Vigil on this host from a checkout: the kernel module with DKMS, the
+# services under /opt/vigil, the `vigil` CLI, the systemd units and
+# /etc/vigil/vigil.yaml. Idempotent: running it again upgrades in place and
+# never overwrites a configuration file you edited (the new one lands beside
+# it as *.dist).
+#
+#   deploy/install.sh [options]
+#     --prefix DIR     where the services go (default /opt/vigil)
+#     --destdir DIR    stage everything under DIR instead of / (packaging, tests);
+#                      implies --no-dkms --no-systemctl --no-users
+#     --no-build       do not build the checkout first (it must be built)
+#     --no-dkms        do not install the kernel module (AF_PACKET capture, nftables enforcement)
+#     --no-systemctl   do not reload systemd or enable the units
+#     --no-users       do not create the vigil account
+#     --enable         enable vigil.target at boot
+#     --start          start (or restart) vigil.target now
+#     --uninstall      remove the services, units and CLI (keeps /etc/vigil,
+#                      /var/lib/vigil and the DKMS module: see docs/operations.md)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+prefix=/opt/vigil
+destdir=
+build=1 dkms=1 systemctl=1 users=1 enable=0 start=0 uninstall=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix=${2:?--prefix needs a directory}; shift ;;
+    --destdir) destdir=$(readlink -m "${2:?--destdir needs a directory}"); dkms=0 systemctl=0 users=0; shift ;;
+    --no-build) build=0 ;;
+    --no-dkms) dkms=0 ;;
+    --no-systemctl) systemctl=0 ;;
+    --no-users) users=0 ;;
+    --enable) enable=1 ;;
+    --start) start=1 ;;
+    --uninstall) uninstall=1 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+log() { printf 'vigil-install: %s\n' "$*" >&2; }
+die() { printf 'vigil-install: error: %s\n' "$*" >&2; exit 1; }
+
+if [ -z "$destdir" ] && [ "$(id -u)" -ne 0 ]; then die "run as root (or stage with --destdir DIR)"; fi
+case "$prefix" in /*) ;; *) die "--prefix must be an absolute path, got $prefix" ;; esac
+
+unitdir=/etc/systemd/system
+root=${destdir:-}
+units=(vigil.target vigil-nats.service vigil-capture.service vigil-pst.service vigil-som.service vigil-rules.service vigil-console.service)
+have_systemd() { [ "$systemctl" = 1 ] && [ -d /run/systemd/system ]; }
+
+if [ "$uninstall" = 1 ]; then
+  if have_systemd; then systemctl disable --now vigil.target "${units[@]}" 2>/dev/null || true; fi
+  for u in "${units[@]}"; do rm -f "$root$unitdir/$u"; done
+  rm -f "$root/usr/local/bin/vigil" "$root/etc/udev/rules.d/60-vigil.rules" "$root/usr/lib/sysusers.d/vigil.conf"
+  rm -rf "$root$prefix"
+  if have_systemd; then systemctl daemon-reload; fi
+  log "removed the services, units and CLI; kept /etc/vigil, /var/lib/vigil and the DKMS module (dkms remove vigil/<version> --all removes it)"
+  exit 0
+fi
+
+# Node: the services need >= 20.19 (require(esm), stable fetch and test APIs).
+node=$(command -v node || true)
+[ -n "$node" ] || die "node is not installed: Vigil needs Node.js >= 20.19 (Debian 12's nodejs is 18: use NodeSource's or the official build)"
+node_ok=$("$node" -e 'const [a,b]=process.versions.node.split(".").map(Number); console.log(a>20||(a===20&&b>=19)?1:0)')
+[ "$node_ok" = 1 ] || die "$node is $("$node" --version); Vigil needs Node.js >= 20.19"
+node=$(readlink -f "$node")
+
+if [ "$build" = 1 ]; then
+  log "building the checkout"
+  (cd "$repo" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && node scripts/build.mjs) >&2
+fi
+missing=()
+for s in capture pst som rules console; do [ -f "$repo/services/$s/dist/main.js" ] || missing+=("$s"); done
+[ -f "$repo/packages/cli/dist/main.js" ] || die "the CLI is not built ($repo/packages/cli/dist/main.js): run node scripts/build.mjs"
+if [ ${#missing[@]} -gt 0 ]; then log "warning: not built, their units will fail to start: ${missing[*]}"; fi
+
+log "installing the services in $root$prefix"
+stage=$(mktemp -d "${TMPDIR:-/tmp}/vigil-stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+node "$repo/deploy/scripts/stage-runtime.mjs" "$stage/app" --root "$repo"
+mkdir -p "$stage/app/bin"
+# One place for the units to find the interpreter, whatever its install path.
+ln -s "$node" "$stage/app/bin/node"
+# Swap the whole tree at once: a running service keeps its open files, a
+# restart picks up the new tree, and the previous one is kept for rollback.
+mkdir -p "$(dirname "$root$prefix")"
+if [ -d "$root$prefix" ]; then rm -rf "$root$prefix.previous"; mv "$root$prefix" "$root$prefix.previous"; fi
+cp -a "$stage/app" "$root$prefix"
+
+log "installing the vigil CLI in $root/usr/local/bin/vigil"
+mkdir -p "$root/usr/local/bin"
+cat > "$root/usr/local/bin/vigil" <<EOF
+#!/bin/sh
+# The Vigil command line (installed by deploy/install.sh).
+: "\${VIGIL_CONFIG:=/etc/vigil/vigil.yaml}"
+: "\${VIGIL_STATE_DIR:=/var/lib/vigil}"
+export VIGIL_CONFIG VIGIL_STATE_DIR
+exec $prefix/bin/node $prefix/packages/cli/dist/main.js "\$@"
+EOF
+chmod 0755 "$root/usr/local/bin/vigil"
+
+log "installing the systemd units in $root$unitdir"
+mkdir -p "$root$unitdir" "$root/usr/lib/sysusers.d" "$root/etc/udev/rules.d"
+for u in "${units[@]}"; do
+  sed "s#/opt/vigil#$prefix#g" "$repo/deploy/systemd/$u" > "$root$unitdir/$u"
+  chmod 0644 "$root$unitdir/$u"
+done
+install -m 0644 "$repo/deploy/systemd/vigil.sysusers.conf" "$root/usr/lib/sysusers.d/vigil.conf"
+install -m 0644 "$repo/deploy/systemd/60-vigil.rules" "$root/etc/udev/rules.d/60-vigil.rules"
+
+# Configuration: installed once; a changed default is offered as *.dist.
+mkdir -p "$root/etc/vigil"
+for f in vigil.yaml nats-server.conf; do
+  if [ -e "$root/etc/vigil/$f" ]; then
+    if ! cmp -s "$repo/deploy/config/$f" "$root/etc/vigil/$f"; then
+      install -m 0640 "$repo/deploy/config/$f" "$root/etc/vigil/$f.dist"
+      log "kept your /etc/vigil/$f; the shipped default is /etc/vigil/$f.dist"
+    fi
+  else
+    install -m 0640 "$repo/deploy/config/$f" "$root/etc/vigil/$f"
+  fi
+done
+
+# Host-specific choices go to /etc/default/vigil (read by every unit), written once.
+if [ ! -e "$root/etc/default/vigil" ]; then
+  mkdir -p "$root/etc/default"
+  iface=$(ip -4 route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
+  {
+    echo "# Vigil: settings of this host, as VIGIL_<SECTION>__<KEY> overrides of /etc/vigil/vigil.yaml."
+    if [ "$dkms" = 1 ]; then
+      echo "VIGIL_CAPTURE__SOURCE=kernel"
+    else
+      echo "# No kernel module installed: capture with AF_PACKET."
+      echo "VIGIL_CAPTURE__SOURCE=afpacket"
+      echo "VIGIL_CAPTURE__INTERFACE=${iface:-eth0}"
+    fi
+  } > "$root/etc/default/vigil"
+fi
+
+if [ "$users" = 1 ]; then
+  if command -v systemd-sysusers >/dev/null; then
+    systemd-sysusers /usr/lib/sysusers.d/vigil.conf
+  elif ! getent passwd vigil >/dev/null; then
+    useradd --system --home-dir /var/lib/vigil --no-create-home --shell /usr/sbin/nologin --user-group vigil
+  fi
+  chgrp vigil "$root/etc/vigil" "$root/etc/vigil"/*
+  chmod 0750 "$root/etc/vigil"
+fi
+
+if [ "$dkms" = 1 ]; then
+  command -v dkms >/dev/null || die "dkms is not installed (apt-get install dkms linux-headers-\$(uname -r)), or pass --no-dkms to capture with AF_PACKET and enforce with nftables"
+  [ -f "$repo/kmod/dkms.conf" ] || die "$repo/kmod/dkms.conf is missing"
+  version=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/kmod/dkms.conf")
+  [ -n "$version" ] || die "no PACKAGE_VERSION in $repo/kmod/dkms.conf"
+  src=/usr/src/vigil-$version
+  log "installing the kernel module vigil/$version with DKMS"
+  if dkms status -m vigil -v "$version" | grep -q .; then dkms remove -m vigil -v "$version" --all >&2; fi
+  rm -rf "$src"
+  mkdir -p "$src"
+  (cd "$repo/kmod" && tar -cf - --exclude='*.o' --exclude='*.ko' --exclude='*.mod*' --exclude='.*.cmd' \
+     --exclude=Module.symvers --exclude=modules.order --exclude=test --exclude=tools .) | tar -xf - -C "$src"
+  dkms add -m vigil -v "$version" >&2
+  dkms build -m vigil -v "$version" >&2
+  dkms install -m vigil -v "$version" --force >&2
+  echo vigil > /etc/modules-load.d/vigil.conf
+  # A C tool that talks to the module directly: the way out when Node or the
+  # services are broken (vigil-rule flush, see "Locked out" in the guide).
+  if make -s -C "$repo/kmod/tools" vigil-rule >&2; then
+    install -m 0755 "$repo/kmod/tools/vigil-rule" /usr/local/sbin/vigil-rule
+  else
+    log "warning: could not build kmod/tools/vigil-rule (needs gcc and libmnl-dev)"
+  fi
+  if have_systemd; then udevadm control --reload || true; fi
+  if lsmod | grep -q '^vigil '; then
+    log "the running module is the old one: 'systemctl stop vigil.target && rmmod vigil && modprobe vigil' switches (see Upgrade in docs/operations.md)"
+  else
+    modprobe vigil || log "warning: modprobe vigil failed; see dmesg"
+  fi
+fi
+
+if have_systemd; then
+  systemctl daemon-reload
+  if [ "$enable" = 1 ]; then systemctl enable vigil.target "${units[@]:1}"; fi
+  if [ "$start" = 1 ]; then systemctl restart vigil.target; fi
+fi
+log "done. Next: edit /etc/vigil/vigil.yaml, then systemctl enable --now vigil.target; 'vigil status' shows the stack"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The compose lab with the right files: adds deploy/compose.kernel.yaml when the
+# vigil module's ring (/dev/vigil) exists, otherwise capture uses AF_PACKET on
+# VIGIL_CAPTURE_INTERFACE (default: the interface of the default route).
+#
+#   deploy/lab.sh up [--scale pst=3]     build missing images, start, wait until healthy
+#   deploy/lab.sh <any docker compose command and options>
+set -euo pipefail
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+files=(-f "$repo/compose.yaml")
+[ -e /dev/vigil ] && files+=(-f "$repo/deploy/compose.kernel.yaml")
+if [ -z "${VIGIL_CAPTURE_INTERFACE:-}" ]; then
+  VIGIL_CAPTURE_INTERFACE=$(ip -4 route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
+  export VIGIL_CAPTURE_INTERFACE=${VIGIL_CAPTURE_INTERFACE:-eth0}
+fi
+# Compose v2 (docker compose) when present, else the v1 docker-compose.
+if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
+cmd=${1:-up}
+if [ "$cmd" = up ]; then
+  shift || true
+  prefix=${VIGIL_IMAGE_PREFIX:-vigil} tag=${VIGIL_TAG:-dev}
+  if ! docker image inspect "$prefix/rules:$tag" >/dev/null 2>&1; then
+    "$repo/deploy/docker/build-images.sh" --tag "$tag"
+  fi
+  exec "${compose[@]}" -p "${VIGIL_LAB_PROJECT:-vigil}" "${files[@]}" up -d "$@"
+fi
+exec "${compose[@]}" -p "${VIGIL_LAB_PROJECT:-vigil}" "${files[@]}" "$@"

@@ -1,0 +1,137 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { repoRoot } from "@vigil/testing";
+import { composeCommand } from "./helpers/docker.js";
+
+const compose = composeCommand();
+const composeMissing = compose ? null : "neither `docker compose` nor docker-compose is installed (apt-get install docker-compose)";
+
+interface ComposeService {
+  image?: string;
+  build?: { target?: string; dockerfile?: string };
+  user?: string;
+  restart?: string;
+  network_mode?: string;
+  networks?: unknown;
+  cap_add?: string[];
+  cap_drop?: string[];
+  ports?: unknown[];
+  container_name?: string;
+  healthcheck?: { test: string[] };
+  devices?: unknown[];
+  environment?: Record<string, string>;
+  volumes?: Array<{ type: string; source: string; target: string } | string>;
+  read_only?: boolean;
+  security_opt?: string[];
+}
+
+/** The file as docker compose resolves it (interpolation, anchors, overlays). */
+const cache = new Map<string, { services: Record<string, ComposeService> }>();
+function resolved(files: string[], env: Record<string, string> = {}): { services: Record<string, ComposeService> } {
+  const key = JSON.stringify([files, env]);
+  if (!cache.has(key)) cache.set(key, resolveUncached(files, env));
+  return cache.get(key)!;
+}
+function resolveUncached(files: string[], env: Record<string, string>): { services: Record<string, ComposeService> } {
+  const args = [...compose!.slice(1), ...files.flatMap((f) => ["-f", join(repoRoot, f)]), "config"];
+  const r = spawnSync(compose![0], args, { cwd: repoRoot, encoding: "utf8", env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${compose!.join(" ")} config failed: ${r.stderr}`);
+  return parseYaml(r.stdout) as { services: Record<string, ComposeService> };
+}
+
+const dockerfile = readFileSync(join(repoRoot, "deploy/docker/Dockerfile"), "utf8");
+const targets = new Set([...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]));
+function targetBlock(target: string): string {
+  const start = dockerfile.search(new RegExp(`^FROM\\s+\\S+\\s+AS\\s+${target}\\s*$`, "im"));
+  const rest = dockerfile.slice(start + 1);
+  const next = rest.search(/^FROM\s/im);
+  return next < 0 ? rest : rest.slice(0, next);
+}
+
+describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${composeMissing})` : ""}`, () => {
+  it("is valid, alone and with the kernel overlay", () => {
+    const base = resolved(["compose.yaml"]);
+    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "grafana", "nats", "nats-volume-init", "prometheus", "pst", "rules", "som"]);
+    const kernel = resolved(["compose.yaml", "deploy/compose.kernel.yaml"]);
+    expect(JSON.stringify(kernel.services.capture.devices)).toContain("/dev/vigil");
+    expect(kernel.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe("kernel");
+    expect(base.services.capture.devices).toBeUndefined();
+    expect(base.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe("afpacket");
+  });
+
+  it("runs nothing as root but what needs it, with the fewest capabilities", () => {
+    const { services } = resolved(["compose.yaml"]);
+    const privileged: Record<string, string[]> = { capture: ["NET_ADMIN", "NET_RAW"], rules: ["NET_ADMIN"], "nats-volume-init": ["CHOWN"] };
+    for (const [name, svc] of Object.entries(services)) {
+      expect(svc.cap_drop, name).toEqual(["ALL"]);
+      expect([...(svc.cap_add ?? [])].sort(), name).toEqual(privileged[name] ?? []);
+      const uid = svc.user?.split(":")[0];
+      if (privileged[name]) expect(uid, name).toBe("0");
+      else expect(uid && uid !== "0" && uid !== "root", `${name} runs as ${svc.user}`).toBe(true);
+      if (name !== "nats-volume-init") {
+        expect(svc.restart, name).toBe("unless-stopped");
+        expect(svc.security_opt, name).toContain("no-new-privileges:true");
+      }
+    }
+  });
+
+  it("every long-running service has a health check (in compose or in its image)", () => {
+    const { services } = resolved(["compose.yaml"]);
+    for (const [name, svc] of Object.entries(services)) {
+      if (name === "nats-volume-init") continue;
+      const inImage = svc.build?.target ? /^HEALTHCHECK\s/m.test(targetBlock(svc.build.target)) : false;
+      expect(Boolean(svc.healthcheck) || inImage, name).toBe(true);
+    }
+  });
+
+  it("builds every Vigil service from a target of the one Dockerfile", () => {
+    const { services } = resolved(["compose.yaml"]);
+    for (const name of ["capture", "pst", "som", "rules", "console"]) {
+      const svc = services[name];
+      expect(svc.build?.dockerfile, name).toMatch(/deploy\/docker\/Dockerfile$/);
+      expect(targets.has(svc.build!.target!), `${name}: Dockerfile has no target ${svc.build?.target}`).toBe(true);
+      expect(svc.image).toBe(`vigil/${name}:dev`);
+    }
+    // Local base images replace the public ones by variable.
+    const local = resolved(["compose.yaml"], { VIGIL_NATS_IMAGE: "vigil-local/nats:2", VIGIL_TAG: "t1" });
+    expect(local.services.nats.image).toBe("vigil-local/nats:2");
+    expect(local.services.pst.image).toBe("vigil/pst:t1");
+  });
+
+  it("lets detectors scale and keeps capture and rules on the host's network", () => {
+    const { services } = resolved(["compose.yaml"]);
+    for (const name of ["pst", "som"]) {
+      const svc = services[name];
+      // Fixed names or published ports would make a second replica fail to start.
+      expect(svc.container_name, name).toBeUndefined();
+      expect(svc.ports ?? [], name).toEqual([]);
+      expect(svc.network_mode, name).toBeUndefined();
+      expect(svc.environment!.VIGIL_NATS__SERVERS).toBe("[nats://nats:4222]");
+    }
+    for (const name of ["capture", "rules", "console"]) {
+      expect(services[name].network_mode, name).toBe("host");
+      expect(services[name].environment!.VIGIL_NATS__SERVERS).toBe("[nats://127.0.0.1:4222]");
+    }
+    // Published ports stay on the host's loopback.
+    for (const [name, svc] of Object.entries(services))
+      for (const p of (svc.ports ?? []) as Array<{ host_ip?: string } | string>)
+        expect(typeof p === "string" ? p.split(":")[0] : p.host_ip, `${name} publishes ${JSON.stringify(p)}`).toBe("127.0.0.1");
+  });
+
+  it("keeps JetStream on a volume and mounts configuration that exists", () => {
+    const { services } = resolved(["compose.yaml"]);
+    const mounts = (svc: ComposeService) =>
+      (svc.volumes ?? []).map((v) => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1], type: v.startsWith("/") || v.startsWith(".") ? "bind" : "volume" } : v));
+    const natsData = mounts(services.nats).find((m) => m.target === "/data");
+    expect(natsData?.type).toBe("volume");
+    const natsConf = readFileSync(join(repoRoot, "deploy/config/nats-lab.conf"), "utf8");
+    expect(natsConf).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\/data/);
+    for (const [name, svc] of Object.entries(services))
+      for (const m of mounts(svc)) if (m.type === "bind") expect(existsSync(m.source), `${name} mounts ${m.source}`).toBe(true);
+    const r = spawnSync("nats-server", ["-c", join(repoRoot, "deploy/config/nats-lab.conf"), "-t"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+  });
+});

@@ -1,0 +1,147 @@
+// The compose lab for real: local base images (no registry here), the Vigil
+// images, `compose up`, an attack replayed through capture, the verdict and the
+// rule read over the gRPC API, pst scaled to three replicas sharing the shards
+// (seen on the bus and by Prometheus), then everything torn down.
+//
+// Opt-in (VIGIL_DOCKER_LAB=1): building images and running eight containers
+// takes minutes on two cores. Grafana is not started: no registry, and Debian
+// has no grafana package (its dashboards are checked by dashboards.test.ts and
+// metrics.test.ts).
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
+import { createLogger } from "@vigil/lifecycle";
+import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
+import { freePort, repoRoot, waitFor } from "@vigil/testing";
+import { composeCommand, dockerEngine, type DockerEngine } from "./helpers/docker.js";
+import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
+import { serviceMissing } from "./helpers/services.js";
+
+const optIn = process.env.VIGIL_DOCKER_LAB === "1";
+const compose = composeCommand();
+const staticReason = !optIn
+  ? "the docker lab is opt-in: set VIGIL_DOCKER_LAB=1 (builds images and runs eight containers: several minutes on two cores)"
+  : !compose
+    ? "neither `docker compose` nor docker-compose is installed"
+    : (["capture", "pst", "rules"].map(serviceMissing).find(Boolean) ?? null);
+if (staticReason) console.warn(`deploy/test/docker-lab: skipped: ${staticReason}`);
+
+const PROJECT = "vigil-labtest";
+const TAG = "labtest";
+
+describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${staticReason})` : ""}`, () => {
+  let engine: DockerEngine | string;
+  let env: NodeJS.ProcessEnv;
+  let work: string;
+  let nc: NatsConnection | null = null;
+  let control: InstanceType<typeof ControlClient> | null = null;
+  const pstOwners = new Map<string, { shards: number[]; at: number }>();
+  const rulesEos = new Set<string>();
+  let promPort = 0;
+
+  const run = (cmd: string, args: string[], timeout = 600_000): SpawnSyncReturns<string> =>
+    spawnSync(cmd, args, { cwd: repoRoot, env, encoding: "utf8", timeout, maxBuffer: 64 << 20 });
+  const must = (cmd: string, args: string[], timeout?: number): string => {
+    const r = run(cmd, args, timeout);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status ?? r.signal}):\n${(r.stderr || "").slice(-3000)}\n${(r.stdout || "").slice(-1000)}`);
+    return r.stdout;
+  };
+  const dc = (...args: string[]) => must(compose![0], [...compose!.slice(1), "-p", PROJECT, "-f", "compose.yaml", ...args]);
+
+  beforeAll(async () => {
+    engine = await dockerEngine();
+    if (typeof engine === "string") return;
+    work = mkdtempSync(join(tmpdir(), "vigil-lab-"));
+    const natsPort = await freePort();
+    promPort = await freePort();
+    env = {
+      ...process.env,
+      DOCKER_HOST: engine.host,
+      VIGIL_TAG: TAG,
+      VIGIL_NODE_IMAGE: "vigil-local/node:20-bookworm-slim",
+      VIGIL_NATS_IMAGE: "vigil-local/nats:2",
+      VIGIL_PROMETHEUS_IMAGE: "vigil-local/prometheus:2",
+      VIGIL_NATS_PORT: String(natsPort),
+      VIGIL_NATS_MONITOR_PORT: String(await freePort()),
+      VIGIL_PROMETHEUS_PORT: String(promPort),
+      VIGIL_RULES_GRPC_PORT: String(await freePort()),
+      VIGIL_CONSOLE_PORT: String(await freePort()),
+      // The host's own firewall stays untouched: decisions are recorded, not enforced.
+      VIGIL_RULES_ENFORCER: "dry-run",
+      VIGIL_CAPTURE_INTERFACE: "lo",
+    };
+    must(join(repoRoot, "deploy/docker/local-base-images.sh"), []);
+    must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules"]);
+    dc("up", "-d", "nats", "pst", "som", "rules", "prometheus");
+
+    nc = await connectBus({ servers: [`nats://127.0.0.1:${natsPort}`], name: "docker-lab-test", logger: createLogger("docker-lab-test", "warn") });
+    nc.subscribe(subjects.heartbeat("pst"), {
+      callback: (_e, m) => {
+        const hb = codecs.heartbeat.decode(m.data);
+        if (!hb.stopping) pstOwners.set(hb.instance, { shards: [...hb.shards], at: Date.now() });
+      },
+    });
+    nc.subscribe(subjects.endOfStream("rules"), { callback: (_e, m) => rulesEos.add(codecs.endOfStream.decode(m.data).sourceId) });
+    const volume = must("docker", ["volume", "inspect", `${PROJECT}_vigil-state`, "--format", "{{.Mountpoint}}"]).trim();
+    control = new ControlClient(`unix:${volume}/control.sock`, grpc.credentials.createInsecure());
+  }, 900_000);
+
+  afterAll(async () => {
+    control?.close();
+    if (nc) await nc.close().catch(() => undefined);
+    if (typeof engine === "object") {
+      run(compose![0], [...compose!.slice(1), "-p", PROJECT, "-f", "compose.yaml", "down", "-v", "--remove-orphans"], 180_000);
+      await engine.stop();
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  }, 240_000);
+
+  it("brings the lab up healthy", async (ctx) => {
+    if (typeof engine === "string") return ctx.skip(engine);
+    await waitFor("every lab container healthy", () => {
+      const ps = must("docker", ["ps", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--format", "{{.Names}} {{.Status}}"]);
+      const lines = ps.trim().split("\n").filter(Boolean);
+      return lines.length >= 5 && lines.every((l) => l.includes("(healthy)"));
+    }, 180_000, 2000);
+  }, 240_000);
+
+  it("a replayed attack becomes a verdict and a rule, read over the gRPC API", async (ctx) => {
+    if (typeof engine === "string") return ctx.skip(engine);
+    const attacker = "203.0.113.77";
+    const t0 = 1_700_000_000;
+    const packets: TimedPacket[] = [];
+    for (let i = 0; i < 30; i++) packets.push(...benignConnection(`198.51.100.${10 + i}`, "192.0.2.10", 41000 + i, 443, t0 + i * 0.2));
+    packets.push(...synScan(attacker, "192.0.2.10", Array.from({ length: 300 }, (_, i) => 20 + i * 3), t0 + 1));
+    writePcap(join(work, "attack.pcap"), packets);
+    // Capture as a one-shot replay in its own container, from the same image.
+    dc(
+      "run", "--rm", "--no-deps", "-v", `${work}:/replay:ro`,
+      "-e", "VIGIL_CAPTURE__SOURCE=pcap", "-e", "VIGIL_CAPTURE__FILE=/replay/attack.pcap", "-e", "VIGIL_CAPTURE__SOURCE_ID=docker-lab-1",
+      "-e", "VIGIL_CAPTURE__LOCAL=[192.0.2.0/24]", "-e", "VIGIL_CAPTURE__METRICS__HOST=127.0.0.1", "-e", "VIGIL_CAPTURE__METRICS__PORT=0",
+      "capture",
+    );
+    await waitFor("rules passing on the end of the replay", () => rulesEos.has("docker-lab-1"), 60_000, 200);
+    const verdicts = await new Promise<ListVerdictsResponse>((res, rej) => control!.listVerdicts(ListVerdictsRequest.fromPartial({ address: attacker }), (e: grpc.ServiceError | null, r: ListVerdictsResponse) => (e ? rej(e) : res(r))));
+    expect(verdicts.verdicts.length).toBeGreaterThan(0);
+    const rules = await new Promise<ListRulesResponse>((res, rej) => control!.listRules(ListRulesRequest.fromPartial({}), (e: grpc.ServiceError | null, r: ListRulesResponse) => (e ? rej(e) : res(r))));
+    expect(rules.rules.some((r) => r.srcCidr === `${attacker}/32`), JSON.stringify(rules.rules)).toBe(true);
+  }, 120_000);
+
+  it("scales pst to three replicas that share the shards, and Prometheus finds all three", async (ctx) => {
+    if (typeof engine === "string") return ctx.skip(engine);
+    dc("up", "-d", "--no-deps", "--no-recreate", "--scale", "pst=3", "pst");
+    await waitFor("three pst replicas splitting the 16 shards", () => {
+      const live = [...pstOwners.values()].filter((o) => Date.now() - o.at < 3000);
+      const all = live.flatMap((o) => o.shards);
+      return live.length === 3 && live.every((o) => o.shards.length > 0) && new Set(all).size === 16 && all.length === 16;
+    }, 90_000, 500);
+    await waitFor("Prometheus scraping three pst targets", async () => {
+      const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; health: string }> } };
+      return r.data.activeTargets.filter((t) => t.labels.job === "vigil-pst" && t.health === "up").length === 3;
+    }, 90_000, 1000);
+  }, 240_000);
+});

@@ -1,0 +1,180 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "@vigil/testing";
+
+const unitsDir = join(repoRoot, "deploy/systemd");
+const SERVICES = ["capture", "pst", "som", "rules", "console"] as const;
+const UNITS = ["vigil.target", "vigil-nats.service", ...SERVICES.map((s) => `vigil-${s}.service`)];
+
+/** A unit file as section -> key -> values (keys may repeat). */
+function parseUnit(text: string): Map<string, Map<string, string[]>> {
+  const out = new Map<string, Map<string, string[]>>();
+  let section: Map<string, string[]> | null = null;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const sec = /^\[(.+)\]$/.exec(line);
+    if (sec) {
+      section = new Map();
+      out.set(sec[1], section);
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (!section || eq < 0) throw new Error(`not a unit file line: ${line}`);
+    const key = line.slice(0, eq);
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  return out;
+}
+const unit = (name: string) => parseUnit(readFileSync(join(unitsDir, name), "utf8"));
+const last = (u: ReturnType<typeof parseUnit>, sec: string, key: string) => u.get(sec)?.get(key)?.at(-1);
+const words = (v: string | undefined) => new Set((v ?? "").split(/\s+/).filter(Boolean));
+
+const systemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status === 0 ? null : "systemd-analyze is not installed";
+const cliBuilt = existsSync(join(repoRoot, "packages/cli/dist/main.js"))
+  ? null
+  : "the checkout is not built (packages/cli/dist/main.js missing): run node scripts/build.mjs";
+
+describe("systemd units", () => {
+  it("every unit hardens the service and grants only the capabilities it needs", () => {
+    const caps: Record<string, string[]> = {
+      "vigil-capture.service": ["CAP_NET_ADMIN", "CAP_NET_RAW"],
+      "vigil-rules.service": ["CAP_NET_ADMIN"],
+      "vigil-pst.service": [],
+      "vigil-som.service": [],
+      "vigil-console.service": [],
+      "vigil-nats.service": [],
+    };
+    for (const [name, want] of Object.entries(caps)) {
+      const u = unit(name);
+      const svc = (k: string) => last(u, "Service", k);
+      expect(svc("NoNewPrivileges"), name).toBe("yes");
+      expect(svc("ProtectSystem"), name).toBe("strict");
+      expect(svc("ProtectHome"), name).toBe("yes");
+      expect(svc("PrivateTmp"), name).toBe("yes");
+      expect(svc("User"), name).toBe("vigil");
+      expect(svc("Restart"), name).toBe("on-failure");
+      expect([...words(svc("CapabilityBoundingSet"))].sort(), name).toEqual(want);
+      expect([...words(svc("AmbientCapabilities"))].sort(), name).toEqual(want);
+      expect(last(u, "Unit", "PartOf"), name).toBe("vigil.target");
+      expect(last(u, "Install", "WantedBy"), name).toBe("vigil.target");
+      if (name !== "vigil-nats.service") {
+        expect(svc("StateDirectory"), name).toBe("vigil");
+        expect(svc("ExecStart"), name).toBe(`/opt/vigil/bin/node /opt/vigil/services/${name.slice(6, -8)}/dist/main.js`);
+        expect(svc("Environment"), name).toContain("VIGIL_CONFIG=/etc/vigil/vigil.yaml");
+      }
+      // Only capture may touch a device, and only the ring.
+      if (name === "vigil-capture.service") {
+        expect(svc("DevicePolicy")).toBe("closed");
+        expect(u.get("Service")!.get("DeviceAllow")).toEqual(["/dev/vigil rw"]);
+        expect(words(svc("RestrictAddressFamilies")).has("AF_PACKET")).toBe(true);
+      } else {
+        expect(svc("PrivateDevices"), name).toBe("yes");
+        expect(words(svc("RestrictAddressFamilies")).has("AF_PACKET"), name).toBe(false);
+      }
+    }
+  });
+
+  it("vigil.target pulls in every service", () => {
+    const wants = words(last(unit("vigil.target"), "Unit", "Wants"));
+    for (const u of UNITS.slice(1)) expect(wants.has(u), u).toBe(true);
+  });
+});
+
+describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt})` : ""}`, () => {
+  let dest: string;
+  beforeAll(() => {
+    dest = mkdtempSync(join(tmpdir(), "vigil-install-"));
+    execFileSync(join(repoRoot, "deploy/install.sh"), ["--destdir", dest, "--no-build"], { stdio: ["ignore", "ignore", "pipe"] });
+  }, 120_000);
+  afterAll(() => rmSync(dest, { recursive: true, force: true }));
+
+  it("stages the services, the CLI, the units and the configuration", () => {
+    for (const u of UNITS) expect(existsSync(join(dest, "etc/systemd/system", u)), u).toBe(true);
+    for (const f of ["etc/vigil/vigil.yaml", "etc/vigil/nats-server.conf", "usr/local/bin/vigil", "usr/lib/sysusers.d/vigil.conf", "etc/udev/rules.d/60-vigil.rules"])
+      expect(existsSync(join(dest, f)), f).toBe(true);
+    expect(readFileSync(join(dest, "usr/local/bin/vigil"), "utf8")).toContain("exec /opt/vigil/bin/node /opt/vigil/packages/cli/dist/main.js");
+    for (const s of SERVICES)
+      expect(existsSync(join(dest, "opt/vigil/services", s, "dist/main.js")), s).toBe(existsSync(join(repoRoot, "services", s, "dist/main.js")));
+    // Production dependencies only.
+    const modules = readdirSync(join(dest, "opt/vigil/node_modules"));
+    for (const dev of ["typescript", "vitest", "ts-proto"]) expect(modules, dev).not.toContain(dev);
+    expect(existsSync(join(dest, "opt/vigil/node_modules/@vigil/testing"))).toBe(false);
+    expect(existsSync(join(dest, "opt/vigil/packages/testing"))).toBe(false);
+  });
+
+  it("the staged tree runs on its own", () => {
+    const out = execFileSync(join(dest, "opt/vigil/bin/node"), [join(dest, "opt/vigil/packages/cli/dist/main.js"), "--help"], {
+      cwd: "/",
+      encoding: "utf8",
+      env: { PATH: "/usr/bin:/bin" },
+    });
+    expect(out).toMatch(/^\s+up\s+start the whole stack/m);
+  });
+
+  it("an upgrade keeps an edited configuration and offers the new default beside it", () => {
+    const cfg = join(dest, "etc/vigil/vigil.yaml");
+    writeFileSync(cfg, "nats:\n  servers: [nats://10.1.2.3:4222]\n");
+    execFileSync(join(repoRoot, "deploy/install.sh"), ["--destdir", dest, "--no-build"], { stdio: ["ignore", "ignore", "pipe"] });
+    expect(readFileSync(cfg, "utf8")).toContain("10.1.2.3");
+    expect(readFileSync(`${cfg}.dist`, "utf8")).toBe(readFileSync(join(repoRoot, "deploy/config/vigil.yaml"), "utf8"));
+    expect(existsSync(join(dest, "opt/vigil.previous/packages/cli/dist/main.js"))).toBe(true);
+  }, 120_000);
+
+  it("refuses unknown options and a relative prefix", () => {
+    const bad = spawnSync(join(repoRoot, "deploy/install.sh"), ["--frobnicate"], { encoding: "utf8" });
+    expect(bad.status).toBe(64);
+    expect(bad.stderr).toContain("unknown option --frobnicate");
+    const rel = spawnSync(join(repoRoot, "deploy/install.sh"), ["--destdir", dest, "--prefix", "opt/vigil"], { encoding: "utf8" });
+    expect(rel.status).toBe(1);
+    expect(rel.stderr).toContain("--prefix must be an absolute path");
+  });
+
+  describe.skipIf(systemdAnalyze)(`systemd-analyze ${systemdAnalyze ? `(skipped: ${systemdAnalyze})` : ""}`, () => {
+    // The installed units name /opt/vigil; point them at the staged tree so that
+    // verify can check the executables too.
+    function rendered(): string {
+      const dir = mkdtempSync(join(tmpdir(), "vigil-units-"));
+      for (const u of UNITS) {
+        const text = readFileSync(join(dest, "etc/systemd/system", u), "utf8").replaceAll("/opt/vigil/", `${dest}/opt/vigil/`);
+        writeFileSync(join(dir, u), text);
+      }
+      return dir;
+    }
+
+    it("verify finds nothing to complain about", () => {
+      const dir = rendered();
+      try {
+        const r = spawnSync("systemd-analyze", ["verify", ...UNITS.map((u) => join(dir, u))], { encoding: "utf8" });
+        expect(r.stderr.trim()).toBe("");
+        expect(r.status).toBe(0);
+        // The check itself works: a misspelt directive is reported.
+        writeFileSync(join(dir, "vigil-pst.service"), readFileSync(join(dir, "vigil-pst.service"), "utf8").replace("ProtectHome=yes", "ProtectHomes=yes"));
+        const bad = spawnSync("systemd-analyze", ["verify", join(dir, "vigil-pst.service")], { encoding: "utf8" });
+        expect(bad.stderr).toMatch(/Unknown key '?ProtectHomes'?/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("every service's exposure is rated OK by systemd-analyze security", () => {
+      const dir = rendered();
+      try {
+        for (const u of UNITS.slice(1)) {
+          const r = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", join(dir, u)], { encoding: "utf8" });
+          const m = /Overall exposure level for \S+: (\d+\.\d+) (\S+)/.exec(r.stdout);
+          expect(m, `${u}: ${r.stdout.slice(-300)}${r.stderr}`).not.toBeNull();
+          // 0 = fully locked down, 10 = unprotected; capture (raw sockets, a device) is the most exposed.
+          expect(Number(m![1]), u).toBeLessThanOrEqual(2.5);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+

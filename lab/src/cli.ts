@@ -1,0 +1,199 @@
+import { spawn } from "node:child_process";
+import { parseArgs } from "node:util";
+import { evaluate, formatTable } from "./eval.js";
+import { LAB_SCRIPT, RECORD_SCRIPT } from "./lab.js";
+import { loadLabels } from "./labels.js";
+import type { Detector } from "./pipeline.js";
+import { replayCapture } from "./replay.js";
+
+const EXIT_USAGE = 2;
+
+function usageError(cmd: string, message: string): number {
+  process.stderr.write(`vigil ${cmd}: ${message}\n`);
+  return EXIT_USAGE;
+}
+
+function fail(cmd: string, err: unknown): number {
+  const e = err as Error & { code?: string };
+  process.stderr.write(`vigil ${cmd}: ${e.message}\n`);
+  if (!e.code?.startsWith("VIGIL_ERR_")) process.stderr.write(`${e.stack}\n`);
+  return e.code === "VIGIL_ERR_USAGE" ? EXIT_USAGE : e.code === "VIGIL_ERR_NOT_BUILT" || e.code === "VIGIL_ERR_NATS" ? 69 : 1;
+}
+
+function csv(v: string | undefined): string[] | undefined {
+  return v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+function number(cmd: string, name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw Object.assign(new Error(`--${name}: expected a non-negative number, got "${v}"`), { code: "VIGIL_ERR_USAGE" });
+  return n;
+}
+
+const replayOptions = {
+  json: { type: "boolean" },
+  models: { type: "string" },
+  local: { type: "string" },
+  speed: { type: "string" },
+  nats: { type: "string" },
+  timeout: { type: "string" },
+  keep: { type: "boolean" },
+  detectors: { type: "string" },
+} as const;
+
+/** Same shape as @vigil/cli's Command (kept structural so the lab does not depend on the CLI package). */
+export interface Command {
+  name: string;
+  summary: string;
+  usage?: string;
+  run(args: string[]): Promise<number>;
+}
+
+function passthrough(script: string, args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(script, args, { stdio: "inherit" });
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    child.on("error", (err) => {
+      process.stderr.write(`vigil lab: cannot run ${script}: ${err.message}\n`);
+      resolve(69);
+    });
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      resolve(code ?? (signal ? 128 + 15 : 1));
+    });
+  });
+}
+
+const labCommand = (sub: string, summary: string, usage?: string): Command => ({
+  name: `lab ${sub}`,
+  summary,
+  usage: usage ?? `usage: vigil lab ${sub}`,
+  run: (args) => passthrough(LAB_SCRIPT, [sub, ...args]),
+});
+
+const replayCommand: Command = {
+  name: "replay",
+  summary: "run a capture file through the real pipeline (capture, NATS, PST, SOM, rules in dry-run) and print verdicts and rules",
+  usage:
+    "usage: vigil replay FILE [--json] [--models DIR] [--local CIDR[,CIDR...]] [--speed N] [--nats URL] [--detectors pst,som] [--timeout S] [--keep]\n\n" +
+    "  --json     one JSON object per line in capture-time order: verdicts, rules, then a summary\n" +
+    "  --models   DIR/pst and DIR/som replace the packaged default models\n" +
+    "  --local    the protected addresses; inferred when absent: per IP family, the address in at\n" +
+    "             least half of the packets (the host the capture was made on)\n" +
+    "  --speed    0 (default) as fast as possible, 1 recorded pace\n" +
+    "  --nats     use this NATS server instead of a private one (JetStream needed by rules)\n" +
+    "  --detectors  the detector groups to run (default pst,som)\n" +
+    "  --keep     keep the work directory (configs, service logs)",
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({ args, options: replayOptions, allowPositionals: true });
+    } catch (err) {
+      return usageError("replay", (err as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length !== 1) return usageError("replay", "expected one capture FILE");
+    try {
+      const res = await replayCapture(positionals[0]!, {
+        local: csv(values.local),
+        modelsDir: values.models,
+        speed: number("replay", "speed", values.speed),
+        nats: csv(values.nats),
+        timeoutMs: (number("replay", "timeout", values.timeout) ?? 600) * 1000,
+        keep: values.keep,
+        detectors: csv(values.detectors) as Detector[] | undefined,
+      });
+      if (values.json) {
+        for (const l of res.lines) process.stdout.write(`${JSON.stringify(l)}\n`);
+        process.stdout.write(`${JSON.stringify(res.summary)}\n`);
+      } else {
+        process.stdout.write(`local (${res.localSource}): ${res.local.join(", ")}\n`);
+        for (const l of res.lines) {
+          const t = new Date(l.ts * 1000).toISOString();
+          if (l.type === "verdict") {
+            process.stdout.write(`${t}  verdict  ${l.detector.padEnd(4)} ${(l.address || "(aggregate)").padEnd(24)} score ${l.score.toFixed(3)} / ${l.threshold.toFixed(3)}  ${l.label || ""} ${l.summary}\n`);
+          } else {
+            process.stdout.write(`${t}  rule     drop ${l.address.padEnd(24)} ttl ${l.ttl_s ?? "-"} s  by ${l.detector}: ${l.reason}\n`);
+          }
+        }
+        const s = res.summary;
+        process.stdout.write(`${s.frames} frames, ${s.verdicts} verdicts, ${s.rules} rules in ${s.wall_s} s\n`);
+      }
+      return 0;
+    } catch (err) {
+      return fail("replay", err);
+    }
+  },
+};
+
+const evalCommand: Command = {
+  name: "eval",
+  summary: "replay every capture of a labelled set and report detection, false positives and time to detect",
+  usage:
+    "usage: vigil eval DIR [--labels FILE] [--json] [--models DIR] [--only FILE[,FILE...]] [--detectors pst,som] [--timeout S]\n\n" +
+    "  DIR holds the captures and labels.json (see lab/README.md); --labels names another labels file\n" +
+    "  whose captures are looked up in DIR. Prints a table, then the evaluation as one JSON line\n" +
+    "  (--json: only the JSON). Exit 1 when an attacker is missed or an innocent address is blocked.",
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        options: {
+          json: { type: "boolean" },
+          models: { type: "string" },
+          labels: { type: "string" },
+          only: { type: "string" },
+          timeout: { type: "string" },
+          nats: { type: "string" },
+          detectors: { type: "string" },
+        },
+        allowPositionals: true,
+      });
+    } catch (err) {
+      return usageError("eval", (err as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length !== 1) return usageError("eval", "expected one DIR");
+    try {
+      const labels = loadLabels(values.labels ?? positionals[0]!);
+      if (values.labels) labels.dir = positionals[0]!;
+      const ev = await evaluate(labels, {
+        modelsDir: values.models,
+        only: csv(values.only),
+        nats: csv(values.nats),
+        timeoutMs: (number("eval", "timeout", values.timeout) ?? 600) * 1000,
+        detectors: csv(values.detectors) as Detector[] | undefined,
+        onCapture: values.json ? undefined : (c) => process.stderr.write(`vigil eval: ${c.file}: ${c.error ? "ERROR" : `${c.verdicts} verdicts, ${c.rules} rules`} (${c.wall_s} s)\n`),
+      });
+      if (!values.json) process.stdout.write(formatTable(ev));
+      process.stdout.write(`${JSON.stringify(ev)}\n`);
+      const s = ev.summary;
+      return s.failed === 0 && s.attackers_blocked === s.attackers && s.false_positive_blocks === 0 ? 0 : 1;
+    } catch (err) {
+      return fail("eval", err);
+    }
+  },
+};
+
+export const commands: Command[] = [
+  replayCommand,
+  evalCommand,
+  labCommand("up", "build the attack lab (network namespaces, victim services); needs root"),
+  labCommand("down", "stop the lab's processes and delete its namespaces"),
+  labCommand("status", "show the lab's namespaces and services"),
+  labCommand("exec", "run a command in a lab host's namespace", "usage: vigil lab exec HOST CMD... (HOST: victim c1 c2 c3 atk atk2 sw)"),
+  labCommand("benign", "run the benign traffic generators", "usage: vigil lab benign SECONDS [SEED]"),
+  labCommand("attack", "run one bounded attack from the attacker", "usage: vigil lab attack NAME (vigil lab attacks lists them)"),
+  labCommand("attacks", "list the lab's attacks"),
+  {
+    name: "lab record",
+    summary: "re-record the labelled captures under lab/captures (training and evaluation sets)",
+    usage: "usage: vigil lab record [train|eval|NAME...]",
+    run: (args) => passthrough(RECORD_SCRIPT, args),
+  },
+];

@@ -1,0 +1,75 @@
+import { RecordCursor, formatAddress } from "@vigil/frames";
+import { readPcapRecords } from "@vigil/packet-sources";
+
+export interface LocalGuess {
+  /** CIDRs (/32, /128) of the inferred local host. */
+  local: string[];
+  /** Per family: the address chosen and the share of that family's packets it appears in. */
+  evidence: { address: string; share: number; packets: number }[];
+}
+
+/**
+ * Infers the protected addresses of a capture made on a host: the host is in
+ * every packet it sends or receives, so per IP family the address that appears
+ * (as source or destination) in the largest share of packets is taken when
+ * that share is at least `minShare`. A capture taken on a router or a span
+ * port has no such address: the caller must then name --local.
+ */
+export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGuess> {
+  const counts = [new Map<string, number>(), new Map<string, number>()];
+  const totals = [0, 0];
+  const cur = new RecordCursor();
+  for await (const records of readPcapRecords(file)) {
+    cur.reset(records);
+    while (cur.next()) {
+      // Only the addresses matter here: read them from the fixed header
+      // offsets, so even packets the decoder would call malformed count.
+      const o = cur.dataOffset;
+      const version = cur.capLen > 0 ? cur.buf[o]! >> 4 : 0;
+      let fam: number;
+      let src: string;
+      let dst: string;
+      if (version === 4 && cur.capLen >= 20) {
+        fam = 0;
+        src = formatAddress(cur.buf, o + 12, 4);
+        dst = formatAddress(cur.buf, o + 16, 4);
+      } else if (version === 6 && cur.capLen >= 40) {
+        fam = 1;
+        src = formatAddress(cur.buf, o + 8, 16);
+        dst = formatAddress(cur.buf, o + 24, 16);
+      } else {
+        continue;
+      }
+      totals[fam]++;
+      const m = counts[fam]!;
+      m.set(src, (m.get(src) ?? 0) + 1);
+      if (dst !== src) m.set(dst, (m.get(dst) ?? 0) + 1);
+    }
+  }
+  const guess: LocalGuess = { local: [], evidence: [] };
+  for (const fam of [0, 1]) {
+    let best = "";
+    let bestCount = 0;
+    for (const [a, n] of counts[fam]!) {
+      // Ties go to the smaller address so the guess never depends on map order.
+      if (n > bestCount || (n === bestCount && a < best)) {
+        best = a;
+        bestCount = n;
+      }
+    }
+    const total = totals[fam]!;
+    if (total === 0) continue;
+    const share = bestCount / total;
+    if (share >= minShare && !isMulticastOrUnspecified(best)) {
+      guess.local.push(`${best}/${fam === 0 ? 32 : 128}`);
+      guess.evidence.push({ address: best, share, packets: total });
+    }
+  }
+  return guess;
+}
+
+function isMulticastOrUnspecified(a: string): boolean {
+  if (a.includes(":")) return a === "::" || a.toLowerCase().startsWith("ff");
+  const first = Number(a.split(".")[0]);
+  return a === "0.0.0.0" || a === "255.255.255.255" || (first >= 224 && first <= 239);
+}

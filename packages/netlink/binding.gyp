@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "vigil_netlink",
+      "sources": ["native/netlink.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "../../kmod/include/uapi"
+      ],
+      "libraries": ["-lmnl"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fexceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
+    }
+  ]
+}

@@ -1,0 +1,262 @@
+// pcap and pcapng files through libpcap: libpcap chooses the format by magic
+// number, we strip the link layer so that every record starts at L3.
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <pcap/dlt.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "sources.h"
+
+#ifndef DLT_LINUX_SLL2
+#define DLT_LINUX_SLL2 276
+#endif
+#ifndef DLT_IPV4
+#define DLT_IPV4 228
+#endif
+#ifndef DLT_IPV6
+#define DLT_IPV6 229
+#endif
+
+namespace vigil {
+
+namespace {
+
+constexpr size_t kReadBuffer = 1 << 20;
+constexpr uint32_t kPcapngMagic = 0x0A0D0D0A;
+
+inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+inline bool familyOfEthertype(uint16_t type, uint8_t& family) {
+  if (type == 0x0800) { family = VIGIL_FAMILY_IPV4; return true; }
+  if (type == 0x86DD) { family = VIGIL_FAMILY_IPV6; return true; }
+  return false;
+}
+
+inline bool familyOfVersion(const uint8_t* p, uint32_t caplen, uint8_t& family) {
+  if (caplen < 1) return false;
+  uint8_t v = p[0] >> 4;
+  if (v == 4) { family = VIGIL_FAMILY_IPV4; return true; }
+  if (v == 6) { family = VIGIL_FAMILY_IPV6; return true; }
+  return false;
+}
+
+// BSD loopback families: AF_INET is 2 everywhere, AF_INET6 differs per OS.
+inline bool familyOfBsdAf(uint32_t af, uint8_t& family) {
+  if (af == 2) { family = VIGIL_FAMILY_IPV4; return true; }
+  if (af == 24 || af == 28 || af == 30 || af == 10) { family = VIGIL_FAMILY_IPV6; return true; }
+  return false;
+}
+
+bool supportedLinktype(int dlt) {
+  switch (dlt) {
+    case DLT_EN10MB: case DLT_RAW: case DLT_IPV4: case DLT_IPV6: case DLT_LINUX_SLL:
+    case DLT_LINUX_SLL2: case DLT_NULL: case DLT_LOOP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Offset of the IP header in a link-layer frame, or -1 for a non-IP frame.
+int l3Offset(int dlt, const uint8_t* d, uint32_t caplen, uint8_t& family) {
+  switch (dlt) {
+    case DLT_EN10MB: {
+      if (caplen < 14) return -1;
+      uint32_t off = 12;
+      uint16_t type = be16(d + off);
+      // 802.1Q, 802.1ad and the old QinQ tag: skip to the inner ethertype.
+      while (type == 0x8100 || type == 0x88A8 || type == 0x9100) {
+        if (caplen < off + 6) return -1;
+        off += 4;
+        type = be16(d + off);
+      }
+      return familyOfEthertype(type, family) ? static_cast<int>(off + 2) : -1;
+    }
+    case DLT_RAW: case DLT_IPV4: case DLT_IPV6:
+      return familyOfVersion(d, caplen, family) ? 0 : -1;
+    case DLT_LINUX_SLL:
+      if (caplen < 16) return -1;
+      return familyOfEthertype(be16(d + 14), family) ? 16 : -1;
+    case DLT_LINUX_SLL2:
+      if (caplen < 20) return -1;
+      return familyOfEthertype(be16(d), family) ? 20 : -1;
+    case DLT_NULL: {
+      if (caplen < 4) return -1;
+      // Host byte order of the machine that wrote the file: accept either.
+      uint32_t af;
+      std::memcpy(&af, d, 4);
+      if (af > 0xffff) af = __builtin_bswap32(af);
+      return familyOfBsdAf(af, family) ? 4 : -1;
+    }
+    case DLT_LOOP: {
+      if (caplen < 4) return -1;
+      uint32_t af = static_cast<uint32_t>(d[0]) << 24 | d[1] << 16 | d[2] << 8 | d[3];
+      return familyOfBsdAf(af, family) ? 4 : -1;
+    }
+    default:
+      return -1;
+  }
+}
+
+class PcapSource final : public Source {
+ public:
+  PcapSource(const std::string& path, Options opts) : Source(std::move(opts)), path_(path) {
+    fp_ = std::fopen(path.c_str(), "rb");
+    if (!fp_) {
+      int e = errno;
+      throw OpenError(e == EACCES || e == EPERM ? "VIGIL_ERR_PERMISSION" : "VIGIL_ERR_PCAP_OPEN",
+                      "cannot open capture file " + path + ": " + std::strerror(e), path, -1);
+    }
+    iobuf_ = static_cast<char*>(std::malloc(kReadBuffer));
+    if (iobuf_) setvbuf(fp_, iobuf_, _IOFBF, kReadBuffer);
+    uint32_t magic = 0;
+    if (std::fread(&magic, 1, 4, fp_) == 4) pcapng_ = magic == kPcapngMagic;
+    std::rewind(fp_);
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    p_ = pcap_fopen_offline_with_tstamp_precision(fp_, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (!p_) {
+      std::fclose(fp_);
+      fp_ = nullptr;
+      throw OpenError("VIGIL_ERR_PCAP", "corrupt or unreadable capture file " + path + " at byte 0: " + errbuf, path, 0);
+    }
+    try {
+      configure(path);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+
+  ~PcapSource() override {
+    stop();
+    release();
+  }
+
+  void extraStats(std::vector<std::pair<const char*, double>>& out) override {
+    out.emplace_back("file_offset", static_cast<double>(offset_.load(std::memory_order_relaxed)));
+  }
+
+ private:
+  void configure(const std::string& path) {
+    dlt_ = pcap_datalink(p_);
+    if (!supportedLinktype(dlt_)) {
+      const char* name = pcap_datalink_val_to_name(dlt_);
+      throw OpenError("VIGIL_ERR_PCAP_LINKTYPE",
+                      "capture file " + path + " has link type " + (name ? name : std::to_string(dlt_)) +
+                          "; supported: EN10MB, RAW, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, NULL, LOOP",
+                      path, 0);
+    }
+    if (!opts_.filter.empty()) {
+      if (pcap_compile(p_, &prog_, opts_.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+        throw OpenError("VIGIL_ERR_FILTER", "invalid filter \"" + opts_.filter + "\": " + pcap_geterr(p_));
+      hasFilter_ = true;
+    }
+    long pos = std::ftell(fp_);
+    lastGood_ = pos < 0 ? 0 : pos;
+  }
+
+  void release() {
+    if (hasFilter_) pcap_freecode(&prog_);
+    hasFilter_ = false;
+    if (p_) pcap_close(p_);  // closes fp_
+    else if (fp_) std::fclose(fp_);
+    p_ = nullptr;
+    fp_ = nullptr;
+    std::free(iobuf_);
+    iobuf_ = nullptr;
+  }
+
+ protected:
+  void run() override {
+    const double speed = opts_.speed;
+    bool first = true;
+    uint64_t ts0 = 0, wall0 = 0;
+    uint32_t n = 0;
+    struct pcap_pkthdr* h;
+    const u_char* d;
+    for (;;) {
+      if ((++n & 63) == 0) {
+        now_ = monotonicNs();
+        flushAged();
+        offset_.store(lastGood_, std::memory_order_relaxed);
+        if (halted()) return;
+      }
+      int rc = pcap_next_ex(p_, &h, &d);
+      if (rc == PCAP_ERROR_BREAK) break;
+      if (rc != 1) {
+        fail("VIGIL_ERR_PCAP",
+             "corrupt or truncated capture file " + path_ + " at byte " + std::to_string(lastGood_) + ": " +
+                 pcap_geterr(p_),
+             path_, lastGood_);
+        break;
+      }
+      if (pcapng_) {
+        long pos = std::ftell(fp_);
+        if (pos >= 0) lastGood_ = pos;
+      } else {
+        lastGood_ += sizeof(uint32_t) * 4 + h->caplen;
+      }
+      uint64_t ts = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(h->ts.tv_usec);
+      if (speed > 0) {
+        if (first) {
+          first = false;
+          ts0 = ts;
+          wall0 = monotonicNs();
+        } else if (ts > ts0) {
+          uint64_t target = wall0 + static_cast<uint64_t>(static_cast<double>(ts - ts0) / speed);
+          now_ = monotonicNs();
+          if (now_ < target) sleepFlushing(target - now_);
+          if (halted()) return;
+        }
+      }
+      if (hasFilter_ && !pcap_offline_filter(&prog_, h, d)) {
+        bump(counters.filteredOut);
+        continue;
+      }
+      uint8_t family = 0;
+      int off = l3Offset(dlt_, d, h->caplen, family);
+      if (off < 0) {
+        bump(counters.skippedNonIp);
+        continue;
+      }
+      uint32_t uoff = static_cast<uint32_t>(off);
+      frame(ts, 0, h->len > uoff ? h->len - uoff : 0, d + uoff, h->caplen - uoff, family, -1, 0);
+    }
+    offset_.store(lastGood_, std::memory_order_relaxed);
+  }
+
+ private:
+  std::string path_;
+  FILE* fp_ = nullptr;
+  char* iobuf_ = nullptr;
+  pcap_t* p_ = nullptr;
+  int dlt_ = 0;
+  bool pcapng_ = false;
+  bool hasFilter_ = false;
+  struct bpf_program prog_ {};
+  int64_t lastGood_ = 0;
+  std::atomic<int64_t> offset_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<Source> openPcapSource(const std::string& path, Options opts) {
+  opts.live = false;
+  return std::make_unique<PcapSource>(path, std::move(opts));
+}
+
+void compileRawFilter(const std::string& filter, uint32_t snaplen, struct bpf_program* out) {
+  pcap_t* dead = pcap_open_dead(DLT_RAW, static_cast<int>(snaplen ? snaplen : 65535));
+  if (!dead) throw OpenError("VIGIL_ERR_FILTER", "cannot compile filter: pcap_open_dead failed");
+  if (pcap_compile(dead, out, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    std::string msg = pcap_geterr(dead);
+    pcap_close(dead);
+    throw OpenError("VIGIL_ERR_FILTER", "invalid filter \"" + filter + "\": " + msg);
+  }
+  pcap_close(dead);
+}
+
+}  // namespace vigil

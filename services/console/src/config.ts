@@ -1,0 +1,63 @@
+import { join } from "node:path";
+import { DEFAULT_PORTS, loadConfig, natsSchema, z, type LoadOptions } from "@vigil/config";
+
+export const consoleSchema = z.strictObject({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_PORTS.console),
+  /** With a token every request must carry it (header, or the session cookie set by the login form). */
+  token: z.string().min(12, "must be at least 12 characters").optional(),
+  /**
+   * Host header names accepted besides the bound address, localhost and loopback literals:
+   * refusing other names defeats DNS rebinding against a loopback console.
+   */
+  allowedHosts: z.array(z.string().min(1)).default([]),
+  rules: z
+    .strictObject({
+      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: the socket in the state dir when it exists, else 127.0.0.1:9479. */
+      address: z.string().min(1).optional(),
+      timeoutMs: z.number().int().positive().default(3000),
+    })
+    .prefault({}),
+  models: z
+    .strictObject({
+      /** Detector model exports (JSON) read when the detector does not answer on vigil.models.<detector>. */
+      pstDir: z.string().min(1).optional(),
+      somDir: z.string().min(1).optional(),
+      requestTimeoutMs: z.number().int().positive().default(2000),
+    })
+    .prefault({}),
+  captureMetrics: z
+    .strictObject({
+      /** Counters summed over the capture instances announced by heartbeat, scraped from their metrics port. */
+      frames: z.array(z.string().min(1)).min(1).default(["vigil_capture_frames_captured_total"]),
+      /** Lost before capture saw them (ring full) plus captured but not published. */
+      drops: z.array(z.string().min(1)).default(["vigil_capture_ring_drops_total", "vigil_capture_frames_dropped_total"]),
+      /** Where local instances' metrics ports are reached. */
+      host: z.string().default("127.0.0.1"),
+    })
+    .prefault({}),
+  /** Seconds of 1 s samples kept for the overview charts. */
+  historySeconds: z.number().int().min(30).max(86_400).default(900),
+  /** Heartbeats older than this mark an instance stale. */
+  staleAfterMs: z.number().int().positive().default(5000),
+});
+
+export const configSchema = z.object({
+  console: consoleSchema.prefault({}),
+  nats: natsSchema.prefault({}),
+});
+
+export type ConsoleConfig = z.infer<typeof consoleSchema>;
+export type FullConfig = z.infer<typeof configSchema>;
+
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VIGIL_STATE_DIR ?? "/var/lib/vigil";
+}
+
+export function defaultControlSocket(env: NodeJS.ProcessEnv = process.env): string {
+  return join(stateDir(env), "control.sock");
+}
+
+export function loadConsoleConfig(opts: LoadOptions = {}): FullConfig {
+  return loadConfig(configSchema, opts);
+}

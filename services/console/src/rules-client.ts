@@ -1,0 +1,112 @@
+import { existsSync } from "node:fs";
+import { credentials, Metadata, status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
+import {
+  ControlClient,
+  type AddRuleRequest,
+  type ListRulesRequest,
+  type ListRulesResponse,
+  type ListVerdictsRequest,
+  type ListVerdictsResponse,
+  type MarkFalseAlarmRequest,
+  type MarkFalseAlarmResponse,
+  type Rule,
+  type Status,
+} from "@vigil/proto";
+import { DEFAULT_PORTS } from "@vigil/config";
+import { defaultControlSocket } from "./config.js";
+
+/** A failed call to the rules service, with the HTTP status the console answers with. */
+export class RulesApiError extends Error {
+  readonly code: string;
+  constructor(
+    message: string,
+    readonly httpStatus: number,
+    readonly grpcCode: number,
+  ) {
+    super(message);
+    this.code = httpStatus === 503 ? "VIGIL_ERR_RULES_UNAVAILABLE" : "VIGIL_ERR_RULES_API";
+  }
+}
+
+const HTTP_OF_GRPC: Record<number, number> = {
+  [grpcStatus.INVALID_ARGUMENT]: 400,
+  [grpcStatus.OUT_OF_RANGE]: 400,
+  [grpcStatus.FAILED_PRECONDITION]: 409,
+  [grpcStatus.ALREADY_EXISTS]: 409,
+  [grpcStatus.NOT_FOUND]: 404,
+  [grpcStatus.PERMISSION_DENIED]: 403,
+  [grpcStatus.UNAUTHENTICATED]: 401,
+  [grpcStatus.UNAVAILABLE]: 503,
+  [grpcStatus.DEADLINE_EXCEEDED]: 504,
+  [grpcStatus.UNIMPLEMENTED]: 501,
+};
+
+/** The rules service's address: configured, else its unix socket when present, else loopback TCP. */
+export function resolveRulesAddress(configured: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (configured) return configured;
+  const sock = defaultControlSocket(env);
+  return existsSync(sock) ? `unix:${sock}` : `127.0.0.1:${DEFAULT_PORTS.rulesGrpc}`;
+}
+
+type Unary<Req, Res> = (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+
+/** Promise wrapper over the generated grpc-js client, each call bounded by a deadline. */
+export class RulesClient {
+  private readonly client: ControlClient;
+
+  constructor(
+    readonly address: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.client = new ControlClient(address, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      // Reconnect quickly when the rules service restarts under `vigil up`.
+      "grpc.initial_reconnect_backoff_ms": 250,
+      "grpc.max_reconnect_backoff_ms": 2000,
+    });
+  }
+
+  private call<Req, Res>(name: string, fn: Unary<Req, Res>, req: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      const deadline = new Date(Date.now() + this.timeoutMs);
+      fn.call(this.client, req, new Metadata(), { deadline }, (err, res) => {
+        if (!err) return resolve(res);
+        const http = HTTP_OF_GRPC[err.code] ?? 502;
+        const what = http === 503 || http === 504 ? `rules service at ${this.address} unreachable` : "rules service refused";
+        reject(new RulesApiError(`${name}: ${what}: ${err.details || err.message}`, http, err.code));
+      });
+    });
+  }
+
+  listRules(req: Partial<ListRulesRequest> = {}): Promise<ListRulesResponse> {
+    return this.call("ListRules", this.client.listRules as unknown as Unary<ListRulesRequest, ListRulesResponse>, {
+      origin: 0, action: 0, address: "", limit: 0, ...req,
+    });
+  }
+
+  addRule(req: AddRuleRequest): Promise<Rule> {
+    return this.call("AddRule", this.client.addRule as unknown as Unary<AddRuleRequest, Rule>, req);
+  }
+
+  deleteRule(id: number): Promise<{ deleted: boolean }> {
+    return this.call("DeleteRule", this.client.deleteRule as unknown as Unary<{ id: number }, { deleted: boolean }>, { id });
+  }
+
+  listVerdicts(req: Partial<ListVerdictsRequest> = {}): Promise<ListVerdictsResponse> {
+    return this.call("ListVerdicts", this.client.listVerdicts as unknown as Unary<ListVerdictsRequest, ListVerdictsResponse>, {
+      detector: "", address: "", since: 0, limit: 0, ...req,
+    });
+  }
+
+  markFalseAlarm(req: MarkFalseAlarmRequest): Promise<MarkFalseAlarmResponse> {
+    return this.call("MarkFalseAlarm", this.client.markFalseAlarm as unknown as Unary<MarkFalseAlarmRequest, MarkFalseAlarmResponse>, req);
+  }
+
+  getStatus(): Promise<Status> {
+    return this.call("GetStatus", this.client.getStatus as unknown as Unary<object, Status>, {});
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,217 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createLogger } from "@vigil/lifecycle";
+import { freePort, repoRoot } from "@vigil/testing";
+import { authenticate, hostAllowed, hostName, parseCookies, sessionValue } from "../src/auth.js";
+import { CounterRates, sumCounters } from "../src/capture-metrics.js";
+import { consoleSchema, createConsoleServer } from "../src/index.js";
+import { ModelSource, normalizePst, normalizeSom, pstSymbolText, uMatrixFromWeights } from "../src/models.js";
+import { pstExport, somExport } from "./support/fixtures.js";
+
+const tmp: string[] = [];
+afterAll(() => tmp.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "vigil-console-unit-"));
+  tmp.push(d);
+  return d;
+};
+
+describe("PST model views", () => {
+  it("builds the tree from the detector's flat JSON export", () => {
+    const [ssh, web] = normalizePst(pstExport());
+    expect(ssh.serviceClass).toBe("ssh");
+    expect(ssh.threshold).toBe(3.2);
+    expect(ssh.nodes).toBe(11);
+    expect(ssh.root.context).toEqual([]);
+    const ctxCs = ssh.root.children.find((c) => c.context.join(" ") === "C:S")!;
+    expect(ctxCs.next[0]).toMatchObject({ symbol: "S:SA", count: 3900 });
+    expect(ctxCs.children[0].context).toEqual(["BOS", "C:S"]);
+    expect(web.nodes).toBe(3);
+  });
+
+  it("names the node when a parent is missing", () => {
+    expect(() => normalizePst({ models: [{ name: "x", tree: { nodes: [{ id: 0, context: "ε", parent: null, count: 1, next: [] }, { id: 1, context: "C:S", parent: 7, count: 1, next: [] }] } }] })).toThrow(
+      /node 1 names parent 7/,
+    );
+    expect(() => normalizePst({ nope: 1 })).toThrow(/PST export: expected/);
+  });
+
+  it("formats symbols as the detector's alphabet does", () => {
+    expect(pstSymbolText(0x02)).toBe("C:S");
+    expect(pstSymbolText(0x100 | 0x12)).toBe("S:SA");
+    expect(pstSymbolText(0x18)).toBe("C:PA");
+    expect(pstSymbolText(512)).toBe("END");
+    expect(() => pstSymbolText(600)).toThrow(/outside the PST alphabet/);
+  });
+
+  it("reads a saved model file to the same tree as the detector's own export", async () => {
+    let pst: typeof import("@vigil/pst");
+    try {
+      pst = await import("@vigil/pst");
+    } catch (err) {
+      console.warn(`skipping the PST cross-check: @vigil/pst not importable (${(err as Error).message})`);
+      return;
+    }
+    const counts = new pst.ContextCounter(4);
+    const seq = (s: string, n: number) => {
+      for (let i = 0; i < n; i++) counts.add({ symbols: s.split(" ").map(pst.parseSymbol), fromStart: true } as never, 1);
+    };
+    seq("C:S S:SA C:A C:PA S:PA S:A C:FA S:FA C:A", 50);
+    seq("C:S S:SA C:A C:PA S:A C:FA S:FA C:A", 30);
+    seq("C:S S:RA", 5);
+    const model = new pst.PstModel(
+      "ssh", 1, { name: "ssh", ports: [22] }, { ...pst.DEFAULT_PST_PARAMS, maxDepth: 4 }, counts,
+      { value: 3, percentile: 99, heldOut: 0, minSymbols: 3 },
+      { sequences: 85, symbols: 0, heldOut: 0, sha256: "", inputs: [], feedbackSequences: 0, learnedSequences: 0 } as never,
+    );
+    const fromFile = normalizePst(JSON.parse(JSON.stringify(model.toFile()))) [0];
+    const fromExport = normalizePst([{ name: "ssh", serviceClass: model.serviceClass, threshold: model.threshold, tree: pst.exportTree(model.compiled, 1000) }])[0];
+    expect(fromFile.nodes).toBe(fromExport.nodes);
+    expect(fromFile.nodes).toBeGreaterThan(3);
+    const flatten = (n: ReturnType<typeof normalizePst>[0]["root"]): string[] => [
+      `${n.context.join(" ")}|${n.count}|${n.next.map((x) => `${x.symbol}:${x.count}:${x.p.toFixed(6)}`).sort().join(",")}`,
+      ...n.children.flatMap(flatten),
+    ];
+    expect(flatten(fromFile.root).sort()).toEqual(flatten(fromExport.root).sort());
+  });
+});
+
+describe("SOM model views", () => {
+  it("takes the detector's exportMap shape", () => {
+    const [m] = normalizeSom(somExport());
+    expect(m).toMatchObject({ rows: 10, cols: 12, topology: "hexagonal", version: "som/default@1", threshold: 2.5 });
+    expect(m.umatrix).toHaveLength(120);
+    expect(m.labels[9 * 12 + 10]).toBe("syn-flood");
+    expect(m.labels[9 * 12 + 11]).toBe("syn-scan");
+  });
+
+  it("computes the U-matrix of a shipped model file as the detector does", async () => {
+    const file = join(repoRoot, "services/som/models/default/som-model.json");
+    if (!existsSync(file)) return console.warn(`skipping: ${file} not present`);
+    const json = JSON.parse((await import("node:fs")).readFileSync(file, "utf8"));
+    const [m] = normalizeSom(json);
+    expect(m.rows * m.cols).toBe(json.hits.length);
+    let som: typeof import("@vigil/som") | null = null;
+    try {
+      som = await import("@vigil/som");
+    } catch {
+      /* cross-check below needs the detector's package */
+    }
+    if (som) {
+      const exported = som.SomModel.load(file).exportMap() as { uMatrix: number[] };
+      m.umatrix.forEach((u, i) => expect(u).toBeCloseTo(exported.uMatrix[i], 4));
+    }
+  });
+
+  it("rejects a grid whose size does not match", () => {
+    expect(() => normalizeSom({ rows: 2, cols: 2, umatrix: [1, 2, 3] })).toThrow(/expected 4 cells \(2x2\), got 3/);
+    expect(() => normalizeSom({ rows: 2, cols: 2 })).toThrow(/neither umatrix nor weights/);
+  });
+
+  it("rectangular U-matrix: mean distance to the 4 neighbours", () => {
+    const u = uMatrixFromWeights([[0], [1], [0], [3]], 2, 2);
+    expect(u).toEqual([(1 + 0) / 2, (1 + 2) / 2, (0 + 3) / 2, (2 + 3) / 2]);
+  });
+});
+
+describe("model sources", () => {
+  it("falls back to model files, skipping files that are not models, and names broken ones", async () => {
+    const state = tempDir();
+    mkdirSync(join(state, "pst", "models"), { recursive: true });
+    writeFileSync(join(state, "pst", "models", "ssh.pst.json"), JSON.stringify(pstExport()));
+    const src = new ModelSource({ nats: () => null, stateDir: state, dirs: {}, requestTimeoutMs: 100 });
+    const doc = await src.get("pst");
+    expect(doc.origin).toContain(join(state, "pst", "models"));
+    expect(doc.models).toHaveLength(2);
+    const bad = tempDir();
+    writeFileSync(join(bad, "broken.json"), "{ not json");
+    const src2 = new ModelSource({ nats: () => null, stateDir: state, dirs: { som: bad }, requestTimeoutMs: 100 });
+    await expect(src2.get("som")).rejects.toThrow(/broken\.json/);
+  });
+});
+
+describe("capture counters", () => {
+  it("sums every label set of the named counters", () => {
+    const text = [
+      "# HELP vigil_capture_frames_captured_total frames",
+      "# TYPE vigil_capture_frames_captured_total counter",
+      'vigil_capture_frames_captured_total{source="pcap",service="capture"} 1200',
+      'vigil_capture_frames_captured_total{source="afpacket",service="capture"} 34',
+      "vigil_capture_frames_captured_totalx 99",
+      'vigil_capture_ring_drops_total{source="pcap"} 5 1700000000000',
+    ].join("\n");
+    const sums = sumCounters(text, ["vigil_capture_frames_captured_total", "vigil_capture_ring_drops_total"]);
+    expect(sums.get("vigil_capture_frames_captured_total")).toBe(1234);
+    expect(sums.get("vigil_capture_ring_drops_total")).toBe(5);
+  });
+
+  it("treats a counter that goes down as a restart", () => {
+    const r = new CounterRates();
+    expect(r.delta("a|f", 100)).toBe(0);
+    expect(r.delta("a|f", 150)).toBe(50);
+    expect(r.delta("a|f", 20)).toBe(20);
+  });
+});
+
+describe("access control", () => {
+  const token = "a-long-enough-token";
+  it("accepts the bearer header, the derived session cookie or the query token, nothing else", () => {
+    const q = new URLSearchParams();
+    expect(authenticate(token, { headers: { authorization: `Bearer ${token}` }, query: q })).toEqual({ ok: true, via: "header" });
+    expect(authenticate(token, { headers: { cookie: `x=1; vigil_console=${sessionValue(token)}` }, query: q })).toEqual({ ok: true, via: "cookie" });
+    expect(authenticate(token, { headers: {}, query: new URLSearchParams({ token }) })).toEqual({ ok: true, via: "query" });
+    expect(authenticate(token, { headers: { cookie: `vigil_console=${token}` }, query: q }).ok).toBe(false);
+    expect(authenticate(token, { headers: { authorization: `Bearer ${token}x` }, query: q }).ok).toBe(false);
+    expect(authenticate(undefined, { headers: {}, query: q }).ok).toBe(true);
+    expect(sessionValue(token)).not.toContain(token);
+  });
+
+  it("accepts only the console's own host names", () => {
+    expect(hostAllowed("127.0.0.1:9480", "127.0.0.1", [])).toBe(true);
+    expect(hostAllowed("localhost:9480", "127.0.0.1", [])).toBe(true);
+    expect(hostAllowed("[::1]:9480", "::1", [])).toBe(true);
+    expect(hostAllowed("evil.example:9480", "127.0.0.1", [])).toBe(false);
+    expect(hostAllowed("fw1.lan:9480", "0.0.0.0", ["fw1.lan"])).toBe(true);
+    expect(hostAllowed(undefined, "127.0.0.1", [])).toBe(false);
+    expect(hostName("[fd00::1]:80")).toBe("[fd00::1]");
+    expect(parseCookies("a=1; b=%20x").get("b")).toBe(" x");
+  });
+
+  it("rejects a short token in the configuration", () => {
+    expect(() => consoleSchema.parse({ token: "short" })).toThrow(/at least 12 characters/);
+  });
+});
+
+describe("console API without the rules service", () => {
+  it("answers 503 naming the unreachable rules service, and still serves what it has", async () => {
+    const port = await freePort();
+    const server = await createConsoleServer({
+      config: consoleSchema.parse({ port: 0, rules: { address: `127.0.0.1:${port}`, timeoutMs: 500 } }),
+      logger: createLogger("console-unit", "silent"),
+      nats: null,
+      env: { VIGIL_STATE_DIR: tempDir() },
+    });
+    try {
+      const rules = await fetch(`${server.url}/api/rules`);
+      expect(rules.status).toBe(503);
+      const body = (await rules.json()) as { code: string; error: string };
+      expect(body.code).toBe("VIGIL_ERR_RULES_UNAVAILABLE");
+      expect(body.error).toContain(`127.0.0.1:${port}`);
+      const verdicts = (await (await fetch(`${server.url}/api/verdicts`)).json()) as { verdicts: unknown[]; rulesError: string };
+      expect(verdicts.verdicts).toEqual([]);
+      expect(verdicts.rulesError).toContain("unreachable");
+      const bad = await fetch(`${server.url}/api/rules`, { method: "POST", headers: { "content-type": "application/json", "x-vigil-console": "1" }, body: JSON.stringify({ srcCidr: "x" }) });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: string }).error).toMatch(/reason/);
+      expect((await fetch(`${server.url}/api/models/nope`)).status).toBe(404);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/vigil_console_rules_reachable\{[^}]*\} 0/);
+      expect(metrics).toContain("vigil_console_event_streams");
+      expect((await fetch(`${server.url}/`)).headers.get("content-security-policy")).toContain("default-src 'self'");
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+/** Thrown for a non-2xx answer; carries the server's error text. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (method !== "GET") headers["x-vigil-console"] = "1";
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  if (res.status === 401) {
+    location.reload();
+    throw new ApiError("signed out", 401, "VIGIL_ERR_UNAUTHORIZED");
+  }
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new ApiError(data?.error ?? `${method} ${path}: HTTP ${res.status}`, res.status, data?.code ?? "");
+  return data as T;
+}
+
+export const api = {
+  get: <T>(path: string) => request<T>("GET", path),
+  post: <T>(path: string, body: unknown = {}) => request<T>("POST", path, body),
+  del: <T>(path: string) => request<T>("DELETE", path),
+};
+
+export interface Verdict {
+  id: string;
+  detector: string;
+  instance?: string;
+  sourceId?: string;
+  address?: string;
+  aggregate?: boolean;
+  localAddress?: string;
+  localPorts?: number[];
+  protocol?: number;
+  score: number;
+  threshold: number;
+  model?: string;
+  label?: string;
+  connections?: number;
+  packets?: number;
+  firstTs?: number;
+  lastTs?: number;
+  summary?: string;
+  pst?: { connections?: ConnectionEvidence[] };
+  som?: SomEvidence;
+}
+export interface ConnectionEvidence {
+  client?: string;
+  clientPort?: number;
+  server?: string;
+  serverPort?: number;
+  serviceClass?: string;
+  symbols?: string;
+  score?: number;
+  firstTs?: number;
+  lastTs?: number;
+}
+export interface FeatureValue {
+  name: string;
+  value?: number;
+  deviation?: number;
+}
+export interface SomEvidence {
+  features?: FeatureValue[];
+  deviations?: FeatureValue[];
+  sources?: { address: string; share?: number; packets?: number; ports?: number; halfOpen?: number; fragments?: number }[];
+  bmu?: number;
+  quantizationError?: number;
+  windowStart?: number;
+  windowEnd?: number;
+  windowPackets?: number;
+}
+export interface VerdictEntry {
+  verdict: Verdict;
+  outcome: string;
+  ruleId: number;
+  receivedAt: number;
+}
+export interface Rule {
+  id: number;
+  action?: string;
+  srcCidr?: string;
+  dstCidr?: string;
+  protocol?: number;
+  dportMin?: number;
+  dportMax?: number;
+  direction?: string;
+  priority?: number;
+  origin?: string;
+  reason?: string;
+  detector?: string;
+  verdictIds?: string[];
+  createdBy?: string;
+  createdAt?: number;
+  expiresAt?: number;
+  offences?: number;
+  hits?: number;
+  bytes?: number;
+  enforced?: boolean;
+}
+export interface Health {
+  service: string;
+  instance: string;
+  version: string;
+  host: string;
+  shards: number[];
+  metricsPort: number;
+  lastSeen: number;
+  state: "up" | "stale" | "stopped";
+}
+export interface SeriesPoint {
+  t: number;
+  packets: number | null;
+  drops: number | null;
+  verdicts: Record<string, number>;
+  activeRules: number | null;
+}
+export interface RulesState {
+  reachable: boolean;
+  address: string;
+  error: string | null;
+  status: {
+    enforcer?: string;
+    enforcerDetail?: string;
+    dryRun?: boolean;
+    activeRules?: number;
+    rulesByOrigin?: Record<string, number>;
+    version?: string;
+    startedAt?: number;
+  } | null;
+}
+export interface Overview {
+  now: number;
+  series: SeriesPoint[];
+  health: Health[];
+  rules: RulesState;
+  nats: { connected: boolean; server: string | null };
+}
+export interface ScorePoint {
+  t: number;
+  score: number;
+  threshold: number;
+  key: string;
+  detector: string;
+  model: string;
+  bmu: number;
+  verdict: boolean;
+}
+export interface Tick {
+  point: SeriesPoint;
+  health: Health[];
+  rules: RulesState;
+}
+export interface PstNode {
+  context: string[];
+  count: number;
+  next: { symbol: string; count: number; p: number }[];
+  children: PstNode[];
+}
+export interface PstModel {
+  serviceClass: string;
+  version: string;
+  threshold: number | null;
+  nodes: number;
+  depth: number;
+  root: PstNode;
+}
+export interface SomModel {
+  rows: number;
+  cols: number;
+  topology: "rectangular" | "hexagonal";
+  version: string;
+  features: string[];
+  umatrix: number[];
+  hits: number[];
+  labels: (string | null)[];
+  threshold: number | null;
+}
+export interface ModelDoc<T> {
+  detector: string;
+  origin: string;
+  loadedAt: number;
+  models: T[];
+  recent?: ScorePoint[];
+}

@@ -1,0 +1,155 @@
+import { api, type Health, type Overview, type RulesState, type SeriesPoint } from "../api";
+import { cssVar, SERIES_COLORS, timeChart } from "../charts";
+import { h } from "../dom";
+import { fmtAgo, fmtCount, fmtRate } from "../format";
+import { on } from "../live";
+
+export function overviewPage(root: HTMLElement): () => void {
+  const cards = {
+    packets: h("div", { class: "value", "data-testid": "packets-rate" }, "–"),
+    packetsTotal: h("div", { class: "sub", "data-testid": "packets-total" }, ""),
+    drops: h("div", { class: "value", "data-testid": "drops-rate" }, "–"),
+    dropsTotal: h("div", { class: "sub" }, ""),
+    verdicts: h("div", { class: "value", "data-testid": "verdicts-rate" }, "–"),
+    verdictsTotal: h("div", { class: "sub", "data-testid": "verdicts-total" }, ""),
+    rules: h("div", { class: "value", "data-testid": "active-rules" }, "–"),
+    rulesSub: h("div", { class: "sub" }, ""),
+  };
+  const card = (label: string, value: HTMLElement, sub: HTMLElement) => h("div", { class: "card" }, h("div", { class: "label" }, label), value, sub);
+  const trafficEl = h("div", { class: "chart" });
+  const verdictEl = h("div", { class: "chart" });
+  const rulesEl = h("div", { class: "chart" });
+  const healthBody = h("tbody");
+  const rulesInfo = h("div", { class: "muted" });
+  const notice = h("div");
+  root.append(
+    h("h1", null, "Overview"),
+    notice,
+    h(
+      "div",
+      { class: "cards" },
+      card("Packets/s captured", cards.packets, cards.packetsTotal),
+      card("Drops/s", cards.drops, cards.dropsTotal),
+      card("Verdicts/s", cards.verdicts, cards.verdictsTotal),
+      card("Active rules", cards.rules, cards.rulesSub),
+    ),
+    h(
+      "div",
+      { class: "grid2" },
+      h("section", { class: "panel" }, h("h2", null, "Traffic (per second)"), trafficEl),
+      h("section", { class: "panel" }, h("h2", null, "Verdicts per second by detector"), verdictEl),
+      h("section", { class: "panel" }, h("h2", null, "Active rules"), rulesEl),
+      h(
+        "section",
+        { class: "panel", "data-testid": "health" },
+        h("h2", null, "Service health"),
+        rulesInfo,
+        h("table", null, h("thead", null, h("tr", null, ["Service", "Instance", "Host", "Shards", "Last heartbeat", "State"].map((t) => h("th", null, t)))), healthBody),
+      ),
+    ),
+  );
+
+  const series: SeriesPoint[] = [];
+  const detectors: string[] = [];
+  const totals = { packets: 0, drops: 0, verdicts: 0 };
+  const traffic = timeChart(trafficEl, [
+    { label: "packets/s", color: cssVar("--series-1") },
+    { label: "drops/s", color: cssVar("--series-5") },
+  ], { utc: false });
+  let verdictChart: ReturnType<typeof timeChart> | null = null;
+  const rulesChart = timeChart(rulesEl, [{ label: "active rules", color: cssVar("--series-3") }], { height: 160, utc: false });
+
+  const rebuildVerdictChart = () => {
+    verdictChart?.destroy();
+    verdictEl.replaceChildren();
+    const specs = (detectors.length ? detectors : ["(none yet)"]).map((d, i) => ({ label: d, color: cssVar(SERIES_COLORS[i % SERIES_COLORS.length]) }));
+    verdictChart = timeChart(verdictEl, specs, { utc: false });
+  };
+
+  const redraw = () => {
+    const xs = series.map((p) => p.t);
+    traffic.set([xs, series.map((p) => p.packets), series.map((p) => p.drops)]);
+    rulesChart.set([xs, series.map((p) => p.activeRules)]);
+    for (const p of series) for (const d of Object.keys(p.verdicts)) if (!detectors.includes(d)) {
+      detectors.push(d);
+      detectors.sort();
+      rebuildVerdictChart();
+    }
+    verdictChart?.set([xs, ...(detectors.length ? detectors.map((d) => series.map((p) => p.verdicts[d] ?? 0)) : [series.map(() => 0)])]);
+    const last = series[series.length - 1];
+    cards.packets.textContent = fmtRate(last?.packets);
+    cards.drops.textContent = fmtRate(last?.drops);
+    const vs = last ? Object.values(last.verdicts).reduce((a, b) => a + b, 0) : null;
+    cards.verdicts.textContent = fmtRate(vs);
+    cards.rules.textContent = fmtCount(last?.activeRules);
+    cards.packetsTotal.textContent = `${fmtCount(totals.packets)} in the last ${series.length} s`;
+    cards.dropsTotal.textContent = `${fmtCount(totals.drops)} in the last ${series.length} s`;
+    cards.verdictsTotal.textContent = `${fmtCount(totals.verdicts)} in the last ${series.length} s`;
+  };
+
+  const addPoint = (p: SeriesPoint, prev: SeriesPoint | undefined) => {
+    const dt = prev ? Math.max(0.25, Math.min(5, p.t - prev.t)) : 1;
+    totals.packets += (p.packets ?? 0) * dt;
+    totals.drops += (p.drops ?? 0) * dt;
+    totals.verdicts += Object.values(p.verdicts).reduce((a, b) => a + b, 0) * dt;
+    series.push(p);
+    if (series.length > 900) {
+      const old = series.shift()!;
+      totals.packets -= old.packets ?? 0;
+      totals.drops -= old.drops ?? 0;
+      totals.verdicts -= Object.values(old.verdicts).reduce((a, b) => a + b, 0);
+    }
+  };
+
+  const showHealth = (health: Health[], rules: RulesState) => {
+    healthBody.replaceChildren(
+      ...(health.length
+        ? health.map((i) =>
+            h(
+              "tr",
+              { "data-service": i.service },
+              h("td", null, i.service),
+              h("td", { class: "mono" }, i.instance),
+              h("td", null, i.host || "–"),
+              h("td", null, i.shards.length ? `${i.shards.length} (${i.shards.slice(0, 8).join(", ")}${i.shards.length > 8 ? ", …" : ""})` : "–"),
+              h("td", null, fmtAgo(i.lastSeen)),
+              h("td", null, h("span", { class: `badge ${i.state === "up" ? "ok" : i.state === "stale" ? "bad" : "info"}`, title: i.state === "stale" ? "no heartbeat for a while" : i.state === "stopped" ? "said goodbye" : "" }, i.state)),
+            ),
+          )
+        : [h("tr", null, h("td", { colspan: 6, class: "empty" }, "No heartbeats received yet."))]),
+    );
+    const st = rules.status;
+    rulesInfo.replaceChildren(
+      rules.reachable
+        ? h("p", null, "Rules API ", h("span", { class: "badge ok" }, "reachable"), ` at ${rules.address}; enforcer ${st?.enforcer ?? "?"}${st?.dryRun ? " (dry run)" : ""}`)
+        : h("p", null, "Rules API ", h("span", { class: "badge bad" }, "unreachable"), ` at ${rules.address}: `, h("span", { class: "muted" }, rules.error ?? "")),
+    );
+    const origins = st?.rulesByOrigin ? Object.entries(st.rulesByOrigin).map(([o, n]) => `${o.replace(/^ORIGIN_/, "").toLowerCase()} ${n}`).join(", ") : "";
+    cards.rulesSub.textContent = rules.reachable ? origins || "none" : "rules service unreachable";
+  };
+
+  let disposed = false;
+  api.get<Overview>("/api/overview").then(
+    (o) => {
+      if (disposed) return;
+      for (const p of o.series) addPoint(p, series[series.length - 1]);
+      if (!o.nats.connected) notice.replaceChildren(h("div", { class: "notice" }, "The console is not connected to NATS: no live data."));
+      rebuildVerdictChart();
+      redraw();
+      showHealth(o.health, o.rules);
+    },
+    (err: Error) => notice.replaceChildren(h("div", { class: "notice" }, err.message)),
+  );
+  const off = on("tick", (t) => {
+    addPoint(t.point, series[series.length - 1]);
+    redraw();
+    showHealth(t.health, t.rules);
+  });
+  return () => {
+    disposed = true;
+    off();
+    traffic.destroy();
+    rulesChart.destroy();
+    verdictChart?.destroy();
+  };
+}

@@ -1,0 +1,56 @@
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_SERVICE_CLASSES } from "./model.js";
+
+/** The models shipped with the package. */
+export const DEFAULT_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models");
+
+const serviceClassSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and dashes"),
+  ports: z.array(z.number().int().min(1).max(65535)),
+});
+
+export const pstSchema = z.strictObject({
+  instance: z.string().min(1).optional(),
+  shardCount: z.number().int().min(1).max(4096).default(16),
+  /** Where trained models are read from when the state directory has none of its own. */
+  modelsDir: z.string().default(DEFAULT_MODELS_DIR),
+  /** Defaults to $VIGIL_STATE_DIR/pst: models updated by feedback and learning are kept there. */
+  stateDir: z.string().optional(),
+  serviceClasses: z.array(serviceClassSchema).default(DEFAULT_SERVICE_CLASSES),
+  maxConnections: z.number().int().min(1).max(1 << 26).default(1_000_000),
+  idleTimeoutSeconds: z.number().positive().default(120),
+  lingerSeconds: z.number().nonnegative().default(10),
+  minSymbols: z.number().int().min(1).default(8),
+  windowSeconds: z.number().positive().default(60),
+  minConnections: z.number().int().min(1).default(5),
+  minSuspicious: z.number().int().min(1).default(12),
+  alpha: z.number().positive().max(1).default(1e-6),
+  floodMinConnections: z.number().int().min(1).default(50),
+  floodMinSources: z.number().int().min(1).default(20),
+  evidenceMax: z.number().int().min(1).max(1000).default(20),
+  maxWindowsPerShard: z.number().int().min(1).default(20_000),
+  /** Copies of each fed-back sequence added to the counts on a false alarm. */
+  feedbackWeight: z.number().positive().default(25),
+  /** Learning mode: judged sequences go into the models instead of verdicts being published. */
+  learning: z.boolean().default(false),
+  learnRebuildSeconds: z.number().positive().default(60),
+  metrics: metricsSchema.default({ host: "127.0.0.1", port: DEFAULT_PORTS.pstMetrics }),
+});
+
+export const configSchema = z.object({
+  nats: natsSchema.default({ servers: [`nats://127.0.0.1:${DEFAULT_PORTS.nats}`] }),
+  pst: pstSchema.default(pstSchema.parse({})),
+});
+
+export type PstConfig = z.infer<typeof pstSchema>;
+export type Config = z.infer<typeof configSchema>;
+
+export function loadPstConfig(opts: LoadOptions = {}): Config {
+  return loadConfig(configSchema, opts);
+}
+
+export function stateDirOf(cfg: PstConfig, env: NodeJS.ProcessEnv = process.env): string {
+  return cfg.stateDir ?? join(env.VIGIL_STATE_DIR ?? "/var/lib/vigil", "pst");
+}

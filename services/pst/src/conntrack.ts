@@ -1,0 +1,474 @@
+import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder } from "@vigil/frames";
+import { CONTEXT_SIZE, DIR_CLIENT, DIR_SERVER, PREDICT_SIZE, SYM_BOS, SYM_END } from "./alphabet.js";
+import type { ModelSet } from "./model.js";
+
+/** Symbols kept per connection: the first HEAD_LEN and, in a ring, the last RING_LEN (≥ the deepest context). */
+export const HEAD_LEN = 16;
+export const RING_LEN = 16;
+const RING_MASK = RING_LEN - 1;
+
+// state bits
+const S_CLIENT_IS_A = 1;
+const S_REMOTE_IS_CLIENT = 2;
+const S_FIN_C = 4;
+const S_FIN_S = 8;
+const S_CLOSED = 16;
+const S_FLAGGED = 32;
+
+export const enum EndReason {
+  Flagged = 0,
+  Fin = 1,
+  Rst = 2,
+  Idle = 3,
+  Evicted = 4,
+  EndOfStream = 5,
+}
+
+export const END_REASON_NAMES = ["threshold", "fin", "rst", "idle", "evicted", "end-of-stream"] as const;
+
+/** How a judged connection compares with its model's calibrated thresholds. */
+export const LEVEL_NORMAL = 0;
+/** Above the suspicion threshold (a lower percentile of benign): evidence only in numbers. */
+export const LEVEL_SUSPICIOUS = 1;
+/** Above the threshold. */
+export const LEVEL_ANOMALOUS = 2;
+
+/** Receives every judgement: once per connection, when it crosses the threshold or when it ends. */
+export interface JudgementSink {
+  onJudged(table: ConnTable, slot: number, level: number, score: number, reason: EndReason): void;
+}
+
+export interface ConnTableOptions {
+  capacity: number;
+  /** Upper bound on shard numbers (exclusive). */
+  shardCount: number;
+  /** Seconds of capture time without a segment after which an open connection is judged and dropped. */
+  idleTimeout: number;
+  /** Seconds a closed connection stays to absorb late ACKs and retransmitted FIN/RST. */
+  linger: number;
+  /** Symbols before a connection may be judged early, on crossing its threshold. */
+  minSymbols: number;
+}
+
+/**
+ * Connection state in typed arrays: an open-addressing hash table (linear
+ * probing, backward-shift deletion) keyed by the canonical 5-tuple, and per
+ * shard two doubly linked lists in one pair of index arrays: open connections
+ * in least-recently-used order and closed ones in closing order. Time is
+ * capture time, per shard, so judgements do not depend on how shards are
+ * spread over instances.
+ */
+export class ConnTable {
+  readonly capacity: number;
+  private readonly mask: number;
+  private readonly slots: Int32Array;
+  readonly hash: Uint32Array;
+  /** Addresses in four 32-bit words each (IPv4 in word 0); A is the lower (address, port) end. */
+  readonly addrA: Uint32Array;
+  readonly addrB: Uint32Array;
+  readonly ports: Uint32Array;
+  readonly family: Uint8Array;
+  readonly state: Uint8Array;
+  readonly cls: Uint8Array;
+  readonly shard: Uint16Array;
+  readonly firstTs: Float64Array;
+  readonly lastTs: Float64Array;
+  readonly packets: Uint32Array;
+  readonly nsym: Uint32Array;
+  readonly nllSum: Float64Array;
+  /** Largest running average after minSymbols symbols: what the thresholds were calibrated on. */
+  readonly peak: Float32Array;
+  readonly head: Uint16Array;
+  readonly ring: Uint16Array;
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  private readonly listHead: Int32Array;
+  private readonly listTail: Int32Array;
+  private readonly freeStack: Int32Array;
+  private freeTop: number;
+  /** Per shard: the latest capture time seen (seconds). */
+  readonly clock: Float64Array;
+  private readonly lastSweep: Float64Array;
+  private readonly ka = new Uint32Array(4);
+  private readonly kb = new Uint32Array(4);
+
+  /** Full symbol sequences per slot, kept only when tracing (training): every symbol, not just head and tail. */
+  traces: number[][] | null = null;
+  size = 0;
+  evictions = 0;
+  segments = 0;
+  connectionsOpened = 0;
+
+  constructor(
+    readonly opts: ConnTableOptions,
+    public models: ModelSet,
+    public sink: JudgementSink,
+  ) {
+    const cap = opts.capacity;
+    if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 26) throw new RangeError(`connection capacity ${cap} must be 1..${1 << 26}`);
+    this.capacity = cap;
+    let tsize = 1;
+    while (tsize < cap * 2) tsize <<= 1;
+    this.mask = tsize - 1;
+    this.slots = new Int32Array(tsize).fill(-1);
+    this.hash = new Uint32Array(cap);
+    this.addrA = new Uint32Array(cap * 4);
+    this.addrB = new Uint32Array(cap * 4);
+    this.ports = new Uint32Array(cap);
+    this.family = new Uint8Array(cap);
+    this.state = new Uint8Array(cap);
+    this.cls = new Uint8Array(cap);
+    this.shard = new Uint16Array(cap);
+    this.firstTs = new Float64Array(cap);
+    this.lastTs = new Float64Array(cap);
+    this.packets = new Uint32Array(cap);
+    this.nsym = new Uint32Array(cap);
+    this.nllSum = new Float64Array(cap);
+    this.peak = new Float32Array(cap);
+    this.head = new Uint16Array(cap * HEAD_LEN);
+    this.ring = new Uint16Array(cap * RING_LEN);
+    this.prev = new Int32Array(cap);
+    this.next = new Int32Array(cap);
+    const lists = opts.shardCount * 2;
+    this.listHead = new Int32Array(lists).fill(-1);
+    this.listTail = new Int32Array(lists).fill(-1);
+    this.freeStack = new Int32Array(cap);
+    for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
+    this.freeTop = cap;
+    this.clock = new Float64Array(opts.shardCount);
+    this.lastSweep = new Float64Array(opts.shardCount);
+  }
+
+  /** Bytes of typed-array state per tracked connection, hash table included. */
+  enableTracing(): void {
+    this.traces = new Array<number[]>(this.capacity);
+  }
+
+  get bytesPerConnection(): number {
+    const perConn =
+      4 + 16 + 16 + 4 + 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4;
+    return perConn + ((this.mask + 1) * 4) / this.capacity;
+  }
+
+  /**
+   * Tracks one decoded TCP segment. `direction` is the record's ingress/egress
+   * mark, used to tell which end is remote; unknown means the initiator is.
+   */
+  segment(shard: number, ts: number, d: PacketDecoder, direction: number): void {
+    this.segments++;
+    if (ts > this.clock[shard]) this.clock[shard] = ts;
+    const b = d.buf;
+    const alen = d.addrLen;
+    const ka = this.ka;
+    const kb = this.kb;
+    ka[1] = ka[2] = ka[3] = kb[1] = kb[2] = kb[3] = 0;
+    for (let w = 0, o = 0; o < alen; w++, o += 4) {
+      ka[w] = ((b[d.srcOff + o] << 24) | (b[d.srcOff + o + 1] << 16) | (b[d.srcOff + o + 2] << 8) | b[d.srcOff + o + 3]) >>> 0;
+      kb[w] = ((b[d.dstOff + o] << 24) | (b[d.dstOff + o + 1] << 16) | (b[d.dstOff + o + 2] << 8) | b[d.dstOff + o + 3]) >>> 0;
+    }
+    // Canonical order: the lower (address, port) end is A.
+    let srcIsA = true;
+    let cmp = 0;
+    for (let w = 0; w < 4 && cmp === 0; w++) cmp = ka[w] < kb[w] ? -1 : ka[w] > kb[w] ? 1 : 0;
+    if (cmp > 0 || (cmp === 0 && d.srcPort > d.dstPort)) srcIsA = false;
+    const A = srcIsA ? ka : kb;
+    const B = srcIsA ? kb : ka;
+    const ports = srcIsA ? ((d.srcPort << 16) | d.dstPort) >>> 0 : ((d.dstPort << 16) | d.srcPort) >>> 0;
+    const fam = d.family;
+    let h = Math.imul(ports ^ fam, 0x9e3779b1);
+    for (let w = 0; w < 4; w++) {
+      h = Math.imul(h ^ A[w], 0x85ebca6b);
+      h ^= h >>> 15;
+      h = Math.imul(h ^ B[w], 0xc2b2ae35);
+      h ^= h >>> 13;
+    }
+    h >>>= 0;
+    const flags = d.tcpFlags;
+
+    let pos = h & this.mask;
+    let slot = -1;
+    for (;;) {
+      const s = this.slots[pos];
+      if (s < 0) break;
+      if (this.hash[s] === h && this.ports[s] === ports && this.family[s] === fam) {
+        const o = s * 4;
+        const aa = this.addrA;
+        const bb = this.addrB;
+        if (aa[o] === A[0] && aa[o + 1] === A[1] && aa[o + 2] === A[2] && aa[o + 3] === A[3] && bb[o] === B[0] && bb[o + 1] === B[1] && bb[o + 2] === B[2] && bb[o + 3] === B[3]) {
+          slot = s;
+          break;
+        }
+      }
+      pos = (pos + 1) & this.mask;
+    }
+
+    const pureSyn = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
+    if (slot >= 0 && this.state[slot] & S_CLOSED) {
+      // A new SYN on a closed 5-tuple is a new connection (port reuse); anything else is a straggler.
+      if (!pureSyn) {
+        this.packets[slot]++;
+        return;
+      }
+      this.free(slot);
+      slot = -1;
+      pos = h & this.mask;
+      while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
+    }
+    if (slot < 0) {
+      if (this.freeTop === 0) {
+        this.evictOne(shard);
+        // Eviction may have shifted entries; find the insertion point again.
+        pos = h & this.mask;
+        while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
+      }
+      slot = this.freeStack[--this.freeTop];
+      this.slots[pos] = slot;
+      this.size++;
+      this.connectionsOpened++;
+      this.hash[slot] = h;
+      this.ports[slot] = ports;
+      this.family[slot] = fam;
+      const o = slot * 4;
+      for (let w = 0; w < 4; w++) {
+        this.addrA[o + w] = A[w];
+        this.addrB[o + w] = B[w];
+      }
+      // Orientation: the SYN's sender is the client, the SYN-ACK's sender the server; otherwise the
+      // well-known (or lower) port is the server's.
+      let srcIsClient: boolean;
+      if (flags & TCP_SYN) srcIsClient = (flags & TCP_ACK) === 0;
+      else {
+        const sp = d.srcPort;
+        const dp = d.dstPort;
+        const sWell = sp < 1024;
+        const dWell = dp < 1024;
+        srcIsClient = sWell !== dWell ? dWell : dp <= sp;
+      }
+      let st = srcIsClient === srcIsA ? S_CLIENT_IS_A : 0;
+      // Remote end: given by the capture when it knows; else whoever sent the first segment we saw.
+      const remoteIsSrc = direction === DIR_INGRESS ? true : direction === DIR_EGRESS ? false : true;
+      if (remoteIsSrc === srcIsClient) st |= S_REMOTE_IS_CLIENT;
+      this.state[slot] = st;
+      const serverPort = srcIsClient ? d.dstPort : d.srcPort;
+      this.cls[slot] = this.models.classMap.byPort[serverPort];
+      this.shard[slot] = shard;
+      this.firstTs[slot] = ts;
+      this.packets[slot] = 0;
+      this.nsym[slot] = 0;
+      this.nllSum[slot] = 0;
+      this.peak[slot] = 0;
+      this.pushTail(shard * 2, slot);
+    } else {
+      // The shard the connection was first seen on owns it (a frame of it on another shard is a capture bug or a fuzzer).
+      this.moveToTail(this.shard[slot] * 2, slot);
+    }
+    this.lastTs[slot] = ts;
+    this.packets[slot]++;
+
+    const st = this.state[slot];
+    const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
+    const sym = ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags;
+    this.addSymbol(slot, sym);
+
+    if (flags & TCP_RST) {
+      this.end(slot, EndReason.Rst);
+      return;
+    }
+    if (flags & TCP_FIN) {
+      const fin = this.state[slot] | (fromClient ? S_FIN_C : S_FIN_S);
+      this.state[slot] = fin;
+      if ((fin & (S_FIN_C | S_FIN_S)) === (S_FIN_C | S_FIN_S)) this.end(slot, EndReason.Fin);
+    }
+  }
+
+  private addSymbol(slot: number, sym: number): void {
+    const n = this.nsym[slot];
+    const pst = this.models.byClass[this.cls[slot]];
+    const model = pst.compiled;
+    const child = model.child;
+    const base = slot * RING_LEN;
+    const ring = this.ring;
+    let node = 0;
+    for (let dd = 1; dd <= model.maxDepth; dd++) {
+      const j = n - dd;
+      let c: number;
+      if (j >= 0) c = ring[base + (j & RING_MASK)];
+      else if (j === -1) c = SYM_BOS;
+      else break;
+      const nx = child[node * CONTEXT_SIZE + c];
+      if (nx < 0) break;
+      node = nx;
+      if (c === SYM_BOS) break;
+    }
+    const cost = model.nll[node * PREDICT_SIZE + sym];
+    if (n < HEAD_LEN) this.head[slot * HEAD_LEN + n] = sym;
+    if (this.traces) {
+      if (n === 0) this.traces[slot] = [sym];
+      else this.traces[slot].push(sym);
+    }
+    ring[base + (n & RING_MASK)] = sym;
+    const total = this.nllSum[slot] + cost;
+    this.nllSum[slot] = total;
+    this.nsym[slot] = n + 1;
+    if (n + 1 >= this.opts.minSymbols && sym !== SYM_END) {
+      const avg = total / (n + 1);
+      if (avg > this.peak[slot]) this.peak[slot] = avg;
+      if ((this.state[slot] & S_FLAGGED) === 0 && avg > pst.threshold.value) {
+        this.state[slot] |= S_FLAGGED;
+        this.sink.onJudged(this, slot, LEVEL_ANOMALOUS, avg, EndReason.Flagged);
+      }
+    }
+  }
+
+  /** The connection ended: append END, judge it unless it was judged already, and let it linger closed. */
+  private end(slot: number, reason: EndReason): void {
+    if (this.state[slot] & S_CLOSED) return;
+    this.addSymbol(slot, SYM_END);
+    const st = this.state[slot];
+    if ((st & S_FLAGGED) === 0) {
+      const final = this.nllSum[slot] / this.nsym[slot];
+      const score = Math.max(final, this.peak[slot]);
+      const th = this.models.byClass[this.cls[slot]].threshold;
+      const level = score > th.value ? LEVEL_ANOMALOUS : score > th.suspicion ? LEVEL_SUSPICIOUS : LEVEL_NORMAL;
+      if (level === LEVEL_ANOMALOUS) this.state[slot] |= S_FLAGGED;
+      this.sink.onJudged(this, slot, level, score, reason);
+    }
+    this.state[slot] |= S_CLOSED;
+    const shard = this.shard[slot];
+    this.unlink(shard * 2, slot);
+    this.pushTail(shard * 2 + 1, slot);
+  }
+
+  /** Judges idle connections and frees lingering closed ones of a shard, by that shard's capture clock. */
+  sweep(shard: number, force = false): void {
+    const now = this.clock[shard];
+    if (!force && now - this.lastSweep[shard] < 0.5) return;
+    this.lastSweep[shard] = now;
+    const closed = shard * 2 + 1;
+    for (let s = this.listHead[closed]; s >= 0 && now - this.lastTs[s] > this.opts.linger; s = this.listHead[closed]) this.free(s);
+    const open = shard * 2;
+    for (let s = this.listHead[open]; s >= 0 && now - this.lastTs[s] > this.opts.idleTimeout; s = this.listHead[open]) {
+      this.end(s, EndReason.Idle);
+      this.free(s);
+    }
+  }
+
+  /** End of stream on a shard: judge every open connection, then forget the shard's state. */
+  flushShard(shard: number): void {
+    const open = shard * 2;
+    for (let s = this.listHead[open]; s >= 0; s = this.listHead[open]) {
+      this.end(s, EndReason.EndOfStream);
+      this.free(s);
+    }
+    this.dropShard(shard);
+  }
+
+  /** The shard moved to another instance: forget its connections without judging them. */
+  dropShard(shard: number): void {
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.listHead[list]) this.free(s);
+    this.clock[shard] = 0;
+    this.lastSweep[shard] = 0;
+  }
+
+  /** Makes room: the stalest closed connection, else the least recently used open one (judged as if idle). */
+  private evictOne(preferShard: number): void {
+    let victim = this.listHead[preferShard * 2 + 1];
+    if (victim < 0) victim = this.listHead[preferShard * 2];
+    if (victim < 0) {
+      let best = Infinity;
+      for (let l = 0; l < this.listHead.length; l++) {
+        const s = this.listHead[l];
+        if (s >= 0 && this.lastTs[s] < best) {
+          best = this.lastTs[s];
+          victim = s;
+        }
+      }
+    }
+    if (victim < 0) return;
+    this.evictions++;
+    this.end(victim, EndReason.Evicted);
+    this.free(victim);
+  }
+
+  private free(slot: number): void {
+    const st = this.state[slot];
+    this.unlink(this.shard[slot] * 2 + (st & S_CLOSED ? 1 : 0), slot);
+    // Backward-shift deletion keeps probe sequences intact without tombstones.
+    const mask = this.mask;
+    let i = this.hash[slot] & mask;
+    while (this.slots[i] !== slot) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const s = this.slots[j];
+      if (s < 0) break;
+      const k = this.hash[s] & mask;
+      if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
+      this.slots[i] = s;
+      i = j;
+    }
+    this.slots[i] = -1;
+    this.state[slot] = 0;
+    this.freeStack[this.freeTop++] = slot;
+    this.size--;
+  }
+
+  private pushTail(list: number, slot: number): void {
+    const t = this.listTail[list];
+    this.prev[slot] = t;
+    this.next[slot] = -1;
+    if (t >= 0) this.next[t] = slot;
+    else this.listHead[list] = slot;
+    this.listTail[list] = slot;
+  }
+
+  private unlink(list: number, slot: number): void {
+    const p = this.prev[slot];
+    const n = this.next[slot];
+    if (p >= 0) this.next[p] = n;
+    else this.listHead[list] = n;
+    if (n >= 0) this.prev[n] = p;
+    else this.listTail[list] = p;
+  }
+
+  private moveToTail(list: number, slot: number): void {
+    if (this.listTail[list] === slot) return;
+    this.unlink(list, slot);
+    this.pushTail(list, slot);
+  }
+
+  // Accessors for judgement sinks (not the hot path).
+
+  isClientA(slot: number): boolean {
+    return (this.state[slot] & S_CLIENT_IS_A) !== 0;
+  }
+
+  remoteIsClient(slot: number): boolean {
+    return (this.state[slot] & S_REMOTE_IS_CLIENT) !== 0;
+  }
+
+  /** Port of the client or the server end. */
+  port(slot: number, client: boolean): number {
+    const aIsWanted = this.isClientA(slot) === client;
+    return aIsWanted ? this.ports[slot] >>> 16 : this.ports[slot] & 0xffff;
+  }
+
+  /** Address words of the client or server end. */
+  addressWords(slot: number, client: boolean): Uint32Array {
+    const aIsWanted = this.isClientA(slot) === client;
+    return (aIsWanted ? this.addrA : this.addrB).subarray(slot * 4, slot * 4 + 4);
+  }
+
+  /** The kept symbols: all of them, or the head and the tail (the caller marks the gap). */
+  symbols(slot: number): { head: number[]; tail: number[] | null } {
+    const n = this.nsym[slot];
+    const head = Array.from(this.head.subarray(slot * HEAD_LEN, slot * HEAD_LEN + Math.min(n, HEAD_LEN)));
+    if (n <= HEAD_LEN) return { head, tail: null };
+    const base = slot * RING_LEN;
+    const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
+    const tail: number[] = [];
+    for (let j = n - tailLen; j < n; j++) tail.push(this.ring[base + (j & RING_MASK)]);
+    if (n <= HEAD_LEN + RING_LEN) return { head: head.concat(tail), tail: null };
+    return { head, tail };
+  }
+}

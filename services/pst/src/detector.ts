@@ -1,0 +1,553 @@
+import { createHash } from "node:crypto";
+import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, Malformed } from "@vigil/frames";
+import { ConnectionEvidence, Verdict } from "@vigil/proto";
+import { ELLIPSIS, SYM_END, formatSymbols } from "./alphabet.js";
+import { ConnTable, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
+import type { ModelSet } from "./model.js";
+
+export interface DetectorOptions {
+  detector: string;
+  instance: string;
+  shardCount: number;
+  maxConnections: number;
+  idleTimeout: number;
+  linger: number;
+  minSymbols: number;
+  /** Seconds of capture time anomalous connections of one remote address are gathered into one verdict. */
+  windowSeconds: number;
+  /** A remote address needs at least this many anomalous connections in a window for a verdict... */
+  minConnections: number;
+  /** ...or at least this many suspicious ones (above the lower, suspicion threshold)... */
+  minSuspicious: number;
+  /**
+   * ...and that many must be improbable for benign traffic: the binomial tail of seeing so many
+   * among the connections judged in the window, at the rates the thresholds were calibrated for,
+   * must be below alpha.
+   */
+  alpha: number;
+  /** Without a dominant source (spoofed floods): anomalous connections and distinct sources towards one local address. */
+  floodMinConnections: number;
+  floodMinSources: number;
+  /** Connection sequences kept as evidence per verdict (distinct sequences first). */
+  evidenceMax: number;
+  /** Open windows per shard; beyond it new sources are only counted in the flood aggregate. */
+  maxWindowsPerShard: number;
+}
+
+export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
+  detector: "pst",
+  instance: "pst",
+  shardCount: 16,
+  maxConnections: 1_000_000,
+  idleTimeout: 120,
+  linger: 10,
+  minSymbols: 8,
+  windowSeconds: 60,
+  minConnections: 5,
+  minSuspicious: 12,
+  alpha: 1e-6,
+  floodMinConnections: 50,
+  floodMinSources: 20,
+  evidenceMax: 20,
+  maxWindowsPerShard: 20_000,
+};
+
+/** What an anomalous connection looked like, from its first symbols; decides the verdict's label. */
+export const enum Shape {
+  HalfOpen = 0,
+  Refused = 1,
+  SynProbe = 2,
+  ConnectProbe = 3,
+  Session = 4,
+  Backscatter = 5,
+  RstOnly = 6,
+  Xmas = 7,
+  Null = 8,
+  Fin = 9,
+  Midstream = 10,
+}
+const SHAPE_COUNT = 11;
+
+export function shapeOf(head: number[]): Shape {
+  const first = head[0];
+  const dir = first >> 8;
+  const f = first & 0xff;
+  if (dir === 0 && (f & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
+    let synAck = false;
+    let reply = false;
+    let clientAck = false;
+    let clientData = false;
+    for (let i = 1; i < head.length; i++) {
+      const s = head[i];
+      if (s === SYM_END) break;
+      const sf = s & 0xff;
+      if (s >> 8 === 1) {
+        reply = true;
+        if ((sf & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) synAck = true;
+        else if (sf & TCP_RST && !synAck) return Shape.Refused;
+      } else {
+        if (sf & TCP_RST && synAck && !clientAck) return Shape.SynProbe;
+        if (sf & TCP_ACK && synAck) clientAck = true;
+        if (sf & TCP_PSH) clientData = true;
+      }
+    }
+    if (!reply) return Shape.HalfOpen;
+    if (synAck && !clientAck) return Shape.HalfOpen;
+    return clientData ? Shape.Session : Shape.ConnectProbe;
+  }
+  if ((f & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) return Shape.Backscatter;
+  if (f & TCP_RST) return Shape.RstOnly;
+  if (dir === 0 && (f & (TCP_SYN | TCP_ACK)) === 0) {
+    if (f === 0) return Shape.Null;
+    if ((f & (TCP_FIN | TCP_PSH | TCP_URG)) === (TCP_FIN | TCP_PSH | TCP_URG)) return Shape.Xmas;
+    if (f & TCP_FIN) return Shape.Fin;
+    return Shape.Xmas;
+  }
+  return Shape.Midstream;
+}
+
+function labelFor(shapes: Uint32Array, distinctPorts: number): string {
+  let best = 0;
+  for (let i = 1; i < SHAPE_COUNT; i++) if (shapes[i] > shapes[best]) best = i;
+  const manyPorts = distinctPorts > 5;
+  switch (best as Shape) {
+    case Shape.HalfOpen:
+      return manyPorts ? "syn-scan" : "half-open";
+    case Shape.Refused:
+    case Shape.SynProbe:
+      return manyPorts ? "syn-scan" : "half-open";
+    case Shape.ConnectProbe:
+      return manyPorts ? "connect-scan" : "brute-force";
+    case Shape.Session:
+      return manyPorts ? "connect-scan" : "brute-force";
+    case Shape.Backscatter:
+      return "syn-ack-reflection";
+    case Shape.RstOnly:
+      return "rst-flood";
+    case Shape.Xmas:
+      return "xmas-scan";
+    case Shape.Null:
+      return "null-scan";
+    case Shape.Fin:
+      return "fin-scan";
+    default:
+      return "anomalous-tcp";
+  }
+}
+
+function wordsToAddress(words: Uint32Array, family: number): string {
+  if (family === 4) {
+    const w = words[0];
+    return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
+  }
+  const parts: number[] = [];
+  for (let i = 0; i < 4; i++) parts.push(words[i] >>> 16, words[i] & 0xffff);
+  // RFC 5952: compress the longest run of two or more zero groups.
+  let bs = -1;
+  let bl = 0;
+  for (let i = 0; i < 8; ) {
+    if (parts[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && parts[j] === 0) j++;
+    if (j - i > bl && j - i >= 2) {
+      bs = i;
+      bl = j - i;
+    }
+    i = j;
+  }
+  const hex = parts.map((p) => p.toString(16));
+  if (bs < 0) return hex.join(":");
+  return `${hex.slice(0, bs).join(":")}::${hex.slice(bs + bl).join(":")}`;
+}
+
+interface Window {
+  key: string;
+  shard: number;
+  address: string;
+  closeAt: number;
+  judged: number;
+  /** Judged connections above the suspicion threshold (the anomalous ones included). */
+  suspicious: number;
+  anomalous: number;
+  packets: number;
+  scoreSum: number;
+  firstTs: number;
+  lastTs: number;
+  localAddrs: Map<string, number>;
+  localPorts: Set<number>;
+  models: Map<string, { count: number; threshold: number; rateAnomalous: number; rateSuspicious: number }>;
+  shapes: Uint32Array;
+  evidence: ConnectionEvidence[];
+  evidenceSeen: Set<string>;
+  /** Local windows only: anomalous connections per remote source. */
+  sources?: Map<string, number>;
+}
+
+function newWindow(key: string, shard: number, address: string, closeAt: number): Window {
+  return {
+    key,
+    shard,
+    address,
+    closeAt,
+    judged: 0,
+    suspicious: 0,
+    anomalous: 0,
+    packets: 0,
+    scoreSum: 0,
+    firstTs: Infinity,
+    lastTs: -Infinity,
+    localAddrs: new Map(),
+    localPorts: new Set(),
+    models: new Map(),
+    shapes: new Uint32Array(SHAPE_COUNT),
+    evidence: [],
+    evidenceSeen: new Set(),
+  };
+}
+
+/** One judged connection as a training sequence, with its class. */
+export interface JudgedSequence {
+  serviceClass: string;
+  /** Full when tracing, else head (+ tail) as kept per connection. */
+  head: number[];
+  tail: number[] | null;
+  anomalous: boolean;
+  score: number;
+  /** Why it was judged: "threshold", "fin", "rst", "idle", "evicted", "end-of-stream". */
+  reason: string;
+  clientPort: number;
+  serverPort: number;
+}
+
+export interface DetectorHooks {
+  onVerdict?(v: Verdict): void;
+  /** Every judgement, for training collection and learning mode. */
+  onJudged?(j: JudgedSequence): void;
+}
+
+const MAX_SOURCES_TRACKED = 100_000;
+
+/** P(X ≥ k) for X ~ Binomial(n, p), summed in log space. */
+export function binomialTail(n: number, k: number, p: number): number {
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  const lp = Math.log(p);
+  const lq = Math.log1p(-p);
+  // log C(n, k) by summation; n is a window's connection count, so this stays cheap.
+  let logC = 0;
+  for (let i = 1; i <= k; i++) logC += Math.log(n - k + i) - Math.log(i);
+  let term = logC + k * lp + (n - k) * lq;
+  let sum = 0;
+  for (let i = k; i <= n; i++) {
+    sum += Math.exp(term);
+    term += Math.log(n - i) - Math.log(i + 1) + lp - lq;
+    if (term < -745) break;
+  }
+  return Math.min(1, sum);
+}
+
+/**
+ * The detector without the bus: frames in, verdicts out. Tracks connections,
+ * scores them, gathers anomalous ones per remote address and window, and
+ * emits verdicts. Time is capture time per shard throughout.
+ */
+export class Detector implements JudgementSink {
+  readonly table: ConnTable;
+  readonly opts: DetectorOptions;
+  private readonly cursor = new RecordCursor();
+  private readonly decoder = new PacketDecoder();
+  /** Malformed frames by Malformed reason; the last slot counts record-format errors (a batch cut short). */
+  readonly malformed = new Float64Array(MALFORMED_NAMES.length + 1);
+  frames = 0;
+  nonTcp = 0;
+  fragments = 0;
+  verdicts = 0;
+  private readonly windows: Array<Map<string, Window>>;
+  private readonly localWindows: Array<Map<string, Window>>;
+  private readonly sourceId: string[];
+  judgedAnomalous = 0;
+  judgedNormal = 0;
+  windowsRefused = 0;
+
+  constructor(
+    public models: ModelSet,
+    opts: Partial<DetectorOptions>,
+    public hooks: DetectorHooks = {},
+  ) {
+    this.opts = { ...DEFAULT_DETECTOR_OPTIONS, ...opts };
+    const o = this.opts;
+    this.table = new ConnTable(
+      { capacity: o.maxConnections, shardCount: o.shardCount, idleTimeout: o.idleTimeout, linger: o.linger, minSymbols: o.minSymbols },
+      models,
+      this,
+    );
+    this.windows = Array.from({ length: o.shardCount }, () => new Map());
+    this.localWindows = Array.from({ length: o.shardCount }, () => new Map());
+    this.sourceId = new Array<string>(o.shardCount).fill("");
+  }
+
+  setModels(models: ModelSet): void {
+    this.models = models;
+    this.table.models = models;
+  }
+
+  /** Processes one batch of packed frame records of a shard. Returns the number of frames. */
+  processRecords(shard: number, sourceId: string, records: Uint8Array): number {
+    if (shard < 0 || shard >= this.opts.shardCount) throw new RangeError(`shard ${shard} is outside 0..${this.opts.shardCount - 1}`);
+    this.sourceId[shard] = sourceId;
+    const c = this.cursor.reset(records);
+    const d = this.decoder;
+    const table = this.table;
+    let n = 0;
+    try {
+      while (c.next()) {
+        n++;
+        if (!d.decode(c.buf, c.dataOffset, c.capLen, c.family, c.origLen)) {
+          this.malformed[d.malformed]++;
+          continue;
+        }
+        if (d.proto !== IPPROTO_TCP) {
+          this.nonTcp++;
+          continue;
+        }
+        if (!d.hasL4) {
+          this.fragments++;
+          continue;
+        }
+        table.segment(shard, c.tsSeconds, d, c.direction);
+      }
+    } catch (err) {
+      if ((err as { code?: string }).code !== "VIGIL_ERR_RECORD_FORMAT") throw err;
+      this.malformed[MALFORMED_NAMES.length]++;
+    }
+    this.frames += n;
+    table.sweep(shard);
+    this.closeDueWindows(shard, table.clock[shard]);
+    return n;
+  }
+
+  /** Judges everything pending in a shard (its stream ended) and emits the verdicts. */
+  endOfStream(shard: number): void {
+    this.table.flushShard(shard);
+    this.closeDueWindows(shard, Infinity);
+  }
+
+  /** Forgets a shard that moved to another instance. */
+  dropShard(shard: number): void {
+    this.table.dropShard(shard);
+    this.windows[shard].clear();
+    this.localWindows[shard].clear();
+  }
+
+  pendingWindows(): number {
+    let n = 0;
+    for (const m of this.windows) n += m.size;
+    for (const m of this.localWindows) n += m.size;
+    return n;
+  }
+
+  onJudged(t: ConnTable, slot: number, level: number, score: number, reason: EndReason): void {
+    const anomalous = level === LEVEL_ANOMALOUS;
+    if (anomalous) this.judgedAnomalous++;
+    else this.judgedNormal++;
+    const model = this.models.byClass[t.cls[slot]];
+    if (this.hooks.onJudged) {
+      const trace = t.traces?.[slot];
+      const kept = trace ? { head: trace.slice(), tail: null } : t.symbols(slot);
+      this.hooks.onJudged({
+        serviceClass: this.models.classMap.classes[t.cls[slot]].name,
+        head: kept.head,
+        tail: kept.tail,
+        anomalous,
+        score,
+        reason: END_REASON_NAMES[reason],
+        clientPort: t.port(slot, true),
+        serverPort: t.port(slot, false),
+      });
+    }
+    const shard = t.shard[slot];
+    const windows = this.windows[shard];
+    if (level === LEVEL_NORMAL && windows.size === 0) return;
+    const remoteIsClient = t.remoteIsClient(slot);
+    const fam = t.family[slot];
+    const rw = t.addressWords(slot, remoteIsClient);
+    const remoteKey = `${fam}:${rw[0]},${rw[1]},${rw[2]},${rw[3]}`;
+    let w = windows.get(remoteKey);
+    if (level === LEVEL_NORMAL) {
+      if (w) w.judged++;
+      return;
+    }
+    const now = t.clock[shard];
+    const remote = wordsToAddress(rw, fam);
+    const local = wordsToAddress(t.addressWords(slot, !remoteIsClient), fam);
+    if (!w && windows.size < this.opts.maxWindowsPerShard) {
+      w = newWindow(remoteKey, shard, remote, now + this.opts.windowSeconds);
+      windows.set(remoteKey, w);
+    } else if (!w) this.windowsRefused++;
+    const localKey = `${fam}:${local}`;
+    let lw = this.localWindows[shard].get(localKey);
+    if (!lw) {
+      lw = newWindow(localKey, shard, local, now + this.opts.windowSeconds);
+      lw.sources = new Map();
+      this.localWindows[shard].set(localKey, lw);
+    }
+    const ev = this.evidenceOf(t, slot, score, model.name);
+    const shape = shapeOf(ev.headSymbols);
+    const serverPort = t.port(slot, false);
+    const localPort = remoteIsClient ? serverPort : t.port(slot, true);
+    const th = model.threshold;
+    for (const win of w ? [w, lw] : [lw]) {
+      win.judged++;
+      win.suspicious++;
+      if (anomalous) win.anomalous++;
+      win.packets += t.packets[slot];
+      win.scoreSum += score;
+      win.firstTs = Math.min(win.firstTs, t.firstTs[slot]);
+      win.lastTs = Math.max(win.lastTs, t.lastTs[slot]);
+      const peer = win === lw ? remote : local;
+      win.localAddrs.set(peer, (win.localAddrs.get(peer) ?? 0) + 1);
+      if (win.localPorts.size < 1024) win.localPorts.add(localPort);
+      const m = win.models.get(model.id) ?? {
+        count: 0,
+        threshold: th.value,
+        rateAnomalous: 1 - th.percentile / 100,
+        rateSuspicious: 1 - th.suspicionPercentile / 100,
+      };
+      m.count++;
+      win.models.set(model.id, m);
+      win.shapes[shape]++;
+      if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.has(ev.evidence.symbols)) {
+        win.evidenceSeen.add(ev.evidence.symbols);
+        win.evidence.push(ev.evidence);
+      }
+    }
+    if (lw.sources!.size < MAX_SOURCES_TRACKED || lw.sources!.has(remoteKey))
+      lw.sources!.set(remoteKey, (lw.sources!.get(remoteKey) ?? 0) + 1);
+  }
+
+  /** Whether a source's window holds more anomalous or suspicious connections than benign traffic plausibly would. */
+  private significant(w: Window): boolean {
+    let rateA = 0;
+    let rateS = 0;
+    let best = -1;
+    for (const m of w.models.values())
+      if (m.count > best) {
+        best = m.count;
+        rateA = m.rateAnomalous;
+        rateS = m.rateSuspicious;
+      }
+    const o = this.opts;
+    if (w.anomalous >= o.minConnections && binomialTail(w.judged, w.anomalous, rateA) < o.alpha) return true;
+    return w.suspicious >= o.minSuspicious && binomialTail(w.judged, w.suspicious, rateS) < o.alpha;
+  }
+
+  private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): { evidence: ConnectionEvidence; headSymbols: number[] } {
+    const fam = t.family[slot];
+    const { head, tail } = t.symbols(slot);
+    const symbols = tail ? `${formatSymbols(head)} ${ELLIPSIS} ${formatSymbols(tail)}` : formatSymbols(head);
+    return {
+      headSymbols: head,
+      evidence: ConnectionEvidence.fromPartial({
+        client: wordsToAddress(t.addressWords(slot, true), fam),
+        clientPort: t.port(slot, true),
+        server: wordsToAddress(t.addressWords(slot, false), fam),
+        serverPort: t.port(slot, false),
+        serviceClass,
+        symbols,
+        score,
+        firstTs: t.firstTs[slot],
+        lastTs: t.lastTs[slot],
+      }),
+    };
+  }
+
+  private closeDueWindows(shard: number, now: number): void {
+    const windows = this.windows[shard];
+    const verdictSources = new Set<string>();
+    for (const [key, w] of windows) {
+      if (w.closeAt > now) break;
+      windows.delete(key);
+      if (this.significant(w)) {
+        verdictSources.add(key);
+        this.emit(w, false);
+      }
+    }
+    const locals = this.localWindows[shard];
+    for (const [key, lw] of locals) {
+      if (lw.closeAt > now) break;
+      locals.delete(key);
+      // Sources with enough anomalies of their own get their own verdict; the rest may be a spoofed flood.
+      let rest = 0;
+      let sources = 0;
+      for (const [src, count] of lw.sources!) {
+        if (count >= this.opts.minConnections) continue;
+        rest += count;
+        sources++;
+      }
+      if (rest >= this.opts.floodMinConnections && sources >= this.opts.floodMinSources) {
+        lw.suspicious = rest;
+        this.emit(lw, true, sources);
+      }
+    }
+  }
+
+  private emit(w: Window, aggregate: boolean, sources = 1): void {
+    let model = "";
+    let threshold = 0;
+    let best = -1;
+    for (const [id, m] of [...w.models].sort((a, b) => a[0].localeCompare(b[0])))
+      if (m.count > best) {
+        best = m.count;
+        model = id;
+        threshold = m.threshold;
+      }
+    let other = "";
+    let otherCount = -1;
+    for (const [a, c] of [...w.localAddrs].sort((x, y) => x[0].localeCompare(y[0])))
+      if (c > otherCount) {
+        other = a;
+        otherCount = c;
+      }
+    const ports = [...w.localPorts].sort((a, b) => a - b);
+    const label = aggregate ? labelFor(w.shapes, ports.length).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length);
+    const sourceId = this.sourceId[w.shard];
+    const score = w.scoreSum / Math.max(1, w.suspicious);
+    const idInput = `${this.opts.detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${w.address}|${w.firstTs.toFixed(6)}`;
+    const id = `${this.opts.detector}-${createHash("sha256").update(idInput).digest("hex").slice(0, 24)}`;
+    const portText = ports.length === 0 ? "" : ports.length <= 5 ? ` port${ports.length > 1 ? "s" : ""} ${ports.join(",")}` : ` ${ports.length} ports`;
+    const summary = aggregate
+      ? `${label}: ${w.suspicious} anomalous TCP connections from ${sources} sources to ${w.address}${portText} (mean score ${score.toFixed(2)}, threshold ${threshold.toFixed(2)}, ${model})`
+      : `${label}: ${w.suspicious} of ${w.judged} TCP connections from ${w.address} to ${other}${portText} anomalous (mean score ${score.toFixed(2)}, threshold ${threshold.toFixed(2)}, ${w.anomalous} above it; ${model})`;
+    this.verdicts++;
+    this.hooks.onVerdict?.(
+      Verdict.fromPartial({
+        id,
+        detector: this.opts.detector,
+        instance: this.opts.instance,
+        sourceId,
+        address: aggregate ? "" : w.address,
+        aggregate,
+        localAddress: aggregate ? w.address : other,
+        localPorts: ports,
+        protocol: IPPROTO_TCP,
+        score,
+        threshold,
+        model,
+        label,
+        connections: w.suspicious,
+        packets: w.packets,
+        firstTs: w.firstTs,
+        lastTs: w.lastTs,
+        summary,
+        pst: { connections: w.evidence },
+      }),
+    );
+  }
+}
+
+export { Malformed };

@@ -1,0 +1,7 @@
+export * from "./alphabet.js";
+export * from "./pst.js";
+export * from "./model.js";
+export * from "./conntrack.js";
+export * from "./detector.js";
+export * from "./training.js";
+export * from "./pcap.js";

@@ -1,0 +1,233 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { RecordWriter } from "@vigil/frames";
+import type { Verdict } from "@vigil/proto";
+import { formatSymbols } from "../src/alphabet.js";
+import { Detector, type DetectorOptions, type JudgedSequence } from "../src/detector.js";
+import type { ModelSet } from "../src/model.js";
+import { A, F, P, R, S, benignVariants, syntheticModels, writeConversation } from "./helpers.js";
+import type { Step } from "../src/synthetic.js";
+
+let models: ModelSet;
+beforeAll(async () => {
+  models = await syntheticModels();
+}, 60_000);
+
+function detector(opts: Partial<DetectorOptions> = {}) {
+  const judged: JudgedSequence[] = [];
+  const verdicts: Verdict[] = [];
+  const det = new Detector(models, { shardCount: 1, maxConnections: 10_000, ...opts }, { onJudged: (j) => judged.push(j), onVerdict: (v) => verdicts.push(v) });
+  return { det, judged, verdicts };
+}
+
+function conv(w: RecordWriter, client: string, cport: number, server: string, sport: number, steps: Step[], ts: number, gap = 0.001) {
+  return writeConversation(w, { client, server, clientPort: cport, serverPort: sport, steps, startTs: ts, gap });
+}
+
+const T0 = 1_700_000_000;
+
+describe("connection tracking", () => {
+  it("orients by the SYN even when the client uses the lower port", () => {
+    const { det, judged } = detector();
+    const w = new RecordWriter();
+    conv(w, "10.0.0.1", 80, "10.0.0.2", 50000, [{ from: "c", flags: S }, { from: "s", flags: S | A }, { from: "c", flags: A }, { from: "c", flags: R }], T0);
+    det.processRecords(0, "t", w.bytes());
+    expect(judged).toHaveLength(1);
+    expect(formatSymbols(judged[0].head)).toBe("C:S S:SA C:A C:R END");
+    expect(judged[0]).toMatchObject({ clientPort: 80, serverPort: 50000, reason: "rst" });
+  });
+
+  it("orients a connection first seen mid-stream by its well-known port", () => {
+    const { det, judged } = detector();
+    const w = new RecordWriter();
+    conv(w, "10.0.0.1", 40000, "10.0.0.2", 443, [{ from: "s", flags: P | A }, { from: "c", flags: A }], T0);
+    det.processRecords(0, "t", w.bytes());
+    det.endOfStream(0);
+    expect(formatSymbols(judged[0].head)).toBe("S:PA C:A END");
+    expect(judged[0]).toMatchObject({ clientPort: 40000, serverPort: 443, reason: "end-of-stream", serviceClass: "tls" });
+  });
+
+  it("tracks IPv6 connections, extension headers included", async () => {
+    const { det, judged } = detector();
+    const { craftPacket } = await import("@vigil/frames");
+    const w = new RecordWriter();
+    const pkt = (src: string, dst: string, sp: number, dp: number, flags: number) =>
+      craftPacket({ src, dst, proto: "tcp", srcPort: sp, dstPort: dp, flags, ipv6Extensions: [0, 60] });
+    for (const [i, p] of [
+      pkt("2001:db8::1", "2001:db8::2", 40000, 22, S),
+      pkt("2001:db8::2", "2001:db8::1", 22, 40000, S | A),
+      pkt("2001:db8::1", "2001:db8::2", 40000, 22, R),
+    ].entries())
+      w.append({ tsNs: BigInt(T0 + i) * 1_000_000_000n, ifindex: 0, direction: 0, family: 6, flags: 0, data: p });
+    det.processRecords(0, "t", w.bytes());
+    expect(judged).toHaveLength(1);
+    expect(judged[0]).toMatchObject({ serviceClass: "ssh", clientPort: 40000, serverPort: 22 });
+    expect(formatSymbols(judged[0].head)).toBe("C:S S:SA C:R END");
+  });
+
+  it("tears down on FIN from both sides, absorbs the last ACK, and frees the slot after the linger time", () => {
+    const { det, judged } = detector({ linger: 5 });
+    const w = new RecordWriter();
+    const end = conv(w, "10.0.0.1", 40000, "10.0.0.2", 80, benignVariants(0), T0);
+    det.processRecords(0, "t", w.bytes());
+    expect(judged).toHaveLength(1);
+    expect(judged[0].reason).toBe("fin");
+    expect(formatSymbols(judged[0].head).endsWith("C:FA S:FA END")).toBe(true);
+    expect(det.table.size).toBe(1);
+    w.clear();
+    conv(w, "10.0.0.3", 40001, "10.0.0.2", 80, [{ from: "c", flags: S }], end + 6);
+    det.processRecords(0, "t", w.bytes());
+    expect(det.table.size).toBe(1);
+    expect(judged).toHaveLength(1);
+  });
+
+  it("judges an idle connection by capture time, not wall-clock time", () => {
+    const { det, judged } = detector({ idleTimeout: 30 });
+    const w = new RecordWriter();
+    conv(w, "10.0.0.1", 40000, "10.0.0.2", 80, benignVariants(0).slice(0, 5), T0);
+    det.processRecords(0, "t", w.bytes());
+    expect(judged).toHaveLength(0);
+    w.clear();
+    conv(w, "10.0.0.9", 40000, "10.0.0.2", 80, [{ from: "c", flags: S }], T0 + 20);
+    det.processRecords(0, "t", w.bytes());
+    expect(judged).toHaveLength(0);
+    w.clear();
+    conv(w, "10.0.0.9", 40000, "10.0.0.2", 80, [{ from: "s", flags: S | A }], T0 + 31);
+    det.processRecords(0, "t", w.bytes());
+    expect(judged).toHaveLength(1);
+    expect(judged[0]).toMatchObject({ reason: "idle", clientPort: 40000 });
+    expect(det.table.size).toBe(1);
+  });
+
+  it("evicts the least recently used connection at capacity and judges it", () => {
+    const { det, judged } = detector({ maxConnections: 4 });
+    const w = new RecordWriter();
+    for (let i = 0; i < 4; i++) conv(w, `10.0.0.${i + 1}`, 40000 + i, "10.0.0.100", 80, [{ from: "c", flags: S }], T0 + i);
+    // Touch the first one so the second becomes the least recently used.
+    conv(w, "10.0.0.1", 40000, "10.0.0.100", 80, [{ from: "s", flags: S | A }], T0 + 5);
+    conv(w, "10.0.0.50", 40050, "10.0.0.100", 80, [{ from: "c", flags: S }], T0 + 6);
+    det.processRecords(0, "t", w.bytes());
+    expect(det.table.size).toBe(4);
+    expect(det.table.evictions).toBe(1);
+    expect(judged).toHaveLength(1);
+    expect(judged[0]).toMatchObject({ reason: "evicted", clientPort: 40001 });
+  });
+
+  it("stays within 256 bytes per connection", () => {
+    const { det } = detector({ maxConnections: 100_000 });
+    expect(det.table.bytesPerConnection).toBeLessThanOrEqual(256);
+  });
+});
+
+describe("judging and verdicts", () => {
+  it("benign conversations produce no verdict and score below their thresholds", () => {
+    const { det, judged, verdicts } = detector();
+    const w = new RecordWriter();
+    let ts = T0;
+    for (let i = 0; i < 300; i++) ts = conv(w, `10.2.${i >> 8}.${i & 255}`, 30000 + i, "192.168.9.10", 80, benignVariants(i + 7), ts);
+    det.processRecords(0, "t", w.bytes());
+    det.endOfStream(0);
+    expect(judged).toHaveLength(300);
+    expect(judged.filter((j) => j.anomalous).length).toBeLessThan(6);
+    expect(verdicts).toHaveLength(0);
+  });
+
+  it("a SYN scan from one source is one verdict with every probed port counted", () => {
+    const { det, verdicts } = detector();
+    const w = new RecordWriter();
+    let ts = T0;
+    for (let port = 1; port <= 300; port++) {
+      const steps: Step[] =
+        port % 10 === 0
+          ? [{ from: "c", flags: S }, { from: "s", flags: S | A }, { from: "c", flags: R }]
+          : port % 3 === 0
+            ? [{ from: "c", flags: S }]
+            : [{ from: "c", flags: S }, { from: "s", flags: R | A }];
+      ts = conv(w, "203.0.113.7", 61000, "192.168.9.10", port, steps, ts, 0.0005);
+    }
+    det.processRecords(0, "scan", w.bytes());
+    det.endOfStream(0);
+    expect(verdicts).toHaveLength(1);
+    const v = verdicts[0];
+    expect(v).toMatchObject({ detector: "pst", address: "203.0.113.7", localAddress: "192.168.9.10", label: "syn-scan", aggregate: false });
+    expect(v.connections).toBeGreaterThanOrEqual(280);
+    expect(v.score).toBeGreaterThan(v.threshold);
+    expect(v.localPorts.length).toBeGreaterThan(250);
+    expect(v.pst!.connections.length).toBeGreaterThan(0);
+    expect(v.pst!.connections.map((c) => c.symbols)).toContain("C:S S:RA END");
+    expect(v.id).toMatch(/^pst-[0-9a-f]{24}$/);
+  });
+
+  it("Xmas, null and FIN scans score high", () => {
+    for (const [flags, label] of [[F | P | 0x20, "xmas-scan"], [0, "null-scan"], [F, "fin-scan"]] as const) {
+      const { det, verdicts } = detector();
+      const w = new RecordWriter();
+      let ts = T0;
+      for (let port = 1; port <= 40; port++)
+        ts = conv(w, "203.0.113.8", 50000, "192.168.9.10", port, port % 2 ? [{ from: "c", flags }] : [{ from: "c", flags }, { from: "s", flags: R | A }], ts);
+      det.processRecords(0, "scan", w.bytes());
+      det.endOfStream(0);
+      expect(verdicts.map((v) => v.label)).toEqual([label]);
+    }
+  });
+
+  it("a spoofed half-open flood is one aggregate verdict per shard, never a host verdict", () => {
+    const { det, verdicts } = detector();
+    const w = new RecordWriter();
+    let ts = T0;
+    for (let i = 0; i < 600; i++) ts = conv(w, `${1 + (i % 200)}.${(i * 7) & 255}.${(i * 13) & 255}.9`, 1024 + i, "192.168.9.10", 25565, [{ from: "c", flags: S }], ts, 0.0001);
+    det.processRecords(0, "flood", w.bytes());
+    det.endOfStream(0);
+    expect(verdicts).toHaveLength(1);
+    expect(verdicts[0]).toMatchObject({ aggregate: true, address: "", localAddress: "192.168.9.10", label: "syn-flood", localPorts: [25565] });
+    expect(verdicts[0].connections).toBe(600);
+  });
+
+  it("brute force: many short sessions from one source that the server ends are one verdict", () => {
+    const { det, verdicts } = detector();
+    const w = new RecordWriter();
+    let ts = T0;
+    const session: Step[] = [
+      { from: "c", flags: S },
+      { from: "s", flags: S | A },
+      { from: "c", flags: A },
+      { from: "s", flags: P | A },
+      { from: "c", flags: P | A },
+      { from: "s", flags: P | A },
+      { from: "c", flags: P | A },
+      { from: "s", flags: F | A },
+      { from: "c", flags: P | A },
+      { from: "s", flags: R },
+    ];
+    for (let i = 0; i < 40; i++) ts = conv(w, "198.51.100.4", 40000 + i, "192.168.9.10", 5432, session, ts + 0.2);
+    det.processRecords(0, "brute", w.bytes());
+    det.endOfStream(0);
+    expect(verdicts).toHaveLength(1);
+    expect(verdicts[0]).toMatchObject({ address: "198.51.100.4", label: "brute-force", localPorts: [5432], connections: 40 });
+  });
+
+  it("a single reset or retransmission does not produce a verdict", () => {
+    const { det, verdicts } = detector();
+    const w = new RecordWriter();
+    let ts = T0;
+    ts = conv(w, "10.3.0.1", 40000, "192.168.9.10", 80, [...benignVariants(0).slice(0, 6), { from: "c", flags: R | A }], ts);
+    ts = conv(w, "10.3.0.1", 40001, "192.168.9.10", 80, [{ from: "c", flags: S }, { from: "c", flags: S }, { from: "c", flags: S }], ts, 1);
+    conv(w, "10.3.0.1", 40002, "192.168.9.10", 80, [...benignVariants(1).slice(0, 5), ...Array(6).fill({ from: "c", flags: P | A })], ts);
+    det.processRecords(0, "t", w.bytes());
+    det.endOfStream(0);
+    expect(verdicts).toHaveLength(0);
+  });
+
+  it("verdict ids are deterministic for a capture", () => {
+    const ids = [0, 1].map(() => {
+      const { det, verdicts } = detector();
+      const w = new RecordWriter();
+      let ts = T0;
+      for (let port = 1; port <= 50; port++) ts = conv(w, "203.0.113.7", 61000, "192.168.9.10", port, [{ from: "c", flags: S }, { from: "s", flags: R | A }], ts);
+      det.processRecords(0, "same-source", w.bytes());
+      det.endOfStream(0);
+      return verdicts.map((v) => v.id);
+    });
+    expect(ids[0]).toHaveLength(1);
+    expect(ids[1]).toEqual(ids[0]);
+  });
+});

@@ -1,0 +1,75 @@
+import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
+
+const detectorSchema = z.strictObject({
+  /** Minimum score; 0 = the detector's own threshold carried in the verdict. */
+  minScore: z.number().min(0).default(0),
+  /** Contribution to the block decision; a source is blocked when the weights of the detectors that flagged it reach `blockWeight`. */
+  weight: z.number().min(0).default(1),
+  minConnections: z.number().int().min(0).default(0),
+  minPackets: z.number().int().min(0).default(0),
+});
+export type DetectorPolicy = z.infer<typeof detectorSchema>;
+
+const durationS = z.number().int().min(1);
+
+export const rulesSectionSchema = z.strictObject({
+  /** "auto": the kernel module when loaded, else nftables, else dry-run. */
+  enforcer: z.enum(["auto", "kmod", "nftables", "dry-run"]).default("auto"),
+  dryRun: z.boolean().default(false),
+  stateDir: z.string().optional(),
+  detectors: z.record(z.string(), detectorSchema).default({ pst: detectorSchema.parse({}), som: detectorSchema.parse({}) }),
+  defaultDetector: detectorSchema.default(detectorSchema.parse({})),
+  blockWeight: z.number().min(0).default(1),
+  /** Verdicts of different detectors on one source within this capture-time window agree. */
+  agreementWindowS: durationS.default(600),
+  agreementTtlFactor: z.number().min(1).default(4),
+  baseTtlS: durationS.default(600),
+  maxTtlS: durationS.default(86_400),
+  /** A past offence counts towards the TTL this long after the last one. */
+  offenceMemoryS: durationS.default(7 * 86_400),
+  /** Handshake-verified sources are never capped; all others share this budget of new blocks. */
+  capPerMinute: z.number().int().min(0).default(10),
+  capBurst: z.number().int().min(0).default(20),
+  /** Completed TCP handshakes from the source needed to call it verified. */
+  verifiedMinConnections: z.number().int().min(1).default(1),
+  allowlist: z.array(z.string()).default([]),
+  /** Add loopback, link-local, own addresses, default gateways and DNS servers. */
+  allowlistDefaults: z.boolean().default(true),
+  falseAlarmAllowTtlS: durationS.default(86_400),
+  verdictLogSize: z.number().int().min(100).default(10_000),
+  bucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default("vigil_rules"),
+  grpc: z
+    .strictObject({
+      host: z.string().default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535).default(DEFAULT_PORTS.rulesGrpc),
+      /** Unix socket path; default $VIGIL_STATE_DIR/control.sock; "" disables it. */
+      socket: z.string().optional(),
+      token: z.string().optional(),
+      tls: z
+        .strictObject({ cert: z.string(), key: z.string(), clientCa: z.string().optional() })
+        .optional(),
+    })
+    .default({ host: "127.0.0.1", port: DEFAULT_PORTS.rulesGrpc }),
+  /** Enforce inside this named network namespace (containers, tests) instead of the service's own. */
+  netns: z.string().optional(),
+  /** "auto": libnftables in-process when the binding is built, else the nft command. */
+  nftDriver: z.enum(["auto", "library", "process"]).default("auto"),
+  nftTable: z.string().regex(/^[A-Za-z0-9_]+$/).default("vigil"),
+  reconcileIntervalS: durationS.default(60),
+  metrics: metricsSchema.default({ host: "127.0.0.1", port: DEFAULT_PORTS.rulesMetrics }),
+});
+export type RulesConfig = z.infer<typeof rulesSectionSchema>;
+
+export const configSchema = z.object({
+  rules: rulesSectionSchema.default(rulesSectionSchema.parse({})),
+  nats: natsSchema.default(natsSchema.parse({})),
+});
+export type ServiceConfig = z.infer<typeof configSchema>;
+
+export function loadRulesConfig(opts: LoadOptions = {}): ServiceConfig {
+  return loadConfig(configSchema, opts);
+}
+
+export function rulesDefaults(overrides: Partial<RulesConfig> = {}): RulesConfig {
+  return rulesSectionSchema.parse(overrides);
+}

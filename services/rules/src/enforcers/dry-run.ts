@@ -1,0 +1,15 @@
+import type { Rule } from "@vigil/proto";
+import type { Enforcer, ReconcileResult } from "./types.js";
+
+/** Decides and records, never enforces. */
+export class DryRunEnforcer implements Enforcer {
+  readonly name = "dry-run" as const;
+  constructor(readonly detail: string) {}
+  async start(): Promise<void> {}
+  async apply(_upserts: Rule[], _removals: Rule[]): Promise<void> {}
+  async reconcile(desired: Rule[]): Promise<ReconcileResult> {
+    return { added: 0, removed: 0, kept: desired.length };
+  }
+  onExpired(): void {}
+  async close(): Promise<void> {}
+}

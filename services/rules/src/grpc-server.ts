@@ -1,0 +1,169 @@
+import { existsSync, readFileSync, chmodSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { timingSafeEqual } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "@vigil/lifecycle";
+import { ControlService, Event, type ControlServer } from "@vigil/proto";
+import { InvalidArgumentError, NotFoundError } from "./errors.js";
+import type { RulesService } from "./service.js";
+
+export interface GrpcOptions {
+  host: string;
+  port: number;
+  /** Unix socket path; empty = none. */
+  socket?: string;
+  token?: string;
+  tls?: { cert: string; key: string; clientCa?: string };
+  logger?: Logger;
+}
+
+export interface GrpcHandle {
+  server: grpc.Server;
+  port: number;
+  address: string;
+  socket?: string;
+  health: HealthImplementation;
+  close(): Promise<void>;
+}
+
+const SERVICE_NAME = "vigil.v1.Control";
+
+function protoDir(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const dir = resolve(here, "../../../proto");
+  return existsSync(join(dir, "vigil/v1/control.proto")) ? dir : null;
+}
+
+function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (err instanceof InvalidArgumentError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof NotFoundError) return { code: grpc.status.NOT_FOUND, details: err.message };
+  return { code: grpc.status.INTERNAL, details: (err as Error).message ?? String(err) };
+}
+
+function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (!header) return false;
+  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+  if (!m) return false;
+  const a = Buffer.from(m[1]);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function who(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): string {
+  const user = call.metadata.get("x-vigil-user")[0];
+  const peer = call.getPeer();
+  return `${user ? `${String(user).slice(0, 64)} ` : ""}via ${peer || "unix socket"}`;
+}
+
+/**
+ * Serves vigil.v1.Control, the standard health service and server reflection
+ * on a unix socket and a TCP address (loopback by default). With a token
+ * configured every Control call must carry `authorization: Bearer <token>`;
+ * with TLS and a client CA, TCP clients must present a certificate it signed.
+ */
+export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Promise<GrpcHandle> {
+  const log = opts.logger;
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+
+  const authorize = (md: grpc.Metadata): boolean => !opts.token || tokenMatches(opts.token, md.get("authorization")[0] as string | undefined);
+  const denied = { code: grpc.status.UNAUTHENTICATED, details: "missing or invalid credentials (authorization: Bearer <token>)" };
+
+  function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      if (!authorize(call.metadata)) return callback(denied);
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            if (!(err instanceof InvalidArgumentError) && !(err instanceof NotFoundError)) log?.error({ err }, "control call failed");
+            callback(toStatus(err));
+          },
+        );
+    };
+  }
+
+  const impl: ControlServer = {
+    listRules: unary((req) => ({ rules: svc.listRules(req) })),
+    addRule: unary((req, call) => svc.addRule(req.rule!, req.ttlS, who(call))),
+    deleteRule: unary(async (req, call) => {
+      if (!req.id) throw new InvalidArgumentError("id", "is required");
+      return { deleted: await svc.deleteRule(req.id, who(call)) };
+    }),
+    listVerdicts: unary((req) => ({ verdicts: svc.listVerdicts(req) })),
+    markFalseAlarm: unary(async (req, call) => {
+      const res = await svc.markFalseAlarm(req.verdictId, req.allowTtlS, req.comment, who(call));
+      return { removedRuleIds: res.removed, allowRuleId: res.allowRuleId };
+    }),
+    getStatus: unary(() => svc.status()),
+    watchEvents: (call) => {
+      if (!authorize(call.metadata)) {
+        call.emit("error", denied);
+        return;
+      }
+      const both = !call.request.verdicts && !call.request.rules;
+      const onVerdict = (verdict: Event["verdict"]) => call.write(Event.fromPartial({ verdict }));
+      const onRule = (rule: Event["rule"]) => call.write(Event.fromPartial({ rule }));
+      if (both || call.request.verdicts) svc.on("verdict", onVerdict);
+      if (both || call.request.rules) svc.on("rule", onRule);
+      const stop = () => {
+        svc.off("verdict", onVerdict);
+        svc.off("rule", onRule);
+      };
+      call.on("cancelled", stop);
+      call.on("close", stop);
+      call.on("error", stop);
+    },
+  };
+  server.addService(ControlService, impl as unknown as grpc.UntypedServiceImplementation);
+
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  health.addToServer(server);
+
+  const dir = protoDir();
+  if (dir) {
+    const pkg = protoLoader.loadSync(join(dir, "vigil/v1/control.proto"), { includeDirs: [dir] });
+    new ReflectionService(pkg).addToServer(server);
+  } else log?.warn("proto sources not found; server reflection disabled");
+
+  const bind = (addr: string, creds: grpc.ServerCredentials) =>
+    new Promise<number>((res, rej) =>
+      server.bindAsync(addr, creds, (err, port) =>
+        err ? rej(Object.assign(new Error(`gRPC: cannot listen on ${addr}: ${err.message}`), { code: "VIGIL_ERR_LISTEN" })) : res(port),
+      ),
+    );
+
+  let tcpCreds = grpc.ServerCredentials.createInsecure();
+  if (opts.tls) {
+    const ca = opts.tls.clientCa ? readFileSync(opts.tls.clientCa) : null;
+    tcpCreds = grpc.ServerCredentials.createSsl(ca, [{ private_key: readFileSync(opts.tls.key), cert_chain: readFileSync(opts.tls.cert) }], !!ca);
+  }
+  const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+  const port = await bind(`${hostPart}:${opts.port}`, tcpCreds);
+  if (opts.socket) {
+    if (existsSync(opts.socket)) unlinkSync(opts.socket); // a stale socket from a crash
+    await bind(`unix:${opts.socket}`, grpc.ServerCredentials.createInsecure());
+    chmodSync(opts.socket, 0o660);
+  }
+  log?.info({ address: `${hostPart}:${port}`, socket: opts.socket || null, tls: !!opts.tls, token: !!opts.token }, "control API listening");
+  return {
+    server,
+    port,
+    address: `${hostPart}:${port}`,
+    socket: opts.socket,
+    health,
+    close: () =>
+      new Promise<void>((res) => {
+        health.setStatus("", "NOT_SERVING");
+        server.tryShutdown(() => res());
+        setTimeout(() => {
+          server.forceShutdown();
+          res();
+        }, 2000).unref();
+      }),
+  };
+}

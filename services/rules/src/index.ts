@@ -1,0 +1,16 @@
+export * from "./allowlist.js";
+export * from "./config.js";
+export * from "./errors.js";
+export * from "./metrics.js";
+export * from "./model.js";
+export * from "./policy.js";
+export * from "./service.js";
+export * from "./store.js";
+export * from "./grpc-server.js";
+export * from "./client.js";
+export * from "./enforcers/types.js";
+export { DryRunEnforcer } from "./enforcers/dry-run.js";
+export { NftablesEnforcer } from "./enforcers/nftables.js";
+export { KmodEnforcer, toKernelRule } from "./enforcers/kmod.js";
+export { NftRunner, NftError } from "./enforcers/nft-runner.js";
+export { selectEnforcer } from "./enforcers/select.js";

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { connectBus } from "@vigil/bus";
+import { createLogger, reportFatal, Shutdown } from "@vigil/lifecycle";
+import { createRegistry, serveMetrics } from "@vigil/metrics";
+import { Allowlist, discoverHostAllowlist } from "./allowlist.js";
+import { loadRulesConfig } from "./config.js";
+import { selectEnforcer } from "./enforcers/select.js";
+import { startGrpcServer } from "./grpc-server.js";
+import { createRulesMetrics } from "./metrics.js";
+import { RulesService } from "./service.js";
+
+function stateDir(configured?: string): string {
+  return configured ?? process.env.VIGIL_STATE_DIR ?? "/var/lib/vigil";
+}
+
+async function main(): Promise<void> {
+  const log = createLogger("rules");
+  const cfg = loadRulesConfig();
+  const rc = cfg.rules;
+  const dir = stateDir(rc.stateDir);
+  mkdirSync(dir, { recursive: true });
+  const shutdown = new Shutdown(log);
+  shutdown.installSignalHandlers();
+
+  const nc = await connectBus({ servers: cfg.nats.servers, name: cfg.nats.name ?? "vigil-rules", token: cfg.nats.token, logger: log });
+  shutdown.add("nats", () => nc.drain());
+
+  const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log) : [];
+  const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults);
+  log.info({ entries: allowlist.entries.length }, "allowlist ready");
+
+  const enforcer = await selectEnforcer({ choice: rc.enforcer, dryRun: rc.dryRun, nftTable: rc.nftTable, nftDriver: rc.nftDriver, netns: rc.netns, logger: log });
+  log.info({ enforcer: enforcer.name, detail: enforcer.detail }, "enforcer selected");
+
+  const registry = createRegistry("rules");
+  const metrics = createRulesMetrics(registry);
+  const metricsServer = await serveMetrics(registry, rc.metrics);
+  shutdown.add("metrics", () => metricsServer.close());
+
+  const svc = new RulesService({ config: rc, nc, enforcer, allowlist, metrics, logger: log, metricsPort: metricsServer.port });
+  await svc.start();
+  shutdown.add("service", () => svc.stop());
+
+  const grpc = await startGrpcServer(svc, {
+    host: rc.grpc.host,
+    port: rc.grpc.port,
+    socket: rc.grpc.socket ?? join(dir, "control.sock"),
+    token: rc.grpc.token,
+    tls: rc.grpc.tls,
+    logger: log,
+  });
+  shutdown.add("grpc", () => grpc.close());
+  log.info({ grpc: grpc.address, socket: grpc.socket, metrics: metricsServer.url }, "rules service running");
+}
+
+main().catch((err: unknown) => {
+  process.exitCode = reportFatal("vigil-rules", err);
+  process.exit();
+});

@@ -1,0 +1,26 @@
+import { prom, type Registry } from "@vigil/metrics";
+
+export type RulesMetrics = ReturnType<typeof createRulesMetrics>;
+
+export function createRulesMetrics(registry: Registry) {
+  const r = [registry];
+  return {
+    verdicts: new prom.Counter({ name: "vigil_rules_verdicts_received_total", help: "Verdicts received, by detector", labelNames: ["detector"], registers: r }),
+    malformed: new prom.Counter({ name: "vigil_rules_verdicts_malformed_total", help: "Verdict messages rejected, by reason", labelNames: ["reason"], registers: r }),
+    decisions: new prom.Counter({ name: "vigil_rules_decisions_total", help: "Decisions by outcome", labelNames: ["outcome"], registers: r }),
+    activeRules: new prom.Gauge({ name: "vigil_rules_active_rules", help: "Active rules by origin and action", labelNames: ["origin", "action"], registers: r }),
+    added: new prom.Counter({ name: "vigil_rules_rules_added_total", help: "Rules added, by origin", labelNames: ["origin"], registers: r }),
+    expired: new prom.Counter({ name: "vigil_rules_rules_expired_total", help: "Rules that reached their expiry", labelNames: ["origin"], registers: r }),
+    removed: new prom.Counter({ name: "vigil_rules_rules_removed_total", help: "Rules removed before expiry, by cause", labelNames: ["cause"], registers: r }),
+    enforcementErrors: new prom.Counter({ name: "vigil_rules_enforcement_errors_total", help: "Failed enforcement operations", labelNames: ["enforcer", "op"], registers: r }),
+    reconciles: new prom.Counter({ name: "vigil_rules_reconciles_total", help: "Reconciliations of desired and enforced rules", labelNames: ["result"], registers: r }),
+    latency: new prom.Histogram({
+      name: "vigil_rules_decision_latency_seconds",
+      help: "From verdict received to rule enforced",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    }),
+    storeBacklog: new prom.Gauge({ name: "vigil_rules_store_backlog", help: "Rule store writes waiting for NATS", registers: r }),
+    capTokens: new prom.Gauge({ name: "vigil_rules_cap_tokens", help: "New unverified blocks still allowed now", registers: r }),
+  };
+}

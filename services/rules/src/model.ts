@@ -1,0 +1,118 @@
+import { AddressError, formatCidr, parseAddress, parseCidr, type Cidr } from "@vigil/frames";
+import { Action, Direction, Origin, Rule } from "@vigil/proto";
+import { InvalidArgumentError } from "./errors.js";
+
+/** Maximum TTL accepted from a request: ten years, like the kernel module. */
+export const MAX_TTL_S = 10 * 366 * 24 * 3600;
+
+export interface NormalizedMatch {
+  action: Action;
+  src: Cidr;
+  dst: Cidr | null;
+  protocol: number;
+  dportMin: number;
+  dportMax: number;
+  direction: Direction;
+}
+
+const PORT_PROTOCOLS = new Set([6, 17, 33, 132, 136]); // TCP, UDP, DCCP, SCTP, UDP-Lite
+
+function cidr(field: string, text: string): Cidr {
+  try {
+    const c = parseCidr(text.trim());
+    return c;
+  } catch (err) {
+    if (err instanceof AddressError) throw new InvalidArgumentError(field, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Checks and normalizes the match of a rule (CIDRs canonical, direction
+ * explicit, ports ordered). Errors name the offending field with `prefix`.
+ */
+export function normalizeMatch(rule: Rule, prefix = "rule"): NormalizedMatch {
+  const action = rule.action === Action.ACTION_UNSPECIFIED ? Action.ACTION_DROP : rule.action;
+  if (action !== Action.ACTION_DROP && action !== Action.ACTION_ACCEPT)
+    throw new InvalidArgumentError(`${prefix}.action`, `unknown action ${rule.action}`);
+  if (!rule.srcCidr) throw new InvalidArgumentError(`${prefix}.src_cidr`, "is required (an address or CIDR)");
+  const src = cidr(`${prefix}.src_cidr`, rule.srcCidr);
+  const dst = rule.dstCidr ? cidr(`${prefix}.dst_cidr`, rule.dstCidr) : null;
+  if (dst && dst.family !== src.family)
+    throw new InvalidArgumentError(`${prefix}.dst_cidr`, "address family differs from src_cidr");
+  if (!Number.isInteger(rule.protocol) || rule.protocol < 0 || rule.protocol > 255)
+    throw new InvalidArgumentError(`${prefix}.protocol`, "must be 0..255 (IPPROTO_*, 0 = any)");
+  for (const [name, v] of [["dport_min", rule.dportMin], ["dport_max", rule.dportMax]] as const)
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw new InvalidArgumentError(`${prefix}.${name}`, "must be 0..65535");
+  let dportMin = rule.dportMin;
+  let dportMax = rule.dportMax;
+  if (dportMin !== 0 && dportMax === 0) dportMax = dportMin;
+  if (dportMax < dportMin) throw new InvalidArgumentError(`${prefix}.dport_max`, `is below dport_min (${dportMin}..${dportMax})`);
+  if ((dportMin || dportMax) && rule.protocol !== 0 && !PORT_PROTOCOLS.has(rule.protocol))
+    throw new InvalidArgumentError(`${prefix}.protocol`, `protocol ${rule.protocol} has no ports; use TCP, UDP, SCTP, DCCP, UDP-Lite or any`);
+  const direction = rule.direction === Direction.DIRECTION_UNSPECIFIED ? Direction.DIRECTION_BOTH : rule.direction;
+  if (![Direction.DIRECTION_INGRESS, Direction.DIRECTION_EGRESS, Direction.DIRECTION_BOTH].includes(direction))
+    throw new InvalidArgumentError(`${prefix}.direction`, `unknown direction ${rule.direction}`);
+  return { action, src, dst, protocol: rule.protocol, dportMin, dportMax, direction };
+}
+
+export function validateTtl(ttlS: number, field = "ttl_s"): number {
+  if (!Number.isInteger(ttlS) || ttlS < 0 || ttlS > MAX_TTL_S)
+    throw new InvalidArgumentError(field, `must be 0 (never expires) to ${MAX_TTL_S} seconds`);
+  return ttlS;
+}
+
+/** 53-bit FNV-1a of the match: the same match always gets the same id, in every component. */
+export function ruleIdOf(m: NormalizedMatch): number {
+  const key = [m.action, formatCidr(m.src), m.dst ? formatCidr(m.dst) : "", m.protocol, m.dportMin, m.dportMax, m.direction].join("|");
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < key.length; i++) {
+    h ^= BigInt(key.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  const id = Number(h & 0x1fffffffffffffn);
+  return id === 0 ? 1 : id;
+}
+
+/** A host rule: one exact address, no other condition (the kernel's hash set, nftables' address sets). */
+export function isHostMatch(m: NormalizedMatch): boolean {
+  return m.src.prefix === m.src.bytes.length * 8 && !m.dst && m.protocol === 0 && m.dportMin === 0 && m.dportMax === 0;
+}
+
+/** Only a source CIDR (any prefix): enforceable through an address set. */
+export function isAddressOnly(m: NormalizedMatch): boolean {
+  return !m.dst && m.protocol === 0 && m.dportMin === 0 && m.dportMax === 0;
+}
+
+/** Returns the rule with canonical fields and its derived id. */
+export function canonicalRule(rule: Rule, prefix = "rule"): { rule: Rule; match: NormalizedMatch } {
+  const match = normalizeMatch(rule, prefix);
+  const out: Rule = {
+    ...rule,
+    action: match.action,
+    srcCidr: formatCidr(match.src),
+    dstCidr: match.dst ? formatCidr(match.dst) : "",
+    dportMin: match.dportMin,
+    dportMax: match.dportMax,
+    direction: match.direction,
+  };
+  const id = ruleIdOf(match);
+  if (rule.id && rule.id !== id) throw new InvalidArgumentError(`${prefix}.id`, `must be 0 or ${id} (ids are derived from the match)`);
+  out.id = id;
+  return { rule: out, match };
+}
+
+export function hostCidr(address: string): string {
+  const b = parseAddress(address);
+  return `${address}/${b.length * 8}`;
+}
+
+export function isActive(rule: Rule, nowS: number): boolean {
+  return rule.expiresAt === 0 || rule.expiresAt > nowS;
+}
+
+export function originName(o: Origin): string {
+  return ({ [Origin.ORIGIN_DETECTOR]: "detector", [Origin.ORIGIN_MANUAL]: "manual", [Origin.ORIGIN_FEEDBACK]: "feedback", [Origin.ORIGIN_CONFIG]: "config" } as Record<number, string>)[o] ?? "unspecified";
+}
+
+export { Rule };

@@ -1,0 +1,188 @@
+import { Verdict } from "@vigil/proto";
+import type { DetectorPolicy, RulesConfig } from "./config.js";
+import type { Allowlist } from "./allowlist.js";
+
+export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate";
+
+export interface Decision {
+  outcome: Outcome;
+  reason: string;
+  /** Completed TCP handshakes with the source found in the evidence. */
+  verified: number;
+  /** Detectors whose verdicts on this source (within the agreement window) count. */
+  detectors: string[];
+  verdictIds: string[];
+  agreement: boolean;
+  /** For "blocked": the TTL to apply to a new rule. */
+  ttlS: number;
+  /** The previous offences the TTL was computed from. */
+  offences: number;
+}
+
+/**
+ * Whether a TCP conversation proves the remote end received our packets.
+ * Remote as client: it sent SYN, we answered SYN-ACK, and it then sent an ACK
+ * (without RST) — only possible with our initial sequence number, which a
+ * blind spoofer never sees (the real owner of a spoofed address answers our
+ * SYN-ACK with a RST instead). Remote as server: it answered our SYN with a
+ * SYN-ACK acknowledging our sequence number.
+ */
+export function handshakeCompleted(symbols: string, remoteIsClient: boolean): boolean {
+  const tokens = symbols.trim().split(/\s+/);
+  let state = 0;
+  for (const t of tokens) {
+    if (state === 0 && t === "C:S") state = 1;
+    else if (state === 1 && t === "S:SA") {
+      if (!remoteIsClient) return true;
+      state = 2;
+    } else if (state === 2 && t.startsWith("C:")) {
+      const flags = t.slice(2);
+      if (flags.includes("R")) return false;
+      if (flags.includes("A") && !flags.includes("S")) return true;
+    }
+  }
+  return false;
+}
+
+/** Completed handshakes with `v.address` in the verdict's connection evidence. */
+export function completedHandshakes(v: Verdict): number {
+  if (!v.address || !v.pst) return 0;
+  let n = 0;
+  for (const c of v.pst.connections) {
+    if (c.client === v.address && handshakeCompleted(c.symbols, true)) n++;
+    else if (c.server === v.address && handshakeCompleted(c.symbols, false)) n++;
+  }
+  return n;
+}
+
+/** A token bucket of new unverified blocks: `perMinute` sustained, `burst` at once. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  constructor(
+    private readonly perMinute: number,
+    private readonly burst: number,
+    now = Date.now(),
+  ) {
+    this.tokens = burst;
+    this.last = now;
+  }
+  take(now = Date.now()): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 60_000) * this.perMinute);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+  get available(): number {
+    return Math.floor(this.tokens);
+  }
+}
+
+interface Flag {
+  weight: number;
+  lastTs: number;
+  verdictId: string;
+}
+
+export interface DecideContext {
+  /** Offences already recorded for the address (0 = first). */
+  offences: number;
+  /** An active allow rule (manual or false-alarm feedback) covers the address. */
+  allowedBy?: string;
+  /** The address is already blocked by an active rule. */
+  alreadyBlocked: boolean;
+  nowMs?: number;
+}
+
+/**
+ * Turns verdicts into decisions. Order: aggregate -> allowlist -> detector
+ * thresholds -> combined weight -> anti-spoofing budget -> TTL.
+ */
+export class Policy {
+  private readonly flags = new Map<string, Map<string, Flag>>();
+  private readonly bucket: TokenBucket;
+
+  constructor(
+    private readonly cfg: RulesConfig,
+    private readonly allowlist: Allowlist,
+  ) {
+    this.bucket = new TokenBucket(cfg.capPerMinute, cfg.capBurst);
+  }
+
+  detectorPolicy(detector: string): DetectorPolicy {
+    return this.cfg.detectors[detector] ?? this.cfg.defaultDetector;
+  }
+
+  /** TTL for the n-th offence (0-based): base doubling per repeat, capped; agreement multiplies. */
+  ttlFor(previousOffences: number, agreement: boolean): number {
+    const doubled = this.cfg.baseTtlS * 2 ** Math.min(previousOffences, 40);
+    const ttl = agreement ? doubled * this.cfg.agreementTtlFactor : doubled;
+    return Math.min(Math.round(ttl), this.cfg.maxTtlS);
+  }
+
+  get capTokens(): number {
+    return this.bucket.available;
+  }
+
+  decide(v: Verdict, ctx: DecideContext): Decision {
+    const base: Decision = { outcome: "below-threshold", reason: "", verified: 0, detectors: [v.detector], verdictIds: [v.id], agreement: false, ttlS: 0, offences: ctx.offences };
+    if (v.aggregate || !v.address)
+      return { ...base, outcome: "aggregate", reason: "aggregate verdict (no dominant source): never a host block" };
+    const allowWhy = this.allowlist.why(v.address) ?? ctx.allowedBy;
+    if (allowWhy) return { ...base, outcome: "allowlisted", reason: `allowlisted (${allowWhy})` };
+
+    const p = this.detectorPolicy(v.detector);
+    const minScore = p.minScore > 0 ? p.minScore : v.threshold;
+    if (v.score < minScore) return { ...base, reason: `score ${fmt(v.score)} < ${fmt(minScore)}` };
+    if (v.connections < p.minConnections) return { ...base, reason: `connections ${v.connections} < ${p.minConnections}` };
+    if (v.packets < p.minPackets) return { ...base, reason: `packets ${v.packets} < ${p.minPackets}` };
+
+    const flags = this.remember(v, p.weight);
+    let weight = 0;
+    const detectors: string[] = [];
+    const verdictIds: string[] = [];
+    for (const [det, f] of [...flags].sort(([a], [b]) => a.localeCompare(b))) {
+      weight += f.weight;
+      detectors.push(det);
+      verdictIds.push(f.verdictId);
+    }
+    const agreement = detectors.length >= 2;
+    const verified = completedHandshakes(v);
+    const common = { ...base, detectors, verdictIds, agreement, verified };
+    if (weight < this.cfg.blockWeight)
+      return { ...common, reason: `weight ${fmt(weight)} of ${detectors.join("+")} < ${fmt(this.cfg.blockWeight)}` };
+    if (ctx.alreadyBlocked) return { ...common, outcome: "blocked", reason: "already blocked" };
+    const ttlS = this.ttlFor(ctx.offences, agreement);
+    const why = `${detectors.join("+")} score ${fmt(v.score)}${agreement ? " (detectors agree)" : ""}`;
+    if (verified >= this.cfg.verifiedMinConnections)
+      return { ...common, outcome: "blocked", ttlS, reason: `${why}; ${verified} completed handshake(s)` };
+    if (!this.bucket.take(ctx.nowMs))
+      return { ...common, outcome: "capped", reason: `${why}; unverified source and the cap of ${this.cfg.capPerMinute}/min (burst ${this.cfg.capBurst}) is spent` };
+    return { ...common, outcome: "blocked", ttlS, reason: `${why}; unverified source, within the cap` };
+  }
+
+  private remember(v: Verdict, weight: number): Map<string, Flag> {
+    const ts = v.lastTs || v.firstTs;
+    let m = this.flags.get(v.address);
+    if (!m) {
+      if (this.flags.size >= 200_000) this.flags.delete(this.flags.keys().next().value as string);
+      m = new Map();
+      this.flags.set(v.address, m);
+    }
+    m.set(v.detector, { weight, lastTs: ts, verdictId: v.id });
+    for (const [det, f] of m) if (Math.abs(ts - f.lastTs) > this.cfg.agreementWindowS) m.delete(det);
+    return m;
+  }
+
+  /** Forget the detectors' flags on an address (after a false alarm). */
+  forget(address: string): void {
+    this.flags.delete(address);
+  }
+}
+
+function fmt(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(3);
+}

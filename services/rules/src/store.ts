@@ -1,0 +1,216 @@
+import { StorageType } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@vigil/bus";
+import type { Logger } from "@vigil/lifecycle";
+import { Rule, Verdict } from "@vigil/proto";
+
+export interface HistoryEntry {
+  ts: number;
+  event: "added" | "updated" | "removed" | "expired" | "enforced" | "enforcement-failed";
+  by: string;
+  why: string;
+  verdictIds?: string[];
+}
+
+/** What the bucket holds per rule: the rule, why it exists, and the verdicts behind it. */
+export interface StoredRule {
+  rule: Rule;
+  history: HistoryEntry[];
+  verdicts: Verdict[];
+}
+
+export interface Offence {
+  count: number;
+  lastAt: number;
+}
+
+const MAX_HISTORY = 50;
+const MAX_VERDICTS = 5;
+
+function ruleKey(id: number): string {
+  return `rule.${id}`;
+}
+
+/** KV keys allow [-/_=.a-zA-Z0-9]: IPv6 colons become underscores. */
+export function offenceKey(address: string): string {
+  return `offence.${address.replace(/:/g, "_")}`;
+}
+
+export function encodeStored(s: StoredRule): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({ rule: Rule.toJSON(s.rule), history: s.history.slice(-MAX_HISTORY), verdicts: s.verdicts.slice(-MAX_VERDICTS).map((v) => Verdict.toJSON(v)) }),
+  );
+}
+
+export function decodeStored(data: Uint8Array): StoredRule {
+  const o = JSON.parse(new TextDecoder().decode(data)) as { rule: unknown; history?: HistoryEntry[]; verdicts?: unknown[] };
+  return { rule: Rule.fromJSON(o.rule), history: o.history ?? [], verdicts: (o.verdicts ?? []).map((v) => Verdict.fromJSON(v)) };
+}
+
+/** "2.11.3" >= "2.11" */
+export function versionAtLeast(version: string, want: [number, number]): boolean {
+  const [maj, min] = version.split(".").map((x) => Number.parseInt(x, 10));
+  return maj > want[0] || (maj === want[0] && min >= want[1]);
+}
+
+type Pending = { kind: "put"; data: Uint8Array; ttlS?: number; fresh?: boolean } | { kind: "delete" };
+
+/**
+ * Rules and offences in a JetStream KV bucket with file storage. Writes go
+ * through a write-behind queue that retries until NATS takes them, so a NATS
+ * outage delays persistence but never enforcement; the latest value of a key
+ * wins. The bucket has no bucket-wide TTL (permanent rules must survive):
+ * the service deletes expired entries itself, and on servers with per-message
+ * TTL (2.11+) new timed entries also carry their own TTL as a backstop.
+ */
+export class RuleStore {
+  private kv: KV | null = null;
+  private pending = new Map<string, Pending>();
+  private flushing: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private inflight = 0;
+  private closed = false;
+  perKeyTtl = false;
+  lastError = "";
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly bucket: string,
+    private readonly log?: Logger,
+  ) {}
+
+  async open(): Promise<void> {
+    const version = this.nc.info?.version ?? "0.0.0";
+    this.perKeyTtl = versionAtLeast(version, [2, 11]);
+    const kvm = new Kvm(this.nc);
+    const opts = { storage: StorageType.File, history: 1, ...(this.perKeyTtl ? { markerTTL: 60_000 } : {}) };
+    try {
+      this.kv = await kvm.create(this.bucket, opts);
+    } catch (err) {
+      if (!this.perKeyTtl) throw err;
+      // A bucket made before per-key TTL cannot gain it: use it as it is.
+      this.log?.warn({ err }, "KV bucket without per-key TTL; expired entries are removed by the service only");
+      this.perKeyTtl = false;
+      this.kv = await kvm.open(this.bucket);
+    }
+    this.log?.info({ bucket: this.bucket, server: version, perKeyTtl: this.perKeyTtl }, "rule store open");
+  }
+
+  private get store(): KV {
+    if (!this.kv) throw Object.assign(new Error("rule store is not open"), { code: "VIGIL_ERR_STORE" });
+    return this.kv;
+  }
+
+  async loadAll(): Promise<{ rules: StoredRule[]; offences: Map<string, Offence> }> {
+    const rules: StoredRule[] = [];
+    const offences = new Map<string, Offence>();
+    const keys: string[] = [];
+    for await (const k of await this.store.keys()) keys.push(k);
+    for (const k of keys) {
+      const e = await this.store.get(k);
+      if (!e || e.operation !== "PUT" || e.value.length === 0) continue;
+      try {
+        if (k.startsWith("rule.")) rules.push(decodeStored(e.value));
+        else if (k.startsWith("offence.")) offences.set(k.slice(8).replace(/_/g, ":"), JSON.parse(e.string()) as Offence);
+      } catch (err) {
+        this.log?.error({ err, key: k }, "unreadable entry in the rule store; skipped");
+      }
+    }
+    return { rules, offences };
+  }
+
+  saveRule(s: StoredRule, fresh = false): void {
+    const ttlS = s.rule.expiresAt ? Math.max(1, Math.ceil(s.rule.expiresAt - Date.now() / 1000)) + 60 : undefined;
+    this.enqueue(ruleKey(s.rule.id), { kind: "put", data: encodeStored(s), ttlS, fresh });
+  }
+
+  deleteRule(id: number): void {
+    this.enqueue(ruleKey(id), { kind: "delete" });
+  }
+
+  saveOffence(address: string, o: Offence): void {
+    this.enqueue(offenceKey(address), { kind: "put", data: new TextEncoder().encode(JSON.stringify(o)) });
+  }
+
+  deleteOffence(address: string): void {
+    this.enqueue(offenceKey(address), { kind: "delete" });
+  }
+
+  /** Writes not yet acknowledged by NATS: queued and in flight. */
+  get backlog(): number {
+    return this.pending.size + this.inflight;
+  }
+
+  private enqueue(key: string, p: Pending): void {
+    this.pending.set(key, p);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.flushing || this.closed || this.retryTimer) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = null;
+      if (this.pending.size && !this.closed && !this.retryTimer) this.kick();
+    });
+  }
+
+  /** Writes up to 64 keys at a time (JetStream acks pipelined); a failure requeues what has not been newer-written since. */
+  private async flush(): Promise<void> {
+    while (this.pending.size) {
+      const batch: Array<[string, Pending]> = [];
+      for (const entry of this.pending) {
+        batch.push(entry);
+        if (batch.length === 64) break;
+      }
+      for (const [key] of batch) this.pending.delete(key);
+      this.inflight = batch.length;
+      const results = await Promise.allSettled(batch.map(([key, p]) => this.write(key, p)));
+      this.inflight = 0;
+      let failure: unknown = null;
+      results.forEach((r, i) => {
+        if (r.status === "fulfilled") return;
+        failure = r.reason;
+        const [key, p] = batch[i];
+        // Keep the newest value for the key and retry later (NATS restarting).
+        if (!this.pending.has(key)) this.pending.set(key, p);
+      });
+      if (failure) {
+        this.lastError = (failure as Error).message;
+        this.log?.warn({ err: this.lastError, backlog: this.pending.size }, "rule store write failed; retrying");
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.kick();
+        }, 500);
+        return;
+      }
+      this.lastError = "";
+    }
+  }
+
+  private async write(key: string, p: Pending): Promise<void> {
+    if (p.kind === "delete") await this.store.delete(key);
+    else if (p.fresh && p.ttlS && this.perKeyTtl) {
+      try {
+        await this.store.create(key, p.data, `${p.ttlS}s`);
+      } catch {
+        await this.store.put(key, p.data);
+      }
+    } else await this.store.put(key, p.data);
+  }
+
+  /** Waits until every queued write reached NATS (or the timeout passed). */
+  async drain(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.pending.size || this.flushing) && Date.now() < deadline) {
+      if (this.flushing) await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 100))]);
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.pending.size === 0 && !this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (!(await this.drain(10_000))) this.log?.error({ backlog: this.backlog }, "rule store writes lost at shutdown; the next start reconciles from what was stored");
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+}

@@ -1,0 +1,140 @@
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { commands, EXIT, parseDuration } from "../src/cli.js";
+import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
+import { publishVerdict, startService, verdict, type Running } from "./helpers.js";
+
+const natsSkip = (() => {
+  try {
+    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
+    return null;
+  } catch {
+    return "nats-server is not installed";
+  }
+})();
+if (natsSkip) console.warn(`CLI tests skipped: ${natsSkip}`);
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [name, ...rest] = args;
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) throw new Error(`no command ${name}`);
+  let stdout = "";
+  let stderr = "";
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => ((stdout += s), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
+  try {
+    const code = await cmd.run(rest);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+describe("CLI without a service", () => {
+  it("exits 69 when the service is unavailable and 2 on usage errors", async () => {
+    const port = await freePort();
+    const res = await run(["status", "--addr", `127.0.0.1:${port}`]);
+    expect(res.code).toBe(EXIT.UNAVAILABLE);
+    expect(res.stderr).toMatch(/unavailable/);
+    expect((await run(["rules", "frobnicate"])).code).toBe(EXIT.USAGE);
+    expect((await run(["rules", "add", "block"])).code).toBe(EXIT.USAGE);
+    expect((await run(["rules", "add", "block", "10.0.0.1", "--ttl", "soon"])).stderr).toMatch(/--ttl: "soon" is not a duration/);
+    expect((await run(["rules", "add", "block", "10.0.0.1", "--port", "a-b"])).code).toBe(EXIT.USAGE);
+    expect((await run(["status", "--bogus"])).code).toBe(EXIT.USAGE);
+    expect((await run(["false-alarm"])).code).toBe(EXIT.USAGE);
+    expect(parseDuration("10m", "x")).toBe(600);
+    expect(parseDuration("1d", "x")).toBe(86400);
+  });
+});
+
+describe.skipIf(natsSkip)("CLI against a running service", () => {
+  let nats: NatsServerHandle;
+  let r: Running;
+  let server: GrpcHandle;
+  let dir: string;
+  let sock: string;
+
+  beforeAll(async () => {
+    nats = await startNatsServer({ jetstream: true });
+    r = await startService(nats.url, { bucket: "cli_test", dryRun: true });
+    dir = mkdtempSync(join(tmpdir(), "vigil-cli-"));
+    sock = join(dir, "control.sock");
+    server = await startGrpcServer(r.svc, { host: "127.0.0.1", port: await freePort(), socket: sock, token: "tok" });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await r?.stop();
+    if (nats) await disposeNatsServer(nats);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("status, rules add/ls/rm, verdicts, false-alarm, watch: tables and --json", async () => {
+    const c = ["--socket", sock, "--token", "tok"];
+    expect((await run(["status", "--socket", sock])).code).toBe(EXIT.FAILURE); // no token: refused
+    const st = await run(["status", ...c]);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/enforcer\s+dry-run/);
+    const stj = JSON.parse((await run(["status", ...c, "--json"])).stdout);
+    expect(stj).toMatchObject({ enforcer: "dry-run", dryRun: true });
+
+    const add = await run(["rules", "add", "block", "198.51.100.0/24", "--proto", "tcp", "--port", "22", "--direction", "in", "--ttl", "1h", "--reason", "ssh abuse", ...c, "--json"]);
+    expect(add.code).toBe(0);
+    const rule = JSON.parse(add.stdout);
+    expect(rule).toMatchObject({ srcCidr: "198.51.100.0/24", protocol: 6, dportMin: 22, dportMax: 22, direction: "DIRECTION_INGRESS", origin: "ORIGIN_MANUAL" });
+    const bad = await run(["rules", "add", "block", "198.51.100.0/33", ...c]);
+    expect(bad.code).toBe(EXIT.USAGE);
+    expect(bad.stderr).toMatch(/rule\.src_cidr/);
+
+    const ls = await run(["rules", "ls", ...c]);
+    expect(ls.stdout).toMatch(/^ID\s+ACTION\s+SOURCE/);
+    expect(ls.stdout).toMatch(new RegExp(`${rule.id}\\s+drop\\s+198\\.51\\.100\\.0/24\\s+\\*\\s+tcp\\s+22\\s+ingress\\s+manual\\s+(59m|1h0m)`));
+    const lsj = JSON.parse((await run(["rules", "ls", "--origin", "manual", ...c, "--json"])).stdout);
+    expect(lsj.rules).toHaveLength(1);
+
+    const v = verdict("192.0.2.31", { handshakes: 1, label: "ssh-brute-force" });
+    publishVerdict(r.nc, v);
+    await waitFor("verdict", () => r.svc.listVerdicts({}).length === 1 || null);
+    const vs = await run(["verdicts", ...c]);
+    expect(vs.stdout).toMatch(new RegExp(`${v.id}\\s+pst\\s+192\\.0\\.2\\.31\\s+5\\.000\\s+ssh-brute-force\\s+blocked`));
+    const vj = JSON.parse((await run(["verdicts", "--detector", "pst", ...c, "--json"])).stdout);
+    expect(vj.verdicts[0]).toMatchObject({ outcome: "blocked", verdict: { id: v.id } });
+
+    const fa = await run(["false-alarm", v.id, "--allow-ttl", "2h", "--comment", "backup", ...c]);
+    expect(fa.code).toBe(0);
+    expect(fa.stdout).toMatch(/removed rule\(s\) \d+/);
+    expect(fa.stdout).toMatch(/allow rule \d+ added/);
+
+    // watch captures stdout until it has seen two events; they are caused without the CLI meanwhile.
+    const watching = run(["watch", "--rules", "--count", "2", ...c, "--json"]);
+    await new Promise((res) => setTimeout(res, 200));
+    const other = verdict("192.0.2.32", { handshakes: 1 });
+    publishVerdict(r.nc, other);
+    await waitFor("blocked", () => r.svc.listVerdicts({}).length === 2 || null);
+    await r.svc.markFalseAlarm(other.id, 60, "", "test");
+    const w = await watching;
+    expect(w.code).toBe(0);
+    expect(w.stdout.trim().split("\n").map((l) => JSON.parse(l).rule.kind)).toEqual(["KIND_ADDED", "KIND_REMOVED"]);
+    expect((await run(["false-alarm", "nope", ...c])).code).toBe(EXIT.FAILURE);
+
+    const rm = await run(["rules", "rm", String(rule.id), ...c]);
+    expect(rm).toMatchObject({ code: 0, stdout: `removed rule ${rule.id}\n` });
+    expect((await run(["rules", "rm", String(rule.id), ...c])).code).toBe(EXIT.FAILURE);
+  });
+
+  const cliMain = join(repoRoot, "packages/cli/dist/main.js");
+  const builtSkip = existsSync(cliMain) && existsSync(join(repoRoot, "services/rules/dist/cli.js")) ? null : "the CLI is not built (run the build)";
+  it.skipIf(builtSkip)(`the built \`vigil\` binary runs the subcommands${builtSkip ? ` (skipped: ${builtSkip})` : ""}`, async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [cliMain, "rules", "ls", "--socket", sock, "--token", "tok", "--json"]);
+    expect(JSON.parse(stdout)).toHaveProperty("rules");
+    const err = await promisify(execFile)(process.execPath, [cliMain, "status", "--addr", `127.0.0.1:${await freePort()}`]).catch((e: { code: number }) => e);
+    expect((err as { code: number }).code).toBe(69);
+  });
+});

@@ -1,0 +1,92 @@
+import { createLogger } from "@vigil/lifecycle";
+import { createRegistry, type Registry } from "@vigil/metrics";
+import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
+import { Verdict } from "@vigil/proto";
+import { Allowlist } from "../src/allowlist.js";
+import { rulesDefaults, type RulesConfig } from "../src/config.js";
+import { DryRunEnforcer } from "../src/enforcers/dry-run.js";
+import type { Enforcer } from "../src/enforcers/types.js";
+import { createRulesMetrics } from "../src/metrics.js";
+import { RulesService } from "../src/service.js";
+
+export const log = createLogger("rules-test", process.env.VIGIL_LOG_LEVEL ?? "silent");
+
+export interface Running {
+  svc: RulesService;
+  nc: NatsConnection;
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+export async function startService(
+  url: string,
+  overrides: Partial<RulesConfig> = {},
+  enforcer: Enforcer = new DryRunEnforcer("test"),
+  allowlist?: Allowlist,
+): Promise<Running> {
+  const config = rulesDefaults(overrides);
+  const nc = await connectBus({ servers: [url], name: "rules-test", firstConnectTimeoutMs: 5000 });
+  const registry = createRegistry("rules");
+  const svc = new RulesService({
+    config,
+    nc,
+    enforcer,
+    allowlist: allowlist ?? Allowlist.fromConfig(config.allowlist),
+    metrics: createRulesMetrics(registry),
+    logger: log,
+  });
+  await svc.start();
+  return {
+    svc,
+    nc,
+    registry,
+    async stop() {
+      await svc.stop();
+      await nc.close();
+    },
+  };
+}
+
+let seq = 0;
+
+/** A pst verdict; `handshakes` connections from the address complete the TCP handshake, the rest are answered by RST. */
+export function verdict(address: string, opts: Partial<Verdict> & { handshakes?: number; half?: number } = {}): Verdict {
+  const { handshakes = 0, half = 3, ...rest } = opts;
+  const connections = [];
+  for (let i = 0; i < handshakes; i++)
+    connections.push({ client: address, clientPort: 40000 + i, server: "10.0.0.1", serverPort: 22, serviceClass: "ssh", symbols: "C:S S:SA C:A C:PA S:PA C:FA S:FA C:A", score: 4, firstTs: 1, lastTs: 2 });
+  for (let i = 0; i < half; i++)
+    connections.push({ client: address, clientPort: 50000 + i, server: "10.0.0.1", serverPort: 80, serviceClass: "http", symbols: "C:S S:SA C:R", score: 5, firstTs: 1, lastTs: 2 });
+  seq++;
+  return Verdict.fromPartial({
+    id: `pst-test-${seq}-${address}`,
+    detector: "pst",
+    instance: "pst-1",
+    sourceId: "test",
+    address,
+    score: 5,
+    threshold: 3,
+    connections: connections.length,
+    packets: 30,
+    firstTs: 1000 + seq,
+    lastTs: 1001 + seq,
+    label: "syn-scan",
+    pst: { connections },
+    ...rest,
+  });
+}
+
+export function publishVerdict(nc: NatsConnection, v: Verdict): void {
+  nc.publish(subjects.verdicts(v.detector), codecs.verdict.encode(v));
+}
+
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  if (!m) return 0;
+  let sum = 0;
+  for (const v of m.values as Array<{ value: number; labels: Record<string, string>; metricName?: string }>) {
+    if (v.metricName && v.metricName !== name && !v.metricName.endsWith("_count")) continue;
+    if (Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) sum += v.value;
+  }
+  return sum;
+}

@@ -1,0 +1,62 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { isRoot, repoRoot } from "@vigil/testing";
+
+const KVER = process.env.VIGIL_KVER ?? "6.1.0-56-amd64";
+const runVm = join(repoRoot, "kmod/test/vm/run-vm.sh");
+const ko = join(repoRoot, "kmod/vigil.ko");
+
+function skipReason(): string | null {
+  if (process.env.VIGIL_SKIP_VM) return "VIGIL_SKIP_VM is set";
+  if (!isRoot()) return "needs root (qemu with the host root over 9p)";
+  if (!existsSync(runVm)) return "the kernel module's VM harness (kmod/test/vm/run-vm.sh) is missing";
+  if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `the guest kernel /boot/vmlinuz-${KVER} is not installed`;
+  if (!existsSync(ko)) return "kmod/vigil.ko is not built";
+  for (const f of ["packages/netlink/build/Release/vigil_netlink.node", "packages/netlink/dist/index.js", "services/rules/dist/enforcers/kmod.js"])
+    if (!existsSync(join(repoRoot, f))) return `${f} is not built (run the build)`;
+  return null;
+}
+
+const skip = skipReason();
+if (skip) console.warn(`kmod enforcer VM test skipped: ${skip}`);
+
+describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  it("adds in batches, dumps, deletes, reconciles, blocks traffic and mirrors expiry events", async () => {
+    // --no-build: the module is built by its own package; the VM only uses it.
+    const { stdout } = await promisify(execFile)(
+      runVm,
+      ["--no-build", "--timeout", "500", "--", 'insmod "$VIGIL_KO" && node services/rules/test/vm/kmod-e2e.mjs'],
+      { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024, timeout: 560_000 },
+    ).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
+      throw new Error(`VM run failed (exit ${err.code}): ${err.stdout ?? ""}\n${(err.stderr ?? "").slice(-3000)}`);
+    });
+    const results = new Map<string, unknown>();
+    for (const line of stdout.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const { k, v } = JSON.parse(line) as { k: string; v: unknown };
+      results.set(k, v);
+    }
+    expect(results.get("error")).toBeUndefined();
+    expect(results.get("ping-before")).toBe(true);
+    expect(results.get("family")).toBe(true);
+    expect(results.get("dump-count")).toBe(3);
+    expect(results.get("host-rule")).toEqual({ kind: true, addr: "0a4d0002", timeoutOk: true, action: 1 });
+    expect(results.get("v6-rule")).toEqual({ kind: 1, family: 6, noTimeout: true });
+    expect(results.get("general-rule")).toEqual({ kind: 2, srcPrefix: 24, proto: 6, ports: [22, 23], direction: 1, priority: 5 });
+    expect(results.get("ping-blocked")).toBe(true);
+    expect(results.get("stats")).toEqual({ dropped: true, hostRules: 2, generalRules: 1 });
+    expect(results.get("ping-after-delete")).toBe(true);
+    expect(results.get("dump-after-batch")).toBe(5002);
+    expect(results.get("reconcile")).toEqual({ added: 0, removed: 4999, kept: 3 });
+    expect(results.get("dump-after-reconcile")).toBe(true);
+    expect(results.get("expiry-event")).toBe(true);
+    expect(results.get("extack")).toEqual({ code: "VIGIL_ERR_NETLINK", errno: 22, extack: "address has bits set beyond the prefix length" });
+    expect(results.get("enoent")).toEqual({ errno: 2, extack: "no rule with this ID" });
+    expect(results.get("config")).toEqual({ before: 1, after: 3, snaplen: true });
+    expect(results.get("flush")).toBe(0);
+    expect(results.get("done")).toBe(true);
+  }, 600_000);
+});

@@ -1,0 +1,100 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createVethPair, inNetns, netnsUnavailableReason, type VethPair } from "@vigil/testing";
+import { Action, Direction, Origin, Rule } from "@vigil/proto";
+import { NftablesEnforcer } from "../src/enforcers/nftables.js";
+import { canonicalRule } from "../src/model.js";
+
+const skip = netnsUnavailableReason() ?? (() => {
+  try {
+    execFileSync("nft", ["--version"], { stdio: "ignore" });
+    return null;
+  } catch {
+    return "nft is not installed";
+  }
+})();
+if (skip) console.warn(`nftables enforcer tests skipped: ${skip}`);
+
+function rule(p: Partial<Rule>, ttlS = 0): Rule {
+  const now = Date.now() / 1000;
+  return canonicalRule(Rule.fromPartial({ action: Action.ACTION_DROP, origin: Origin.ORIGIN_MANUAL, createdAt: now, expiresAt: ttlS ? now + ttlS : 0, ...p })).rule;
+}
+
+function ping(ns: string, addr: string): boolean {
+  try {
+    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const modes = (["library", "process"] as const).filter((m) => m === "process" || existsSync(new URL("../build/Release/vigil_nftables.node", import.meta.url)));
+
+describe.skipIf(skip).each(modes)(`nftables enforcer (%s) in a network namespace${skip ? ` (skipped: ${skip})` : ""}`, (mode) => {
+  let pair: VethPair;
+  let enforcer: NftablesEnforcer;
+  beforeAll(async () => {
+    pair = createVethPair();
+    enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil", mode });
+    await enforcer.start();
+    expect(enforcer.mode).toBe(mode);
+  });
+  afterAll(async () => {
+    await enforcer?.close();
+    pair?.destroy();
+  });
+
+  it("drops a blocked host in both directions and lets it pass once removed", async () => {
+    expect(ping(pair.a, pair.addrB4)).toBe(true);
+    const r = rule({ srcCidr: pair.addrA4 }, 600);
+    await enforcer.apply([r], []);
+    expect(ping(pair.a, pair.addrB4)).toBe(false);
+    expect(ping(pair.b, pair.addrA4)).toBe(false);
+    const { elems } = await enforcer.actual();
+    const e = elems.get(`drop4|${pair.addrA4}`);
+    expect(e?.set).toBe("drop4");
+    expect(e!.expiresS).toBeGreaterThan(590);
+    await enforcer.apply([], [r]);
+    expect(ping(pair.a, pair.addrB4)).toBe(true);
+  });
+
+  it("enforces an IPv6 host and a CIDR/port rule, ordered allow before drop", async () => {
+    const v6 = rule({ srcCidr: pair.addrA6 }, 60);
+    await enforcer.apply([v6], []);
+    expect(ping(pair.a, pair.addrB6)).toBe(false);
+    await enforcer.apply([], [v6]);
+    expect(ping(pair.a, pair.addrB6)).toBe(true);
+    const cidr = rule({ srcCidr: pair.addrA4.replace(/\.\d+$/, ".0/24"), protocol: 1, direction: Direction.DIRECTION_INGRESS });
+    await enforcer.apply([cidr], []);
+    expect(ping(pair.a, pair.addrB4)).toBe(false);
+    const allow = rule({ srcCidr: pair.addrA4, action: Action.ACTION_ACCEPT });
+    await enforcer.apply([allow], []);
+    expect(ping(pair.a, pair.addrB4)).toBe(true);
+    await enforcer.apply([], [allow, cidr]);
+  });
+
+  it("reconciles: stale removed, missing added, an expired rule not re-added", async () => {
+    const stale = rule({ srcCidr: "10.99.0.1" }, 600);
+    await enforcer.apply([stale], []);
+    const keep = rule({ srcCidr: pair.addrA4 }, 600);
+    const expired = { ...rule({ srcCidr: "10.99.0.2" }), expiresAt: Date.now() / 1000 - 1 };
+    const general = rule({ srcCidr: "10.98.0.0/16", protocol: 6, dportMin: 22, dportMax: 22 }, 600);
+    const res = await enforcer.reconcile([keep, expired, general]);
+    expect(res).toMatchObject({ added: 2, removed: 1 });
+    const { elems, ruleIds } = await enforcer.actual();
+    expect([...elems.keys()].sort()).toEqual([`drop4|${pair.addrA4}`]);
+    expect([...ruleIds]).toEqual([general.id]);
+    expect(ping(pair.a, pair.addrB4)).toBe(false);
+    expect(await enforcer.reconcile([keep, general])).toMatchObject({ added: 0, removed: 0 });
+  });
+
+  it("lets the kernel expire a short rule", async () => {
+    await enforcer.reconcile([]);
+    await enforcer.apply([rule({ srcCidr: pair.addrA4 }, 1)], []);
+    expect(ping(pair.a, pair.addrB4)).toBe(false);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(ping(pair.a, pair.addrB4)).toBe(true);
+  });
+});

@@ -1,0 +1,296 @@
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codecs, subjects, type NatsConnection } from "@vigil/bus";
+import { EndOfStream, Feedback, FeedbackKind, Heartbeat, Origin, RuleEvent, RuleEvent_Kind, Verdict } from "@vigil/proto";
+import {
+  createVethPair,
+  disposeNatsServer,
+  inNetns,
+  netnsUnavailableReason,
+  startNatsServer,
+  waitFor,
+  type NatsServerHandle,
+  type VethPair,
+} from "@vigil/testing";
+import { Allowlist } from "../src/allowlist.js";
+import { NftablesEnforcer } from "../src/enforcers/nftables.js";
+import { hostCidr } from "../src/model.js";
+import { metricValue, publishVerdict, startService, verdict, type Running } from "./helpers.js";
+
+const natsSkip = (() => {
+  try {
+    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
+    return null;
+  } catch {
+    return "nats-server is not installed";
+  }
+})();
+const nftSkip =
+  netnsUnavailableReason() ??
+  (() => {
+    try {
+      execFileSync("nft", ["--version"], { stdio: "ignore" });
+      return null;
+    } catch {
+      return "nft is not installed";
+    }
+  })();
+if (natsSkip) console.warn(`rules service tests skipped: ${natsSkip}`);
+if (nftSkip) console.warn(`rules service nftables tests skipped: ${nftSkip}`);
+
+function ping(ns: string, addr: string): boolean {
+  try {
+    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function collect<T>(nc: NatsConnection, subject: string, decode: (d: Uint8Array) => T): T[] {
+  const out: T[] = [];
+  nc.subscribe(subject, { callback: (err, msg) => !err && void out.push(decode(msg.data)) });
+  return out;
+}
+
+describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network namespace${nftSkip ? ` (skipped: ${nftSkip})` : ""}`, () => {
+  let nats: NatsServerHandle;
+  let pair: VethPair;
+  beforeAll(async () => {
+    nats = await startNatsServer({ jetstream: true });
+    pair = createVethPair();
+  });
+  afterAll(async () => {
+    pair?.destroy();
+    if (nats) await disposeNatsServer(nats);
+  });
+
+  it("blocks a source after a verdict and lets it pass again after the TTL", async () => {
+    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
+    const r = await startService(nats.url, { bucket: "ttl_test", baseTtlS: 3, netns: pair.b }, enforcer);
+    const events = collect(r.nc, subjects.ruleEvents, (d) => codecs.ruleEvent.decode(d));
+    try {
+      expect(ping(pair.a, pair.addrB4)).toBe(true);
+      const v = verdict(pair.addrA4, { handshakes: 2 });
+      publishVerdict(r.nc, v);
+      await waitFor("rule enforced", () => r.svc.listRules({})[0]?.enforced, 5000);
+      const [rule] = r.svc.listRules({});
+      expect(rule).toMatchObject({ srcCidr: `${pair.addrA4}/32`, origin: Origin.ORIGIN_DETECTOR, verdictIds: [v.id], offences: 1, decidedTs: v.lastTs });
+      expect(rule.expiresAt - rule.createdAt).toBeCloseTo(3, 0);
+      expect(ping(pair.a, pair.addrB4)).toBe(false);
+      expect(await metricValue(r.registry, "vigil_rules_decision_latency_seconds")).toBe(1);
+      expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "blocked" })).toBe(1);
+      await waitFor("rule expired", () => r.svc.listRules({}).length === 0 || null, 6000);
+      await waitFor("traffic passes again", () => ping(pair.a, pair.addrB4) || null, 4000, 200);
+      await waitFor("events", () => events.length >= 2 || null);
+      expect(events.map((e) => e.kind)).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_EXPIRED]);
+      // A repeat offence doubles the TTL.
+      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 2 }));
+      await waitFor("second block", () => r.svc.listRules({})[0]?.enforced, 5000);
+      const again = r.svc.listRules({})[0];
+      expect(again.offences).toBe(2);
+      expect(again.expiresAt - again.createdAt).toBeCloseTo(6, 0);
+    } finally {
+      await r.stop();
+      await enforcer.destroy();
+    }
+  }, 30_000);
+
+  it("loses no active rule across restarts of the service, of NATS and of the host's firewall state", async () => {
+    const cfg = { bucket: "restart_test", baseTtlS: 600, netns: pair.b };
+    let r: Running = await startService(nats.url, cfg, new NftablesEnforcer({ netns: pair.b }));
+    const addrs = ["192.0.2.10", "192.0.2.11", "2001:db8::11"];
+    for (const a of addrs) publishVerdict(r.nc, verdict(a, { handshakes: 1 }));
+    await waitFor("three rules", () => r.svc.listRules({}).filter((x) => x.enforced).length === 3 || null, 5000);
+    const manual = await r.svc.addRule(
+      (await import("@vigil/proto")).Rule.fromPartial({ srcCidr: "198.51.100.0/24", protocol: 6, dportMin: 22 }),
+      0,
+      "test",
+    );
+    const before = r.svc.listRules({}).map((x) => x.id).sort();
+    await r.stop();
+
+    // NATS restarts (hard kill: only what reached the file store survives).
+    await nats.stop(true);
+    await nats.start();
+    // The host rebooted: the kernel lost the table.
+    await new NftablesEnforcer({ netns: pair.b }).destroy();
+
+    const enforcer = new NftablesEnforcer({ netns: pair.b });
+    r = await startService(nats.url, cfg, enforcer);
+    try {
+      expect(r.svc.listRules({}).map((x) => x.id).sort()).toEqual(before);
+      const { elems, ruleIds } = await enforcer.actual();
+      expect([...elems.keys()].sort()).toEqual(["drop4|192.0.2.10", "drop4|192.0.2.11", "drop6|2001:db8::11"]);
+      expect([...ruleIds]).toEqual([manual.id]);
+      // NATS restarts under a running service: a rule added meanwhile is enforced at once and stored once NATS is back.
+      await nats.stop();
+      const during = await r.svc.addRule((await import("@vigil/proto")).Rule.fromPartial({ srcCidr: "192.0.2.200" }), 600, "test");
+      expect(during.enforced).toBe(true);
+      await nats.start();
+      await waitFor("reconnected", async () => {
+        try {
+          await r.nc.flush();
+          return true;
+        } catch {
+          return null;
+        }
+      }, 10_000);
+      publishVerdict(r.nc, verdict("192.0.2.12", { handshakes: 1 }));
+      await waitFor("five rules", () => r.svc.listRules({}).length === 6 || null, 10_000);
+      await waitFor("store drained", () => r.svc.storeBacklog === 0 || null, 15_000);
+      const ids = r.svc.listRules({}).map((x) => x.id).sort();
+      await r.stop();
+      r = await startService(nats.url, cfg, new NftablesEnforcer({ netns: pair.b }));
+      expect(r.svc.listRules({}).map((x) => x.id).sort()).toEqual(ids);
+    } finally {
+      await r.stop();
+      await enforcer.destroy();
+    }
+  }, 60_000);
+
+  it("a spoofed-source flood of verdicts blocks nobody beyond the cap", async () => {
+    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
+    const r = await startService(nats.url, { bucket: "flood_test", capBurst: 5, capPerMinute: 2, netns: pair.b }, enforcer);
+    try {
+      // 2000 distinct sources, each with SYNs answered by the real owner's RST: no completed handshake.
+      for (let i = 0; i < 2000; i++) publishVerdict(r.nc, verdict(`10.${(i >> 8) & 255}.${i & 255}.7`, { half: 4 }));
+      // And an aggregate verdict about the flood as a whole.
+      publishVerdict(r.nc, verdict("", { aggregate: true, half: 0 }));
+      // A source that completed handshakes is blocked whatever the cap.
+      publishVerdict(r.nc, verdict("192.0.2.99", { handshakes: 3 }));
+      await waitFor("all decided", async () => ((await metricValue(r.registry, "vigil_rules_verdicts_received_total")) === 2002 ? true : null), 20_000);
+      await r.svc.idle();
+      const blocked = r.svc.listRules({});
+      expect(blocked.length).toBe(6);
+      expect(blocked.some((x) => x.srcCidr === "192.0.2.99/32")).toBe(true);
+      expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "capped" })).toBe(1995);
+      expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "aggregate" })).toBe(1);
+      const { elems } = await enforcer.actual();
+      expect(elems.size).toBe(6);
+      expect(r.svc.listVerdicts({ limit: 3000 }).filter((x) => x.outcome === "capped")).toHaveLength(1995);
+    } finally {
+      await r.stop();
+      await enforcer.destroy();
+    }
+  }, 60_000);
+});
+
+describe.skipIf(natsSkip)("rules service decisions (dry-run enforcer, real NATS)", () => {
+  let nats: NatsServerHandle;
+  beforeAll(async () => {
+    nats = await startNatsServer({ jetstream: true });
+  });
+  afterAll(async () => {
+    if (nats) await disposeNatsServer(nats);
+  });
+
+  it("never blocks allowlisted addresses but records their verdicts", async () => {
+    const allow = Allowlist.fromConfig(["203.0.113.0/24"], [{ cidr: "192.0.2.53/32", why: "DNS server" }]);
+    const r = await startService(nats.url, { bucket: "allow_test", dryRun: true }, undefined, allow);
+    try {
+      for (const a of ["203.0.113.5", "192.0.2.53", "127.0.0.1", "::1", "fe80::9"]) publishVerdict(r.nc, verdict(a, { handshakes: 5 }));
+      await waitFor("recorded", () => r.svc.listVerdicts({}).length === 5 || null);
+      expect(r.svc.listRules({})).toEqual([]);
+      expect(new Set(r.svc.listVerdicts({}).map((x) => x.outcome))).toEqual(new Set(["allowlisted"]));
+      expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "allowlisted" })).toBe(5);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("rejects and counts malformed verdict messages", async () => {
+    const r = await startService(nats.url, { bucket: "malformed_test", dryRun: true });
+    try {
+      r.nc.publish(subjects.verdicts("pst"), new Uint8Array([0xff, 0xff, 0xff, 0x0f, 0x01]));
+      r.nc.publish(subjects.verdicts("pst"), codecs.verdict.encode(Verdict.fromPartial({ detector: "pst", address: "192.0.2.1", score: 9 })));
+      r.nc.publish(subjects.verdicts("pst"), codecs.verdict.encode(verdict("not-an-address")));
+      r.nc.publish(subjects.verdicts("som"), codecs.verdict.encode(verdict("192.0.2.2")));
+      r.nc.publish(subjects.verdicts("pst"), codecs.verdict.encode(verdict("192.0.2.3", { score: Number.NaN })));
+      r.nc.publish(subjects.verdicts("pst"), codecs.verdict.encode(verdict("")));
+      publishVerdict(r.nc, verdict("192.0.2.4", { handshakes: 1 }));
+      await waitFor("the good one", () => r.svc.listVerdicts({}).length === 1 || null);
+      expect(await metricValue(r.registry, "vigil_rules_verdicts_malformed_total")).toBe(6);
+      expect(await metricValue(r.registry, "vigil_rules_verdicts_malformed_total", { reason: "undecodable" })).toBe(1);
+      expect(await metricValue(r.registry, "vigil_rules_verdicts_malformed_total", { reason: "detector-mismatch" })).toBe(1);
+      expect(r.svc.listRules({}).map((x) => x.srcCidr)).toEqual(["192.0.2.4/32"]);
+      expect(r.svc.listRules({})[0].enforced).toBe(false); // dry run
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("a false alarm removes the rule, allows the source for a while and feeds the verdict back", async () => {
+    const r = await startService(nats.url, { bucket: "feedback_test", dryRun: true });
+    const feedback = collect(r.nc, subjects.feedback, (d) => codecs.feedback.decode(d));
+    try {
+      const v = verdict("192.0.2.77", { handshakes: 1 });
+      publishVerdict(r.nc, v);
+      await waitFor("blocked", () => r.svc.listRules({}).length === 1 || null);
+      const res = await r.svc.markFalseAlarm(v.id, 120, "it was the backup job", "tester");
+      expect(res.removed).toHaveLength(1);
+      const rules = r.svc.listRules({});
+      expect(rules).toHaveLength(1);
+      expect(rules[0]).toMatchObject({ id: res.allowRuleId, origin: Origin.ORIGIN_FEEDBACK, srcCidr: "192.0.2.77/32" });
+      await waitFor("feedback", () => feedback.length === 1 || null);
+      expect(feedback[0]).toMatchObject({ verdictId: v.id, detector: "pst", kind: FeedbackKind.FEEDBACK_KIND_FALSE_ALARM, comment: "it was the backup job" });
+      expect(Feedback.toJSON(feedback[0])).toMatchObject({ verdict: Verdict.toJSON(v) });
+      expect(r.svc.listVerdicts({})[0].outcome).toBe("false-alarm");
+      // While allowed, new verdicts on the source are recorded but not acted on.
+      publishVerdict(r.nc, verdict("192.0.2.77", { handshakes: 4 }));
+      await waitFor("second verdict", () => r.svc.listVerdicts({}).length === 2 || null);
+      expect(r.svc.listVerdicts({})[0].outcome).toBe("allowlisted");
+      await expect(r.svc.markFalseAlarm("nope", 0, "", "t")).rejects.toThrow(/no recorded verdict/);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("relays the end of stream once every shard of every detector group has reported", async () => {
+    const r = await startService(nats.url, { bucket: "eos_test", dryRun: true });
+    const eos = collect(r.nc, subjects.endOfStream("rules"), (d) => codecs.endOfStream.decode(d));
+    try {
+      const hb = (service: string, instance: string, shards: number[]) =>
+        r.nc.publish(subjects.heartbeat(service), codecs.heartbeat.encode(Heartbeat.fromPartial({ service, instance, shards, ts: Date.now() / 1000 })));
+      hb("pst", "pst-a", [0, 1]);
+      hb("pst", "pst-b", [2, 3]);
+      hb("som", "som-a", [0, 1, 2, 3]);
+      await r.nc.flush();
+      await waitFor("detectors seen", () => r.svc.status().detectors.length === 3 || null);
+      const end = (stage: string, instance: string, shards: number[]) =>
+        r.nc.publish(subjects.endOfStream(stage), codecs.endOfStream.encode(EndOfStream.fromPartial({ sourceId: "replay-1", stage, instance, shards })));
+      publishVerdict(r.nc, verdict("192.0.2.5", { sourceId: "replay-1", handshakes: 1 }));
+      end("pst", "pst-a", [0, 1]);
+      end("som", "som-a", [0, 1, 2, 3]);
+      await r.nc.flush();
+      await new Promise((res) => setTimeout(res, 300));
+      expect(eos).toHaveLength(0); // pst-b has not reported shards 2 and 3
+      end("pst", "pst-b", [2, 3]);
+      await waitFor("relayed", () => eos.length === 1 || null);
+      expect(eos[0]).toMatchObject({ sourceId: "replay-1", stage: "rules", verdicts: 1 });
+      expect(r.svc.listRules({})[0].decidedTs).toBeGreaterThan(0);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("keeps one rule per source, attaching repeat verdicts, and publishes RuleEvents", async () => {
+    const r = await startService(nats.url, { bucket: "repeat_test", dryRun: true });
+    const events = collect(r.nc, subjects.ruleEvents, (d) => RuleEvent.decode(d));
+    try {
+      const a = verdict("2001:db8::5", { handshakes: 1 });
+      const b = verdict("2001:DB8:0::5", { handshakes: 1 });
+      publishVerdict(r.nc, a);
+      publishVerdict(r.nc, b);
+      await waitFor("both", () => r.svc.listVerdicts({}).length === 2 || null);
+      const rules = r.svc.listRules({});
+      expect(rules).toHaveLength(1);
+      expect(rules[0].srcCidr).toBe(hostCidr("2001:db8::5"));
+      expect(rules[0].verdictIds).toEqual([a.id, b.id]);
+      await waitFor("event", () => events.length >= 1 || null);
+      expect(events[0].kind).toBe(RuleEvent_Kind.KIND_ADDED);
+    } finally {
+      await r.stop();
+    }
+  });
+});

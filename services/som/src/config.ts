@@ -1,0 +1,45 @@
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
+
+/** The model shipped with the package. */
+export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models/default");
+
+export const somSchema = z.strictObject({
+  instance: z.string().min(1).optional(),
+  shardCount: z.number().int().min(1).max(4096).default(16),
+  /** A model directory or file; the state directory's copy (with learned feedback) wins when it derives from the same training data. */
+  model: z.string().default(DEFAULT_MODEL_DIR),
+  /** Defaults to $VIGIL_STATE_DIR/som: false alarms learned online are kept there. */
+  stateDir: z.string().optional(),
+  /** Scale counts by shard count / owned shards, so one model serves any number of instances. */
+  normalizeByShards: z.boolean().default(true),
+  minWindowPackets: z.number().int().min(1).default(20),
+  mergePeriodSeconds: z.number().positive().default(60),
+  dominantShare: z.number().gt(0).max(1).default(0.25),
+  aggregateShare: z.number().gt(0).max(1).default(0.5),
+  maxSources: z.number().int().min(1).max(64).default(4),
+  minSourcePackets: z.number().int().min(1).default(10),
+  /** A shard silent this long (wall clock) no longer holds back the time-ordered merge of the others. */
+  idleMs: z.number().int().min(10).default(2000),
+  /** Online update on a false alarm: learning rate and neighbourhood radius (grid units). */
+  feedbackRate: z.number().gt(0).max(1).default(0.1),
+  feedbackRadius: z.number().gt(0).default(1),
+  metrics: metricsSchema.default({ host: "127.0.0.1", port: DEFAULT_PORTS.somMetrics }),
+});
+
+export const configSchema = z.object({
+  nats: natsSchema.default({ servers: [`nats://127.0.0.1:${DEFAULT_PORTS.nats}`] }),
+  som: somSchema.default(somSchema.parse({})),
+});
+
+export type SomConfig = z.infer<typeof somSchema>;
+export type Config = z.infer<typeof configSchema>;
+
+export function loadSomConfig(opts: LoadOptions = {}): Config {
+  return loadConfig(configSchema, opts);
+}
+
+export function stateDirOf(cfg: Pick<SomConfig, "stateDir">, env: NodeJS.ProcessEnv = process.env): string {
+  return cfg.stateDir ?? join(env.VIGIL_STATE_DIR ?? "/var/lib/vigil", "som");
+}

@@ -1,0 +1,151 @@
+import { RecordCursor, RecordFormatError } from "@vigil/frames";
+
+interface ShardQueue {
+  shard: number;
+  batches: Uint8Array[];
+  cursor: RecordCursor;
+  /** True when cursor holds an unconsumed record. */
+  ready: boolean;
+  /** Largest capture time (ms) received on this shard. */
+  maxTs: number;
+  /** Wall-clock ms of the last batch (or of when the shard was taken). */
+  lastWall: number;
+  ended: boolean;
+}
+
+export interface MergerOptions {
+  /** A shard silent for this long (wall clock) no longer holds the others back. */
+  idleMs: number;
+  now?: () => number;
+}
+
+/**
+ * Merges the frame batches of the shards one instance owns into one stream in
+ * capture-time order. Capture batches each shard separately, so one shard's
+ * batch may cover seconds that another shard's later batch also covers;
+ * processing batches as they arrive would put packets into windows that have
+ * already closed. A record is released once every active shard has reached
+ * its timestamp (the watermark); a shard with nothing buffered that has been
+ * silent for idleMs stops holding the others back, so a quiet shard delays
+ * detection by at most idleMs. Ties go to the lower shard, so the order
+ * depends only on the data, not on how it was batched.
+ */
+export class ShardMerger {
+  private readonly queues = new Map<number, ShardQueue>();
+  private readonly now: () => number;
+  /** Batches whose records overran their end: the valid prefix is kept. */
+  malformedBatches = 0;
+  buffered = 0;
+
+  constructor(
+    private readonly sink: (c: RecordCursor, shard: number) => void,
+    private readonly opts: MergerOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get shards(): number[] {
+    return [...this.queues.keys()].sort((a, b) => a - b);
+  }
+
+  /** Makes the merger wait for these shards (and only these). Data of dropped shards is discarded. */
+  setShards(shards: Iterable<number>): void {
+    const want = new Set(shards);
+    for (const s of [...this.queues.keys()]) if (!want.has(s)) this.queues.delete(s);
+    for (const s of want)
+      if (!this.queues.has(s))
+        this.queues.set(s, { shard: s, batches: [], cursor: new RecordCursor(), ready: false, maxTs: -Infinity, lastWall: this.now(), ended: false });
+  }
+
+  /** Queues a batch. Returns false when the batch was truncated because a record overran it. */
+  push(shard: number, records: Uint8Array): boolean {
+    const q = this.queues.get(shard);
+    if (!q) return true;
+    q.lastWall = this.now();
+    const scan = new RecordCursor().reset(records);
+    let validEnd = 0;
+    let ok = true;
+    try {
+      while (scan.next()) {
+        const ts = scan.tsMs;
+        if (ts > q.maxTs) q.maxTs = ts;
+        validEnd = scan.dataOffset + scan.capLen;
+      }
+    } catch (err) {
+      if (!(err instanceof RecordFormatError)) throw err;
+      this.malformedBatches++;
+      ok = false;
+    }
+    if (validEnd > 0) {
+      q.batches.push(validEnd === records.byteLength ? records : records.subarray(0, validEnd));
+      this.buffered += validEnd;
+      if (!q.ready) this.advance(q);
+    }
+    return ok;
+  }
+
+  /** The shard has ended (end of a finite stream). */
+  end(shard: number): void {
+    const q = this.queues.get(shard);
+    if (q) q.ended = true;
+  }
+
+  get allEnded(): boolean {
+    if (this.queues.size === 0) return false;
+    for (const q of this.queues.values()) if (!q.ended) return false;
+    return true;
+  }
+
+  private advance(q: ShardQueue): void {
+    for (;;) {
+      if (q.ready && q.cursor.next()) return;
+      if (q.ready) {
+        const done = q.batches.shift()!;
+        this.buffered -= done.byteLength;
+      }
+      q.ready = false;
+      if (q.batches.length === 0) return;
+      q.cursor.reset(q.batches[0]);
+      q.ready = true;
+      if (q.cursor.next()) return;
+    }
+  }
+
+  private watermark(): number {
+    const now = this.now();
+    let wm = Infinity;
+    for (const q of this.queues.values()) {
+      if (q.ended) continue;
+      if (!q.ready && now - q.lastWall > this.opts.idleMs) continue;
+      if (q.maxTs < wm) wm = q.maxTs;
+    }
+    return wm;
+  }
+
+  /** Releases every record at or below the watermark (all of them when force is set). */
+  drain(force = false): number {
+    let released = 0;
+    const wm = force ? Infinity : this.watermark();
+    for (;;) {
+      let best: ShardQueue | null = null;
+      let bestTs = Infinity;
+      let secondTs = Infinity;
+      for (const q of this.queues.values()) {
+        if (!q.ready) continue;
+        const ts = q.cursor.tsMs;
+        if (ts < bestTs || (ts === bestTs && best !== null && q.shard < best.shard)) {
+          secondTs = bestTs;
+          bestTs = ts;
+          best = q;
+        } else if (ts < secondTs) secondTs = ts;
+      }
+      if (!best || bestTs > wm) return released;
+      const limit = Math.min(wm, secondTs);
+      do {
+        this.sink(best.cursor, best.shard);
+        released++;
+        this.advance(best);
+      } while (best.ready && best.cursor.tsMs < limit);
+    }
+  }
+}

@@ -1,0 +1,276 @@
+import { codecs, subjects, type Msg, type NatsConnection, type Subscription } from "@vigil/bus";
+import { MALFORMED_NAMES } from "@vigil/frames";
+import type { Logger } from "@vigil/lifecycle";
+import { FeedbackKind, type FrameBatch, type Verdict } from "@vigil/proto";
+import { ShardOwnership } from "@vigil/shards";
+import type { SomConfig } from "./config.js";
+import { WindowPipeline, type JudgedWindow } from "./detector.js";
+import { featuresFromFeedback, type FeedbackStore } from "./feedback.js";
+import { ShardMerger } from "./merger.js";
+import type { SomMetrics } from "./metrics.js";
+import type { SomModel } from "./model.js";
+
+export const SERVICE_VERSION = "0.1.0";
+
+export interface SomServiceOptions {
+  nc: NatsConnection;
+  config: SomConfig;
+  model: SomModel;
+  feedback: FeedbackStore;
+  instance: string;
+  logger: Logger;
+  metrics?: SomMetrics;
+  metricsPort?: number;
+  /** Called for every judged window (tests, tools). */
+  onWindow?: (sourceId: string, w: JudgedWindow) => void;
+}
+
+interface SourceState {
+  pipeline: WindowPipeline;
+  merger: ShardMerger;
+  shardCount: number;
+  lastWall: number;
+}
+
+/** A source silent this long (wall clock) is judged as ended: its partial window is scored and its state freed. */
+const SOURCE_EXPIRY_MS = 10 * 60_000;
+
+/**
+ * The SOM detector instance: consumes the frame shards it owns, keeps one
+ * window pipeline per capture source, publishes verdicts, learns from
+ * false-alarm feedback.
+ */
+export class SomService {
+  readonly ownership: ShardOwnership;
+  private readonly subs = new Map<number, Subscription>();
+  private feedbackSub: Subscription | null = null;
+  private readonly sources = new Map<string, SourceState>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  verdictsPublished = 0;
+
+  constructor(private readonly opts: SomServiceOptions) {
+    this.ownership = new ShardOwnership({
+      nc: opts.nc,
+      group: "som",
+      instance: opts.instance,
+      shardCount: opts.config.shardCount,
+      version: SERVICE_VERSION,
+      metricsPort: opts.metricsPort,
+      logger: opts.logger,
+    });
+    opts.metrics?.threshold.set(opts.model.threshold);
+  }
+
+  get model(): SomModel {
+    return this.opts.model;
+  }
+
+  start(): void {
+    const { nc } = this.opts;
+    this.feedbackSub = nc.subscribe(subjects.feedback, { callback: (err, msg) => {
+        if (!err) this.onFeedback(msg);
+      },
+    });
+    this.ownership.on("change", (c) => this.onOwnership(c.owned, c.added, c.removed));
+    this.ownership.start();
+    this.onOwnership([...this.ownership.shards], [...this.ownership.shards], []);
+    const tick = Math.max(10, Math.floor(this.opts.config.idleMs / 2));
+    this.timer = setInterval(() => this.tick(), tick);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const s of this.subs.values()) s.unsubscribe();
+    this.subs.clear();
+    this.feedbackSub?.unsubscribe();
+    await this.ownership.stop();
+  }
+
+  private onOwnership(owned: number[], added: number[], removed: number[]): void {
+    for (const s of removed) {
+      this.subs.get(s)?.unsubscribe();
+      this.subs.delete(s);
+    }
+    for (const s of added) {
+      if (this.subs.has(s)) continue;
+      this.subs.set(
+        s,
+        this.opts.nc.subscribe(subjects.frames(s), {
+          callback: (err, msg) => {
+            if (!err) this.onFrames(msg);
+          },
+        }),
+      );
+    }
+    for (const st of this.sources.values()) st.merger.setShards(owned);
+    this.opts.metrics?.ownedShards.set(owned.length);
+    this.opts.logger.info({ owned }, "consuming frame shards");
+  }
+
+  private scale(shardCount: number): number {
+    if (!this.opts.config.normalizeByShards) return 1;
+    const owned = this.ownership.shards.length;
+    return owned > 0 ? shardCount / owned : 1;
+  }
+
+  private source(sourceId: string, shardCount: number): SourceState {
+    let st = this.sources.get(sourceId);
+    if (st) return st;
+    const { config, metrics } = this.opts;
+    const state: SourceState = {
+      shardCount: shardCount || config.shardCount,
+      lastWall: Date.now(),
+      merger: undefined as unknown as ShardMerger,
+      pipeline: new WindowPipeline({
+        model: this.opts.model,
+        sourceId,
+        instance: this.opts.instance,
+        scale: () => this.scale(state.shardCount),
+        settings: {
+          minWindowPackets: config.minWindowPackets,
+          mergePeriodS: config.mergePeriodSeconds,
+          attribution: {
+            dominantShare: config.dominantShare,
+            aggregateShare: config.aggregateShare,
+            maxSources: config.maxSources,
+            minSourcePackets: config.minSourcePackets,
+          },
+        },
+        hooks: {
+          onVerdict: (v) => this.publishVerdict(v),
+          onMalformed: (reason) => metrics?.malformed.inc({ reason: MALFORMED_NAMES[reason] ?? String(reason) }),
+          onMerged: (kind) => metrics?.merged.inc({ kind }),
+          onWindow: (w) => {
+            metrics?.windows.inc({ result: w.anomalous ? "anomalous" : w.forgiven ? "forgiven" : "normal" });
+            metrics?.quantizationError.observe(w.quantizationError);
+            this.opts.onWindow?.(sourceId, w);
+          },
+        },
+      }),
+    };
+    state.merger = new ShardMerger((c) => state.pipeline.ingest(c), { idleMs: config.idleMs });
+    state.merger.setShards(this.ownership.shards);
+    this.sources.set(sourceId, state);
+    st = state;
+    return st;
+  }
+
+  private onFrames(msg: Msg): void {
+    const m = this.opts.metrics;
+    let batch: FrameBatch;
+    try {
+      batch = codecs.frameBatch.decode(msg.data, msg.subject);
+    } catch (err) {
+      m?.malformedBatches.inc();
+      this.opts.logger.warn({ err: (err as Error).message }, "skipping undecodable frame batch");
+      return;
+    }
+    if (!this.ownership.owns(batch.shard)) return;
+    const st = this.source(batch.sourceId, batch.shardCount);
+    st.lastWall = Date.now();
+    if (batch.endOfStream) {
+      st.merger.end(batch.shard);
+      if (st.merger.allEnded) this.finishSource(batch.sourceId, st);
+      else this.drain(st);
+      return;
+    }
+    m?.frames.inc(batch.frameCount);
+    if (!st.merger.push(batch.shard, batch.records)) {
+      m?.malformedBatches.inc();
+      this.opts.logger.warn({ source: batch.sourceId, shard: batch.shard, seq: batch.seq }, "frame batch truncated: a record overruns it");
+    }
+    this.drain(st);
+  }
+
+  private drain(st: SourceState, force = false): void {
+    const before = st.pipeline.windower.packets;
+    st.merger.drain(force);
+    const m = this.opts.metrics;
+    if (!m) return;
+    m.packets.inc(st.pipeline.windower.packets - before);
+    m.buffered.set(st.merger.buffered);
+    m.late.set(st.pipeline.windower.late);
+    if (st.pipeline.windower.lastTs > 0) m.lag.set(Date.now() / 1000 - st.pipeline.windower.lastTs / 1000);
+  }
+
+  private finishSource(sourceId: string, st: SourceState): void {
+    this.drain(st, true);
+    st.pipeline.finish();
+    this.sources.delete(sourceId);
+    const { nc } = this.opts;
+    if (nc.isClosed()) return;
+    nc.publish(
+      subjects.endOfStream("som"),
+      codecs.endOfStream.encode({
+        sourceId,
+        stage: "som",
+        instance: this.opts.instance,
+        shards: [...this.ownership.shards],
+        frames: st.pipeline.windower.frames,
+        verdicts: st.pipeline.verdicts,
+      }),
+    );
+    this.opts.logger.info(
+      { source: sourceId, frames: st.pipeline.windower.frames, windows: st.pipeline.windows, verdicts: st.pipeline.verdicts },
+      "end of stream judged",
+    );
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const [id, st] of this.sources) {
+      if (now - st.lastWall > SOURCE_EXPIRY_MS) {
+        this.drain(st, true);
+        st.pipeline.finish();
+        this.sources.delete(id);
+        continue;
+      }
+      this.drain(st);
+    }
+  }
+
+  private publishVerdict(v: Verdict): void {
+    this.verdictsPublished++;
+    this.opts.metrics?.verdicts.inc({ kind: v.aggregate ? "aggregate" : "attributed" });
+    this.opts.logger.info({ id: v.id, address: v.address, aggregate: v.aggregate, local: v.localAddress, score: v.score, label: v.label }, v.summary);
+    if (!this.opts.nc.isClosed()) this.opts.nc.publish(subjects.verdicts("som"), codecs.verdict.encode(v));
+  }
+
+  private onFeedback(msg: Msg): void {
+    const m = this.opts.metrics;
+    let fb;
+    try {
+      fb = codecs.feedback.decode(msg.data, msg.subject);
+    } catch (err) {
+      m?.feedback.inc({ result: "malformed" });
+      this.opts.logger.warn({ err: (err as Error).message }, "skipping undecodable feedback");
+      return;
+    }
+    if (fb.detector !== "som" || fb.kind !== FeedbackKind.FEEDBACK_KIND_FALSE_ALARM) return;
+    const { feedback, model, config, logger } = this.opts;
+    if (feedback.has(fb.verdictId)) {
+      m?.feedback.inc({ result: "duplicate" });
+      return;
+    }
+    const features = featuresFromFeedback(fb);
+    if (typeof features === "string") {
+      m?.feedback.inc({ result: "unusable" });
+      logger.warn({ verdict: fb.verdictId }, `cannot learn from false alarm: ${features}`);
+      return;
+    }
+    const at = fb.ts || Date.now() / 1000;
+    const { before, after } = model.learnFalseAlarm(fb.verdictId, features, at, config.feedbackRate, config.feedbackRadius);
+    try {
+      feedback.add({ verdictId: fb.verdictId, features, at }, model);
+      m?.feedback.inc({ result: "learned" });
+    } catch (err) {
+      m?.feedback.inc({ result: "not-persisted" });
+      logger.error({ err: (err as Error).message, verdict: fb.verdictId }, "false alarm learned but not persisted");
+    }
+    logger.info({ verdict: fb.verdictId, before, after, threshold: model.threshold }, "learned false alarm");
+  }
+}
