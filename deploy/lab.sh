@@ -13,6 +13,9 @@ if [ -z "${VIGIL_CAPTURE_INTERFACE:-}" ]; then
   VIGIL_CAPTURE_INTERFACE=$(ip -4 route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
   export VIGIL_CAPTURE_INTERFACE=${VIGIL_CAPTURE_INTERFACE:-eth0}
 fi
+# The Dockerfile relies on BuildKit (it skips the stages a target does not use);
+# compose v1 only uses it when it delegates builds to the docker CLI.
+export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 # Compose v2 (docker compose) when present, else the v1 docker-compose.
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 cmd=${1:-up}

@@ -49,13 +49,19 @@ struct vigil_rule_pcpu {
 /* ---- rules (rules.c) --------------------------------------------------- */
 struct vigil_rule {
 	struct rhash_head	host_node;	/* host rules: in vn->hosts */
-	struct vigil_host_key	key;		/* host rules: family + address */
-	struct vigil_host_match	hm;		/* host rules: read by the hooks */
+	union {
+		struct {			/* VIGIL_RULE_HOST */
+			struct vigil_host_key	key;	/* family + address */
+			struct vigil_host_match	hm;	/* read by the hooks */
+			atomic64_t		hits;
+			atomic64_t		bytes;
+		};
+		struct {			/* VIGIL_RULE_GENERAL */
+			struct vigil_gen_match	gen;	/* canonical copy */
+			struct vigil_rule_pcpu __percpu *ctr;	/* hits/bytes */
+		};
+	};
 	u8			kind;		/* VIGIL_RULE_* */
-	atomic64_t		hits;		/* host rules */
-	atomic64_t		bytes;		/* host rules */
-	struct vigil_rule_pcpu __percpu *ctr;	/* general rules: hits/bytes */
-	struct vigil_gen_match	gen;		/* general rules: canonical copy */
 	u64			id;
 	u64			expires;	/* jiffies64, 0 = never */
 	struct rb_node		id_node;	/* vn->by_id, under vn->lock */

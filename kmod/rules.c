@@ -161,7 +161,8 @@ static void vigil_rule_free_rcu(struct rcu_head *head)
 {
 	struct vigil_rule *r = container_of(head, struct vigil_rule, rcu);
 
-	free_percpu(r->ctr);
+	if (r->kind == VIGIL_RULE_GENERAL)
+		free_percpu(r->ctr);
 	kmem_cache_free(vigil_rule_cache, r);
 }
 

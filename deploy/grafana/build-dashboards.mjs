@@ -143,12 +143,24 @@ const dashboards = [
   {
     uid: "vigil-kernel",
     title: "Vigil / Kernel module",
-    description: "The vigil module's own counters, read over generic netlink: packets matched by rules, drops, ring losses.",
+    description: "The vigil module as the services see it: frames through its capture ring and their losses, the rule table the rules service keeps in it.",
     panels: [
-      ts("Rule hits", "Packets that matched a rule in the module, by action.", [[`sum by (action) (rate(vigil_rules_kernel_rule_hits_total[${R}]))`, "{{action}}"]], "pps"),
-      ts("Packets dropped by the module", "", [[`sum(rate(vigil_rules_kernel_packets_dropped_total[${R}]))`, "dropped"]], "pps"),
-      ts("Capture ring drops", "Frames the module could not put in a full ring (the packet itself is not affected).", [[`sum by (instance) (rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "{{instance}}"]], "pps"),
-      ts("Rules in the module", "Entries in the module's host set and general list.", [["sum by (kind) (vigil_rules_kernel_rules)", "{{kind}}"]], "short"),
+      stat("Frames/s through the ring", "", [[`sum(rate(vigil_capture_frames_captured_total{source="kernel"}[${R}]))`, "frames"]], "pps"),
+      stat("Ring drops/s", "Frames the module could not put in a full ring. Packets are never affected, only what the detectors see.", [[`sum(rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "drops"]], "pps", { thresholds: [1, 100] }),
+      stat("Rules in force", "Active rules; with the kmod enforcer they are the module's table.", [["sum(vigil_rules_active_rules)", "rules"]], "short"),
+      stat("Module errors (1h)", "Rule table operations over generic netlink that failed.", [[`sum(increase(vigil_rules_enforcement_errors_total{enforcer="kmod"}[1h]))`, "errors"]], "short", { thresholds: [1, 1] }),
+      ts("Capture ring: frames and drops", "Frames read from /dev/vigil and frames lost to a full ring, per capture instance. Drops: raise the module's slots parameter or sample.", [
+        [`sum by (instance) (rate(vigil_capture_frames_captured_total{source="kernel"}[${R}]))`, "captured {{instance}}"],
+        [`sum by (instance) (rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "dropped {{instance}}"],
+      ], "pps"),
+      ts("Ring bytes/s", "L3 bytes of the frames read from the ring.", [[`sum by (instance) (rate(vigil_capture_captured_bytes_total{source="kernel"}[${R}]))`, "{{instance}}"]], "Bps"),
+      ts("Rules in the module by origin and action", "", [["sum by (origin, action) (vigil_rules_active_rules)", "{{origin}} {{action}}"]], "short"),
+      ts("Rule table changes", "Rules written to and expired from the module.", [
+        [`sum by (origin) (rate(vigil_rules_rules_added_total[${R}]))`, "added {{origin}}"],
+        [`sum by (origin) (rate(vigil_rules_rules_expired_total[${R}]))`, "expired {{origin}}"],
+      ], "short"),
+      ts("Module operation errors", "Failed generic netlink operations on the rule table, by operation.", [[`sum by (op) (rate(vigil_rules_enforcement_errors_total{enforcer="kmod"}[${R}]))`, "{{op}}"]], "short"),
+      ts("Reconciliations", "The rules service compares the module's table with the rules it should hold and repairs differences.", [[`sum by (result) (rate(vigil_rules_reconciles_total[${R}]))`, "{{result}}"]], "short"),
     ],
   },
 ];

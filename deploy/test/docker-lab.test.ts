@@ -8,7 +8,7 @@
 // has no grafana package (its dashboards are checked by dashboards.test.ts and
 // metrics.test.ts).
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -50,7 +50,8 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status ?? r.signal}):\n${(r.stderr || "").slice(-3000)}\n${(r.stdout || "").slice(-1000)}`);
     return r.stdout;
   };
-  const dc = (...args: string[]) => must(compose![0], [...compose!.slice(1), "-p", PROJECT, "-f", "compose.yaml", ...args]);
+  const files = () => ["-f", "compose.yaml", "-f", join(work, "override.yaml")];
+  const dc = (...args: string[]) => must(compose![0], [...compose!.slice(1), "-p", PROJECT, ...files(), ...args]);
 
   beforeAll(async () => {
     engine = await dockerEngine();
@@ -74,6 +75,12 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       VIGIL_RULES_ENFORCER: "dry-run",
       VIGIL_CAPTURE_INTERFACE: "lo",
     };
+    // Any pst verdict blocks (the policy is not under test here: pst's window
+    // verdicts can score below the per-connection threshold they carry).
+    writeFileSync(
+      join(work, "override.yaml"),
+      "services:\n  rules:\n    environment:\n      VIGIL_RULES__DETECTORS__PST__MIN_SCORE: \"0.001\"\n",
+    );
     must(join(repoRoot, "deploy/docker/local-base-images.sh"), []);
     must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules"]);
     dc("up", "-d", "nats", "pst", "som", "rules", "prometheus");
@@ -94,7 +101,7 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     control?.close();
     if (nc) await nc.close().catch(() => undefined);
     if (typeof engine === "object") {
-      run(compose![0], [...compose!.slice(1), "-p", PROJECT, "-f", "compose.yaml", "down", "-v", "--remove-orphans"], 180_000);
+      run(compose![0], [...compose!.slice(1), "-p", PROJECT, ...files(), "down", "-v", "--remove-orphans"], 180_000);
       await engine.stop();
     }
     if (work) rmSync(work, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import { benignConnection, synScan, writePcap, type TimedPacket } from "./helper
 import { exportedNames, fetchText, metricNamesIn, serviceMissing, startService, waitHealthy, type RunningService } from "./helpers/services.js";
 
 const prometheusMissing = spawnSync("prometheus", ["--version"]).status === 0 ? null : "prometheus is not installed (apt-get install prometheus)";
-const SCRAPED = ["capture", "pst", "som", "rules"] as const;
+const SCRAPED = ["capture", "pst", "som", "rules", "console"] as const;
 type Scraped = (typeof SCRAPED)[number];
 
 /** What each service must show in Prometheus once traffic flowed: metric and a check of the value. */
@@ -36,6 +36,7 @@ const KEY_METRICS: Record<Scraped, Array<[string, (v: number) => boolean, string
     ["count(vigil_rules_cap_tokens)", (v) => v === 1, "block budget exported"],
     ["count(vigil_rules_store_backlog)", (v) => v === 1, "store backlog exported"],
   ],
+  console: [["max(vigil_console_rules_reachable)", (v) => v === 1, "the rules service answers the console"]],
 };
 
 const missing = Object.fromEntries(SCRAPED.map((s) => [s, serviceMissing(s)])) as Record<Scraped, string | null>;
@@ -46,7 +47,7 @@ for (const s of SCRAPED) if (missing[s]) console.warn(`deploy/test/metrics: ${s}
 describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running services ${prometheusMissing ?? noneAvailable ? `(skipped: ${prometheusMissing ?? noneAvailable})` : ""}`, () => {
   let work: string;
   let nats: NatsServerHandle;
-  const services = new Map<Scraped | "console", RunningService>();
+  const services = new Map<Scraped, RunningService>();
   const metricsPort = new Map<Scraped, number>();
   const exported = new Map<Scraped, Set<string>>();
   const running: Scraped[] = [];
@@ -76,7 +77,8 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
 
     for (const s of available) metricsPort.set(s, await freePort());
     const grpcPort = await freePort();
-    const consolePort = await freePort();
+    // The console serves its metrics on its own port.
+    const consolePort = metricsPort.get("console") ?? 0;
     const cfg = {
       nats: { servers: [nats.url] },
       capture: { source: "pcap", file: pcap, speed: 1, local: ["192.0.2.0/24"], metrics: { host: "127.0.0.1", port: metricsPort.get("capture") ?? 0 } },
@@ -96,11 +98,11 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
 
     // Consumers first, so that the replay's first frames find them subscribed.
     // A service that is built but does not start fails its own test below; the others go on.
-    for (const s of (["rules", "pst", "som", "capture"] as const).filter((x) => available.includes(x))) {
+    for (const s of (["rules", "console", "pst", "som", "capture"] as const).filter((x) => available.includes(x))) {
       const svc = startService(s, env);
       services.set(s, svc);
       try {
-        await waitHealthy(svc, `http://127.0.0.1:${metricsPort.get(s)}`);
+        await waitHealthy(svc, `http://127.0.0.1:${metricsPort.get(s)}`, s === "console" ? "/metrics" : "/healthz");
         running.push(s);
       } catch (err) {
         startFailure.set(s, (err as Error).message);

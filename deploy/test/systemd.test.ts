@@ -94,6 +94,7 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
 
   it("stages the services, the CLI, the units and the configuration", () => {
     for (const u of UNITS) expect(existsSync(join(dest, "etc/systemd/system", u)), u).toBe(true);
+    expect(readFileSync(join(dest, "etc/default/vigil"), "utf8")).toMatch(/^VIGIL_CAPTURE__SOURCE=(kernel|afpacket)$/m);
     for (const f of ["etc/vigil/vigil.yaml", "etc/vigil/nats-server.conf", "usr/local/bin/vigil", "usr/lib/sysusers.d/vigil.conf", "etc/udev/rules.d/60-vigil.rules"])
       expect(existsSync(join(dest, f)), f).toBe(true);
     expect(readFileSync(join(dest, "usr/local/bin/vigil"), "utf8")).toContain("exec /opt/vigil/bin/node /opt/vigil/packages/cli/dist/main.js");
@@ -113,6 +114,37 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
       env: { PATH: "/usr/bin:/bin" },
     });
     expect(out).toMatch(/^\s+up\s+start the whole stack/m);
+  });
+
+  for (const s of SERVICES) {
+    const notBuilt = existsSync(join(repoRoot, "services", s, "dist/main.js")) ? null : `services/${s} is not built`;
+    it.skipIf(notBuilt)(`the staged ${s} daemon loads every module it needs and validates its configuration ${notBuilt ? `(skipped: ${notBuilt})` : ""}`, () => {
+      // A misspelt key stops the daemon right after its imports resolved: a
+      // missing dependency or native addon in the staged tree would fail first.
+      const cfg = join(dest, `bad-${s}.yaml`);
+      writeFileSync(cfg, `${s}:\n  noSuchKey: 1\n`);
+      const r = spawnSync(join(dest, "opt/vigil/bin/node"), [join(dest, "opt/vigil/services", s, "dist/main.js")], {
+        cwd: "/",
+        encoding: "utf8",
+        env: { PATH: "/usr/bin:/bin", VIGIL_CONFIG: cfg, VIGIL_STATE_DIR: dest },
+        timeout: 30_000,
+      });
+      expect(r.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)|\.node/);
+      expect(r.status, r.stderr).not.toBe(0);
+      expect(r.stderr).toMatch(/noSuchKey/);
+    });
+  }
+
+  const addon = "packages/packet-sources/native/build/Release/vigil_packet_sources.node";
+  const addonMissing = existsSync(join(repoRoot, addon)) ? null : `${addon} is not built`;
+  it.skipIf(addonMissing)(`ships capture's native addon, loadable on its own ${addonMissing ? `(skipped: ${addonMissing})` : ""}`, () => {
+    // capture loads it only when a source opens: check it directly.
+    const out = execFileSync(join(dest, "opt/vigil/bin/node"), ["-e", `console.log(Object.keys(require(${JSON.stringify(join(dest, "opt/vigil", addon))})).length)`], {
+      cwd: "/",
+      encoding: "utf8",
+    });
+    expect(Number(out.trim())).toBeGreaterThan(0);
+    expect(existsSync(join(dest, "opt/vigil/packages/packet-sources/native/build/Release/obj.target"))).toBe(false);
   });
 
   it("an upgrade keeps an edited configuration and offers the new default beside it", () => {

@@ -29,6 +29,7 @@ const CASES = [
   'rule_fragments',
   'rule_expiry',
   'bulk_100k',
+  'bulk_1m',
   'policy',
   'config',
   'netlink_fuzz',

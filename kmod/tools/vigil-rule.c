@@ -147,7 +147,7 @@ static int cmd_bulk(int argc, char **argv)
 	unsigned long count, i, batch = 1000, sent = 0;
 	uint64_t idbase = 1000000, timeout = 0;
 	struct in_addr base;
-	char *buf = malloc(MNL_SOCKET_BUFFER_SIZE * 16);
+	char *buf;
 	struct nlmsghdr *nlh = NULL;
 	struct timespec t0, t1;
 	int err, k;
@@ -165,6 +165,10 @@ static int cmd_bulk(int argc, char **argv)
 	}
 	if (!batch || batch > 2000)
 		die("batch must be 1..2000");
+	/* at most 56 bytes per rule nest, plus the headers */
+	buf = malloc(batch * 64 + 4096);
+	if (!buf)
+		die("out of memory");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < count; i++) {
 		uint32_t a = htonl(ntohl(base.s_addr) + i);
@@ -201,8 +205,8 @@ static int cmd_del(int argc, char **argv)
 	struct nlmsghdr *nlh = vnl_msg(&v, buf, VIGIL_CMD_RULE_DEL, 0);
 	int i;
 
-	if (argc < 1)
-		die("del ID...");
+	if (argc < 1 || argc > 200)
+		die("del ID... (1..200 ids)");
 	for (i = 0; i < argc; i++) {
 		struct nlattr *nest = mnl_attr_nest_start(nlh, VIGIL_ATTR_RULE);
 

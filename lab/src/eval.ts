@@ -14,6 +14,8 @@ export interface CaptureEvaluation {
   benign_blocked: string[];
   /** Blocked addresses that are neither attackers nor benign clients (e.g. forged sources). */
   others_blocked: string[];
+  /** Reflectors blocked in a reflection attack (real sources of attack traffic): not false positives. */
+  reflectors_blocked: string[];
   /** A verdict named an attacker (or, for forged-source attacks, any verdict after the attack began). */
   detected: boolean;
   /** Capture seconds from the first attack packet to the first verdict naming an attacker. */
@@ -85,7 +87,8 @@ export function scoreCapture(label: CaptureLabel, res: Pick<ReplayResult, "lines
     attackers_blocked: attackers.filter((a) => blocked.has(a)),
     attackers_missed: attackers.filter((a) => !blocked.has(a)),
     benign_blocked: [...blocked.keys()].filter((a) => benignSet.has(a)).sort(),
-    others_blocked: [...blocked.keys()].filter((a) => !benignSet.has(a) && !attackerSet.has(a)).sort(),
+    others_blocked: label.reflected ? [] : [...blocked.keys()].filter((a) => !benignSet.has(a) && !attackerSet.has(a)).sort(),
+    reflectors_blocked: label.reflected ? [...blocked.keys()].filter((a) => !benignSet.has(a) && !attackerSet.has(a)).sort() : [],
     detected: label.kind === "attack" ? detectTs !== null : verdicts > 0,
     time_to_detect_s: detectTs === null ? null : round3(Math.max(0, detectTs - start)),
     time_to_block_s: blockTs === null ? null : round3(Math.max(0, blockTs - start)),
@@ -144,14 +147,15 @@ export async function evaluate(
 }
 
 export function formatTable(ev: Evaluation): string {
-  const rows = [["capture", "kind", "attackers blocked", "benign blocked", "other blocked", "detect s", "block s", "verdicts", "rules"]];
+  const rows = [["capture", "kind", "attackers blocked", "benign blocked", "other blocked", "reflectors blocked", "detect s", "block s", "verdicts", "rules"]];
   for (const c of ev.captures) {
     rows.push([
       c.file,
-      c.kind === "attack" ? `${c.attack ?? "attack"}${c.expect === "detect" ? " (forged)" : ""}` : "benign",
+      c.kind === "attack" ? `${c.attack ?? "attack"}${c.expect === "detect" ? " (detect only)" : ""}` : "benign",
       c.error ? "ERROR" : c.kind === "attack" ? `${c.attackers_blocked.length}/${c.attackers.length}` : "-",
       String(c.benign_blocked.length),
       String(c.others_blocked.length),
+      String(c.reflectors_blocked.length),
       c.time_to_detect_s === null ? "-" : c.time_to_detect_s.toFixed(3),
       c.time_to_block_s === null ? "-" : c.time_to_block_s.toFixed(3),
       String(c.verdicts),

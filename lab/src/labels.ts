@@ -18,6 +18,8 @@ const captureSchema = z.strictObject({
   sender: z.string().optional(),
   sender_mac: z.string().optional(),
   spoofed: z.boolean().optional(),
+  /** Reflection/amplification: the sources are real reflectors, so blocking them is no false positive. */
+  reflected: z.boolean().optional(),
   forged_sources: z.number().int().nonnegative().optional(),
   /** Capture time (seconds since the epoch) of the first attack packet. */
   attack_start: z.number().optional(),

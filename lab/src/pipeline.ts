@@ -32,6 +32,8 @@ export interface PipelineOptions {
   keep?: boolean;
   /** The detector groups to run (default both). */
   detectors?: Detector[];
+  /** Settings merged into the rules section (default: the dry-run enforcer). */
+  rules?: Record<string, unknown>;
 }
 
 export const DETECTORS = ["pst", "som"] as const;
@@ -170,6 +172,7 @@ export class Pipeline {
         stateDir: join(this.workDir, "state", "rules"),
         grpc: { host: "127.0.0.1", port: 0, socket: "" },
         metrics: { host: "127.0.0.1", port: 0 },
+        ...this.opts.rules,
       },
       ...extra,
     };
@@ -288,6 +291,35 @@ export class Pipeline {
     const owned = new Set<number>();
     for (const hb of this.heartbeats.values()) if (hb.service === service && !hb.stopping) for (const s of hb.shards) owned.add(s);
     return owned.size >= this.shardCount;
+  }
+
+  /** Rule events and verdicts seen so far (live use). */
+  get seen(): { verdicts: readonly Verdict[]; ruleEvents: readonly RuleEvent[] } {
+    return { verdicts: this.verdicts, ruleEvents: this.ruleEvents };
+  }
+
+  /** Waits for a condition on what the pipeline has published (live use). */
+  waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+    return this.until(what, cond, timeoutMs);
+  }
+
+  /**
+   * Starts a live capture (AF_PACKET or the kernel ring) in this process's
+   * network namespace and waits for its first heartbeat.
+   */
+  async startLiveCapture(section: { source: "afpacket" | "kernel"; interface?: string; local: string[]; sourceId?: string }, timeoutMs = 30_000): Promise<void> {
+    if (!this.nc) throw new PipelineError("the pipeline is not started");
+    const cfgFile = this.writeConfig(
+      { capture: { ...section, shards: this.shardCount, flushMs: 2, metrics: { host: "127.0.0.1", port: 0 } } },
+      "capture-live.yaml",
+    );
+    const before = [...this.heartbeats.keys()].filter((k) => k.startsWith("capture/")).length;
+    this.launch("capture-live", "capture", cfgFile);
+    await this.until("the live capture's first heartbeat", () => {
+      const cap = this.exited.find((e) => e.name === "capture-live");
+      if (cap) throw new PipelineError(`live capture exited (${cap.signal ?? `code ${cap.code}`}):\n${tail(join(this.workDir, "capture-live.log"))}`);
+      return [...this.heartbeats.keys()].filter((k) => k.startsWith("capture/")).length > before;
+    }, timeoutMs);
   }
 
   /**

@@ -45,6 +45,14 @@ describe("scoreCapture", () => {
     expect(ev.time_to_detect_s).toBe(1.5);
   });
 
+  it("does not count blocked reflectors of a reflection attack as false positives", () => {
+    const reflection: CaptureLabel = { ...attack, expect: "detect", attackers: [], reflected: true };
+    const ev = scoreCapture(reflection, { lines: [verdict("198.51.100.7", 151), rule("198.51.100.7", 151)], summary: summary(1) });
+    expect(ev.reflectors_blocked).toEqual(["198.51.100.7"]);
+    expect(ev.others_blocked).toEqual([]);
+    expect(summarize([ev]).false_positive_blocks).toBe(0);
+  });
+
   it("summarizes medians over the attack captures only", () => {
     const a = scoreCapture(attack, { lines: [verdict("10.77.0.66", 151), rule("10.77.0.66", 151)], summary: summary(1) });
     const b = scoreCapture(attack, { lines: [verdict("10.77.0.66", 153), rule("10.77.0.66", 154)], summary: summary(1) });

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { publicCapture, publicCapturesSkipReason } from "@vigil/testing";
 import { LAB_DIR } from "../src/lab.js";
 import { loadLabels, LabelsError } from "../src/labels.js";
 import { BENIGN_HOSTS, labAddress4, labAddress6, labMac } from "../src/topology.js";
@@ -95,6 +96,29 @@ describe.skipIf(skipReason)(`the recorded captures${skipReason ? ` (skipped: ${s
     }
     expect(total).toBeLessThan(30 << 20);
   });
+});
+
+const publicSkip = publicCapturesSkipReason();
+describe.skipIf(skipReason ?? publicSkip)(`the public captures' labels${(skipReason ?? publicSkip) ? ` (skipped: ${skipReason ?? publicSkip})` : ""}`, () => {
+  const labels = loadLabels(join(CAPTURES, "public-labels.json"));
+
+  it("labels every public capture", () => {
+    const files = readdirSync(publicCapture("")).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+    expect(labels.captures.map((c) => c.file).sort()).toEqual(files);
+  });
+
+  for (const c of labels.captures) {
+    if (c.kind !== "attack") continue;
+    it(`${c.file}: the attackers appear from the labelled start on`, () => {
+      const file = publicCapture(c.file);
+      expect(read(file).length).toBe(c.packets);
+      for (const a of c.attackers!) {
+        const first = read(file, `src host ${a}`, 1);
+        expect(first.length).toBe(1);
+        expect(Number(first[0]!.split(" ")[0])).toBeCloseTo(c.attack_start!, 5);
+      }
+    });
+  }
 });
 
 describe("loadLabels", () => {

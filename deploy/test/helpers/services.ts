@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, waitFor } from "@vigil/testing";
 
@@ -8,9 +8,19 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export const mainOf = (name: string) => join(repoRoot, "services", name, "dist/main.js");
 
+/** Trained models a detector cannot start without (shipped in its package). */
+const MODELS: Record<string, string> = { pst: "services/pst/models", som: "services/som/models/default" };
+
 /** Why a service cannot be started by a test, or null. */
 export function serviceMissing(name: string): string | null {
-  return existsSync(mainOf(name)) ? null : `services/${name}/dist/main.js is missing (${name} not built or not written yet)`;
+  if (!existsSync(mainOf(name))) return `services/${name}/dist/main.js is missing (${name} not built or not written yet)`;
+  const models = MODELS[name];
+  if (models) {
+    const dir = join(repoRoot, models);
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith(".")) : [];
+    if (files.length === 0) return `${models} holds no trained model (vigil train ${name}), and ${name} cannot start without one`;
+  }
+  return null;
 }
 
 export interface RunningService {
@@ -57,17 +67,17 @@ export async function fetchText(url: string): Promise<string> {
 }
 
 /** Waits until the service answers /healthz, failing early (with its output) if it exits. */
-export async function waitHealthy(svc: RunningService, metricsBase: string, timeoutMs = 30_000): Promise<void> {
+export async function waitHealthy(svc: RunningService, metricsBase: string, path = "/healthz", timeoutMs = 30_000): Promise<void> {
   let exited = false;
   const onExit = () => (exited = true);
   svc.child.once("exit", onExit);
   if (svc.child.exitCode !== null) exited = true;
   try {
     await waitFor(
-      `${svc.name} /healthz at ${metricsBase}`,
+      `${svc.name} ${path} at ${metricsBase}`,
       async () => {
         if (exited) return "exited";
-        const r = await fetch(`${metricsBase}/healthz`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+        const r = await fetch(`${metricsBase}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
         return r?.ok ? "ok" : null;
       },
       timeoutMs,

@@ -154,12 +154,12 @@ export class VigilNetlink {
   }
 
   /** Adds rules in batches (many per message, several messages per sendmsg). */
-  addRules(rules: KernelRule[]): Promise<void> {
-    return rules.length ? this.client.addRules(rules) : Promise.resolve();
+  async addRules(rules: KernelRule[]): Promise<void> {
+    if (rules.length) await this.client.addRules(rules);
   }
 
-  deleteRules(ids: number[]): Promise<void> {
-    return ids.length ? this.client.deleteRules(ids) : Promise.resolve();
+  async deleteRules(ids: number[]): Promise<void> {
+    if (ids.length) await this.client.deleteRules(ids);
   }
 
   flush(): Promise<void> {
@@ -179,8 +179,8 @@ export class VigilNetlink {
     return this.client.getConfig();
   }
 
-  setConfig(cfg: Pick<KernelConfig, "capture" | "sample" | "captureDropped">): Promise<void> {
-    return this.client.setConfig(cfg);
+  async setConfig(cfg: Pick<KernelConfig, "capture" | "sample" | "captureDropped">): Promise<void> {
+    await this.client.setConfig(cfg);
   }
 
   /**

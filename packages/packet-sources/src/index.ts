@@ -12,6 +12,11 @@ export interface SourceBatch {
   frameCount: number;
   /** Frames of this shard lost since its previous batch (the consumer fell behind a live source). */
   droppedBefore: number;
+  /**
+   * Free bytes before `records` in `records.buffer` (the `headroom` option): a
+   * publisher may write an envelope there and send it with the records without a copy.
+   */
+  headroom: number;
 }
 
 export interface SourceOptions {
@@ -29,6 +34,8 @@ export interface SourceOptions {
   snaplen?: number;
   /** Batches queued for JavaScript before a live source drops (or a file source waits); default 256. */
   maxQueuedBatches?: number;
+  /** Free bytes to keep before each batch's records (see SourceBatch.headroom); default 0. */
+  headroom?: number;
 }
 
 export interface PcapOptions extends SourceOptions {
@@ -108,6 +115,7 @@ function nativeOptions(opts: SourceOptions & { speed?: number }): Record<string,
     flushMs: intOption("flushMs", opts.flushMs, 5, 1, 60_000),
     snaplen: intOption("snaplen", opts.snaplen, 128, 1, 65535),
     maxQueuedBatches: intOption("maxQueuedBatches", opts.maxQueuedBatches, 256, 1, 1 << 20),
+    headroom: intOption("headroom", opts.headroom, 0, 0, 4096),
     speed,
     local,
     filter: opts.filter ?? "",
@@ -165,9 +173,15 @@ class NativePacketSource implements PacketSource {
             continue;
           }
         }
-        const batch = this.pending[this.next];
+        const n = this.pending[this.next];
         this.pending[this.next++] = undefined as never;
-        yield batch;
+        yield {
+          shard: n.shard,
+          records: Buffer.from(n.records.buffer, n.records.byteOffset, n.records.byteLength),
+          frameCount: n.frameCount,
+          droppedBefore: n.droppedBefore,
+          headroom: n.records.byteOffset,
+        };
       }
     } finally {
       this.iterating = false;

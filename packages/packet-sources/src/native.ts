@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 /** A batch as the addon hands it over. */
 export interface NativeBatch {
   shard: number;
-  records: Buffer;
+  /** The records, a view into a buffer that starts with the batch's headroom. */
+  records: Uint8Array;
   frameCount: number;
   droppedBefore: number;
 }

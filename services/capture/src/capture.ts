@@ -15,6 +15,7 @@ import { Heartbeat } from "@vigil/proto";
 import type { SourceKind } from "./config.js";
 import { CaptureMetrics } from "./metrics.js";
 import { BatchPublisher } from "./publisher.js";
+import { FrameBatchEncoder } from "./encode.js";
 
 export const CAPTURE_VERSION = "0.1.0";
 
@@ -81,8 +82,9 @@ export function defaultSourceId(opts: Pick<CaptureOptions, "source" | "file" | "
   return `${hostname()}/${opts.source}:${target}`;
 }
 
-function openSource(opts: CaptureOptions): PacketSource {
+function openSource(opts: CaptureOptions, headroom: number): PacketSource {
   const common: SourceOptions = {
+    headroom,
     shardCount: opts.shards ?? 16,
     batchBytes: opts.batchBytes ?? 65536,
     flushMs: opts.flushMs ?? 5,
@@ -114,7 +116,8 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   const metrics = opts.metrics ?? new CaptureMetrics(new prom.Registry());
   const sourceId = opts.sourceId ?? defaultSourceId(opts);
   const shardCount = opts.shards ?? 16;
-  const source = openSource(opts);
+  const headroom = new FrameBatchEncoder(sourceId, shardCount).headroomNeeded;
+  const source = openSource(opts, headroom);
   const finite = opts.source === "pcap";
   const publisher = new BatchPublisher(
     opts.nc,

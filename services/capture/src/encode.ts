@@ -60,6 +60,57 @@ export class FrameBatchEncoder {
     this.prefix = prefix;
   }
 
+  /** Bytes of headroom encodeInPlace() needs at most for this source. */
+  get headroomNeeded(): number {
+    return this.prefix.length + 6 * 11;
+  }
+
+  /**
+   * Writes the envelope into the free bytes before `records` (a batch from a
+   * source opened with headroom) and returns the whole message as a view of
+   * the same memory: no copy of the records. Falls back to encode() when the
+   * headroom is too small. Fields before the records, records last: protobuf
+   * does not care about field order.
+   */
+  encodeInPlace(f: BatchFields & { records: Buffer }, headroom: number): Buffer {
+    const recLen = f.records.byteLength;
+    if (recLen === 0) return this.encode(f);
+    let size = this.prefix.length + 1 + varintLen(recLen);
+    if (f.seq) size += 1 + varintLen(f.seq);
+    if (f.shard) size += 1 + varintLen(f.shard);
+    if (this.shardCount) size += 1 + varintLen(this.shardCount);
+    if (f.frameCount) size += 1 + varintLen(f.frameCount);
+    if (f.droppedBefore) size += 1 + varintLen(f.droppedBefore);
+    if (f.endOfStream || f.framesTotal || size > headroom) return this.encode(f);
+    const start = f.records.byteOffset - size;
+    const out = Buffer.from(f.records.buffer, start, size + recLen);
+    out.set(this.prefix, 0);
+    let p = this.prefix.length;
+    if (f.seq) {
+      out[p++] = TAG_SEQ;
+      p = putVarint(out, p, f.seq);
+    }
+    if (f.shard) {
+      out[p++] = TAG_SHARD;
+      p = putVarint(out, p, f.shard);
+    }
+    if (this.shardCount) {
+      out[p++] = TAG_SHARD_COUNT;
+      p = putVarint(out, p, this.shardCount);
+    }
+    if (f.frameCount) {
+      out[p++] = TAG_FRAME_COUNT;
+      p = putVarint(out, p, f.frameCount);
+    }
+    if (f.droppedBefore) {
+      out[p++] = TAG_DROPPED_BEFORE;
+      p = putVarint(out, p, f.droppedBefore);
+    }
+    out[p++] = TAG_RECORDS;
+    putVarint(out, p, recLen);
+    return out;
+  }
+
   encode(f: BatchFields): Buffer {
     const recLen = f.records?.byteLength ?? 0;
     let size = this.prefix.length;

@@ -55,6 +55,11 @@ export class BatchPublisher {
     this.subjectOf = Array.from({ length: shardCount }, (_, i) => subjects.frames(i));
   }
 
+  /** Headroom to ask the source for, so that envelopes are written in place. */
+  get headroomNeeded(): number {
+    return this.encoder.headroomNeeded;
+  }
+
   totals(): readonly ShardTotals[] {
     return this.shards;
   }
@@ -92,7 +97,7 @@ export class BatchPublisher {
     if (!this.connected()) reason = "bus_down";
     else if (this.backedUp()) reason = "bus_backpressure";
     if (reason === null) {
-      const msg = this.encoder.encode({ seq, shard, frameCount: batch.frameCount, droppedBefore: dropped, records: batch.records });
+      const msg = this.encoder.encodeInPlace({ seq, shard, frameCount: batch.frameCount, droppedBefore: dropped, records: batch.records }, batch.headroom ?? 0);
       try {
         this.nc.publish(this.subjectOf[shard], msg);
       } catch (err) {

@@ -33,6 +33,8 @@ export interface PstModelView {
   serviceClass: string;
   version: string;
   threshold: number | null;
+  /** The smoothing floor: the probability of a symbol never seen after a context. */
+  gammaMin: number | null;
   nodes: number;
   depth: number;
   root: PstNode;
@@ -237,10 +239,12 @@ export function normalizePst(doc: unknown): PstModelView[] {
     else root = pstNode(m.root ?? tree, `${where}.root`, null, 0, stats);
     const sc = m.serviceClass ?? m.service_class ?? m.class;
     const th = m.threshold;
+    const params = isObj(m.params) ? m.params : isObj(tree) && isObj(tree.params) ? tree.params : {};
     return {
       serviceClass: (isObj(sc) ? str(sc.name) : str(sc)) || str(m.name) || `model ${i + 1}`,
       version: str(m.version ?? m.model),
       threshold: isObj(th) ? optNum(th.value) : optNum(th),
+      gammaMin: optNum(params.gammaMin),
       nodes: stats.nodes,
       depth: stats.depth,
       root,

@@ -205,7 +205,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
         .end(),
     );
     expect(rebind).toBe(421);
-  });
+  }, 60_000);
 
   it("signs in through the login form, then the overview counters move and every instance's health shows", async () => {
     await page.goto(consoleServer.url);
@@ -228,7 +228,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     // The console announces itself like every service.
     await expect.poll(() => health.locator("tr[data-service=console]").count(), { timeout: 10_000 }).toBe(1);
     await expect.poll(() => health.locator("text=reachable").count(), { timeout: 10_000 }).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it("shows verdicts as they arrive, with their evidence, and false alarm removes the rule (checked through gRPC)", async () => {
     const pst = pstVerdict(t0);
@@ -265,6 +265,12 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await evidence.waitFor();
     expect(await evidence.locator(".sym.c", { hasText: "C:S" }).count()).toBeGreaterThan(0);
     expect(await evidence.locator(".sym.s", { hasText: "S:RA" }).count()).toBeGreaterThan(0);
+    // The first connection (ssh, "C:S S:SA C:R END") explained symbol by symbol with the ssh tree.
+    await evidence.getByTestId("explain").first().click();
+    const explain = evidence.getByTestId("pst-explain");
+    await explain.waitFor();
+    expect(await explain.locator("tbody tr").count()).toBe(4);
+    expect(await explain.locator("tbody tr").nth(1).textContent()).toContain("S:SA");
     await shot("verdict-pst");
 
     await page.locator(`tr[data-verdict-id="${som.id}"]`).click();
@@ -293,7 +299,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     expect(await blockRules(ATTACKER)).toEqual([]);
     await expect.poll(() => page.locator(`tr[data-verdict-id="${pst.id}"] .badge`).textContent(), { timeout: 10_000 }).toBe("false-alarm");
     await shot("verdict-false-alarm");
-  });
+  }, 60_000);
 
   it("adds, extends and deletes a manual rule from the rules page", async () => {
     await page.click("a[data-page=rules]");
@@ -311,7 +317,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await page.locator('tr[data-src="192.0.2.77/32"]').getByTestId("delete-rule").click();
     await page.locator('tr[data-src="192.0.2.77/32"]').waitFor({ state: "detached", timeout: 10_000 });
     expect((await rulesClient.listRules()).rules.some((r) => r.srcCidr === "192.0.2.77/32")).toBe(false);
-  });
+  }, 60_000);
 
   it("draws the live scores against the threshold", async () => {
     await page.click("a[data-page=scores]");
@@ -322,7 +328,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
       expect(await panel.locator("h2").textContent()).toMatch(/[1-9]\d* scores/);
     }
     await shot("scores");
-  });
+  }, 60_000);
 
   it(`renders the PST trees and the SOM map from model data`, async () => {
     await page.click("a[data-page=models]");
@@ -342,7 +348,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await expect.poll(() => map.locator(".bmu").count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await shot("models-som");
     console.warn(`console browser test: model views rendered from ${JSON.stringify(modelSources)}`);
-  });
+  }, 60_000);
 
   it("follows the dark colour scheme and the theme toggle, without console errors", async () => {
     await page.emulateMedia({ colorScheme: "dark" });
@@ -358,5 +364,5 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await page.getByTestId("pst-tree").waitFor();
     await shot("models-pst-dark");
     expect(consoleErrors).toEqual([]);
-  });
+  }, 60_000);
 });

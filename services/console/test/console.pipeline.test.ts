@@ -201,6 +201,12 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
         const ev = page.getByTestId("pst-evidence");
         await ev.waitFor();
         expect(await ev.locator(".sym.c", { hasText: "C:S" }).count()).toBeGreaterThan(0);
+        await ev.getByTestId("explain").first().click();
+        const explain = ev.getByTestId("pst-explain");
+        await explain.waitFor({ timeout: 10_000 });
+        const symbols = (rec.verdict!.pst?.connections[0]?.symbols ?? "").split(" ").filter(Boolean).length;
+        expect(await explain.locator("tbody tr").count()).toBe(symbols);
+        console.warn(`console pipeline test: ${await explain.locator("xpath=following-sibling::p").textContent()}`);
       } else {
         await page.getByTestId("som-evidence").waitFor();
         expect(await page.getByTestId("som-features").locator("tbody tr").count()).toBeGreaterThan(3);

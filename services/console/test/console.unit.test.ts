@@ -8,6 +8,7 @@ import { authenticate, hostAllowed, hostName, parseCookies, sessionValue } from 
 import { CounterRates, sumCounters } from "../src/capture-metrics.js";
 import { consoleSchema, createConsoleServer } from "../src/index.js";
 import { ModelSource, normalizePst, normalizeSom, pstSymbolText, uMatrixFromWeights } from "../src/models.js";
+import { explainSequence } from "../web/src/evidence.js";
 import { pstExport, somExport } from "./support/fixtures.js";
 
 const tmp: string[] = [];
@@ -75,6 +76,13 @@ describe("PST model views", () => {
       ...n.children.flatMap(flatten),
     ];
     expect(flatten(fromFile.root).sort()).toEqual(flatten(fromExport.root).sort());
+
+    // The console's per-symbol explanation gives the detector's own score.
+    for (const text of ["C:S S:SA C:A C:PA S:PA S:A C:FA S:FA C:A", "C:S S:RA", "C:S S:SA C:R", "C:PA C:PA S:FA"]) {
+      const costs = explainSequence(fromFile as never, text.split(" "));
+      const mean = costs.reduce((s, c) => s - Math.log(c.p), 0) / costs.length;
+      expect(mean, text).toBeCloseTo(model.compiled.score(text.split(" ").map(pst.parseSymbol), true), 4);
+    }
   });
 });
 

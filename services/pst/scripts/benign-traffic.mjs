@@ -120,6 +120,7 @@ async function drive(seed, n, sshKey) {
                 req.destroy();
                 resolve();
               });
+              res.on("end", () => resolve());
               res.on("error", () => resolve());
               return;
             }
@@ -250,7 +251,10 @@ async function drive(seed, n, sshKey) {
   const worker = async () => {
     while (next < jobs.length) {
       const job = jobs[next++];
-      await job();
+      // A conversation that hangs must not stall the recording.
+      let timer;
+      await Promise.race([job(), new Promise((r) => (timer = setTimeout(r, 20000)))]);
+      clearTimeout(timer);
     }
   };
   await Promise.all(Array.from({ length: 6 }, worker));

@@ -92,7 +92,7 @@ export const trainCommand: Command = {
         holdout: num(values.holdout as string, "holdout", 0.2, (n) => n >= 0 && n < 1, "in [0, 1)"),
         percentile: num(values.percentile as string, "percentile", 99.5, (n) => n > 0 && n <= 100, "in (0, 100]"),
         minSymbols,
-        minClassSequences: num(values["min-class-sequences"] as string, "min-class-sequences", 200, (n) => Number.isInteger(n) && n >= 1, "an integer ≥ 1"),
+        minClassSequences: num(values["min-class-sequences"] as string, "min-class-sequences", 100, (n) => Number.isInteger(n) && n >= 1, "an integer ≥ 1"),
       });
       for (const m of models) {
         const path = writeModelFile(values.out as string, m);

@@ -32,7 +32,7 @@ export const pstSchema = z.strictObject({
   evidenceMax: z.number().int().min(1).max(1000).default(20),
   maxWindowsPerShard: z.number().int().min(1).default(20_000),
   /** Copies of each fed-back sequence added to the counts on a false alarm. */
-  feedbackWeight: z.number().positive().default(25),
+  feedbackWeight: z.number().positive().default(50),
   /** Learning mode: judged sequences go into the models instead of verdicts being published. */
   learning: z.boolean().default(false),
   learnRebuildSeconds: z.number().positive().default(60),

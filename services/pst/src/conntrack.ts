@@ -14,6 +14,9 @@ const S_FIN_C = 4;
 const S_FIN_S = 8;
 const S_CLOSED = 16;
 const S_FLAGGED = 32;
+const S_SERVER_SPOKE = 64;
+/** The client acknowledged something the server sent: the connection carried a conversation. */
+const S_ESTABLISHED = 128;
 
 export const enum EndReason {
   Flagged = 0,
@@ -267,6 +270,8 @@ export class ConnTable {
 
     const st = this.state[slot];
     const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
+    if (!fromClient) this.state[slot] = st | S_SERVER_SPOKE;
+    else if (st & S_SERVER_SPOKE && flags & TCP_ACK) this.state[slot] = st | S_ESTABLISHED;
     const sym = ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags;
     this.addSymbol(slot, sym);
 
@@ -320,10 +325,15 @@ export class ConnTable {
     }
   }
 
-  /** The connection ended: append END, judge it unless it was judged already, and let it linger closed. */
+  /**
+   * The connection ended: append END, judge it unless it was judged already, and let it linger
+   * closed. An established connection cut by the end of the stream or by eviction did not end as
+   * far as we know: it is judged on what was seen, without END (censored, not ended).
+   */
   private end(slot: number, reason: EndReason): void {
     if (this.state[slot] & S_CLOSED) return;
-    this.addSymbol(slot, SYM_END);
+    const censored = (reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (this.state[slot] & S_ESTABLISHED) !== 0;
+    if (!censored) this.addSymbol(slot, SYM_END);
     const st = this.state[slot];
     if ((st & S_FLAGGED) === 0) {
       const final = this.nllSum[slot] / this.nsym[slot];

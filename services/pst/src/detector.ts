@@ -106,18 +106,18 @@ export function shapeOf(head: number[]): Shape {
   return Shape.Midstream;
 }
 
-function labelFor(shapes: Uint32Array, distinctPorts: number): string {
+function labelFor(shapes: Uint32Array, distinctPorts: number, connections: number): string {
   let best = 0;
   for (let i = 1; i < SHAPE_COUNT; i++) if (shapes[i] > shapes[best]) best = i;
   const manyPorts = distinctPorts > 5;
   switch (best as Shape) {
     case Shape.HalfOpen:
-      return manyPorts ? "syn-scan" : "half-open";
     case Shape.Refused:
     case Shape.SynProbe:
-      return manyPorts ? "syn-scan" : "half-open";
     case Shape.ConnectProbe:
-      return manyPorts ? "connect-scan" : "brute-force";
+      if (manyPorts) return shapes[Shape.ConnectProbe] > shapes[Shape.SynProbe] ? "connect-scan" : "syn-scan";
+      if (best === Shape.ConnectProbe) return "brute-force";
+      return connections >= 100 ? "syn-flood" : "half-open";
     case Shape.Session:
       return manyPorts ? "connect-scan" : "brute-force";
     case Shape.Backscatter:
@@ -371,13 +371,15 @@ export class Detector implements JudgementSink {
       });
     }
     const shard = t.shard[slot];
-    const windows = this.windows[shard];
-    if (level === LEVEL_NORMAL && windows.size === 0) return;
+    // Only what the remote end started counts against it: a local client's odd outbound
+    // connection, or unsolicited SYN-ACKs reflected from a forged source, go to the local window.
     const remoteIsClient = t.remoteIsClient(slot);
+    const windows = this.windows[shard];
+    if (level === LEVEL_NORMAL && (windows.size === 0 || !remoteIsClient)) return;
     const fam = t.family[slot];
     const rw = t.addressWords(slot, remoteIsClient);
     const remoteKey = `${fam}:${rw[0]},${rw[1]},${rw[2]},${rw[3]}`;
-    let w = windows.get(remoteKey);
+    let w = remoteIsClient ? windows.get(remoteKey) : undefined;
     if (level === LEVEL_NORMAL) {
       if (w) w.judged++;
       return;
@@ -385,10 +387,10 @@ export class Detector implements JudgementSink {
     const now = t.clock[shard];
     const remote = wordsToAddress(rw, fam);
     const local = wordsToAddress(t.addressWords(slot, !remoteIsClient), fam);
-    if (!w && windows.size < this.opts.maxWindowsPerShard) {
+    if (!w && remoteIsClient && windows.size < this.opts.maxWindowsPerShard) {
       w = newWindow(remoteKey, shard, remote, now + this.opts.windowSeconds);
       windows.set(remoteKey, w);
-    } else if (!w) this.windowsRefused++;
+    } else if (!w && remoteIsClient) this.windowsRefused++;
     const localKey = `${fam}:${local}`;
     let lw = this.localWindows[shard].get(localKey);
     if (!lw) {
@@ -514,7 +516,7 @@ export class Detector implements JudgementSink {
         otherCount = c;
       }
     const ports = [...w.localPorts].sort((a, b) => a - b);
-    const label = aggregate ? labelFor(w.shapes, ports.length).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length);
+    const label = aggregate ? labelFor(w.shapes, ports.length, w.suspicious).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length, w.suspicious);
     const sourceId = this.sourceId[w.shard];
     const score = w.scoreSum / Math.max(1, w.suspicious);
     const idInput = `${this.opts.detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${w.address}|${w.firstTs.toFixed(6)}`;

@@ -29,7 +29,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   percentile: 99.5,
   suspicionPercentile: 95,
   minSymbols: 8,
-  minClassSequences: 200,
+  minClassSequences: 100,
 };
 
 /** A model set that scores nothing: used to track connections while collecting training sequences. */

@@ -21,6 +21,7 @@ import {
   type ListVerdictsRequest,
 } from "@vigil/proto";
 import { ControlApi } from "./client.js";
+import { PROTOCOLS, protocolName, protocolNumber } from "./model.js";
 
 /** Exit codes scripts can rely on (sysexits-style where one fits). */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 69 } as const;
@@ -73,13 +74,10 @@ export function parseDuration(text: string, what: string): number {
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s"];
 }
 
-const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17, dccp: 33, gre: 47, esp: 50, ah: 51, icmpv6: 58, sctp: 132, udplite: 136 };
-
 function parseProtocol(text: string): number {
-  const t = text.toLowerCase();
-  if (t in PROTOCOLS) return PROTOCOLS[t];
-  if (/^\d{1,3}$/.test(t) && Number(t) <= 255) return Number(t);
-  throw new UsageError(`--proto: "${text}" is not a protocol name (${Object.keys(PROTOCOLS).join(", ")}) or number 0..255`);
+  const n = protocolNumber(text);
+  if (n === null) throw new UsageError(`--proto: "${text}" is not a protocol name (${Object.keys(PROTOCOLS).join(", ")}) or number 0..255`);
+  return n;
 }
 
 function parsePorts(text: string): [number, number] {
@@ -88,9 +86,6 @@ function parsePorts(text: string): [number, number] {
   return [Number(m[1]), Number(m[2] ?? m[1])];
 }
 
-function protoName(p: number): string {
-  return Object.entries(PROTOCOLS).find(([, n]) => n === p)?.[0] ?? String(p);
-}
 
 function when(ts: number): string {
   if (!ts) return "-";
@@ -131,7 +126,7 @@ function ruleRow(r: Rule): string[] {
     short(actionToJSON(r.action), "ACTION_"),
     r.srcCidr,
     r.dstCidr || "*",
-    r.protocol ? protoName(r.protocol) : "*",
+    r.protocol ? protocolName(r.protocol) : "*",
     ports,
     short(directionToJSON(r.direction), "DIRECTION_"),
     short(originToJSON(r.origin), "ORIGIN_"),

@@ -12,6 +12,21 @@ export type DetectorPolicy = z.infer<typeof detectorSchema>;
 
 const durationS = z.number().int().min(1);
 
+/** A permanent rule from the configuration (origin CONFIG); removed again when it leaves the file. */
+const staticRuleSchema = z.strictObject({
+  action: z.enum(["block", "allow"]),
+  cidr: z.string().min(1),
+  dst: z.string().optional(),
+  /** IPPROTO number or name (tcp, udp, icmp, icmpv6, sctp, dccp, udplite, gre, esp, ah); 0/any = all. */
+  protocol: z.union([z.number().int().min(0).max(255), z.string()]).default(0),
+  /** Destination port or range, "22" or "6000-6100". */
+  ports: z.string().regex(/^\d{1,5}(-\d{1,5})?$/, "must be a port or a range like 6000-6100").optional(),
+  direction: z.enum(["in", "out", "both"]).default("both"),
+  priority: z.number().int().min(0).default(100),
+  reason: z.string().optional(),
+});
+export type StaticRule = z.infer<typeof staticRuleSchema>;
+
 export const rulesSectionSchema = z.strictObject({
   /** "auto": the kernel module when loaded, else nftables, else dry-run. */
   enforcer: z.enum(["auto", "kmod", "nftables", "dry-run"]).default("auto"),
@@ -33,6 +48,7 @@ export const rulesSectionSchema = z.strictObject({
   /** Completed TCP handshakes from the source needed to call it verified. */
   verifiedMinConnections: z.number().int().min(1).default(1),
   allowlist: z.array(z.string()).default([]),
+  staticRules: z.array(staticRuleSchema).default([]),
   /** Add loopback, link-local, own addresses, default gateways and DNS servers. */
   allowlistDefaults: z.boolean().default(true),
   falseAlarmAllowTtlS: durationS.default(86_400),

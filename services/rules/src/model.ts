@@ -102,6 +102,20 @@ export function canonicalRule(rule: Rule, prefix = "rule"): { rule: Rule; match:
   return { rule: out, match };
 }
 
+export const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17, dccp: 33, gre: 47, esp: 50, ah: 51, icmpv6: 58, sctp: 132, udplite: 136 };
+
+/** "tcp" | "6" | 6 -> 6; null when unknown. */
+export function protocolNumber(p: string | number): number | null {
+  if (typeof p === "number") return Number.isInteger(p) && p >= 0 && p <= 255 ? p : null;
+  const t = p.trim().toLowerCase();
+  if (t in PROTOCOLS) return PROTOCOLS[t];
+  return /^\d{1,3}$/.test(t) && Number(t) <= 255 ? Number(t) : null;
+}
+
+export function protocolName(p: number): string {
+  return Object.entries(PROTOCOLS).find(([, n]) => n === p)?.[0] ?? String(p);
+}
+
 export function hostCidr(address: string): string {
   const b = parseAddress(address);
   return `${address}/${b.length * 8}`;

@@ -26,7 +26,7 @@ import type { RulesConfig } from "./config.js";
 import type { Enforcer } from "./enforcers/types.js";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import type { RulesMetrics } from "./metrics.js";
-import { canonicalRule, hostCidr, isActive, originName, validateTtl } from "./model.js";
+import { canonicalRule, hostCidr, isActive, originName, protocolNumber, validateTtl } from "./model.js";
 import { Policy, type Decision } from "./policy.js";
 import { RuleStore, type HistoryEntry, type Offence, type StoredRule } from "./store.js";
 
@@ -141,6 +141,7 @@ export class RulesService extends EventEmitter<Watchers> {
       else this.store.deleteRule(s.rule.id);
     }
     this.log.info({ rules: this.rules.size, offences: offences.size }, "rules loaded from the store");
+    this.applyStaticRules();
     try {
       await enforcer.start();
     } catch (err) {
@@ -165,6 +166,9 @@ export class RulesService extends EventEmitter<Watchers> {
 
     this.timers.push(setInterval(() => this.sweep(), 1000));
     this.timers.push(setInterval(() => this.requestReconcile(), this.opts.config.reconcileIntervalS * 1000));
+    if (enforcer.check) this.timers.push(setInterval(() => void this.probeEnforcer(), 5000));
+    this.timers.push(setInterval(() => this.forgetOldOffences(), 3600_000));
+    this.forgetOldOffences();
     this.timers.push(setInterval(() => this.heartbeat(false), 2000));
     this.heartbeat(false);
     void this.watchBus();
@@ -222,7 +226,9 @@ export class RulesService extends EventEmitter<Watchers> {
     }
     metrics.verdicts.inc({ detector: v.detector });
     if (!v.aggregate) {
-      const b = parseAddress(v.address);
+      let b = parseAddress(v.address);
+      // An IPv4-mapped IPv6 address is the IPv4 host: a v6 rule would never match its packets.
+      if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) b = b.subarray(12);
       v.address = formatAddress(b, 0, b.length);
     }
     if (v.sourceId) this.verdictsBySource.set(v.sourceId, (this.verdictsBySource.get(v.sourceId) ?? 0) + 1);
@@ -338,8 +344,10 @@ export class RulesService extends EventEmitter<Watchers> {
     });
     const verdicts = d.verdictIds.map((vid) => (vid === v.id ? v : this.verdictById.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
     const stored: StoredRule = { rule, history: [{ ts: now, event: "added", by: rule.createdBy, why: d.reason, verdictIds: d.verdictIds }], verdicts };
+    // Enforcement starts first; persisting and announcing happen while the kernel works.
+    const enforced = this.enforce([rule], []);
     this.putRule(stored, "added", rule.createdBy, true);
-    void this.enforce([rule], []).then((ok) => {
+    void enforced.then((ok) => {
       if (!ok) return;
       const latencyMs = performance.now() - received;
       this.opts.metrics.latency.observe(latencyMs / 1000);
@@ -479,6 +487,24 @@ export class RulesService extends EventEmitter<Watchers> {
     }
   }
 
+  /** Offences older than offenceMemoryS no longer count: dropped from memory and from the bucket. */
+  private forgetOldOffences(): void {
+    const cutoff = nowS() - this.opts.config.offenceMemoryS;
+    for (const [address, o] of this.offences)
+      if (o.lastAt < cutoff) {
+        this.offences.delete(address);
+        this.store.deleteOffence(address);
+      }
+  }
+
+  private async probeEnforcer(): Promise<void> {
+    if (this.loop || this.stopped) return;
+    if (await this.opts.enforcer.check!()) {
+      this.log.warn({ enforcer: this.opts.enforcer.name }, "enforced state was lost (firewall reload, module reload); reconciling");
+      this.requestReconcile();
+    }
+  }
+
   // ---- expiry -------------------------------------------------------------
 
   private sweep(): void {
@@ -507,6 +533,53 @@ export class RulesService extends EventEmitter<Watchers> {
     else {
       this.log.warn({ id }, "the kernel expired a rule that is still desired; re-adding");
       this.requestReconcile();
+    }
+  }
+
+  /** Makes the CONFIG rules match `rules.staticRules`: new ones added, changed ones replaced, dropped ones removed. */
+  private applyStaticRules(): void {
+    const now = nowS();
+    const wanted = new Map<number, Rule>();
+    this.opts.config.staticRules.forEach((sr, i) => {
+      const key = `rules.staticRules[${i}]`;
+      const protocol = protocolNumber(sr.protocol);
+      if (protocol === null) throw new InvalidArgumentError(`${key}.protocol`, `"${sr.protocol}" is not a protocol name or number 0..255`);
+      const [pmin, pmax] = sr.ports ? sr.ports.split("-").map(Number) : [0, 0];
+      let canon: Rule;
+      try {
+        canon = canonicalRule(
+          Rule.fromPartial({
+            action: sr.action === "allow" ? Action.ACTION_ACCEPT : Action.ACTION_DROP,
+            srcCidr: sr.cidr,
+            dstCidr: sr.dst ?? "",
+            protocol,
+            dportMin: pmin,
+            dportMax: pmax ?? pmin,
+            direction: { in: Direction.DIRECTION_INGRESS, out: Direction.DIRECTION_EGRESS, both: Direction.DIRECTION_BOTH }[sr.direction],
+            priority: sr.priority,
+          }),
+          key,
+        ).rule;
+      } catch (err) {
+        if (err instanceof InvalidArgumentError) {
+          const field = err.field.replace(/\.src_cidr$/, ".cidr").replace(/\.dst_cidr$/, ".dst").replace(/\.dport_(min|max)$/, ".ports");
+          throw new InvalidArgumentError(field, err.message.slice(err.field.length + 2));
+        }
+        throw err;
+      }
+      wanted.set(canon.id, Rule.fromPartial({ ...canon, origin: Origin.ORIGIN_CONFIG, reason: sr.reason ?? "configuration", createdBy: "config", createdAt: now, expiresAt: 0 }));
+    });
+    for (const s of [...this.rules.values()])
+      if (s.rule.origin === Origin.ORIGIN_CONFIG && !wanted.has(s.rule.id)) {
+        this.unsetRule(s.rule.id);
+        this.store.deleteRule(s.rule.id);
+        this.opts.metrics.removed.inc({ cause: "config" });
+        this.publishRuleEvent(RuleEvent_Kind.KIND_REMOVED, s.rule, "config");
+      }
+    for (const [id, rule] of wanted) {
+      const existing = this.rules.get(id);
+      if (existing?.rule.origin === Origin.ORIGIN_CONFIG && existing.rule.priority === rule.priority && existing.rule.expiresAt === 0) continue;
+      this.putRule({ rule, history: [...(existing?.history ?? []), { ts: now, event: existing ? "updated" : "added", by: "config", why: rule.reason }], verdicts: [] }, existing ? "updated" : "added", "config", !existing);
     }
   }
 

@@ -87,6 +87,8 @@ export class RuleStore {
     try {
       this.kv = await kvm.create(this.bucket, opts);
     } catch (err) {
+      if (/jetstream (is )?not enabled|503/i.test(`${(err as Error).message} ${(err as { code?: string }).code ?? ""}`))
+        throw Object.assign(new Error(`JetStream is not enabled on the NATS server (${this.nc.getServer()}): the rules service keeps its rules in a JetStream KV bucket; start nats-server with -js`), { code: "VIGIL_ERR_STORE" });
       if (!this.perKeyTtl) throw err;
       // A bucket made before per-key TTL cannot gain it: use it as it is.
       this.log?.warn({ err }, "KV bucket without per-key TTL; expired entries are removed by the service only");

@@ -35,7 +35,12 @@ export async function startService(
     metrics: createRulesMetrics(registry),
     logger: log,
   });
-  await svc.start();
+  try {
+    await svc.start();
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
   return {
     svc,
     nc,

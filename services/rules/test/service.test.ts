@@ -49,7 +49,11 @@ function ping(ns: string, addr: string): boolean {
 
 function collect<T>(nc: NatsConnection, subject: string, decode: (d: Uint8Array) => T): T[] {
   const out: T[] = [];
-  nc.subscribe(subject, { callback: (err, msg) => !err && void out.push(decode(msg.data)) });
+  nc.subscribe(subject, {
+    callback: (err, msg) => {
+      if (!err) out.push(decode(msg.data));
+    },
+  });
   return out;
 }
 
@@ -148,6 +152,23 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
       await enforcer.destroy();
     }
   }, 60_000);
+
+  it("restores the rules within seconds when a firewall reload wipes the table", async () => {
+    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
+    const r = await startService(nats.url, { bucket: "wipe_test", netns: pair.b }, enforcer);
+    try {
+      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 1 }));
+      await waitFor("enforced", () => r.svc.listRules({})[0]?.enforced, 5000);
+      expect(ping(pair.a, pair.addrB4)).toBe(false);
+      inNetns(pair.b, "nft", ["flush", "ruleset"]);
+      expect(ping(pair.a, pair.addrB4)).toBe(true);
+      await waitFor("blocked again", () => !ping(pair.a, pair.addrB4) || null, 12_000, 500);
+      expect(await metricValue(r.registry, "vigil_rules_reconciles_total", { result: "ok" })).toBeGreaterThanOrEqual(2);
+    } finally {
+      await r.stop();
+      await enforcer.destroy();
+    }
+  }, 30_000);
 
   it("a spoofed-source flood of verdicts blocks nobody beyond the cap", async () => {
     const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
@@ -274,16 +295,52 @@ describe.skipIf(natsSkip)("rules service decisions (dry-run enforcer, real NATS)
     }
   });
 
+  it("keeps the configuration's static rules in step with the file", async () => {
+    const first = await startService(nats.url, {
+      bucket: "static_test",
+      dryRun: true,
+      staticRules: [
+        { action: "block", cidr: "203.0.113.0/24", protocol: "tcp", ports: "22", direction: "in", priority: 5 },
+        { action: "allow", cidr: "2001:db8:1::/48", protocol: 0, direction: "both", priority: 1 },
+      ],
+    });
+    const ids = first.svc.listRules({ origin: Origin.ORIGIN_CONFIG }).map((x) => x.srcCidr).sort();
+    expect(ids).toEqual(["2001:db8:1::/48", "203.0.113.0/24"]);
+    expect(first.svc.listRules({ address: "203.0.113.9" })[0]).toMatchObject({ protocol: 6, dportMin: 22, dportMax: 22, expiresAt: 0, createdBy: "config" });
+    await first.stop();
+    const second = await startService(nats.url, { bucket: "static_test", dryRun: true, staticRules: [{ action: "block", cidr: "198.51.100.0/24", protocol: "udp", direction: "both", priority: 100 }] });
+    expect(second.svc.listRules({ origin: Origin.ORIGIN_CONFIG }).map((x) => x.srcCidr)).toEqual(["198.51.100.0/24"]);
+    await second.stop();
+    await expect(startService(nats.url, { bucket: "static_test", dryRun: true, staticRules: [{ action: "block", cidr: "198.51.100.1/24", protocol: 0, direction: "both", priority: 100 }] })).rejects.toThrow(
+      /^rules\.staticRules\[0\]\.cidr: .*host bits/,
+    );
+    await expect(startService(nats.url, { bucket: "static_test", dryRun: true, staticRules: [{ action: "block", cidr: "198.51.100.0/24", protocol: "smtp", direction: "both", priority: 100 }] })).rejects.toThrow(
+      /^rules\.staticRules\[0\]\.protocol: "smtp"/,
+    );
+  });
+
+  it("refuses to start without JetStream, saying what to do", async () => {
+    const plain = await startNatsServer({ jetstream: false });
+    try {
+      await expect(startService(plain.url, { bucket: "nojs" })).rejects.toMatchObject({ code: "VIGIL_ERR_STORE", message: expect.stringMatching(/JetStream is not enabled.*-js/) });
+    } finally {
+      await disposeNatsServer(plain);
+    }
+  });
+
   it("keeps one rule per source, attaching repeat verdicts, and publishes RuleEvents", async () => {
     const r = await startService(nats.url, { bucket: "repeat_test", dryRun: true });
     const events = collect(r.nc, subjects.ruleEvents, (d) => RuleEvent.decode(d));
     try {
+      publishVerdict(r.nc, verdict("::ffff:192.0.2.66", { handshakes: 1 }));
+      await waitFor("mapped", () => r.svc.listVerdicts({}).length === 1 || null);
+      expect(r.svc.listRules({}).map((x) => x.srcCidr)).toEqual(["192.0.2.66/32"]);
       const a = verdict("2001:db8::5", { handshakes: 1 });
       const b = verdict("2001:DB8:0::5", { handshakes: 1 });
       publishVerdict(r.nc, a);
       publishVerdict(r.nc, b);
-      await waitFor("both", () => r.svc.listVerdicts({}).length === 2 || null);
-      const rules = r.svc.listRules({});
+      await waitFor("both", () => r.svc.listVerdicts({}).length === 3 || null);
+      const rules = r.svc.listRules({}).filter((x) => x.srcCidr.includes(":"));
       expect(rules).toHaveLength(1);
       expect(rules[0].srcCidr).toBe(hostCidr("2001:db8::5"));
       expect(rules[0].verdictIds).toEqual([a.id, b.id]);

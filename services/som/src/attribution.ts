@@ -93,6 +93,9 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   }
   const isLocal = (i: number) => (anyLocal ? w.isLocal[i] === 1 : i === localIndex);
 
+  // Totals run over every sender, local ones included: a remote source's share is its
+  // part of the whole window's evidence, so the replies of a scanned remote host cannot
+  // inherit the share of the local scanner (an outbound anomaly names no remote host).
   let tPackets = 0;
   let tPorts = 0;
   let tNew = 0;
@@ -100,8 +103,8 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   let tFrag = 0;
   let sources = 0;
   for (let i = 0; i < n; i++) {
-    if (isLocal(i) || w.sentPackets[i] === 0) continue;
-    sources++;
+    if (w.sentPackets[i] === 0) continue;
+    if (!isLocal(i)) sources++;
     tPackets += w.sentPackets[i];
     tPorts += w.sentPairs[i];
     tNew += w.sentNewTcp[i];
@@ -124,18 +127,24 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   wn /= sum;
   wh /= sum;
   wf /= sum;
+  const shareOf = (i: number) =>
+    (tPackets ? (wp * w.sentPackets[i]) / tPackets : 0) +
+    (tPorts ? (wo * w.sentPairs[i]) / tPorts : 0) +
+    (tNew ? (wn * w.sentNewTcp[i]) / tNew : 0) +
+    (tHalf ? (wh * w.halfOpen[i]) / tHalf : 0) +
+    (tFrag ? (wf * w.sentFragments[i]) / tFrag : 0);
 
+  let localShare = 0;
   const ranked: SourceShareInfo[] = [];
   const keep = Math.max(opts.maxSources, 8);
   let minKept = -1;
   for (let i = 0; i < n; i++) {
-    if (isLocal(i) || w.sentPackets[i] === 0) continue;
-    const share =
-      (tPackets ? (wp * w.sentPackets[i]) / tPackets : 0) +
-      (tPorts ? (wo * w.sentPairs[i]) / tPorts : 0) +
-      (tNew ? (wn * w.sentNewTcp[i]) / tNew : 0) +
-      (tHalf ? (wh * w.halfOpen[i]) / tHalf : 0) +
-      (tFrag ? (wf * w.sentFragments[i]) / tFrag : 0);
+    if (w.sentPackets[i] === 0) continue;
+    const share = shareOf(i);
+    if (isLocal(i)) {
+      if (share >= opts.dominantShare) localShare += share;
+      continue;
+    }
     if (ranked.length >= keep && share <= minKept) continue;
     ranked.push({
       index: i,
@@ -156,11 +165,11 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   if (ranked.length > keep) ranked.length = keep;
   for (const r of ranked) r.address = w.address(r.index);
 
-  // A large share held by a source too small to name is still concentrated, not spread:
-  // it counts against the aggregate, it just names no one.
+  // A large share held by a source too small to name, or by a local address, is still
+  // concentrated, not spread: it counts against the aggregate, it just names no one.
   const large = ranked.filter((r) => r.share >= opts.dominantShare);
   const dominant = large.filter((r) => r.packets >= opts.minSourcePackets).slice(0, opts.maxSources);
-  const residual = Math.max(0, 1 - large.reduce((s, r) => s + r.share, 0));
+  const residual = Math.max(0, 1 - localShare - large.reduce((s, r) => s + r.share, 0));
   const aggregate = residual >= opts.aggregateShare;
 
   const localPorts = w.packets > 0 ? w.busyPorts(Math.max(1, Math.ceil(0.2 * w.packets)), 8) : [];

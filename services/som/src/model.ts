@@ -140,14 +140,21 @@ export class SomModel {
     return transformInto(raw, this.center, this.scale, out);
   }
 
-  /** Most frequent attack label on a unit, or "". */
+  /**
+   * The attack labels of a unit: every label with at least half the hits of the
+   * most frequent one, joined by "/" (attack windows far from the benign map
+   * crowd onto its edge units, so a unit may stand for several attacks), or "".
+   */
   label(unit: number): string {
     const l = this.json.labels[String(unit)];
     if (!l) return "";
-    let best = "";
-    let n = 0;
-    for (const [k, v] of Object.entries(l)) if (v > n || (v === n && k < best)) [best, n] = [k, v];
-    return best;
+    const entries = Object.entries(l).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    if (entries.length === 0) return "";
+    const top = entries[0][1];
+    return entries
+      .filter(([, n]) => n * 2 >= top)
+      .map(([k]) => k)
+      .join("/");
   }
 
   /** Scaled distances from each false alarm learned, for the guarantee that the same window is not flagged again. */

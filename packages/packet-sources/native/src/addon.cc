@@ -50,6 +50,7 @@ Options parseOptions(const Napi::Object& o) {
   opts.flushMs = u32(o, "flushMs", 5);
   opts.snaplen = u32(o, "snaplen", 128);
   opts.maxQueuedBatches = u32(o, "maxQueuedBatches", 256);
+  opts.headroom = u32(o, "headroom", 0);
   Napi::Value speed = o.Get("speed");
   if (speed.IsNumber()) opts.speed = speed.As<Napi::Number>().DoubleValue();
   Napi::Value filter = o.Get("filter");
@@ -135,12 +136,12 @@ class NativeSource : public Napi::ObjectWrap<NativeSource> {
       const ReadyBatch& r = taken_[i];
       Napi::Object b = Napi::Object::New(env);
       b.Set("shard", Napi::Number::New(env, r.shard));
-      size_t len = r.len;
-      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(len));
-      b.Set("records", Napi::Buffer<uint8_t>::New(env, r.data, len, [len](Napi::Env e, uint8_t* data) {
-              std::free(data);
-              Napi::MemoryManagement::AdjustExternalMemory(e, -static_cast<int64_t>(len));
-            }));
+      size_t headroom = source_->headroom();
+      size_t total = headroom + r.len;
+      // V8 accounts the backing store of an external ArrayBuffer itself (it
+      // drives GC on external memory): no AdjustExternalMemory on top.
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, r.data, total, [](Napi::Env, void* data) { (void)data; });
+      b.Set("records", Napi::Uint8Array::New(env, r.len, ab, headroom));
       b.Set("frameCount", Napi::Number::New(env, r.frames));
       b.Set("droppedBefore", Napi::Number::New(env, static_cast<double>(r.droppedBefore)));
       out.Set(static_cast<uint32_t>(i), b);

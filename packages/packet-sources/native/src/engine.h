@@ -31,6 +31,7 @@ struct Options {
   uint32_t flushMs = 5;
   uint32_t snaplen = 128;
   uint32_t maxQueuedBatches = 256;
+  uint32_t headroom = 0;  // free bytes kept before each batch's records (for an envelope written in place)
   double speed = 0;  // pcap only: 0 = as fast as possible
   bool live = false; // live sources drop instead of blocking when JS falls behind
   std::vector<Cidr> local;
@@ -39,8 +40,8 @@ struct Options {
 
 struct ReadyBatch {
   uint32_t shard;
-  uint8_t* data;  // malloc'd; ownership passes to the JS Buffer
-  size_t len;
+  uint8_t* data;  // malloc'd, headroom bytes then the records; ownership passes to JS
+  size_t len;     // bytes of records
   uint32_t frames;
   uint64_t droppedBefore;
 };
@@ -103,6 +104,7 @@ class Source {
   bool failed(SourceFailure& out);
 
   Counters counters;
+  uint32_t headroom() const { return opts_.headroom; }
   virtual void extraStats(std::vector<std::pair<const char*, double>>& out) { (void)out; }
 
  protected:
@@ -209,12 +211,12 @@ inline void Source::frame(uint64_t tsNs, uint32_t ifindex, uint32_t origLen, con
   if (b->len && b->len + need > b->cap) ship(shard);
   if (!b->data) {
     b->cap = need > opts_.batchBytes ? need : opts_.batchBytes;
-    b->data = static_cast<uint8_t*>(std::malloc(b->cap));
+    b->data = static_cast<uint8_t*>(std::malloc(opts_.headroom + b->cap));
     if (!b->data) throw std::bad_alloc();
     b->openedNs = now_;
     if (now_ < oldestOpenNs_) oldestOpenNs_ = now_;
   }
-  uint8_t* p = b->data + b->len;
+  uint8_t* p = b->data + opts_.headroom + b->len;
   struct vigil_frame h;
   h.ts_ns = tsNs;
   h.ifindex = ifindex;

@@ -23,6 +23,7 @@ export function generateCapture(path: string, frames: number, seed = 42): Genera
   let ts = 1_700_000_000_000_000_000n;
   const frameBuf = new Uint8Array(14 + 1500 + 64);
   const emit = (spec: PacketSpec) => {
+    if (w.packets >= frames) return;
     const ip = craftPacket(spec);
     frameBuf.set(ip[0] >> 4 === 6 ? ETH_V6 : ETH_V4, 0);
     frameBuf.set(ip, 14);

@@ -169,6 +169,7 @@ export interface PstModel {
   serviceClass: string;
   version: string;
   threshold: number | null;
+  gammaMin: number | null;
   nodes: number;
   depth: number;
   root: PstNode;

@@ -14,6 +14,32 @@ function compact(v: number): string {
 
 export const SERIES_COLORS = ["--series-1", "--series-2", "--series-3", "--series-4", "--series-5"];
 
+/** Draws a dashed horizontal line across the plot at the value `get()` returns (a detector's threshold). */
+export function levelLine(get: () => number | null, color: string): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const v = get();
+          if (v === null || !Number.isFinite(v)) return;
+          const y = u.valToPos(v, "y", true);
+          const { left, width } = u.bbox;
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.strokeStyle = color;
+          ctx.lineWidth = 2 * devicePixelRatio;
+          ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+          ctx.beginPath();
+          ctx.moveTo(left, y);
+          ctx.lineTo(left + width, y);
+          ctx.stroke();
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
 export interface SeriesSpec {
   label: string;
   color: string;
@@ -23,7 +49,7 @@ export interface SeriesSpec {
 }
 
 /** A time chart that follows its container's width and the theme's colours. */
-export function timeChart(container: HTMLElement, specs: SeriesSpec[], opts: { height?: number; yLabel?: string; utc?: boolean } = {}) {
+export function timeChart(container: HTMLElement, specs: SeriesSpec[], opts: { height?: number; yLabel?: string; utc?: boolean; minSpan?: number; plugins?: uPlot.Plugin[] } = {}) {
   const text = cssVar("--muted");
   const grid = cssVar("--grid");
   const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
@@ -42,7 +68,8 @@ export function timeChart(container: HTMLElement, specs: SeriesSpec[], opts: { h
       width: s.width ?? 1.5,
       dash: s.dash,
       spanGaps: false,
-      points: s.points ? { show: true, size: 5, stroke: s.color, fill: s.color, width: 1 } : { show: false },
+      // Line series show their points when there are too few to draw a line.
+      points: s.points ? { show: true, size: 5, stroke: s.color, fill: s.color, width: 1 } : { show: (u: uPlot) => u.data[0].length < 3, size: 6, stroke: s.color, fill: s.color },
       paths: s.points ? () => null : undefined,
     })),
   ];
@@ -64,8 +91,11 @@ export function timeChart(container: HTMLElement, specs: SeriesSpec[], opts: { h
         },
         { ...axis, label: opts.yLabel, labelSize: opts.yLabel ? 18 : 0, size: 56, values: (_u, splits) => splits.map(compact) },
       ],
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 1) * 1.1)] } },
+      scales: {
+        x: { time: true },
+        y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 1) * 1.1)] } },
       legend: { live: true },
+      plugins: opts.plugins ?? [],
       cursor: { drag: { x: false, y: false } },
     },
     [[], ...specs.map(() => [])] as unknown as uPlot.AlignedData,
@@ -77,6 +107,13 @@ export function timeChart(container: HTMLElement, specs: SeriesSpec[], opts: { h
     plot,
     set(data: (number | null)[][]) {
       plot.setData(data as unknown as uPlot.AlignedData);
+      // A burst of capture time (a replay) spans a second or two: show at least minSpan around it.
+      const xs = data[0] as number[];
+      const span = opts.minSpan ?? 0;
+      if (xs.length && xs[xs.length - 1] - xs[0] < span) {
+        const mid = (xs[0] + xs[xs.length - 1]) / 2;
+        plot.setScale("x", { min: mid - span / 2, max: mid + span / 2 });
+      }
     },
     destroy() {
       ro.disconnect();

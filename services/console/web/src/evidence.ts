@@ -1,3 +1,4 @@
+import type { PstModel, PstNode } from "./api";
 import { h } from "./dom";
 
 /** "C:S S:SA C:A" as chips coloured by direction; END and BOS as outlined chips. */
@@ -19,4 +20,33 @@ export function bar(fraction: number, cls = ""): HTMLElement {
   const span = h("span");
   span.style.width = `${pct.toFixed(1)}%`;
   return h("div", { class: `bar ${cls}` }, span);
+}
+
+export interface SymbolCost {
+  symbol: string;
+  context: string[];
+  p: number;
+  seen: boolean;
+}
+
+/**
+ * How the suffix tree predicts each symbol of a connection, as the detector
+ * walks it: the deepest context matching the symbols before (BOS before the
+ * first), then -ln P(symbol | context). Symbols the context never saw get the
+ * smoothing floor gammaMin.
+ */
+export function explainSequence(model: PstModel, symbols: string[]): SymbolCost[] {
+  return symbols.map((symbol, i) => {
+    const history = ["BOS", ...symbols.slice(0, i)];
+    let node: PstNode = model.root;
+    for (let d = 1; d <= history.length; d++) {
+      const c = history[history.length - d];
+      const child = node.children.find((k) => k.context.length === d && k.context[0] === c);
+      if (!child) break;
+      node = child;
+      if (c === "BOS") break;
+    }
+    const e = node.next.find((n) => n.symbol === symbol);
+    return { symbol, context: node.context, p: e ? e.p : (model.gammaMin ?? 0), seen: !!e };
+  });
 }

@@ -117,7 +117,9 @@ export class KmodEnforcer implements Enforcer {
   async apply(upserts: Rule[], removals: Rule[]): Promise<void> {
     const nowMs = Date.now();
     await this.guard(async (nl) => {
-      const del = [...removals.map((r) => r.id), ...upserts.map((r) => r.id)].filter((id) => this.installed.has(id));
+      // A rule past its expiry is (or is about to be) removed by the module itself: deleting it could race to ENOENT.
+      const live = removals.filter((r) => !r.expiresAt || r.expiresAt * 1000 > nowMs + 500);
+      const del = [...live.map((r) => r.id), ...upserts.map((r) => r.id)].filter((id) => this.installed.has(id));
       if (del.length) await nl.deleteRules(del);
       for (const id of del) this.installed.delete(id);
       const add = upserts.filter((r) => !r.expiresAt || r.expiresAt * 1000 > nowMs).map((r) => toKernelRule(r, nowMs));
@@ -161,6 +163,18 @@ export class KmodEnforcer implements Enforcer {
 
   onExpired(cb: (id: number) => void): void {
     this.expiredCb = cb;
+  }
+
+  /** True when the module was reloaded or unloaded (its family id changed or vanished) or holds fewer rules than we installed. */
+  async check(): Promise<boolean> {
+    const before = this.nl?.familyId;
+    try {
+      const st = await this.guard((nl) => nl.stats());
+      if (before !== undefined && this.nl?.familyId !== before) return true;
+      return st.hostRules + st.generalRules < this.installed.size - 64; // some slack for expiries in flight
+    } catch {
+      return true;
+    }
   }
 
   async close(): Promise<void> {

@@ -280,6 +280,16 @@ export class NftablesEnforcer implements Enforcer {
     return { added, removed, kept };
   }
 
+  /** True when our table or its hooks are gone (e.g. `nft flush ruleset` by a firewall reload). */
+  async check(): Promise<boolean> {
+    try {
+      const items = await this.nft.list(["chain", "inet", this.table, "pre"]);
+      return !items.some((i) => "rule" in i);
+    } catch {
+      return true;
+    }
+  }
+
   /** Set elements expire in the kernel; the service's own sweeper reports them. */
   onExpired(): void {}
 

@@ -24,6 +24,11 @@ export interface Enforcer {
   reconcile(desired: Rule[]): Promise<ReconcileResult>;
   /** Called with the id of a rule the kernel expired on its own. */
   onExpired(cb: (id: number) => void): void;
+  /**
+   * A cheap probe for lost kernel state (table deleted by a firewall reload,
+   * module reloaded): resolves true when a reconciliation is needed.
+   */
+  check?(): Promise<boolean>;
   close(): Promise<void>;
 }
 

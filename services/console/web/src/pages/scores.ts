@@ -1,5 +1,5 @@
 import { api, type ScorePoint } from "../api";
-import { cssVar, timeChart } from "../charts";
+import { cssVar, levelLine, timeChart } from "../charts";
 import { h } from "../dom";
 import { fmtScore, fmtTime } from "../format";
 import { on } from "../live";
@@ -38,11 +38,12 @@ export function scoresPage(root: HTMLElement): () => void {
         { label: "score", color: cssVar("--series-1"), points: true },
         { label: "above threshold", color: cssVar("--warn"), points: true },
         { label: "verdict", color: cssVar("--danger"), points: true },
-        { label: "threshold", color: cssVar("--series-2"), dash: [6, 4], width: 2 },
       ],
-      { height: 240, yLabel: "score" },
+      // The current threshold spans the whole plot, also when only a few scores are in.
+      { height: 240, yLabel: "score", minSpan: 60, plugins: [levelLine(() => v?.points[v.points.length - 1]?.threshold ?? null, cssVar("--series-2"))] },
     );
     v = { points: [], chart, recent, stats };
+    chart.plot.redraw();
     views.set(detector, v);
     return v;
   };
@@ -56,10 +57,9 @@ export function scoresPage(root: HTMLElement): () => void {
       pts.map((p) => (p.verdict || p.score >= p.threshold ? null : p.score)),
       pts.map((p) => (!p.verdict && p.score >= p.threshold ? p.score : null)),
       pts.map((p) => (p.verdict ? p.score : null)),
-      pts.map((p) => p.threshold),
     ]);
     const above = pts.filter((p) => p.score >= p.threshold).length;
-    v.stats.textContent = `— ${pts.length} scores, ${above} at or above threshold`;
+    v.stats.textContent = `— ${pts.length} scores, ${above} at or above threshold (${fmtScore(pts[pts.length - 1]?.threshold)}, dashed)`;
     const last = pts.slice(-8).reverse();
     v.recent.replaceChildren(
       ...last.map((p) =>

@@ -1,6 +1,6 @@
-import { api, ApiError, type Verdict, type VerdictEntry } from "../api";
+import { api, ApiError, type ModelDoc, type PstModel, type Verdict, type VerdictEntry } from "../api";
 import { coalesce, h, toast } from "../dom";
-import { bar, symbolChips } from "../evidence";
+import { bar, explainSequence, symbolChips } from "../evidence";
 import { fmtCount, fmtNum, fmtScore, fmtTime, PROTOCOLS } from "../format";
 import { on } from "../live";
 
@@ -25,7 +25,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
       h(
         "section",
         { class: "panel" },
-        h("table", { "data-testid": "verdict-list" }, h("thead", null, h("tr", null, ["Capture time", "Detector", "Address", "Score / threshold", "Label", "Outcome"].map((t) => h("th", null, t)))), body),
+        scroll(h("table", { "data-testid": "verdict-list" }, h("thead", null, h("tr", null, ["Capture time", "Detector", "Address", "Score / threshold", "Label", "Outcome"].map((t) => h("th", null, t)))), body)),
       ),
       detail,
     ),
@@ -70,7 +70,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
               h("td", null, v.detector),
               h("td", { class: "mono" }, v.aggregate ? "(aggregate)" : v.address || "–"),
               h("td", null, `${fmtScore(v.score)} / ${fmtScore(v.threshold)}`),
-              h("td", { class: "nowrap" }, v.label || "–"),
+              h("td", null, v.label || "–"),
               h("td", null, h("span", { class: `badge ${OUTCOME_CLASS[e.outcome] ?? "info"}` }, e.outcome || "pending")),
             );
             const open = () => select(v.id);
@@ -180,31 +180,90 @@ function kv(k: string, v: Node | string): HTMLElement[] {
   return [h("dt", null, k), h("dd", null, v)];
 }
 
+let pstModels: Promise<ModelDoc<PstModel>> | null = null;
+
+/** A sub-row: each symbol of the connection with the context the tree used and its cost. */
+async function explainRow(c: { symbols?: string; serviceClass?: string; score?: number }, cell: HTMLElement): Promise<void> {
+  pstModels ??= api.get<ModelDoc<PstModel>>("/api/models/pst");
+  pstModels.catch(() => (pstModels = null));
+  try {
+    const doc = await pstModels;
+    const model = doc.models.find((m) => m.serviceClass === c.serviceClass);
+    if (!model) throw new Error(`no PST model for service class "${c.serviceClass}" (have ${doc.models.map((m) => m.serviceClass).join(", ")})`);
+    const symbols = (c.symbols ?? "").split(/\s+/).filter(Boolean);
+    const costs = explainSequence(model, symbols);
+    const mean = costs.reduce((s, x) => s + -Math.log(Math.max(x.p, 1e-300)), 0) / Math.max(1, costs.length);
+    cell.replaceChildren(
+      h(
+        "table",
+        { class: "explain", "data-testid": "pst-explain" },
+        h("thead", null, h("tr", null, ["#", "Symbol", "Context used (oldest first)", "P", "−ln P"].map((t) => h("th", null, t)))),
+        h(
+          "tbody",
+          null,
+          costs.map((x, i) =>
+            h(
+              "tr",
+              null,
+              h("td", null, String(i + 1)),
+              h("td", null, symbolChips([x.symbol])),
+              h("td", null, x.context.length ? symbolChips(x.context) : h("span", { class: "muted" }, "(root)")),
+              h("td", null, x.seen ? x.p.toFixed(4) : h("span", { title: "never seen after this context: the smoothing floor" }, `${x.p.toExponential(1)} (floor)`)),
+              h("td", null, bar(-Math.log(Math.max(x.p, 1e-300)) / 10, -Math.log(x.p) > (model.threshold ?? Infinity) ? "hot" : ""), (-Math.log(Math.max(x.p, 1e-300))).toFixed(2)),
+            ),
+          ),
+        ),
+      ),
+      h(
+        "p",
+        { class: "muted" },
+        `Mean −ln P over ${costs.length} symbols: ${mean.toFixed(3)} nats (detector's score ${fmtScore(c.score)}, threshold ${fmtScore(model.threshold)}; the detector judges the largest running mean once a connection has enough symbols). Model ${model.serviceClass}${model.version ? ` v${model.version}` : ""} from ${doc.origin}.`,
+      ),
+    );
+  } catch (err) {
+    cell.replaceChildren(h("p", { class: "error" }, (err as Error).message));
+  }
+}
+
 function pstEvidence(v: Verdict): HTMLElement {
   const conns = v.pst?.connections ?? [];
   return h(
     "section",
     { "data-testid": "pst-evidence" },
     h("h2", null, `Anomalous connections (${conns.length}${v.connections && v.connections > conns.length ? ` of ${v.connections}` : ""})`),
-    h("p", { class: "muted" }, "Each connection as its TCP flag sequence: C = client to server, S = server to client. The score is the average negative log-likelihood per symbol under the service class's suffix tree."),
+    h("p", { class: "muted" }, "Each connection as its TCP flag sequence: C = client to server, S = server to client. The score is the average negative log-likelihood per symbol under the service class's suffix tree; \"explain\" shows how the tree predicted each symbol."),
     conns.length
       ? scroll(h(
           "table",
           null,
-          h("thead", null, h("tr", null, ["Connection", "Class", "Score", "Symbols"].map((t) => h("th", null, t)))),
+          h("thead", null, h("tr", null, ["Connection", "Class", "Score", "Symbols", ""].map((t) => h("th", null, t)))),
           h(
             "tbody",
             null,
-            conns.map((c) =>
-              h(
-                "tr",
-                null,
-                h("td", { class: "mono" }, `${c.client}:${c.clientPort} → ${c.server}:${c.serverPort}`),
-                h("td", null, c.serviceClass || "–"),
-                h("td", null, fmtScore(c.score)),
-                h("td", null, symbolChips(c.symbols ?? "")),
-              ),
-            ),
+            conns.flatMap((c) => {
+              const detailCell = h("td", { colspan: 5 });
+              const detail = h("tr", { hidden: true }, detailCell);
+              const button = h("button", { type: "button", class: "ghost", "data-testid": "explain", title: "How the suffix tree predicts each symbol" }, "explain");
+              button.addEventListener("click", () => {
+                detail.hidden = !detail.hidden;
+                if (!detail.hidden && !detailCell.childElementCount) {
+                  detailCell.append(h("span", { class: "muted" }, "loading the model…"));
+                  void explainRow(c, detailCell);
+                }
+              });
+              return [
+                h(
+                  "tr",
+                  null,
+                  h("td", { class: "mono" }, `${c.client}:${c.clientPort} → ${c.server}:${c.serverPort}`),
+                  h("td", null, c.serviceClass || "–"),
+                  h("td", null, fmtScore(c.score)),
+                  h("td", null, symbolChips(c.symbols ?? "")),
+                  h("td", null, button),
+                ),
+                detail,
+              ];
+            }),
           ),
         ))
       : h("p", { class: "empty" }, "No connection sample in this verdict."),

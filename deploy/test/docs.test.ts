@@ -1,0 +1,55 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "@vigil/testing";
+
+const SECTIONS = ["capture", "pst", "som", "rules", "console"];
+const configBuilt = existsSync(join(repoRoot, "packages/config/dist/index.js")) ? null : "packages/config is not built";
+
+describe.skipIf(configBuilt)(`configuration reference ${configBuilt ? `(skipped: ${configBuilt})` : ""}`, () => {
+  let dir: string;
+  let text: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "vigil-cfgref-"));
+    const r = spawnSync(process.execPath, [join(repoRoot, "deploy/scripts/config-reference.mjs"), "--out", join(dir, "ref.md")], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`config-reference.mjs failed: ${r.stderr}`);
+    text = readFileSync(join(dir, "ref.md"), "utf8");
+    const committed = join(repoRoot, "docs/config-reference.md");
+    if (!existsSync(committed) || readFileSync(committed, "utf8") !== text)
+      console.warn("docs/config-reference.md differs from the schemas: run node deploy/scripts/config-reference.mjs");
+  }, 60_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const section of SECTIONS) {
+    const dist = join(repoRoot, "services", section, "dist/config.js");
+    const missing = existsSync(dist) ? null : `${dist} is missing`;
+    it.skipIf(missing)(`lists every key of the ${section} section with its environment variable ${missing ? `(skipped: ${missing})` : ""}`, async () => {
+      const mod = (await import(pathToFileURL(dist).href)) as Record<string, unknown>;
+      // The section's own keys, read from the schema the service validates with.
+      type Obj = { shape: Record<string, unknown>; def: { type: string; innerType?: unknown; in?: unknown } };
+      const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && (v as Obj).def?.type === "object";
+      const unwrap = (v: unknown): Obj | null => {
+        let cur = v as Obj | undefined;
+        for (let i = 0; i < 10 && cur && !isObj(cur); i++) cur = (cur.def?.innerType ?? cur.def?.in) as Obj | undefined;
+        return cur && isObj(cur) ? cur : null;
+      };
+      const holder = Object.values(mod).find((v) => isObj(v) && unwrap(v.shape[section]));
+      expect(holder, `no exported schema with a ${section} section`).toBeDefined();
+      const keys = Object.keys(unwrap((holder as Obj).shape[section])!.shape);
+      expect(keys.length).toBeGreaterThan(2);
+      const body = text.slice(text.indexOf(`## \`${section}\``));
+      for (const k of keys) expect(body, `${section}.${k}`).toMatch(new RegExp(`\\| \`${section}\\.${k}(\\.[a-zA-Z.]+)?\` \\|`));
+      const env = `VIGIL_${section.toUpperCase()}__`;
+      expect(body).toContain(env);
+    });
+  }
+
+  it("names the shared nats section and carries no path of this checkout", () => {
+    expect(text).toContain("| `nats.servers` |");
+    expect(text).toContain("`VIGIL_NATS__SERVERS`");
+    expect(text).not.toContain(repoRoot);
+  });
+});

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Runs the live end-to-end scenario; must be started inside the lab victim's
+// namespace: ip netns exec <prefix>-victim node lab/dist/live-main.js --prefix <prefix>
+import { parseArgs } from "node:util";
+import { runLive, type LiveAttack } from "./live.js";
+import type { Detector } from "./pipeline.js";
+
+const { values } = parseArgs({
+  options: {
+    prefix: { type: "string", default: "vlab" },
+    ttl: { type: "string", default: "8" },
+    detectors: { type: "string" },
+    attacks: { type: "string", default: "scan,flood" },
+    "no-expiry": { type: "boolean" },
+    keep: { type: "boolean" },
+  },
+});
+
+runLive({
+  prefix: values.prefix!,
+  ttlS: Number(values.ttl),
+  detectors: values.detectors?.split(",") as Detector[] | undefined,
+  attacks: values.attacks!.split(",") as LiveAttack[],
+  expiry: !values["no-expiry"],
+  keep: values.keep,
+  log: (m) => process.stderr.write(`live: ${m}\n`),
+}).then(
+  (report) => {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    process.exit(0);
+  },
+  (err: Error & { code?: string }) => {
+    process.stderr.write(`live: ${err.message}\n`);
+    process.exit(1);
+  },
+);
