@@ -78,17 +78,18 @@ for s in capture pst som rules console; do [ -f "$repo/services/$s/dist/main.js"
 if [ ${#missing[@]} -gt 0 ]; then log "warning: not built, their units will fail to start: ${missing[*]}"; fi
 
 log "installing the services in $root$prefix"
-stage=$(mktemp -d "${TMPDIR:-/tmp}/vigil-stage.XXXXXX")
+# Staged beside the target so that the swap is a rename: a running service
+# keeps its open files, a restart picks up the new tree, and the previous one
+# is kept for rollback.
+mkdir -p "$(dirname "$root$prefix")"
+stage=$(mktemp -d "$(dirname "$root$prefix")/.vigil-stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 node "$repo/deploy/scripts/stage-runtime.mjs" "$stage/app" --root "$repo"
 mkdir -p "$stage/app/bin"
 # One place for the units to find the interpreter, whatever its install path.
 ln -s "$node" "$stage/app/bin/node"
-# Swap the whole tree at once: a running service keeps its open files, a
-# restart picks up the new tree, and the previous one is kept for rollback.
-mkdir -p "$(dirname "$root$prefix")"
 if [ -d "$root$prefix" ]; then rm -rf "$root$prefix.previous"; mv "$root$prefix" "$root$prefix.previous"; fi
-cp -a "$stage/app" "$root$prefix"
+mv "$stage/app" "$root$prefix"
 
 log "installing the vigil CLI in $root/usr/local/bin/vigil"
 mkdir -p "$root/usr/local/bin"

@@ -74,10 +74,12 @@ const hidden = join(root, "node_modules/.package-lock.json");
 if (!existsSync(hidden)) fail(`${hidden} is missing: run npm ci first`);
 const installed = JSON.parse(readFileSync(hidden, "utf8")).packages ?? {};
 let copied = 0;
+const shippedDirs = new Set(workspaces);
 for (const [key, entry] of Object.entries(installed)) {
-  const m = /^node_modules\/((?:@[^/]+\/)?[^/]+)$/.exec(key);
-  if (!m) continue;
-  const name = m[1];
+  // Top-level packages, and those npm could not hoist out of a shipped workspace.
+  const m = /^(?:(.+?)\/)?node_modules\/((?:@[^/]+\/)?[^/]+)$/.exec(key);
+  if (!m || (m[1] && !shippedDirs.has(m[1]))) continue;
+  const name = m[2];
   if (name === "@vigil/testing" || (entry.dev && !values["keep-dev"])) continue;
   const from = join(root, key);
   if (!existsSync(from)) continue;

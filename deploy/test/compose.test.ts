@@ -62,6 +62,14 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
     expect(base.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe("afpacket");
   });
 
+  it("deploy/lab.sh drives the same project, adding the kernel overlay only when /dev/vigil exists", () => {
+    const r = spawnSync(join(repoRoot, "deploy/lab.sh"), ["config"], { cwd: "/", encoding: "utf8", env: { ...process.env, VIGIL_CAPTURE_INTERFACE: "lab0" } });
+    expect(r.status, r.stderr).toBe(0);
+    const cfg = parseYaml(r.stdout) as { services: Record<string, ComposeService> };
+    expect(cfg.services.capture.environment!.VIGIL_CAPTURE__INTERFACE).toBe("lab0");
+    expect(cfg.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe(existsSync("/dev/vigil") ? "kernel" : "afpacket");
+  });
+
   it("runs nothing as root but what needs it, with the fewest capabilities", () => {
     const { services } = resolved(["compose.yaml"]);
     const privileged: Record<string, string[]> = { capture: ["NET_ADMIN", "NET_RAW"], rules: ["NET_ADMIN"], "nats-volume-init": ["CHOWN"] };

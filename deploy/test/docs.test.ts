@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -46,6 +46,28 @@ describe.skipIf(configBuilt)(`configuration reference ${configBuilt ? `(skipped:
       expect(body).toContain(env);
     });
   }
+
+  it("the shipped vigil.yaml, with its commented examples switched on too, is valid for every service", async () => {
+    const { loadConfig } = await import("@vigil/config");
+    const shipped = join(repoRoot, "deploy/config/vigil.yaml");
+    const examples = join(dir, "examples.yaml");
+    // "# key: value" and "#   - item" lines become YAML; prose comments stay comments.
+    writeFileSync(examples, readFileSync(shipped, "utf8").replace(/^# ?(?=\s*(?:[a-zA-Z]+:(?:\s|$)|- ))/gm, ""));
+    expect(readFileSync(examples, "utf8")).toMatch(/^rules:\n\s+enforcer: auto/m);
+    let checked = 0;
+    for (const section of SECTIONS) {
+      const dist = join(repoRoot, "services", section, "dist/config.js");
+      if (!existsSync(dist)) continue;
+      const mod = (await import(pathToFileURL(dist).href)) as Record<string, unknown>;
+      const holder = Object.values(mod).find((v) => {
+        const shape = (v as { shape?: Record<string, unknown> })?.shape;
+        return !!shape && typeof shape === "object" && section in shape;
+      }) as Parameters<typeof loadConfig>[0];
+      for (const file of [shipped, examples]) expect(() => loadConfig(holder, { file, env: {} }), `${section} with ${file}`).not.toThrow();
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
 
   it("names the shared nats section and carries no path of this checkout", () => {
     expect(text).toContain("| `nats.servers` |");

@@ -6,7 +6,7 @@
 // an enforced rule on the hub; killing a detector instance moves its shards to
 // the surviving one, which then catches the next attack on those shards.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -15,7 +15,7 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { fnv1a32, parseAddress } from "@vigil/frames";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
-import { netnsUnavailableReason, waitFor } from "@vigil/testing";
+import { netnsUnavailableReason, repoRoot, waitFor } from "@vigil/testing";
 import { createTopology, startHubNats, startLeafNats, stopNats, type NatsNode, type Topology } from "./helpers/topology.js";
 import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
 import { serviceMissing, startService, type RunningService } from "./helpers/services.js";
@@ -37,6 +37,8 @@ const skipReason =
   (process.env.VIGIL_SKIP_SCALE_OUT ? "VIGIL_SKIP_SCALE_OUT is set" : null);
 if (skipReason) console.warn(`deploy/test/scale-out: skipped: ${skipReason}`);
 
+const cliMissing = existsSync(join(repoRoot, "packages/cli/dist/main.js")) ? null : "the vigil CLI is not built (packages/cli/dist/main.js)";
+
 const shardOfAddress = (a: string) => {
   const b = parseAddress(a);
   return fnv1a32(b, 0, b.length) % SHARDS;
@@ -55,6 +57,20 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
   const owners = new Map<string, { shards: number[]; at: number; stopping: boolean }>();
   const rulesEos = new Set<string>();
   let cfgFile: string;
+  let socket: string;
+  let rules: RunningService;
+
+  /** Starts the rules service on the hub and waits for its control socket. */
+  async function startRules(env: Record<string, string>): Promise<RunningService> {
+    rmSync(socket, { force: true });
+    const svc = startService("rules", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, "rules-state"), ...env }, { ns: topo.hub.ns, label: "rules" });
+    procs.push(svc);
+    await waitFor("the rules control socket", async () => {
+      if (svc.child.exitCode !== null) throw new Error(`rules exited:\n${svc.output().slice(-3000)}`);
+      return existsSync(socket);
+    }, 30_000, 200);
+    return svc;
+  }
 
   const listRules = () =>
     new Promise<ListRulesResponse>((resolve, reject) =>
@@ -65,7 +81,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
       control.listVerdicts(ListVerdictsRequest.fromPartial({}), (err: grpc.ServiceError | null, res: ListVerdictsResponse) => (err ? reject(err) : resolve(res))),
     );
 
-  const livePst = () => [...owners.entries()].filter(([, o]) => !o.stopping && Date.now() - o.at < 3000);
+  const livePst = () => [...owners.entries()].filter(([, o]) => !o.stopping && Date.now() - o.at < 6000);
 
   function startPst(host: number, instance: string): RunningService {
     const svc = startService("pst", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, instance), VIGIL_PST__INSTANCE: instance }, { ns: topo.detectors[host].ns, label: instance });
@@ -110,7 +126,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
     for (const [i, host] of topo.detectors.entries()) leaves.push(await startLeafNats(host, topo.hubOnLink[i]));
 
     cfgFile = join(work, "vigil.yaml");
-    const socket = join(work, "control.sock");
+    socket = join(work, "control.sock");
     writeFileSync(
       cfgFile,
       JSON.stringify({
@@ -142,17 +158,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
     });
     await nc.flush();
 
-    const rules = startService("rules", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, "rules-state") }, { ns: topo.hub.ns, label: "rules" });
-    procs.push(rules);
-    await waitFor("the rules control socket", async () => {
-      if (rules.child.exitCode !== null) throw new Error(`rules exited:\n${rules.output().slice(-3000)}`);
-      try {
-        execFileSync("test", ["-S", socket]);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30_000, 200);
+    rules = await startRules({});
     control = new ControlClient(`unix:${socket}`, grpc.credentials.createInsecure());
 
     startPst(0, "pst-host1");
@@ -195,9 +201,9 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
     expect(mine.length, JSON.stringify(verdicts.map((v) => [v.detector, v.address, v.label]))).toBeGreaterThan(0);
     const owner = livePst().find(([, o]) => o.shards.includes(shardOfAddress(attacker)))![0];
     expect(mine.some((v) => v.detector === "pst" && v.instance === owner)).toBe(true);
-    const rules = (await listRules()).rules;
-    const rule = rules.find((r) => r.srcCidr === `${attacker}/32`);
-    expect(rule, `no rule; verdict outcomes: ${outcomes.join(", ")}; verdicts: ${JSON.stringify(mine.map((v) => [v.score, v.threshold, v.connections, v.packets]))}; rules service:\n${procs[0].output().slice(-3000)}`).toBeDefined();
+    const ruleList = (await listRules()).rules;
+    const rule = ruleList.find((r) => r.srcCidr === `${attacker}/32`);
+    expect(rule, `no rule; verdict outcomes: ${outcomes.join(", ")}; verdicts: ${JSON.stringify(mine.map((v) => [v.score, v.threshold, v.connections, v.packets]))}; rules service:\n${rules.output().slice(-3000)}`).toBeDefined();
     expect(rule!.enforced).toBe(true);
     expect(rule!.detector).toContain("pst");
     // Enforced for real, in the hub's own nftables.
@@ -222,7 +228,39 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
     await replay("scale-out-2", attack(attacker, 1_700_000_600));
     const verdicts = (await listVerdicts()).verdicts.map((v) => v.verdict!).filter((v) => v.address === attacker);
     expect(verdicts.some((v) => v.detector === "pst" && v.instance === "pst-host2"), JSON.stringify(verdicts)).toBe(true);
-    const rules = (await listRules()).rules;
-    expect(rules.find((r) => r.srcCidr === `${attacker}/32`)?.enforced, JSON.stringify(rules)).toBe(true);
+    const ruleList = (await listRules()).rules;
+    expect(ruleList.find((r) => r.srcCidr === `${attacker}/32`)?.enforced, JSON.stringify(ruleList)).toBe(true);
+  }, 120_000);
+
+  // docs/operations.md, "Locked out": the commands an operator types at the
+  // console, run as written against the hub (the vigil CLI as installed).
+  it.skipIf(cliMissing)(`the guide's locked-out procedure clears a block for good ${cliMissing ? `(skipped: ${cliMissing})` : ""}`, async () => {
+    const attacker = "203.0.113.66";
+    const hubNft = (...args: string[]) => execFileSync("ip", ["netns", "exec", topo.hub.ns, "nft", ...args], { encoding: "utf8" });
+    const vigil = (...args: string[]) =>
+      execFileSync(process.execPath, [join(repoRoot, "packages/cli/dist/main.js"), ...args, "--socket", socket], { encoding: "utf8", env: { ...process.env, VIGIL_CONFIG: cfgFile } });
+    expect(hubNft("list", "table", "inet", "vigil")).toContain(attacker);
+    control.close();
+
+    // systemctl stop vigil-rules; nft delete table inet vigil
+    await rules.stop();
+    hubNft("delete", "table", "inet", "vigil");
+    expect(hubNft("list", "tables")).not.toContain("inet vigil");
+
+    // VIGIL_RULES__ENFORCER=dry-run; systemctl start vigil-rules: nothing comes back.
+    rules = await startRules({ VIGIL_RULES__ENFORCER: "dry-run" });
+    const listed = JSON.parse(vigil("rules", "ls", "--json")) as unknown;
+    const all = (Array.isArray(listed) ? listed : (listed as { rules: unknown[] }).rules) as Array<{ id: number | string; srcCidr?: string; src_cidr?: string }>;
+    const rule = all.find((r) => (r.srcCidr ?? r.src_cidr) === `${attacker}/32`);
+    expect(rule, JSON.stringify(listed)).toBeDefined();
+    expect(hubNft("list", "tables")).not.toContain("inet vigil");
+
+    // vigil rules rm <id>; back to enforcing: the table returns without the rule.
+    expect(vigil("rules", "rm", String(rule!.id))).toContain(`removed rule ${rule!.id}`);
+    await rules.stop();
+    rules = await startRules({});
+    await waitFor("the table re-created by the restarted rules service", () => hubNft("list", "tables").includes("inet vigil"), 30_000, 200);
+    const table = hubNft("list", "table", "inet", "vigil");
+    expect(table).not.toContain(attacker);
   }, 120_000);
 });

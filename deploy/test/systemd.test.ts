@@ -156,6 +156,18 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
     expect(existsSync(join(dest, "opt/vigil.previous/packages/cli/dist/main.js"))).toBe(true);
   }, 120_000);
 
+  it("--uninstall removes the services, units and CLI but keeps the configuration", () => {
+    const copy = mkdtempSync(join(tmpdir(), "vigil-uninstall-"));
+    try {
+      execFileSync(join(repoRoot, "deploy/install.sh"), ["--destdir", copy, "--no-build"], { stdio: ["ignore", "ignore", "pipe"] });
+      execFileSync(join(repoRoot, "deploy/install.sh"), ["--destdir", copy, "--uninstall"], { stdio: ["ignore", "ignore", "pipe"] });
+      for (const gone of ["opt/vigil", "usr/local/bin/vigil", ...UNITS.map((u) => `etc/systemd/system/${u}`)]) expect(existsSync(join(copy, gone)), gone).toBe(false);
+      expect(existsSync(join(copy, "etc/vigil/vigil.yaml"))).toBe(true);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it("refuses unknown options and a relative prefix", () => {
     const bad = spawnSync(join(repoRoot, "deploy/install.sh"), ["--frobnicate"], { encoding: "utf8" });
     expect(bad.status).toBe(64);

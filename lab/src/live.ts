@@ -91,6 +91,10 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
     detectors: opts.detectors,
     keep: opts.keep,
     rules: { enforcer: "nftables", dryRun: false, nftTable: "vigil_lab", baseTtlS: ttlS, maxTtlS: ttlS * 4, offenceMemoryS: 1 },
+    // The SOM folds a culprit's anomalous windows into one verdict per merge
+    // period (60 s by default, far below production TTLs). The scenario's TTLs
+    // are seconds, so a repeat attack after an expiry must start a new period.
+    som: { mergePeriodSeconds: 1 },
   });
   const background = spawn(LAB_SCRIPT, ["benign", "600", "42"], {
     env: { ...process.env, VLAB: opts.prefix },

@@ -12,11 +12,13 @@ export interface LocalGuess {
  * Infers the protected addresses of a capture made on a host: the host is in
  * every packet it sends or receives, so per IP family the address that appears
  * (as source or destination) in the largest share of packets is taken when
- * that share is at least `minShare`. A capture taken on a router or a span
+ * that share is at least `minShare`; among addresses within 1 % of that share,
+ * the one that receives the most packets. A capture taken on a router or a span
  * port has no such address: the caller must then name --local.
  */
 export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGuess> {
   const counts = [new Map<string, number>(), new Map<string, number>()];
+  const received = [new Map<string, number>(), new Map<string, number>()];
   const totals = [0, 0];
   const cur = new RecordCursor();
   for await (const records of readPcapRecords(file)) {
@@ -44,17 +46,27 @@ export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGue
       const m = counts[fam]!;
       m.set(src, (m.get(src) ?? 0) + 1);
       if (dst !== src) m.set(dst, (m.get(dst) ?? 0) + 1);
+      const r = received[fam]!;
+      r.set(dst, (r.get(dst) ?? 0) + 1);
     }
   }
   const guess: LocalGuess = { local: [], evidence: [] };
   for (const fam of [0, 1]) {
+    let top = 0;
+    for (const n of counts[fam]!.values()) top = Math.max(top, n);
+    // Between two hosts talking only to each other both are in every packet:
+    // the protected one is the one being talked to (it receives the probes of
+    // a scan). Remaining ties go to the smaller address, never to map order.
     let best = "";
     let bestCount = 0;
+    let bestReceived = -1;
     for (const [a, n] of counts[fam]!) {
-      // Ties go to the smaller address so the guess never depends on map order.
-      if (n > bestCount || (n === bestCount && a < best)) {
+      if (n < top * 0.99) continue;
+      const r = received[fam]!.get(a) ?? 0;
+      if (r > bestReceived || (r === bestReceived && a < best)) {
         best = a;
         bestCount = n;
+        bestReceived = r;
       }
     }
     const total = totals[fam]!;

@@ -34,6 +34,9 @@ export interface PipelineOptions {
   detectors?: Detector[];
   /** Settings merged into the rules section (default: the dry-run enforcer). */
   rules?: Record<string, unknown>;
+  /** Settings merged into the detectors' sections. */
+  pst?: Record<string, unknown>;
+  som?: Record<string, unknown>;
 }
 
 export const DETECTORS = ["pst", "som"] as const;
@@ -159,12 +162,14 @@ export class Pipeline {
         stateDir: join(this.workDir, "state", "pst"),
         metrics: { host: "127.0.0.1", port: 0 },
         ...(models ? { modelsDir: join(models, "pst") } : {}),
+        ...this.opts.pst,
       },
       som: {
         shardCount: this.shardCount,
         stateDir: join(this.workDir, "state", "som"),
         metrics: { host: "127.0.0.1", port: 0 },
         ...(models ? { model: join(models, "som") } : {}),
+        ...this.opts.som,
       },
       rules: {
         enforcer: "dry-run",

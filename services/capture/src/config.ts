@@ -1,4 +1,13 @@
 import { DEFAULT_PORTS, loadConfig, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { parseCidr } from "@vigil/frames";
+
+const cidr = z.string().superRefine((text, ctx) => {
+  try {
+    parseCidr(text.trim());
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+  }
+});
 
 export const SOURCE_KINDS = ["kernel", "afpacket", "pcap"] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -22,7 +31,7 @@ export const captureSectionSchema = z
     flushMs: z.number().int().min(1).max(60_000).default(5),
     snaplen: z.number().int().min(1).max(65535).default(128),
     /** Local networks (CIDRs): give frames read from files a direction. */
-    local: z.array(z.string().min(1)).default([]),
+    local: z.array(cidr).default([]),
     /** AF_PACKET: PACKET_FANOUT group shared by several capture processes. */
     fanoutGroup: z.number().int().min(0).max(65535).optional(),
     /** Names the stream in every FrameBatch; default "<host>/<source>:<target>". */

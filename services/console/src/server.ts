@@ -350,7 +350,15 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
   const broadcast = (event: string, data: unknown) => {
     if (!sseClients.size) return;
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const c of sseClients) c.raw.write(frame);
+    for (const c of sseClients) {
+      // A browser that stopped reading (a suspended laptop) is dropped rather than buffered without bound; EventSource reconnects.
+      if (c.raw.writableLength > 1 << 20) {
+        sseClients.delete(c);
+        c.raw.destroy();
+        continue;
+      }
+      c.raw.write(frame);
+    }
   };
   // Scores can arrive by the thousand per second: batch them into one event every 250 ms.
   let pendingScores = new Map<string, unknown[]>();

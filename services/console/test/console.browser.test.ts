@@ -212,6 +212,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await page.fill("#token", "not-the-token");
     await page.click("button[type=submit]");
     await page.waitForSelector("text=That token is not right.");
+    await shot("login");
     await page.fill("#token", TOKEN);
     await page.click("button[type=submit]");
     await page.waitForSelector("h1:text('Overview')");

@@ -3,11 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
-import { freePort, repoRoot } from "@vigil/testing";
+import { connectBus } from "@vigil/bus";
+import { disposeNatsServer, freePort, repoRoot, startNatsServer } from "@vigil/testing";
 import { authenticate, hostAllowed, hostName, parseCookies, sessionValue } from "../src/auth.js";
 import { CounterRates, sumCounters } from "../src/capture-metrics.js";
 import { consoleSchema, createConsoleServer } from "../src/index.js";
-import { ModelSource, normalizePst, normalizeSom, pstSymbolText, uMatrixFromWeights } from "../src/models.js";
+import { ModelSource, modelSubject, normalizePst, normalizeSom, pstSymbolText, uMatrixFromWeights } from "../src/models.js";
 import { explainSequence } from "../web/src/evidence.js";
 import { pstExport, somExport } from "./support/fixtures.js";
 
@@ -137,6 +138,39 @@ describe("model sources", () => {
     writeFileSync(join(bad, "broken.json"), "{ not json");
     const src2 = new ModelSource({ nats: () => null, stateDir: state, dirs: { som: bad }, requestTimeoutMs: 100 });
     await expect(src2.get("som")).rejects.toThrow(/broken\.json/);
+  });
+});
+
+describe("live models over NATS", () => {
+  it("asks the detector on vigil.models.<detector> first and falls back to files when nobody answers", async () => {
+    const nats = await startNatsServer();
+    const nc = await connectBus({ servers: [nats.url], name: "console-unit" });
+    try {
+      const state = tempDir();
+      mkdirSync(join(state, "som"), { recursive: true });
+      writeFileSync(join(state, "som", "map.json"), JSON.stringify({ rows: 1, cols: 2, umatrix: [0, 1] }));
+      const src = new ModelSource({ nats: () => nc, stateDir: state, dirs: {}, requestTimeoutMs: 300 });
+      const fromFile = await src.get("som");
+      expect(fromFile.origin).toBe(`file: ${join(state, "som", "map.json")}`);
+      const sub = nc.subscribe(modelSubject("som"));
+      void (async () => {
+        for await (const m of sub) m.respond(new TextEncoder().encode(JSON.stringify(somExport())));
+      })();
+      await nc.flush();
+      const live = await new ModelSource({ nats: () => nc, stateDir: state, dirs: {}, requestTimeoutMs: 2000 }).get("som");
+      expect(live.origin).toBe("live: vigil.models.som");
+      expect((live.models[0] as { rows: number }).rows).toBe(10);
+      sub.unsubscribe();
+      const garbled = nc.subscribe(modelSubject("pst"));
+      void (async () => {
+        for await (const m of garbled) m.respond(new TextEncoder().encode("not json"));
+      })();
+      await nc.flush();
+      await expect(new ModelSource({ nats: () => nc, stateDir: state, dirs: {}, requestTimeoutMs: 2000 }).get("pst")).rejects.toThrow(/vigil\.models\.pst is not JSON/);
+    } finally {
+      await nc.drain();
+      await disposeNatsServer(nats);
+    }
   });
 });
 

@@ -469,6 +469,30 @@ export class ConnTable {
     return (aIsWanted ? this.addrA : this.addrB).subarray(slot * 4, slot * 4 + 4);
   }
 
+  /** A hash of the address of the client or server end (no allocation). */
+  addressHash(slot: number, client: boolean): number {
+    const arr = this.isClientA(slot) === client ? this.addrA : this.addrB;
+    const o = slot * 4;
+    let h = Math.imul(this.family[slot] ^ arr[o], 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 15) ^ arr[o + 1], 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ arr[o + 2], 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ arr[o + 3], 0x9e3779b1);
+    return (h ^ (h >>> 15)) >>> 0;
+  }
+
+  /** A hash of the kept symbols, to tell distinct sequences apart without formatting them. */
+  symbolHash(slot: number): number {
+    const n = this.nsym[slot];
+    let h = Math.imul(n, 0x9e3779b1);
+    const hl = Math.min(n, HEAD_LEN);
+    for (let i = 0; i < hl; i++) h = Math.imul(h ^ this.head[slot * HEAD_LEN + i], 0x85ebca6b) ^ (h >>> 13);
+    if (n > HEAD_LEN) {
+      const base = slot * RING_LEN;
+      for (let j = Math.max(HEAD_LEN, n - RING_LEN); j < n; j++) h = Math.imul(h ^ this.ring[base + (j & RING_MASK)], 0xc2b2ae35) ^ (h >>> 16);
+    }
+    return h >>> 0;
+  }
+
   /** The kept symbols: all of them, or the head and the tail (the caller marks the gap). */
   symbols(slot: number): { head: number[]; tail: number[] | null } {
     const n = this.nsym[slot];

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, Malformed } from "@vigil/frames";
 import { ConnectionEvidence, Verdict } from "@vigil/proto";
 import { ELLIPSIS, SYM_END, formatSymbols } from "./alphabet.js";
-import { ConnTable, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
-import type { ModelSet } from "./model.js";
+import { ConnTable, HEAD_LEN, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
+import type { ModelSet, PstModel } from "./model.js";
 
 export interface DetectorOptions {
   detector: string;
@@ -68,8 +68,8 @@ export const enum Shape {
 }
 const SHAPE_COUNT = 11;
 
-export function shapeOf(head: number[]): Shape {
-  const first = head[0];
+export function shapeOf(head: ArrayLike<number>, off = 0, len = head.length): Shape {
+  const first = head[off];
   const dir = first >> 8;
   const f = first & 0xff;
   if (dir === 0 && (f & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
@@ -77,8 +77,8 @@ export function shapeOf(head: number[]): Shape {
     let reply = false;
     let clientAck = false;
     let clientData = false;
-    for (let i = 1; i < head.length; i++) {
-      const s = head[i];
+    for (let i = 1; i < len; i++) {
+      const s = head[off + i];
       if (s === SYM_END) break;
       const sf = s & 0xff;
       if (s >> 8 === 1) {
@@ -164,7 +164,10 @@ function wordsToAddress(words: Uint32Array, family: number): string {
 }
 
 interface Window {
-  key: string;
+  /** Key in its map: the address hash, probed forward on a collision. */
+  key: number;
+  family: number;
+  words: Uint32Array;
   shard: number;
   address: string;
   closeAt: number;
@@ -176,21 +179,56 @@ interface Window {
   scoreSum: number;
   firstTs: number;
   lastTs: number;
-  localAddrs: Map<string, number>;
+  /** Remote windows: connections per local address (by hash), and the local addresses' text. */
+  peers: Map<number, number>;
+  peerText: Map<number, string>;
   localPorts: Set<number>;
   models: Map<string, { count: number; threshold: number; rateAnomalous: number; rateSuspicious: number }>;
   shapes: Uint32Array;
-  evidence: ConnectionEvidence[];
-  evidenceSeen: Set<string>;
-  /** Local windows only: anomalous connections per remote source. */
-  sources?: Map<string, number>;
+  /** Raw until the window turns into a verdict: most windows never do, and formatting is the costly part. */
+  evidence: RawEvidence[];
+  /** Hashes of the symbol sequences already in evidence. */
+  evidenceSeen: Set<number>;
+  /** Local windows only: anomalous connections per remote source (by address hash). */
+  sources?: Map<number, number>;
 }
 
-function newWindow(key: string, shard: number, address: string, closeAt: number): Window {
+/** One connection's evidence as copied out of the table: formatted only if a verdict needs it. */
+interface RawEvidence {
+  family: number;
+  /** Client address words then server address words. */
+  words: Uint32Array;
+  clientPort: number;
+  serverPort: number;
+  serviceClass: string;
+  head: Uint16Array;
+  tail: Uint16Array | null;
+  score: number;
+  firstTs: number;
+  lastTs: number;
+}
+
+function formatEvidence(e: RawEvidence): ConnectionEvidence {
+  return ConnectionEvidence.fromPartial({
+    client: wordsToAddress(e.words.subarray(0, 4), e.family),
+    clientPort: e.clientPort,
+    server: wordsToAddress(e.words.subarray(4, 8), e.family),
+    serverPort: e.serverPort,
+    serviceClass: e.serviceClass,
+    symbols: e.tail ? `${formatSymbols(e.head)} ${ELLIPSIS} ${formatSymbols(e.tail)}` : formatSymbols(e.head),
+    score: e.score,
+    firstTs: e.firstTs,
+    lastTs: e.lastTs,
+  });
+}
+
+function newWindow(key: number, family: number, words: Uint32Array, shard: number, closeAt: number): Window {
   return {
     key,
+    family,
+    words,
     shard,
-    address,
+    address: "",
     closeAt,
     judged: 0,
     suspicious: 0,
@@ -199,13 +237,39 @@ function newWindow(key: string, shard: number, address: string, closeAt: number)
     scoreSum: 0,
     firstTs: Infinity,
     lastTs: -Infinity,
-    localAddrs: new Map(),
+    peers: new Map(),
+    peerText: new Map(),
     localPorts: new Set(),
     models: new Map(),
     shapes: new Uint32Array(SHAPE_COUNT),
     evidence: [],
     evidenceSeen: new Set(),
   };
+}
+
+/**
+ * Windows keyed by address hash without building strings per connection:
+ * the stored address words settle a collision, which moves the key forward.
+ * Map insertion order is opening order, hence closing order.
+ */
+function addressOf(w: Window): string {
+  if (!w.address) w.address = wordsToAddress(w.words, w.family);
+  return w.address;
+}
+
+function findWindow(map: Map<number, Window>, hash: number, family: number, arr: Uint32Array, off: number): Window | undefined {
+  for (let k = hash; ; k = (k + 1) >>> 0) {
+    const w = map.get(k);
+    if (!w) return undefined;
+    const ws = w.words;
+    if (w.family === family && ws[0] === arr[off] && ws[1] === arr[off + 1] && ws[2] === arr[off + 2] && ws[3] === arr[off + 3]) return w;
+  }
+}
+
+function freeKey(map: Map<number, Window>, hash: number): number {
+  let k = hash;
+  while (map.has(k)) k = (k + 1) >>> 0;
+  return k;
 }
 
 /** One judged connection as a training sequence, with its class. */
@@ -267,8 +331,8 @@ export class Detector implements JudgementSink {
   nonTcp = 0;
   fragments = 0;
   verdicts = 0;
-  private readonly windows: Array<Map<string, Window>>;
-  private readonly localWindows: Array<Map<string, Window>>;
+  private readonly windows: Array<Map<number, Window>>;
+  private readonly localWindows: Array<Map<number, Window>>;
   private readonly sourceId: string[];
   judgedAnomalous = 0;
   judgedNormal = 0;
@@ -377,59 +441,64 @@ export class Detector implements JudgementSink {
     const windows = this.windows[shard];
     if (level === LEVEL_NORMAL && (windows.size === 0 || !remoteIsClient)) return;
     const fam = t.family[slot];
-    const rw = t.addressWords(slot, remoteIsClient);
-    const remoteKey = `${fam}:${rw[0]},${rw[1]},${rw[2]},${rw[3]}`;
-    let w = remoteIsClient ? windows.get(remoteKey) : undefined;
+    const rArr = t.isClientA(slot) === remoteIsClient ? t.addrA : t.addrB;
+    const lArr = rArr === t.addrA ? t.addrB : t.addrA;
+    const off = slot * 4;
+    const rHash = t.addressHash(slot, remoteIsClient);
+    let w = remoteIsClient ? findWindow(windows, rHash, fam, rArr, off) : undefined;
     if (level === LEVEL_NORMAL) {
       if (w) w.judged++;
       return;
     }
     const now = t.clock[shard];
-    const remote = wordsToAddress(rw, fam);
-    const local = wordsToAddress(t.addressWords(slot, !remoteIsClient), fam);
-    if (!w && remoteIsClient && windows.size < this.opts.maxWindowsPerShard) {
-      w = newWindow(remoteKey, shard, remote, now + this.opts.windowSeconds);
-      windows.set(remoteKey, w);
-    } else if (!w && remoteIsClient) this.windowsRefused++;
-    const localKey = `${fam}:${local}`;
-    let lw = this.localWindows[shard].get(localKey);
+    if (!w && remoteIsClient) {
+      if (windows.size < this.opts.maxWindowsPerShard) {
+        w = newWindow(freeKey(windows, rHash), fam, rArr.slice(off, off + 4), shard, now + this.opts.windowSeconds);
+        windows.set(w.key, w);
+      } else this.windowsRefused++;
+    }
+    const lHash = t.addressHash(slot, !remoteIsClient);
+    const locals = this.localWindows[shard];
+    let lw = findWindow(locals, lHash, fam, lArr, off);
     if (!lw) {
-      lw = newWindow(localKey, shard, local, now + this.opts.windowSeconds);
+      lw = newWindow(freeKey(locals, lHash), fam, lArr.slice(off, off + 4), shard, now + this.opts.windowSeconds);
       lw.sources = new Map();
-      this.localWindows[shard].set(localKey, lw);
+      locals.set(lw.key, lw);
     }
-    const ev = this.evidenceOf(t, slot, score, model.name);
-    const shape = shapeOf(ev.headSymbols);
-    const serverPort = t.port(slot, false);
-    const localPort = remoteIsClient ? serverPort : t.port(slot, true);
-    const th = model.threshold;
-    for (const win of w ? [w, lw] : [lw]) {
-      win.judged++;
-      win.suspicious++;
-      if (anomalous) win.anomalous++;
-      win.packets += t.packets[slot];
-      win.scoreSum += score;
-      win.firstTs = Math.min(win.firstTs, t.firstTs[slot]);
-      win.lastTs = Math.max(win.lastTs, t.lastTs[slot]);
-      const peer = win === lw ? remote : local;
-      win.localAddrs.set(peer, (win.localAddrs.get(peer) ?? 0) + 1);
-      if (win.localPorts.size < 1024) win.localPorts.add(localPort);
-      const m = win.models.get(model.id) ?? {
-        count: 0,
-        threshold: th.value,
-        rateAnomalous: 1 - th.percentile / 100,
-        rateSuspicious: 1 - th.suspicionPercentile / 100,
-      };
-      m.count++;
+    const shape = shapeOf(t.head, slot * HEAD_LEN, Math.min(HEAD_LEN, t.nsym[slot]));
+    const localPort = remoteIsClient ? t.port(slot, false) : t.port(slot, true);
+    const hash = t.symbolHash(slot);
+    if (w) {
+      this.addTo(w, t, slot, anomalous, score, model, localPort, shape, hash);
+      if (!w.peerText.has(lHash)) w.peerText.set(lHash, addressOf(lw));
+      w.peers.set(lHash, (w.peers.get(lHash) ?? 0) + 1);
+    }
+    this.addTo(lw, t, slot, anomalous, score, model, localPort, shape, hash);
+    const sources = lw.sources!;
+    if (sources.size < MAX_SOURCES_TRACKED || sources.has(rHash)) sources.set(rHash, (sources.get(rHash) ?? 0) + 1);
+  }
+
+  private addTo(win: Window, t: ConnTable, slot: number, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
+    win.judged++;
+    win.suspicious++;
+    if (anomalous) win.anomalous++;
+    win.packets += t.packets[slot];
+    win.scoreSum += score;
+    if (t.firstTs[slot] < win.firstTs) win.firstTs = t.firstTs[slot];
+    if (t.lastTs[slot] > win.lastTs) win.lastTs = t.lastTs[slot];
+    if (win.localPorts.size < 1024) win.localPorts.add(localPort);
+    let m = win.models.get(model.id);
+    if (!m) {
+      const th = model.threshold;
+      m = { count: 0, threshold: th.value, rateAnomalous: 1 - th.percentile / 100, rateSuspicious: 1 - th.suspicionPercentile / 100 };
       win.models.set(model.id, m);
-      win.shapes[shape]++;
-      if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.has(ev.evidence.symbols)) {
-        win.evidenceSeen.add(ev.evidence.symbols);
-        win.evidence.push(ev.evidence);
-      }
     }
-    if (lw.sources!.size < MAX_SOURCES_TRACKED || lw.sources!.has(remoteKey))
-      lw.sources!.set(remoteKey, (lw.sources!.get(remoteKey) ?? 0) + 1);
+    m.count++;
+    win.shapes[shape]++;
+    if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.has(hash)) {
+      win.evidenceSeen.add(hash);
+      win.evidence.push(this.evidenceOf(t, slot, score, model.name));
+    }
   }
 
   /** Whether a source's window holds more anomalous or suspicious connections than benign traffic plausibly would. */
@@ -448,36 +517,41 @@ export class Detector implements JudgementSink {
     return w.suspicious >= o.minSuspicious && binomialTail(w.judged, w.suspicious, rateS) < o.alpha;
   }
 
-  private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): { evidence: ConnectionEvidence; headSymbols: number[] } {
-    const fam = t.family[slot];
-    const { head, tail } = t.symbols(slot);
-    const symbols = tail ? `${formatSymbols(head)} ${ELLIPSIS} ${formatSymbols(tail)}` : formatSymbols(head);
+  private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): RawEvidence {
+    const words = new Uint32Array(8);
+    words.set(t.addressWords(slot, true), 0);
+    words.set(t.addressWords(slot, false), 4);
+    const n = t.nsym[slot];
+    const headLen = Math.min(n, HEAD_LEN);
+    const head = t.head.slice(slot * HEAD_LEN, slot * HEAD_LEN + headLen);
+    let tail: Uint16Array | null = null;
+    if (n > HEAD_LEN) {
+      const kept = t.symbols(slot);
+      if (kept.tail) tail = Uint16Array.from(kept.tail);
+      else return { ...this.rawBase(t, slot, words, score, serviceClass), head: Uint16Array.from(kept.head), tail: null };
+    }
+    return { ...this.rawBase(t, slot, words, score, serviceClass), head, tail };
+  }
+
+  private rawBase(t: ConnTable, slot: number, words: Uint32Array, score: number, serviceClass: string) {
     return {
-      headSymbols: head,
-      evidence: ConnectionEvidence.fromPartial({
-        client: wordsToAddress(t.addressWords(slot, true), fam),
-        clientPort: t.port(slot, true),
-        server: wordsToAddress(t.addressWords(slot, false), fam),
-        serverPort: t.port(slot, false),
-        serviceClass,
-        symbols,
-        score,
-        firstTs: t.firstTs[slot],
-        lastTs: t.lastTs[slot],
-      }),
+      family: t.family[slot],
+      words,
+      clientPort: t.port(slot, true),
+      serverPort: t.port(slot, false),
+      serviceClass,
+      score,
+      firstTs: t.firstTs[slot],
+      lastTs: t.lastTs[slot],
     };
   }
 
   private closeDueWindows(shard: number, now: number): void {
     const windows = this.windows[shard];
-    const verdictSources = new Set<string>();
     for (const [key, w] of windows) {
       if (w.closeAt > now) break;
       windows.delete(key);
-      if (this.significant(w)) {
-        verdictSources.add(key);
-        this.emit(w, false);
-      }
+      if (this.significant(w)) this.emit(w, false);
     }
     const locals = this.localWindows[shard];
     for (const [key, lw] of locals) {
@@ -486,7 +560,7 @@ export class Detector implements JudgementSink {
       // Sources with enough anomalies of their own get their own verdict; the rest may be a spoofed flood.
       let rest = 0;
       let sources = 0;
-      for (const [src, count] of lw.sources!) {
+      for (const count of lw.sources!.values()) {
         if (count >= this.opts.minConnections) continue;
         rest += count;
         sources++;
@@ -508,13 +582,16 @@ export class Detector implements JudgementSink {
         model = id;
         threshold = m.threshold;
       }
+    addressOf(w);
     let other = "";
     let otherCount = -1;
-    for (const [a, c] of [...w.localAddrs].sort((x, y) => x[0].localeCompare(y[0])))
-      if (c > otherCount) {
-        other = a;
+    for (const [h, c] of w.peers) {
+      const text = w.peerText.get(h)!;
+      if (c > otherCount || (c === otherCount && text < other)) {
+        other = text;
         otherCount = c;
       }
+    }
     const ports = [...w.localPorts].sort((a, b) => a - b);
     const label = aggregate ? labelFor(w.shapes, ports.length, w.suspicious).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length, w.suspicious);
     const sourceId = this.sourceId[w.shard];
@@ -546,7 +623,7 @@ export class Detector implements JudgementSink {
         firstTs: w.firstTs,
         lastTs: w.lastTs,
         summary,
-        pst: { connections: w.evidence },
+        pst: { connections: w.evidence.map(formatEvidence) },
       }),
     );
   }

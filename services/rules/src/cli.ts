@@ -150,7 +150,9 @@ async function guarded(name: string, fn: () => Promise<number>): Promise<number>
     const code = (err as grpc.ServiceError).code;
     const details = (err as grpc.ServiceError).details ?? (err as Error).message;
     if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
-      process.stderr.write(`vigil ${name}: the rules service is unavailable: ${details}\n`);
+      const target = (err as { target?: string }).target;
+      const why = String(details).replace(/\s*Resolution note:.*$/s, "").replace(/^No connection established\. Last error: (Error: )?/, "").replace(/\.$/, "");
+      process.stderr.write(`vigil ${name}: cannot reach the rules service${target ? ` at ${target}` : ""}: ${why} (is it running? \`vigil up\` starts it)\n`);
       return EXIT.UNAVAILABLE;
     }
     if (code === grpc.status.INVALID_ARGUMENT) {

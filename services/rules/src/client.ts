@@ -88,7 +88,7 @@ export class ControlApi {
     const fn = (this.raw[method] as unknown as Unary<Req, Res>).bind(this.raw);
     const full = (REQUEST_TYPES[method as string]?.fromPartial(req as never) ?? req) as Req;
     return new Promise((resolve, reject) => {
-      fn(full, this.metadata(), { deadline: Date.now() + this.deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+      fn(full, this.metadata(), { deadline: Date.now() + this.deadlineMs }, (err, res) => (err ? reject(Object.assign(err, { target: this.target })) : resolve(res)));
     });
   }
 

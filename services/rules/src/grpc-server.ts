@@ -106,8 +106,17 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
         return;
       }
       const both = !call.request.verdicts && !call.request.rules;
-      const onVerdict = (verdict: Event["verdict"]) => call.write(Event.fromPartial({ verdict }));
-      const onRule = (rule: Event["rule"]) => call.write(Event.fromPartial({ rule }));
+      // A watcher that stops reading must not make the service buffer without end.
+      const send = (ev: Event) => {
+        if (call.writableLength > 10_000) {
+          stop();
+          call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: "watcher too slow: more than 10000 events unread" });
+          return;
+        }
+        call.write(ev);
+      };
+      const onVerdict = (verdict: Event["verdict"]) => send(Event.fromPartial({ verdict }));
+      const onRule = (rule: Event["rule"]) => send(Event.fromPartial({ rule }));
       if (both || call.request.verdicts) svc.on("verdict", onVerdict);
       if (both || call.request.rules) svc.on("rule", onRule);
       const stop = () => {

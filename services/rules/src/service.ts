@@ -150,19 +150,20 @@ export class RulesService extends EventEmitter<Watchers> {
       this.log.error({ err }, "enforcer failed to start; retrying through reconciliation");
     }
     enforcer.onExpired((id) => this.kernelExpired(id));
-    if ("onOverrun" in enforcer && typeof enforcer.onOverrun === "function")
-      (enforcer.onOverrun as (cb: () => void) => void)(() => this.requestReconcile());
+    enforcer.onOverrun?.(() => this.requestReconcile());
     await this.reconcileNow();
 
-    this.subs.push(nc.subscribe(subjects.verdictsAll, { callback: (err, msg) => {
-      if (!err) this.onVerdictMessage(msg.data, msg.subject);
-    } }));
-    this.subs.push(nc.subscribe(subjects.heartbeatAll, { callback: (err, msg) => {
-      if (!err) this.onHeartbeat(msg.data, msg.subject);
-    } }));
-    this.subs.push(nc.subscribe(subjects.endOfStreamAll, { callback: (err, msg) => {
-      if (!err) this.onEndOfStream(msg.data, msg.subject);
-    } }));
+    const on = (subject: string, handle: (data: Uint8Array, subject: string) => void) =>
+      this.subs.push(
+        nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (!err) handle(msg.data, msg.subject);
+          },
+        }),
+      );
+    on(subjects.verdictsAll, (d, s) => this.onVerdictMessage(d, s));
+    on(subjects.heartbeatAll, (d, s) => this.onHeartbeat(d, s));
+    on(subjects.endOfStreamAll, (d, s) => this.onEndOfStream(d, s));
 
     this.timers.push(setInterval(() => this.sweep(), 1000));
     this.timers.push(setInterval(() => this.requestReconcile(), this.opts.config.reconcileIntervalS * 1000));

@@ -53,6 +53,14 @@ describe.skipIf(natsSkip)("gRPC control API end to end", () => {
       c.close();
     }
     expect(r.svc.listRules({})).toEqual([]);
+    const anon = new ControlApi({ addr: server.address });
+    const watchErr = await new Promise<grpc.ServiceError>((res) => {
+      const s = anon.raw.watchEvents(WatchEventsRequest.fromPartial({}), new grpc.Metadata());
+      s.on("data", () => undefined);
+      s.on("error", res);
+    });
+    expect(watchErr.code).toBe(grpc.status.UNAUTHENTICATED);
+    anon.close();
     // The unix socket is not world-accessible and needs the token too.
     expect(statSync(join(dir, "control.sock")).mode & 0o777).toBe(0o660);
     const unix = new ControlApi({ socket: join(dir, "control.sock") });

@@ -47,10 +47,15 @@ describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (
     expect(results.get("v6-rule")).toEqual({ kind: 1, family: 6, noTimeout: true });
     expect(results.get("general-rule")).toEqual({ kind: 2, srcPrefix: 24, proto: 6, ports: [22, 23], direction: 1, priority: 5 });
     expect(results.get("ping-blocked")).toBe(true);
+    expect(results.get("upsert")).toEqual({ count: 3, timeoutOk: true });
+    expect(results.get("ping-still-blocked")).toBe(true);
     expect(results.get("stats")).toEqual({ dropped: true, hostRules: 2, generalRules: 1 });
     expect(results.get("ping-after-delete")).toBe(true);
     expect(results.get("dump-after-batch")).toBe(5002);
-    expect(results.get("reconcile")).toEqual({ added: 0, removed: 4999, kept: 3 });
+    // Kept, or rewritten when the guest's jiffies drifted more than 5 s from its wall clock (qemu TCG on a busy host).
+    const rec = results.get("reconcile") as { added: number; removed: number; kept: number; replaced: number };
+    expect(rec).toMatchObject({ added: 0, removed: 4999 });
+    expect(rec.kept + rec.replaced).toBe(3);
     expect(results.get("dump-after-reconcile")).toBe(true);
     expect(results.get("expiry-event")).toBe(true);
     expect(results.get("extack")).toEqual({ code: "VIGIL_ERR_NETLINK", errno: 22, extack: "address has bits set beyond the prefix length" });

@@ -83,7 +83,7 @@ describe.skipIf(builtReason)("vigil train som / som export / som daemon", () => 
         VIGIL_STATE_DIR: join(tmp, "state"),
         VIGIL_SOM__METRICS__PORT: String(port),
         VIGIL_SOM__INSTANCE: "daemon-1",
-        VIGIL_SOM__IDLE_MS: "300",
+        VIGIL_SOM__IDLE_MS: "10000",
       },
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -140,7 +140,7 @@ class NativeSource : public Napi::ObjectWrap<NativeSource> {
       size_t total = headroom + r.len;
       // V8 accounts the backing store of an external ArrayBuffer itself (it
       // drives GC on external memory): no AdjustExternalMemory on top.
-      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, r.data, total, [](Napi::Env, void* data) { (void)data; });
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, r.data, total, [](Napi::Env, void* data) { std::free(data); });
       b.Set("records", Napi::Uint8Array::New(env, r.len, ab, headroom));
       b.Set("frameCount", Napi::Number::New(env, r.frames));
       b.Set("droppedBefore", Napi::Number::New(env, static_cast<double>(r.droppedBefore)));

@@ -173,6 +173,40 @@ static inline uint32_t fnv1a32(const uint8_t* p, uint32_t n) {
   return h;
 }
 
+// The fixed-length forms let the compiler unroll the per-frame hash and compare.
+template <int N>
+static inline uint32_t fnv1a32Fixed(const uint8_t* p) {
+  uint32_t h = 0x811c9dc5u;
+  for (int i = 0; i < N; i++) {
+    h ^= p[i];
+    h *= 0x01000193u;
+  }
+  return h;
+}
+
+// a <= b as big-endian byte strings (memcmp order).
+template <int N>
+static inline bool lowerOrEqual(const uint8_t* a, const uint8_t* b) {
+  for (int i = 0; i < N; i += 8 > N ? N : 8) {
+    if (N == 4) {
+      uint32_t x, y;
+      std::memcpy(&x, a, 4);
+      std::memcpy(&y, b, 4);
+      x = __builtin_bswap32(x);
+      y = __builtin_bswap32(y);
+      if (x != y) return x < y;
+    } else {
+      uint64_t x, y;
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, b + i, 8);
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+      if (x != y) return x < y;
+    }
+  }
+  return true;
+}
+
 inline void Source::frame(uint64_t tsNs, uint32_t ifindex, uint32_t origLen, const uint8_t* l3, uint32_t avail,
                           uint8_t family, int direction, uint8_t flags) {
   const uint8_t* src;
@@ -202,8 +236,8 @@ inline void Source::frame(uint64_t tsNs, uint32_t ifindex, uint32_t origLen, con
   else if (dir == VIGIL_DIR_EGRESS)
     remote = dst;
   else
-    remote = std::memcmp(src, dst, alen) <= 0 ? src : dst;
-  uint32_t shard = fnv1a32(remote, alen) % opts_.shardCount;
+    remote = alen == 4 ? (lowerOrEqual<4>(src, dst) ? src : dst) : (lowerOrEqual<16>(src, dst) ? src : dst);
+  uint32_t shard = (alen == 4 ? fnv1a32Fixed<4>(remote) : fnv1a32Fixed<16>(remote)) % opts_.shardCount;
 
   uint32_t cap = avail < opts_.snaplen ? avail : opts_.snaplen;
   size_t need = VIGIL_FRAME_HDR_LEN + cap;

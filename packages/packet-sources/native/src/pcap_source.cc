@@ -5,6 +5,7 @@
 #include <pcap/dlt.h>
 
 #include <cstdio>
+#include <stdio_ext.h>
 #include <cstdlib>
 #include <cstring>
 
@@ -110,6 +111,9 @@ class PcapSource final : public Source {
       throw OpenError(e == EACCES || e == EPERM ? "VIGIL_ERR_PERMISSION" : "VIGIL_ERR_PCAP_OPEN",
                       "cannot open capture file " + path + ": " + std::strerror(e), path, -1);
     }
+    // Only the reader thread touches the stream once it runs: skip stdio's
+    // per-call locking (libpcap makes two fread calls per packet).
+    __fsetlocking(fp_, FSETLOCKING_BYCALLER);
     iobuf_ = static_cast<char*>(std::malloc(kReadBuffer));
     if (iobuf_) setvbuf(fp_, iobuf_, _IOFBF, kReadBuffer);
     uint32_t magic = 0;
@@ -171,62 +175,70 @@ class PcapSource final : public Source {
 
  protected:
   void run() override {
-    const double speed = opts_.speed;
-    bool first = true;
-    uint64_t ts0 = 0, wall0 = 0;
-    uint32_t n = 0;
-    struct pcap_pkthdr* h;
-    const u_char* d;
+    // pcap_dispatch hands over packets in runs through a callback: cheaper per
+    // packet than pcap_next_ex, and batches are aged between runs.
     for (;;) {
-      if ((++n & 63) == 0) {
-        now_ = monotonicNs();
-        flushAged();
-        offset_.store(lastGood_, std::memory_order_relaxed);
-        if (halted()) return;
-      }
-      int rc = pcap_next_ex(p_, &h, &d);
-      if (rc == PCAP_ERROR_BREAK) break;
-      if (rc != 1) {
+      int rc = pcap_dispatch(p_, 64, &PcapSource::onPacket, reinterpret_cast<u_char*>(this));
+      now_ = monotonicNs();
+      flushAged();
+      offset_.store(lastGood_, std::memory_order_relaxed);
+      if (rc == 0) break;  // end of file
+      if (rc == PCAP_ERROR_BREAK || halted()) return;
+      if (rc < 0) {
         fail("VIGIL_ERR_PCAP",
              "corrupt or truncated capture file " + path_ + " at byte " + std::to_string(lastGood_) + ": " +
                  pcap_geterr(p_),
              path_, lastGood_);
-        break;
+        return;
       }
-      if (pcapng_) {
-        long pos = std::ftell(fp_);
-        if (pos >= 0) lastGood_ = pos;
-      } else {
-        lastGood_ += sizeof(uint32_t) * 4 + h->caplen;
-      }
-      uint64_t ts = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(h->ts.tv_usec);
-      if (speed > 0) {
-        if (first) {
-          first = false;
-          ts0 = ts;
-          wall0 = monotonicNs();
-        } else if (ts > ts0) {
-          uint64_t target = wall0 + static_cast<uint64_t>(static_cast<double>(ts - ts0) / speed);
-          now_ = monotonicNs();
-          if (now_ < target) sleepFlushing(target - now_);
-          if (halted()) return;
+    }
+  }
+
+ private:
+  static void onPacket(u_char* user, const struct pcap_pkthdr* h, const u_char* d) {
+    reinterpret_cast<PcapSource*>(user)->packet(h, d);
+  }
+
+  void packet(const struct pcap_pkthdr* h, const u_char* d) {
+    if (pcapng_) {
+      long pos = std::ftell(fp_);
+      if (pos >= 0) lastGood_ = pos;
+    } else {
+      lastGood_ += sizeof(uint32_t) * 4 + h->caplen;
+    }
+    uint64_t ts = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(h->ts.tv_usec);
+    if (opts_.speed > 0) {
+      if (!paced_) {
+        paced_ = true;
+        ts0_ = ts;
+        wall0_ = monotonicNs();
+      } else if (ts > ts0_) {
+        uint64_t target = wall0_ + static_cast<uint64_t>(static_cast<double>(ts - ts0_) / opts_.speed);
+        now_ = monotonicNs();
+        if (now_ < target) sleepFlushing(target - now_);
+        if (halted()) {
+          pcap_breakloop(p_);
+          return;
         }
       }
-      if (hasFilter_ && !pcap_offline_filter(&prog_, h, d)) {
-        bump(counters.filteredOut);
-        continue;
-      }
-      uint8_t family = 0;
-      int off = l3Offset(dlt_, d, h->caplen, family);
-      if (off < 0) {
-        bump(counters.skippedNonIp);
-        continue;
-      }
-      uint32_t uoff = static_cast<uint32_t>(off);
-      frame(ts, 0, h->len > uoff ? h->len - uoff : 0, d + uoff, h->caplen - uoff, family, -1, 0);
     }
-    offset_.store(lastGood_, std::memory_order_relaxed);
+    if (hasFilter_ && !pcap_offline_filter(&prog_, h, d)) {
+      bump(counters.filteredOut);
+      return;
+    }
+    uint8_t family = 0;
+    int off = l3Offset(dlt_, d, h->caplen, family);
+    if (off < 0) {
+      bump(counters.skippedNonIp);
+      return;
+    }
+    uint32_t uoff = static_cast<uint32_t>(off);
+    frame(ts, 0, h->len > uoff ? h->len - uoff : 0, d + uoff, h->caplen - uoff, family, -1, 0);
   }
+
+  bool paced_ = false;
+  uint64_t ts0_ = 0;
+  uint64_t wall0_ = 0;
 
  private:
   std::string path_;

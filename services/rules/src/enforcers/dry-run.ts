@@ -8,7 +8,7 @@ export class DryRunEnforcer implements Enforcer {
   async start(): Promise<void> {}
   async apply(_upserts: Rule[], _removals: Rule[]): Promise<void> {}
   async reconcile(desired: Rule[]): Promise<ReconcileResult> {
-    return { added: 0, removed: 0, kept: desired.length };
+    return { added: 0, removed: 0, kept: desired.length, replaced: 0 };
   }
   onExpired(): void {}
   async close(): Promise<void> {}

@@ -118,8 +118,8 @@ export class KmodEnforcer implements Enforcer {
     const nowMs = Date.now();
     await this.guard(async (nl) => {
       // A rule past its expiry is (or is about to be) removed by the module itself: deleting it could race to ENOENT.
-      const live = removals.filter((r) => !r.expiresAt || r.expiresAt * 1000 > nowMs + 500);
-      const del = [...live.map((r) => r.id), ...upserts.map((r) => r.id)].filter((id) => this.installed.has(id));
+      // Upserts need no delete: an add with an existing id replaces that rule in place, without a gap.
+      const del = removals.filter((r) => (!r.expiresAt || r.expiresAt * 1000 > nowMs + 500) && this.installed.has(r.id)).map((r) => r.id);
       if (del.length) await nl.deleteRules(del);
       for (const id of del) this.installed.delete(id);
       const add = upserts.filter((r) => !r.expiresAt || r.expiresAt * 1000 > nowMs).map((r) => toKernelRule(r, nowMs));
@@ -139,12 +139,15 @@ export class KmodEnforcer implements Enforcer {
       let kept = 0;
       let removed = 0;
       let added = 0;
+      let replaced = 0;
       for (const [id, k] of actual) {
         const w = want.get(id);
         const left = k.timeoutMs ?? 0;
         const drift = w ? !sameMatch(w, k) || (w.timeoutMs ? Math.abs(left - w.timeoutMs!) > 5000 || left === 0 : left !== 0) : true;
-        if (!w) removed++;
-        if (drift) del.push(id);
+        if (!w) {
+          removed++;
+          del.push(id);
+        } else if (drift) replaced++; // an add with the same id replaces the rule in place
         else {
           kept++;
           want.delete(id);
@@ -157,7 +160,7 @@ export class KmodEnforcer implements Enforcer {
       await nl.deleteRules(del);
       await nl.addRules(add);
       this.installed = new Set([...actual.keys()].filter((id) => !del.includes(id)).concat(add.map((k) => k.id)));
-      return { added, removed, kept };
+      return { added, removed, kept, replaced };
     });
   }
 

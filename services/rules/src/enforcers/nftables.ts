@@ -251,6 +251,7 @@ export class NftablesEnforcer implements Enforcer {
     let added = 0;
     let removed = 0;
     let kept = 0;
+    let replaced = 0;
     for (const [key, e] of elems) {
       const r = want.get(key);
       const addr = key.split("|")[1];
@@ -259,7 +260,8 @@ export class NftablesEnforcer implements Enforcer {
       const drift = r ? (r.expiresAt ? Math.abs(e.expiresS - wantS) > 5 || e.expiresS === 0 : e.expiresS !== 0) : true;
       if (!r || drift) {
         push(del, e.set, `"${addr}"`);
-        removed += r ? 0 : 1;
+        if (r) replaced++;
+        else removed++;
       } else kept++;
       if (r && !drift) want.delete(key);
     }
@@ -277,7 +279,7 @@ export class NftablesEnforcer implements Enforcer {
     cmds.push(...(this.chainCmds(nowMs / 1000) as object[]));
     await this.nft.applySerialized(cmds);
     this.problem = "";
-    return { added, removed, kept };
+    return { added, removed, kept, replaced };
   }
 
   /** True when our table or its hooks are gone (e.g. `nft flush ruleset` by a firewall reload). */

@@ -6,6 +6,8 @@ export interface ReconcileResult {
   added: number;
   removed: number;
   kept: number;
+  /** Present on both sides but different (match, or a timeout more than 5 s off): rewritten. */
+  replaced: number;
 }
 
 /**
@@ -29,6 +31,8 @@ export interface Enforcer {
    * module reloaded): resolves true when a reconciliation is needed.
    */
   check?(): Promise<boolean>;
+  /** Called when kernel events were lost (the caller reconciles). */
+  onOverrun?(cb: () => void): void;
   close(): Promise<void>;
 }
 

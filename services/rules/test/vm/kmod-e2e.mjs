@@ -58,6 +58,11 @@ try {
   report("v6-rule", { kind: byId.get(v6.id)?.kind, family: byId.get(v6.id)?.family, noTimeout: !byId.get(v6.id)?.timeoutMs });
   report("general-rule", { kind: g?.kind, srcPrefix: g?.srcPrefix, proto: g?.proto, ports: [g?.dportMin, g?.dportMax], direction: g?.direction, priority: g?.priority });
   report("ping-blocked", !ping());
+  // Re-adding a rule (a repeat offence, a longer TTL) replaces it in place.
+  await enforcer.apply([{ ...host, expiresAt: now() + 1200 }], []);
+  const upd = (await nl.dumpRules()).find((k) => k.id === host.id);
+  report("upsert", { count: (await nl.dumpRules()).length, timeoutOk: upd?.timeoutMs > 1_190_000 });
+  report("ping-still-blocked", !ping());
   const stats = await nl.stats();
   report("stats", { dropped: stats.dropped > 0, hostRules: stats.hostRules, generalRules: stats.generalRules });
   await enforcer.apply([], [host]);

@@ -138,7 +138,18 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
             { class: "muted" },
             "Colour is each neuron's mean distance to its neighbours (dark valleys are clusters of similar traffic, bright ridges separate them). Dot size shows how many training windows the neuron won; rings mark the best-matching units of recent windows (red: anomalous).",
           ),
-          h("div", { class: "som-wrap" }, svgHolder, h("div", null, h("h2", null, "Recent windows"), h("table", null, h("thead", null, h("tr", null, ["Capture time", "BMU", "Score", ""].map((t) => h("th", null, t)))), recentBody))),
+          h(
+            "div",
+            { class: "som-wrap" },
+            svgHolder,
+            h(
+              "div",
+              null,
+              h("h2", null, "Recent windows"),
+              h("table", null, h("thead", null, h("tr", null, ["Capture time", "BMU", "Score", ""].map((t) => h("th", null, t)))), recentBody),
+              labelsTable(m),
+            ),
+          ),
         ),
         h("p", { class: "muted" }, `Source: ${doc.origin}, loaded ${fmtTime(doc.loadedAt, true)}. Features: ${m.features.join(", ") || "not listed"}.`),
         tooltip,
@@ -168,7 +179,8 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
         const umin = Math.min(...m.umatrix);
         const umax = Math.max(...m.umatrix);
         const hmax = Math.max(1, ...m.hits);
-        const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "SOM U-matrix" });
+        const pad = Math.ceil(cell * 0.1) + 1;
+        const svg = s("svg", { viewBox: `${-pad} ${-pad} ${W + 2 * pad} ${H + 2 * pad}`, width: W + 2 * pad, height: H + 2 * pad, role: "img", "aria-label": "SOM U-matrix" });
         const text = cssVar("--text");
         for (let i = 0; i < m.rows * m.cols; i++) {
           const r = Math.floor(i / m.cols);
@@ -192,8 +204,13 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
           svg.append(cellEl);
           if (showHits.checked && m.hits[i] > 0)
             svg.append(s("circle", { cx: x, cy: y, r: Math.max(1.2, (cell / 2.8) * Math.sqrt(m.hits[i] / hmax)), fill: "#ffffff", "fill-opacity": 0.55, "pointer-events": "none" }));
-          if (showLabels.checked && m.labels[i] && cell >= 22)
-            svg.append(s("text", { x, y: y + cell / 2 - 4, "text-anchor": "middle", "font-size": Math.min(10, cell / 3.2), fill: "#ffffff", "pointer-events": "none", "paint-order": "stroke", stroke: "#000", "stroke-width": 2 }, m.labels[i]!.slice(0, 9)));
+          if (showLabels.checked && m.labels[i] && cell >= 22) {
+            // Fit the label inside its cell (the whole name is in the tooltip).
+            const fontSize = Math.min(9, cell / 4.2);
+            const maxChars = Math.max(3, Math.floor((cell * 0.92) / (fontSize * 0.6)));
+            const label = m.labels[i]!.length > maxChars ? `${m.labels[i]!.slice(0, maxChars - 1)}…` : m.labels[i]!;
+            svg.append(s("text", { x, y: y + cell * 0.34, "text-anchor": "middle", "font-size": fontSize, fill: "#ffffff", "pointer-events": "none", "paint-order": "stroke", stroke: "#000", "stroke-width": 2 }, label));
+          }
         }
         const seen = new Map<number, ScorePoint>();
         for (const p of recent.slice(-30)) seen.set(p.bmu, p);
@@ -231,4 +248,21 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
     disposed = true;
     off?.();
   };
+}
+
+/** The labelled neurons, readable in full (the map can only show their first letters). */
+function labelsTable(m: SomModel): HTMLElement | string {
+  const labelled = m.labels.map((label, unit) => ({ unit, label })).filter((x) => x.label);
+  if (!labelled.length) return "";
+  return h(
+    "div",
+    { "data-testid": "som-labels" },
+    h("h2", { style: "margin-top:14px" }, "Labelled neurons"),
+    h(
+      "table",
+      null,
+      h("thead", null, h("tr", null, ["Neuron", "Label", "Hits"].map((t) => h("th", null, t)))),
+      h("tbody", null, labelled.map((x) => h("tr", null, h("td", null, `#${x.unit}`), h("td", null, x.label!), h("td", null, fmtCount(m.hits[x.unit]))))),
+    ),
+  );
 }
