@@ -92,7 +92,7 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
         if (!hb.stopping) pstOwners.set(hb.instance, { shards: [...hb.shards], at: Date.now() });
       },
     });
-    nc.subscribe(subjects.endOfStream("rules"), { callback: (_e, m) => rulesEos.add(codecs.endOfStream.decode(m.data).sourceId) });
+    nc.subscribe(subjects.endOfStream("rules"), { callback: (_e, m) => void rulesEos.add(codecs.endOfStream.decode(m.data).sourceId) });
     const volume = must("docker", ["volume", "inspect", `${PROJECT}_vigil-state`, "--format", "{{.Mountpoint}}"]).trim();
     control = new ControlClient(`unix:${volume}/control.sock`, grpc.credentials.createInsecure());
   }, 900_000);

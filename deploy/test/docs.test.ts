@@ -32,8 +32,8 @@ describe.skipIf(configBuilt)(`configuration reference ${configBuilt ? `(skipped:
       type Obj = { shape: Record<string, unknown>; def: { type: string; innerType?: unknown; in?: unknown } };
       const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && (v as Obj).def?.type === "object";
       const unwrap = (v: unknown): Obj | null => {
-        let cur = v as Obj | undefined;
-        for (let i = 0; i < 10 && cur && !isObj(cur); i++) cur = (cur.def?.innerType ?? cur.def?.in) as Obj | undefined;
+        let cur = v as { def?: { innerType?: unknown; in?: unknown } } | undefined;
+        for (let i = 0; i < 10 && cur && !isObj(cur); i++) cur = (cur.def?.innerType ?? cur.def?.in) as typeof cur;
         return cur && isObj(cur) ? cur : null;
       };
       const holder = Object.values(mod).find((v) => isObj(v) && unwrap(v.shape[section]));

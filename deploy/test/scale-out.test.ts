@@ -154,7 +154,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
       },
     });
     nc.subscribe(subjects.endOfStream("rules"), {
-      callback: (_err, msg) => rulesEos.add(codecs.endOfStream.decode(msg.data).sourceId),
+      callback: (_err, msg) => void rulesEos.add(codecs.endOfStream.decode(msg.data).sourceId),
     });
     await nc.flush();
 

@@ -116,8 +116,8 @@ export function summarize(captures: CaptureEvaluation[]): EvaluationSummary {
     benign_captures: benign.length,
     benign_captures_with_verdicts: benign.filter((c) => c.verdicts > 0).length,
     false_positive_blocks: ok.reduce((n, c) => n + c.benign_blocked.length + c.others_blocked.length, 0),
-    median_time_to_detect_s: median(attacks.flatMap((c) => (c.time_to_detect_s === null ? [] : [c.time_to_detect_s]))),
-    median_time_to_block_s: median(attacks.flatMap((c) => (c.time_to_block_s === null ? [] : [c.time_to_block_s]))),
+    median_time_to_detect_s: round3(median(attacks.flatMap((c) => (c.time_to_detect_s === null ? [] : [c.time_to_detect_s])))),
+    median_time_to_block_s: round3(median(attacks.flatMap((c) => (c.time_to_block_s === null ? [] : [c.time_to_block_s])))),
   };
 }
 

@@ -38,6 +38,10 @@ export interface LiveAttackResult {
   expired: boolean | null;
   reachable_after_expiry: boolean | null;
   ttl_s: number | null;
+  /** Per detector: wall-clock seconds from the first attack packet to its first verdict naming the attacker. */
+  verdict_s: Record<string, number>;
+  /** The detector(s) the rule names. */
+  rule_detector: string | null;
 }
 
 export interface LiveReport {
@@ -108,11 +112,12 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
     // Let the detectors see normal traffic first.
     await sleep(5000);
     for (const attack of opts.attacks ?? ["scan", "flood"]) {
-      const res: LiveAttackResult = { attack, block_s: null, blocked: false, attacker_cut_off: null, benign_reachable: null, expired: null, reachable_after_expiry: null, ttl_s: null };
+      const res: LiveAttackResult = { attack, block_s: null, blocked: false, attacker_cut_off: null, benign_reachable: null, expired: null, reachable_after_expiry: null, ttl_s: null, verdict_s: {}, rule_detector: null };
       results.push(res);
       const first = firstPacketFrom(labMac("atk"));
       await sleep(300);
       const eventsBefore = pipeline.seen.ruleEvents.length;
+      const verdictsBefore = pipeline.seen.verdicts.length;
       // A repeat offender's rule may come back as an update of the earlier one.
       const added = () =>
         pipeline.seen.ruleEvents
@@ -131,7 +136,15 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
       first.stop();
       const t0 = await first.ts;
       const ev = added();
+      const seen = pipeline.seen;
+      for (let i = verdictsBefore; i < seen.verdicts.length; i++) {
+        const v = seen.verdicts[i]!;
+        if (v.address === attacker && t0 !== null && res.verdict_s[v.detector] === undefined) {
+          res.verdict_s[v.detector] = Math.round((seen.verdictAt[i]! - t0) * 1000) / 1000;
+        }
+      }
       if (ev?.rule) {
+        res.rule_detector = ev.rule.detector;
         res.blocked = true;
         res.block_s = t0 === null ? null : Math.round((ev.rule.createdAt - t0) * 1000) / 1000;
         res.ttl_s = ev.rule.expiresAt > 0 ? Math.round(ev.rule.expiresAt - ev.rule.createdAt) : null;

@@ -101,6 +101,8 @@ export class Pipeline {
   private firstRulesHeartbeat = 0;
   private detectorBeatAfterRules = new Set<string>();
   private verdicts: Verdict[] = [];
+  /** Wall-clock second each verdict arrived (live latency). */
+  private verdictAt: number[] = [];
   private ruleEvents: RuleEvent[] = [];
   private eos: EndOfStream[] = [];
   private waiters: (() => void)[] = [];
@@ -259,7 +261,10 @@ export class Pipeline {
         }),
       );
     };
-    on(subjects.verdictsAll, codecs.verdict.decode, (v) => this.verdicts.push(v));
+    on(subjects.verdictsAll, codecs.verdict.decode, (v) => {
+      this.verdicts.push(v);
+      this.verdictAt.push(Date.now() / 1000);
+    });
     on(subjects.ruleEvents, codecs.ruleEvent.decode, (e) => this.ruleEvents.push(e));
     on(subjects.endOfStreamAll, codecs.endOfStream.decode, (e) => this.eos.push(e));
     on(subjects.heartbeatAll, codecs.heartbeat.decode, (hb) => {
@@ -299,8 +304,8 @@ export class Pipeline {
   }
 
   /** Rule events and verdicts seen so far (live use). */
-  get seen(): { verdicts: readonly Verdict[]; ruleEvents: readonly RuleEvent[] } {
-    return { verdicts: this.verdicts, ruleEvents: this.ruleEvents };
+  get seen(): { verdicts: readonly Verdict[]; verdictAt: readonly number[]; ruleEvents: readonly RuleEvent[] } {
+    return { verdicts: this.verdicts, verdictAt: this.verdictAt, ruleEvents: this.ruleEvents };
   }
 
   /** Waits for a condition on what the pipeline has published (live use). */

@@ -20,7 +20,7 @@ export class BusError extends Error {
  */
 export async function connectBus(opts: BusOptions): Promise<NatsConnection> {
   const log = opts.logger;
-  const attempt = connect({
+  const options = {
     servers: opts.servers,
     name: opts.name,
     token: opts.token,
@@ -28,25 +28,24 @@ export async function connectBus(opts: BusOptions): Promise<NatsConnection> {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     reconnectJitter: 250,
-    waitOnFirstConnect: true,
     pingInterval: 10_000,
-  });
+  };
   let nc: NatsConnection;
   if (opts.firstConnectTimeoutMs) {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new BusError(`cannot reach NATS at ${opts.servers.join(", ")} within ${opts.firstConnectTimeoutMs} ms`)),
-        opts.firstConnectTimeoutMs,
-      );
-    });
-    try {
-      nc = await Promise.race([attempt, timeout]);
-    } finally {
-      clearTimeout(timer);
+    // Each attempt fails fast, so nothing is left retrying in the background when we give up.
+    const deadline = Date.now() + opts.firstConnectTimeoutMs;
+    for (;;) {
+      try {
+        nc = await connect({ ...options, waitOnFirstConnect: false, timeout: Math.max(100, deadline - Date.now()) });
+        break;
+      } catch (err) {
+        if (Date.now() + 250 >= deadline)
+          throw new BusError(`cannot reach NATS at ${opts.servers.join(", ")} within ${opts.firstConnectTimeoutMs} ms: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
   } else {
-    nc = await attempt;
+    nc = await connect({ ...options, waitOnFirstConnect: true });
   }
   log?.info({ server: nc.getServer() }, "connected to NATS");
   void (async () => {

@@ -125,6 +125,38 @@ describe("kernel ring reader (file laid out per the UAPI header, userspace produ
     ring.close();
   });
 
+  it("when JavaScript falls behind a live source, drops and counts instead of blocking the ring", async () => {
+    const { path, ring } = producer("behind.ring", { rings: 1, slots: 4096 });
+    const source = openKernelRing({ device: path, shardCount: 1, batchBytes: 1024, maxQueuedBatches: 2, flushMs: 1 });
+    const it = source[Symbol.asyncIterator]();
+    const first = await (async () => {
+      ring.produce(0, records(conversationPackets(5), 0n).buf);
+      return it.next();
+    })();
+    expect(first.done).toBe(false);
+    // Not taking batches now: the reader keeps draining the ring but its queue is full.
+    const total = 3000;
+    ring.produce(0, records(conversationPackets(total - 5), 5n).buf);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ring.indexes(0).consumer).toBe(total);
+    const stats = source.stats();
+    expect(stats.queue_drops).toBeGreaterThan(0);
+    let delivered = first.value!.frameCount;
+    let reportedDrops = first.value!.droppedBefore;
+    ring.produce(0, records(conversationPackets(1), 10_000n).buf);
+    const deadline = Date.now() + 5000;
+    while (delivered + reportedDrops < total + 1 && Date.now() < deadline) {
+      const n = await it.next();
+      delivered += n.value!.frameCount;
+      reportedDrops += n.value!.droppedBefore;
+    }
+    await source.close();
+    // Every frame is either delivered or reported in droppedBefore of a later batch.
+    expect(delivered + reportedDrops).toBe(total + 1);
+    expect(reportedDrops).toBe(source.stats().queue_drops);
+    ring.close();
+  });
+
   it("applies a BPF filter to ring frames", async () => {
     const { path, ring } = producer("filter.ring", { rings: 1, slots: 1024 });
     const pk = conversationPackets(500);

@@ -116,7 +116,8 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   const metrics = opts.metrics ?? new CaptureMetrics(new prom.Registry());
   const sourceId = opts.sourceId ?? defaultSourceId(opts);
   const shardCount = opts.shards ?? 16;
-  const headroom = new FrameBatchEncoder(sourceId, shardCount).headroomNeeded;
+  // Room for the envelope before each batch (a very long source id falls back to a copy).
+  const headroom = Math.min(4096, new FrameBatchEncoder(sourceId, shardCount).headroomNeeded);
   const source = openSource(opts, headroom);
   const finite = opts.source === "pcap";
   const publisher = new BatchPublisher(

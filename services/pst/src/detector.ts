@@ -187,8 +187,8 @@ interface Window {
   shapes: Uint32Array;
   /** Raw until the window turns into a verdict: most windows never do, and formatting is the costly part. */
   evidence: RawEvidence[];
-  /** Hashes of the symbol sequences already in evidence. */
-  evidenceSeen: Set<number>;
+  /** Hashes of the symbol sequences already in evidence (at most evidenceMax). */
+  evidenceSeen: number[];
   /** Local windows only: anomalous connections per remote source (by address hash). */
   sources?: Map<number, number>;
 }
@@ -243,7 +243,7 @@ function newWindow(key: number, family: number, words: Uint32Array, shard: numbe
     models: new Map(),
     shapes: new Uint32Array(SHAPE_COUNT),
     evidence: [],
-    evidenceSeen: new Set(),
+    evidenceSeen: [],
   };
 }
 
@@ -334,6 +334,7 @@ export class Detector implements JudgementSink {
   private readonly windows: Array<Map<number, Window>>;
   private readonly localWindows: Array<Map<number, Window>>;
   private readonly sourceId: string[];
+  private pendingEvidence: RawEvidence | null = null;
   judgedAnomalous = 0;
   judgedNormal = 0;
   windowsRefused = 0;
@@ -468,6 +469,7 @@ export class Detector implements JudgementSink {
     const shape = shapeOf(t.head, slot * HEAD_LEN, Math.min(HEAD_LEN, t.nsym[slot]));
     const localPort = remoteIsClient ? t.port(slot, false) : t.port(slot, true);
     const hash = t.symbolHash(slot);
+    this.pendingEvidence = null;
     if (w) {
       this.addTo(w, t, slot, anomalous, score, model, localPort, shape, hash);
       if (!w.peerText.has(lHash)) w.peerText.set(lHash, addressOf(lw));
@@ -495,9 +497,11 @@ export class Detector implements JudgementSink {
     }
     m.count++;
     win.shapes[shape]++;
-    if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.has(hash)) {
-      win.evidenceSeen.add(hash);
-      win.evidence.push(this.evidenceOf(t, slot, score, model.name));
+    if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.includes(hash)) {
+      win.evidenceSeen.push(hash);
+      // One copy per connection, shared by its source and local windows.
+      this.pendingEvidence ??= this.evidenceOf(t, slot, score, model.name);
+      win.evidence.push(this.pendingEvidence);
     }
   }
 
@@ -519,27 +523,29 @@ export class Detector implements JudgementSink {
 
   private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): RawEvidence {
     const words = new Uint32Array(8);
-    words.set(t.addressWords(slot, true), 0);
-    words.set(t.addressWords(slot, false), 4);
-    const n = t.nsym[slot];
-    const headLen = Math.min(n, HEAD_LEN);
-    const head = t.head.slice(slot * HEAD_LEN, slot * HEAD_LEN + headLen);
-    let tail: Uint16Array | null = null;
-    if (n > HEAD_LEN) {
-      const kept = t.symbols(slot);
-      if (kept.tail) tail = Uint16Array.from(kept.tail);
-      else return { ...this.rawBase(t, slot, words, score, serviceClass), head: Uint16Array.from(kept.head), tail: null };
+    const clientA = t.isClientA(slot);
+    const o = slot * 4;
+    for (let i = 0; i < 4; i++) {
+      words[i] = (clientA ? t.addrA : t.addrB)[o + i];
+      words[4 + i] = (clientA ? t.addrB : t.addrA)[o + i];
     }
-    return { ...this.rawBase(t, slot, words, score, serviceClass), head, tail };
-  }
-
-  private rawBase(t: ConnTable, slot: number, words: Uint32Array, score: number, serviceClass: string) {
+    const n = t.nsym[slot];
+    let head: Uint16Array;
+    let tail: Uint16Array | null = null;
+    if (n <= HEAD_LEN) head = t.head.slice(slot * HEAD_LEN, slot * HEAD_LEN + n);
+    else {
+      const kept = t.symbols(slot);
+      head = Uint16Array.from(kept.head);
+      if (kept.tail) tail = Uint16Array.from(kept.tail);
+    }
     return {
       family: t.family[slot],
       words,
       clientPort: t.port(slot, true),
       serverPort: t.port(slot, false),
       serviceClass,
+      head,
+      tail,
       score,
       firstTs: t.firstTs[slot],
       lastTs: t.lastTs[slot],

@@ -2,68 +2,35 @@ import { MALFORMED_NAMES } from "@vigil/frames";
 import { prom, type Registry } from "@vigil/metrics";
 import type { Detector } from "./detector.js";
 
-/** Metrics are read from the detector's counters at scrape time: the hot path only bumps plain numbers. */
-export function registerMetrics(registry: Registry, getDetector: () => Detector, lag: { seconds: number }): { verdicts: prom.Counter<"model" | "label">; scores: prom.Histogram<"model">; feedback: prom.Counter<"result">; dropped: prom.Counter<"reason"> } {
+export interface PstMetrics {
+  /** Brings the counters up to the detector's running totals: once per batch, never per frame. */
+  sync(): void;
+  verdicts: prom.Counter<"model" | "label">;
+  scores: prom.Histogram<"model">;
+  feedback: prom.Counter<"result">;
+  dropped: prom.Counter<"reason">;
+}
+
+export function registerMetrics(registry: Registry, getDetector: () => Detector, lag: { seconds: number }): PstMetrics {
   const d = getDetector;
-  new prom.Gauge({
-    name: "vigil_pst_segments_total",
-    help: "TCP segments processed (a counter exported as a gauge sampled from the detector)",
-    registers: [registry],
-    collect() {
-      this.set(d().table.segments);
-    },
-  });
-  new prom.Gauge({
-    name: "vigil_pst_frames_total",
-    help: "Frames consumed, TCP or not",
-    registers: [registry],
-    collect() {
-      this.set(d().frames);
-    },
-  });
+  const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
+    new prom.Counter<L>({ name, help, labelNames, registers: [registry] });
+  const segments = counter("vigil_pst_segments_total", "TCP segments processed");
+  const frames = counter("vigil_pst_frames_total", "Frames consumed, TCP or not");
+  const opened = counter("vigil_pst_connections_opened_total", "Connections that started being tracked");
+  const evictions = counter("vigil_pst_evictions_total", "Connections evicted because the table was full (least recently used first)");
+  const judgements = counter("vigil_pst_judgements_total", "Connections judged, by result", ["result"]);
+  const malformed = counter("vigil_pst_malformed_frames_total", "Frames skipped because they could not be decoded, by reason", ["reason"]);
+  for (let i = 1; i < MALFORMED_NAMES.length; i++) malformed.inc({ reason: MALFORMED_NAMES[i] }, 0);
+  malformed.inc({ reason: "record_format" }, 0);
+  judgements.inc({ result: "anomalous" }, 0);
+  judgements.inc({ result: "normal" }, 0);
   new prom.Gauge({
     name: "vigil_pst_connections_tracked",
     help: "Connections in the table now",
     registers: [registry],
     collect() {
       this.set(d().table.size);
-    },
-  });
-  new prom.Gauge({
-    name: "vigil_pst_connections_opened_total",
-    help: "Connections started tracking",
-    registers: [registry],
-    collect() {
-      this.set(d().table.connectionsOpened);
-    },
-  });
-  new prom.Gauge({
-    name: "vigil_pst_evictions_total",
-    help: "Connections evicted because the table was full (least recently used first)",
-    registers: [registry],
-    collect() {
-      this.set(d().table.evictions);
-    },
-  });
-  new prom.Gauge({
-    name: "vigil_pst_judgements_total",
-    help: "Connections judged, by result",
-    labelNames: ["result"],
-    registers: [registry],
-    collect() {
-      this.set({ result: "anomalous" }, d().judgedAnomalous);
-      this.set({ result: "normal" }, d().judgedNormal);
-    },
-  });
-  new prom.Gauge({
-    name: "vigil_pst_malformed_frames_total",
-    help: "Frames skipped because they could not be decoded, by reason",
-    labelNames: ["reason"],
-    registers: [registry],
-    collect() {
-      const m = d().malformed;
-      for (let i = 1; i < MALFORMED_NAMES.length; i++) this.set({ reason: MALFORMED_NAMES[i] }, m[i]);
-      this.set({ reason: "record_format" }, m[MALFORMED_NAMES.length]);
     },
   });
   new prom.Gauge({
@@ -82,16 +49,37 @@ export function registerMetrics(registry: Registry, getDetector: () => Detector,
       this.set(d().pendingWindows());
     },
   });
+  const seen = { segments: 0, frames: 0, opened: 0, evictions: 0, anomalous: 0, normal: 0, malformed: new Float64Array(MALFORMED_NAMES.length + 1) };
   return {
+    sync() {
+      const det = d();
+      const t = det.table;
+      const step = (c: prom.Counter, now: number, key: "segments" | "frames" | "opened" | "evictions" | "anomalous" | "normal", labels?: Record<string, string>) => {
+        const delta = now - seen[key];
+        if (delta > 0) labels ? (c as prom.Counter<string>).inc(labels, delta) : c.inc(delta);
+        seen[key] = now;
+      };
+      step(segments, t.segments, "segments");
+      step(frames, det.frames, "frames");
+      step(opened, t.connectionsOpened, "opened");
+      step(evictions, t.evictions, "evictions");
+      step(judgements, det.judgedAnomalous, "anomalous", { result: "anomalous" });
+      step(judgements, det.judgedNormal, "normal", { result: "normal" });
+      for (let i = 1; i < det.malformed.length; i++) {
+        const delta = det.malformed[i] - seen.malformed[i];
+        if (delta > 0) malformed.inc({ reason: i < MALFORMED_NAMES.length ? MALFORMED_NAMES[i] : "record_format" }, delta);
+        seen.malformed[i] = det.malformed[i];
+      }
+    },
     verdicts: new prom.Counter({ name: "vigil_pst_verdicts_total", help: "Verdicts published, by model and label", labelNames: ["model", "label"], registers: [registry] }),
     scores: new prom.Histogram({
       name: "vigil_pst_connection_score",
-      help: "Judged connections' average negative log-likelihood per symbol (nats)",
+      help: "Judged connections' score: average negative log-likelihood per symbol (nats)",
       labelNames: ["model"],
       buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10],
       registers: [registry],
     }),
     feedback: new prom.Counter({ name: "vigil_pst_feedback_total", help: "Feedback messages, by result", labelNames: ["result"], registers: [registry] }),
-    dropped: new prom.Counter({ name: "vigil_pst_bus_messages_dropped_total", help: "Bus messages that could not be decoded, by reason", labelNames: ["reason"], registers: [registry] }),
+    dropped: new prom.Counter({ name: "vigil_pst_bus_messages_dropped_total", help: "Bus messages that could not be decoded or were for a shard no longer owned, by reason", labelNames: ["reason"], registers: [registry] }),
   };
 }

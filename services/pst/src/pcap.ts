@@ -4,6 +4,7 @@ import { CidrSet, DIR_EGRESS, DIR_INGRESS, DIR_UNKNOWN, FAMILY_IPV4, FAMILY_IPV6
 export interface PcapReadOptions {
   /** Local networks: frames from them are egress, to them ingress. */
   local?: string[];
+  /** Bytes kept from the IP header on (default 128, as the capture addon). */
   snaplen?: number;
   /** Frames per yielded batch. */
   batchFrames?: number;
@@ -106,7 +107,7 @@ function l3Of(link: number, b: Uint8Array, off: number, len: number): { off: num
   return null;
 }
 
-async function* readPcapRecordsTs(path: string, opts: PcapReadOptions): AsyncIterable<Uint8Array> {
+export async function* readPcapRecordsTs(path: string, opts: PcapReadOptions = {}): AsyncIterable<Uint8Array> {
   let buf: Buffer;
   try {
     buf = await readFile(path);
@@ -114,7 +115,7 @@ async function* readPcapRecordsTs(path: string, opts: PcapReadOptions): AsyncIte
     throw new PcapError(`cannot read: ${(err as Error).message}`, path, 0);
   }
   const local = new CidrSet(opts.local ?? []);
-  const snaplen = opts.snaplen ?? 65535;
+  const snaplen = opts.snaplen ?? 128;
   const batchFrames = opts.batchFrames ?? 4096;
   const w = new RecordWriter(1 << 20);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);

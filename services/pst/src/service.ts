@@ -176,11 +176,13 @@ export class PstService {
       p.frames += this.detector.processRecords(shard, sourceId, records);
       const clock = this.detector.table.clock[shard];
       if (clock > 0) this.lag.seconds = Date.now() / 1000 - clock;
+      this.metrics?.sync();
       return;
     }
     if (records.byteLength) p.frames += this.detector.processRecords(shard, sourceId, records);
     void frameCount;
     this.detector.endOfStream(shard);
+    this.metrics?.sync();
     p.eosShards.add(shard);
     const owned = this.ownership.shards;
     if (owned.every((s) => p.eosShards.has(s))) {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { RecordWriter } from "@vigil/frames";
 import { createLogger } from "@vigil/lifecycle";
+import { createRegistry, type Registry } from "@vigil/metrics";
 import { FeedbackKind, type EndOfStream, type Verdict } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { parseSequence } from "../src/alphabet.js";
@@ -33,11 +34,11 @@ afterAll(async () => {
   for (const d of cleanup) rmSync(d, { recursive: true, force: true });
 });
 
-async function startInstance(name: string, stateDir = mkdtempSync(join(tmpdir(), "vigil-pst-state-"))) {
+async function startInstance(name: string, stateDir = mkdtempSync(join(tmpdir(), "vigil-pst-state-")), registry?: Registry, extra: Record<string, unknown> = {}) {
   cleanup.push(stateDir);
   const nc = await connectBus({ servers: [nats.url], name, logger: log });
-  const config = pstSchema.parse({ modelsDir, stateDir, shardCount: SHARDS, maxConnections: 100_000, metrics: { port: 0 } });
-  const service = new PstService({ nc, config, instance: name, logger: log, heartbeatMs: 150 });
+  const config = pstSchema.parse({ modelsDir, stateDir, shardCount: SHARDS, maxConnections: 100_000, metrics: { port: 0 }, ...extra });
+  const service = new PstService({ nc, config, instance: name, logger: log, heartbeatMs: 150, registry });
   service.start();
   return {
     service,
@@ -113,7 +114,8 @@ const summary = (vs: Verdict[]) =>
 describe("pst service on a real nats-server", () => {
   it("end of stream: judges what is pending, publishes verdicts, then EndOfStream with the counts", async () => {
     const obs = await observer();
-    const inst = await startInstance("pst-eos");
+    const registry = createRegistry("pst", "pst-eos");
+    const inst = await startInstance("pst-eos", undefined, registry);
     await settled([inst]);
     const frames = await publish(obs.nc, "test/eos", capture());
     await waitFor("EndOfStream from pst", async () => obs.eos.length === 1, 20_000);
@@ -127,6 +129,13 @@ describe("pst service on a real nats-server", () => {
     expect(floods.length).toBeGreaterThan(0);
     expect(floods.every((v) => v.localAddress === "192.168.9.30" && v.label === "syn-flood" && v.address === "")).toBe(true);
     expect(obs.verdicts.every((v) => v.sourceId === "test/eos" && v.detector === "pst" && v.pst!.connections.length > 0)).toBe(true);
+    const text = await registry.metrics();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(value(/^vigil_pst_segments_total\{[^}]*\} (\d+)/m)).toBe(inst.service.detector.table.segments);
+    expect(value(/^vigil_pst_segments_total\{[^}]*\} (\d+)/m)).toBeGreaterThan(1000);
+    expect(value(/^vigil_pst_verdicts_total\{[^}]*label="syn-scan"[^}]*\} (\d+)/m)).toBe(2);
+    expect(text).toMatch(/^vigil_pst_connection_score_bucket\{/m);
+    expect(text).toMatch(/^vigil_pst_malformed_frames_total\{reason="truncated"/m);
     await inst.stop();
     await obs.nc.drain();
   }, 60_000);
@@ -183,6 +192,27 @@ describe("pst service on a real nats-server", () => {
     expect(reloaded.version).toBe(versionBefore + 1);
     expect(reloaded.compiled.score(seq)).toBeCloseTo(after, 6);
     expect(reloaded.training.feedbackSequences).toBeGreaterThan(0);
+    await again.stop();
+    await obs.nc.drain();
+  }, 60_000);
+
+  it("learning mode learns the live sequences into the models, publishes no verdicts, and persists them", async () => {
+    const obs = await observer();
+    const inst = await startInstance("pst-learn", undefined, undefined, { learning: true, learnRebuildSeconds: 3600 });
+    await settled([inst]);
+    const other = inst.service.modelSet.models.get("other")!;
+    const before = { version: other.version, total: other.counts.root.total };
+    await publish(obs.nc, "test/learn", capture());
+    await waitFor("EndOfStream", async () => obs.eos.length === 1, 20_000);
+    expect(obs.verdicts).toHaveLength(0);
+    expect(obs.eos[0].verdicts).toBe(0);
+    inst.service.applyLearned();
+    expect(other.version).toBe(before.version + 1);
+    expect(other.counts.root.total).toBeGreaterThan(before.total);
+    expect(other.training.learnedSequences).toBeGreaterThan(1000);
+    await inst.stop();
+    const again = await startInstance("pst-learn-2", inst.stateDir);
+    expect(again.service.modelSet.models.get("other")!.version).toBe(before.version + 1);
     await again.stop();
     await obs.nc.drain();
   }, 60_000);

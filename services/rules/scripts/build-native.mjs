@@ -1,4 +1,6 @@
-// Builds the addon with node-gyp: configure once, then incremental `make`.
+// Builds the libnftables binding with node-gyp: configure once, then
+// incremental `make`. Without libnftables' headers it is skipped with a
+// warning: the service then drives nftables by running `nft -j -f`.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -12,5 +14,9 @@ const run = (...args) => execFileSync(process.execPath, [gyp, ...args], { cwd: p
 // The headers of the running Node are installed with it; no download needed.
 const nodedir = join(dirname(process.execPath), "..");
 const nodeDirArgs = existsSync(join(nodedir, "include/node/node_api.h")) ? [`--nodedir=${nodedir}`] : [];
+if (!existsSync("/usr/include/nftables/libnftables.h")) {
+  process.stderr.write("build: services/rules: libnftables-dev is not installed; the in-process nftables binding is skipped (the service will run `nft`)\n");
+  process.exit(0);
+}
 if (!existsSync(join(pkg, "build/Makefile"))) run("configure", ...nodeDirArgs);
 run("build", "-j", "2");

@@ -132,11 +132,12 @@ function ruleRow(r: Rule): string[] {
     short(originToJSON(r.origin), "ORIGIN_"),
     left(r.expiresAt),
     r.enforced ? "yes" : "no",
+    r.hits ? String(r.hits) : "-",
     r.reason,
   ];
 }
 
-const RULE_HEADERS = ["ID", "ACTION", "SOURCE", "DEST", "PROTO", "PORTS", "DIR", "ORIGIN", "EXPIRES", "ENFORCED", "REASON"];
+const RULE_HEADERS = ["ID", "ACTION", "SOURCE", "DEST", "PROTO", "PORTS", "DIR", "ORIGIN", "EXPIRES", "ENFORCED", "HITS", "REASON"];
 
 /** Runs a command body; maps gRPC and usage errors to exit codes with one clear line. */
 async function guarded(name: string, fn: () => Promise<number>): Promise<number> {

@@ -88,7 +88,10 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
   }
 
   const impl: ControlServer = {
-    listRules: unary((req) => ({ rules: svc.listRules(req) })),
+    listRules: unary(async (req) => {
+      await svc.refreshCounters();
+      return { rules: svc.listRules(req) };
+    }),
     addRule: unary((req, call) => svc.addRule(req.rule!, req.ttlS, who(call))),
     deleteRule: unary(async (req, call) => {
       if (!req.id) throw new InvalidArgumentError("id", "is required");

@@ -88,6 +88,7 @@ export class RulesService extends EventEmitter<Watchers> {
   /** Address-only allow rules, consulted on every decision. */
   private allowIndex = new Map<number, { cidr: Cidr; rule: Rule }>();
   private ruleIdCache = new Map<string, number>();
+  private countersAt = 0;
   private offences = new Map<string, Offence>();
   private verdictLog: VerdictRecord[] = [];
   private verdictById = new Map<string, VerdictRecord>();
@@ -624,6 +625,28 @@ export class RulesService extends EventEmitter<Watchers> {
     this.publishRuleEvent(RuleEvent_Kind.KIND_REMOVED, s.rule, by);
     await this.enforce([], [s.rule]);
     return true;
+  }
+
+  /**
+   * Copies the kernel's per-rule hit and byte counts onto the rules (kmod);
+   * at most once a second, whatever the number of callers.
+   */
+  async refreshCounters(): Promise<void> {
+    const e = this.opts.enforcer;
+    if (!e.counters || Date.now() - this.countersAt < 1000) return;
+    this.countersAt = Date.now();
+    try {
+      const counts = await e.counters();
+      for (const [id, c] of counts) {
+        const s = this.rules.get(id);
+        if (s) {
+          s.rule.hits = c.hits;
+          s.rule.bytes = c.bytes;
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "cannot read rule counters");
+    }
   }
 
   listRules(req: Partial<ListRulesRequest>): Rule[] {

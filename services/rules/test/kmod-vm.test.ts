@@ -49,6 +49,7 @@ describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (
     expect(results.get("ping-blocked")).toBe(true);
     expect(results.get("upsert")).toEqual({ count: 3, timeoutOk: true });
     expect(results.get("ping-still-blocked")).toBe(true);
+    expect(results.get("counters")).toEqual({ hits: true, bytes: true });
     expect(results.get("stats")).toEqual({ dropped: true, hostRules: 2, generalRules: 1 });
     expect(results.get("ping-after-delete")).toBe(true);
     expect(results.get("dump-after-batch")).toBe(5002);

@@ -47,6 +47,7 @@ export class SomService {
   private readonly sources = new Map<string, SourceState>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private warnedShardCount = false;
   verdictsPublished = 0;
 
   constructor(private readonly opts: SomServiceOptions) {
@@ -168,6 +169,13 @@ export class SomService {
       m?.malformedBatches.inc();
       this.opts.logger.warn({ err: (err as Error).message }, "skipping undecodable frame batch");
       return;
+    }
+    if (batch.shardCount && batch.shardCount !== this.opts.config.shardCount && !this.warnedShardCount) {
+      this.warnedShardCount = true;
+      this.opts.logger.error(
+        { captureShards: batch.shardCount, somShards: this.opts.config.shardCount, source: batch.sourceId },
+        "capture shards frames differently from som.shardCount: shards beyond it are not consumed; set both alike",
+      );
     }
     if (!this.ownership.owns(batch.shard)) return;
     const st = this.source(batch.sourceId, batch.shardCount);

@@ -84,13 +84,13 @@ export async function replay(nc: NatsConnection, sourceId: string, records: Uint
     frames += n;
     nc.publish(
       subjects.frames(shard),
-      codecs.frameBatch.encode({ sourceId, seq: next[shard], shard, shardCount, frameCount: n, records: rec, droppedBefore: 0, endOfStream: false, framesTotal: 0 }),
+      codecs.frameBatch.encode({ sourceId, seq: next[shard], shard, shardCount, frameCount: n, records: Buffer.from(rec), droppedBefore: 0, endOfStream: false, framesTotal: 0 }),
     );
   }
   for (let shard = 0; shard < shardCount; shard++)
     nc.publish(
       subjects.frames(shard),
-      codecs.frameBatch.encode({ sourceId, seq: next[shard] + 1, shard, shardCount, frameCount: 0, records: new Uint8Array(0), droppedBefore: 0, endOfStream: true, framesTotal: totals[shard] }),
+      codecs.frameBatch.encode({ sourceId, seq: next[shard] + 1, shard, shardCount, frameCount: 0, records: Buffer.alloc(0), droppedBefore: 0, endOfStream: true, framesTotal: totals[shard] }),
     );
   await nc.flush();
   return frames;
@@ -134,8 +134,8 @@ export class Collector {
   verdicts: Verdict[] = [];
   eos: EndOfStream[] = [];
   constructor(nc: NatsConnection) {
-    nc.subscribe(subjects.verdicts("som"), { callback: (_e, m) => this.verdicts.push(codecs.verdict.decode(m.data)) });
-    nc.subscribe(subjects.endOfStream("som"), { callback: (_e, m) => this.eos.push(codecs.endOfStream.decode(m.data)) });
+    nc.subscribe(subjects.verdicts("som"), { callback: (_e, m) => void this.verdicts.push(codecs.verdict.decode(m.data)) });
+    nc.subscribe(subjects.endOfStream("som"), { callback: (_e, m) => void this.eos.push(codecs.endOfStream.decode(m.data)) });
   }
   for(sourceId: string): Verdict[] {
     return this.verdicts.filter((v) => v.sourceId === sourceId);

@@ -150,7 +150,7 @@ describe("SOM service over a real nats-server", () => {
     client.publish(subjects.frames(0), new Uint8Array([0xff, 0xff, 0xff, 0x0f, 0x01]));
     const broken = new Uint8Array(40);
     broken[16] = 200; // cap_len beyond the batch
-    client.publish(subjects.frames(0), codecs.frameBatch.encode({ sourceId: "bad-1", seq: 1, shard: 0, shardCount: 16, frameCount: 1, records: broken, droppedBefore: 0, endOfStream: false, framesTotal: 0 }));
+    client.publish(subjects.frames(0), codecs.frameBatch.encode({ sourceId: "bad-1", seq: 1, shard: 0, shardCount: 16, frameCount: 1, records: Buffer.from(broken), droppedBefore: 0, endOfStream: false, framesTotal: 0 }));
     await replay(client, "bad-1", scenario(304, () => undefined, { seconds: 5 }));
     await waitFor("end of stream despite bad input", () => collector.eosFor("bad-1").length === 1, 20_000);
     expect((await r.metrics.malformedBatches.get()).values[0].value).toBe(2);

@@ -1,6 +1,8 @@
 // Generates a capture of realistic traffic for the benchmark: TCP conversations
 // (handshake, request, a response of several MSS-sized segments with ACKs,
 // teardown), DNS over UDP, ICMP echo, about a fifth IPv6, on Ethernet.
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { craftPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type PacketSpec } from "@vigil/frames";
 import { LINKTYPE, PcapWriter } from "@vigil/packet-sources";
 
@@ -69,8 +71,7 @@ export function generateCapture(path: string, frames: number, seed = 42): Genera
   return { path, frames: w.packets, bytes: w.bytes + 24 };
 }
 
-const invoked = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, "/dist/"));
-if (invoked && process.argv[1].endsWith("gen-pcap.js")) {
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   const [path, n] = process.argv.slice(2);
   if (!path) {
     process.stderr.write("usage: node dist/bench/gen-pcap.js FILE [FRAMES]\n");

@@ -168,6 +168,11 @@ export class KmodEnforcer implements Enforcer {
     this.expiredCb = cb;
   }
 
+  async counters(): Promise<Map<number, { hits: number; bytes: number }>> {
+    const dump = await this.guard((nl) => nl.dumpRules());
+    return new Map(dump.map((k) => [k.id, { hits: k.hits ?? 0, bytes: k.bytes ?? 0 }]));
+  }
+
   /** True when the module was reloaded or unloaded (its family id changed or vanished) or holds fewer rules than we installed. */
   async check(): Promise<boolean> {
     const before = this.nl?.familyId;

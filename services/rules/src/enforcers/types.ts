@@ -31,6 +31,8 @@ export interface Enforcer {
    * module reloaded): resolves true when a reconciliation is needed.
    */
   check?(): Promise<boolean>;
+  /** Per-rule packet and byte counts kept by the kernel, by rule id (back ends that count per rule). */
+  counters?(): Promise<Map<number, { hits: number; bytes: number }>>;
   /** Called when kernel events were lost (the caller reconciles). */
   onOverrun?(cb: () => void): void;
   close(): Promise<void>;

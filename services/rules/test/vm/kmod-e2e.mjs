@@ -63,6 +63,8 @@ try {
   const upd = (await nl.dumpRules()).find((k) => k.id === host.id);
   report("upsert", { count: (await nl.dumpRules()).length, timeoutOk: upd?.timeoutMs > 1_190_000 });
   report("ping-still-blocked", !ping());
+  const counters = await enforcer.counters();
+  report("counters", { hits: counters.get(host.id)?.hits > 0, bytes: counters.get(host.id)?.bytes > 0 });
   const stats = await nl.stats();
   report("stats", { dropped: stats.dropped > 0, hostRules: stats.hostRules, generalRules: stats.generalRules });
   await enforcer.apply([], [host]);
