@@ -49,11 +49,12 @@ case "$prefix" in /*) ;; *) die "--prefix must be an absolute path, got $prefix"
 unitdir=/etc/systemd/system
 root=${destdir:-}
 units=(vigil.target vigil-nats.service vigil-capture.service vigil-pst.service vigil-som.service vigil-rules.service vigil-console.service)
+templates=(vigil-pst@.service vigil-som@.service)
 have_systemd() { [ "$systemctl" = 1 ] && [ -d /run/systemd/system ]; }
 
 if [ "$uninstall" = 1 ]; then
   if have_systemd; then systemctl disable --now vigil.target "${units[@]}" 2>/dev/null || true; fi
-  for u in "${units[@]}"; do rm -f "$root$unitdir/$u"; done
+  for u in "${units[@]}" "${templates[@]}"; do rm -f "$root$unitdir/$u"; done
   rm -f "$root/usr/local/bin/vigil" "$root/etc/udev/rules.d/60-vigil.rules" "$root/usr/lib/sysusers.d/vigil.conf"
   rm -rf "$root$prefix"
   if have_systemd; then systemctl daemon-reload; fi
@@ -105,7 +106,7 @@ chmod 0755 "$root/usr/local/bin/vigil"
 
 log "installing the systemd units in $root$unitdir"
 mkdir -p "$root$unitdir" "$root/usr/lib/sysusers.d" "$root/etc/udev/rules.d"
-for u in "${units[@]}"; do
+for u in "${units[@]}" "${templates[@]}"; do
   sed "s#/opt/vigil#$prefix#g" "$repo/deploy/systemd/$u" > "$root$unitdir/$u"
   chmod 0644 "$root$unitdir/$u"
 done

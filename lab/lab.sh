@@ -84,10 +84,18 @@ make_switch() {
 # ---------------------------------------------------------------- services --
 
 ensure_lab_user() {
-  if ! id "$LAB_USER" >/dev/null 2>&1; then
-    useradd --create-home --shell /bin/bash --comment "Vigil lab SSH target" "$LAB_USER"
-  fi
-  echo "$LAB_USER:$LAB_PASSWORD" | chpasswd
+  # Labs built in parallel (tests) race for the passwd lock: retry briefly.
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    if ! id "$LAB_USER" >/dev/null 2>&1; then
+      useradd --create-home --shell /bin/bash --comment "Vigil lab SSH target" "$LAB_USER" 2>/dev/null || true
+    fi
+    if id "$LAB_USER" >/dev/null 2>&1 && echo "$LAB_USER:$LAB_PASSWORD" | chpasswd 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.3
+  done
+  die "cannot create the lab user $LAB_USER (useradd/chpasswd keep failing)"
 }
 
 make_web_root() {

@@ -4,10 +4,10 @@
 // (seen on the bus and by Prometheus), then everything torn down.
 //
 // Opt-in (VIGIL_DOCKER_LAB=1): building images and running eight containers
-// takes minutes on two cores. Grafana is not started: no registry, and Debian
+// takes a minute or several on two cores. Grafana is not started: no registry, and Debian
 // has no grafana package (its dashboards are checked by dashboards.test.ts and
 // metrics.test.ts).
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,13 +24,14 @@ import { serviceMissing } from "./helpers/services.js";
 const optIn = process.env.VIGIL_DOCKER_LAB === "1";
 const compose = composeCommand();
 const staticReason = !optIn
-  ? "the docker lab is opt-in: set VIGIL_DOCKER_LAB=1 (builds images and runs eight containers: several minutes on two cores)"
+  ? "the docker lab is opt-in: set VIGIL_DOCKER_LAB=1 (debootstraps base images, builds the images and runs seven containers: about a minute once cached, several minutes on a fresh machine)"
   : !compose
     ? "neither `docker compose` nor docker-compose is installed"
     : (["capture", "pst", "rules"].map(serviceMissing).find(Boolean) ?? null);
 if (staticReason) console.warn(`deploy/test/docker-lab: skipped: ${staticReason}`);
 
 const PROJECT = "vigil-labtest";
+const dummy = `vgllab${process.pid % 10000}`;
 const TAG = "labtest";
 
 describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${staticReason})` : ""}`, () => {
@@ -73,8 +74,12 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       VIGIL_CONSOLE_PORT: String(await freePort()),
       // The host's own firewall stays untouched: decisions are recorded, not enforced.
       VIGIL_RULES_ENFORCER: "dry-run",
-      VIGIL_CAPTURE_INTERFACE: "lo",
+      // An idle interface of its own (one end of a veth pair): live AF_PACKET
+      // capture starts, capabilities and all, without reading anybody else's traffic.
+      VIGIL_CAPTURE_INTERFACE: dummy,
     };
+    execFileSync("ip", ["link", "add", dummy, "type", "veth", "peer", "name", `${dummy}p`]);
+    execFileSync("ip", ["link", "set", dummy, "up"]);
     // Any pst verdict blocks (the policy is not under test here: pst's window
     // verdicts can score below the per-connection threshold they carry).
     writeFileSync(
@@ -83,7 +88,7 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     );
     must(join(repoRoot, "deploy/docker/local-base-images.sh"), []);
     must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules"]);
-    dc("up", "-d", "nats", "pst", "som", "rules", "prometheus");
+    dc("up", "-d", "nats", "capture", "pst", "som", "rules", "prometheus");
 
     nc = await connectBus({ servers: [`nats://127.0.0.1:${natsPort}`], name: "docker-lab-test", logger: createLogger("docker-lab-test", "warn") });
     nc.subscribe(subjects.heartbeat("pst"), {
@@ -105,6 +110,11 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       await engine.stop();
     }
     if (work) rmSync(work, { recursive: true, force: true });
+    try {
+      execFileSync("ip", ["link", "del", dummy], { stdio: "ignore" });
+    } catch {
+      /* never created */
+    }
   }, 240_000);
 
   it("brings the lab up healthy", async (ctx) => {
@@ -112,8 +122,19 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     await waitFor("every lab container healthy", () => {
       const ps = must("docker", ["ps", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--format", "{{.Names}} {{.Status}}"]);
       const lines = ps.trim().split("\n").filter(Boolean);
-      return lines.length >= 5 && lines.every((l) => l.includes("(healthy)"));
+      return lines.length >= 6 && lines.every((l) => l.includes("(healthy)"));
     }, 180_000, 2000);
+    // Who runs as what, inside: only capture and rules are root, and with just their capabilities.
+    const proc1 = (svc: string) => must("docker", ["exec", `${PROJECT}_${svc}_1`, "cat", "/proc/1/status"]);
+    const field = (status: string, name: string) => new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(status)![1];
+    for (const svc of ["pst", "som"]) expect(field(proc1(svc), "Uid"), svc).toBe("10001");
+    expect(field(proc1("nats"), "Uid")).toBe("65534");
+    const capEff = (svc: string) => BigInt(`0x${field(proc1(svc), "CapEff")}`);
+    const NET_ADMIN = 1n << 12n;
+    const NET_RAW = 1n << 13n;
+    expect(capEff("rules")).toBe(NET_ADMIN);
+    expect(capEff("capture")).toBe(NET_ADMIN | NET_RAW);
+    expect(capEff("pst")).toBe(0n);
   }, 240_000);
 
   it("a replayed attack becomes a verdict and a rule, read over the gRPC API", async (ctx) => {
@@ -124,13 +145,15 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     for (let i = 0; i < 30; i++) packets.push(...benignConnection(`198.51.100.${10 + i}`, "192.0.2.10", 41000 + i, 443, t0 + i * 0.2));
     packets.push(...synScan(attacker, "192.0.2.10", Array.from({ length: 300 }, (_, i) => 20 + i * 3), t0 + 1));
     writePcap(join(work, "attack.pcap"), packets);
-    // Capture as a one-shot replay in its own container, from the same image.
-    dc(
-      "run", "--rm", "--no-deps", "-v", `${work}:/replay:ro`,
+    // Capture as a one-shot replay container from the lab's capture image, beside the live one.
+    must("docker", [
+      "run", "--rm", "--network", "host", "--user", "0:10001", "--cap-drop", "ALL", "--read-only", "--security-opt", "no-new-privileges:true",
+      "-v", `${work}:/replay:ro`,
+      "-e", `VIGIL_NATS__SERVERS=[nats://127.0.0.1:${env.VIGIL_NATS_PORT}]`,
       "-e", "VIGIL_CAPTURE__SOURCE=pcap", "-e", "VIGIL_CAPTURE__FILE=/replay/attack.pcap", "-e", "VIGIL_CAPTURE__SOURCE_ID=docker-lab-1",
       "-e", "VIGIL_CAPTURE__LOCAL=[192.0.2.0/24]", "-e", "VIGIL_CAPTURE__METRICS__HOST=127.0.0.1", "-e", "VIGIL_CAPTURE__METRICS__PORT=0",
-      "capture",
-    );
+      `vigil/capture:${TAG}`,
+    ]);
     await waitFor("rules passing on the end of the replay", () => rulesEos.has("docker-lab-1"), 60_000, 200);
     const verdicts = await new Promise<ListVerdictsResponse>((res, rej) => control!.listVerdicts(ListVerdictsRequest.fromPartial({ address: attacker }), (e: grpc.ServiceError | null, r: ListVerdictsResponse) => (e ? rej(e) : res(r))));
     expect(verdicts.verdicts.length).toBeGreaterThan(0);

@@ -47,6 +47,8 @@ describe("systemd units", () => {
       "vigil-som.service": [],
       "vigil-console.service": [],
       "vigil-nats.service": [],
+      "vigil-pst@.service": [],
+      "vigil-som@.service": [],
     };
     for (const [name, want] of Object.entries(caps)) {
       const u = unit(name);
@@ -63,8 +65,8 @@ describe("systemd units", () => {
       expect(last(u, "Install", "WantedBy"), name).toBe("vigil.target");
       if (name !== "vigil-nats.service") {
         expect(svc("StateDirectory"), name).toBe("vigil");
-        expect(svc("ExecStart"), name).toBe(`/opt/vigil/bin/node /opt/vigil/services/${name.slice(6, -8)}/dist/main.js`);
-        expect(svc("Environment"), name).toContain("VIGIL_CONFIG=/etc/vigil/vigil.yaml");
+        expect(svc("ExecStart"), name).toBe(`/opt/vigil/bin/node /opt/vigil/services/${name.replace(/^vigil-|@?\.service$/g, "")}/dist/main.js`);
+        expect(u.get("Service")!.get("Environment")!.join(" "), name).toContain("VIGIL_CONFIG=/etc/vigil/vigil.yaml");
       }
       // Only capture may touch a device, and only the ring.
       if (name === "vigil-capture.service") {
@@ -75,6 +77,14 @@ describe("systemd units", () => {
         expect(svc("PrivateDevices"), name).toBe("yes");
         expect(words(svc("RestrictAddressFamilies")).has("AF_PACKET"), name).toBe(false);
       }
+    }
+  });
+
+  it("extra detector instances take their name and metrics port from the instance", () => {
+    for (const d of ["pst", "som"]) {
+      const env = unit(`vigil-${d}@.service`).get("Service")!.get("Environment")!.join(" ");
+      expect(env).toContain(`VIGIL_${d.toUpperCase()}__METRICS__PORT=%i`);
+      expect(env).toContain(`VIGIL_${d.toUpperCase()}__INSTANCE=%H-${d}-%i`);
     }
   });
 
@@ -93,7 +103,7 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
   afterAll(() => rmSync(dest, { recursive: true, force: true }));
 
   it("stages the services, the CLI, the units and the configuration", () => {
-    for (const u of UNITS) expect(existsSync(join(dest, "etc/systemd/system", u)), u).toBe(true);
+    for (const u of [...UNITS, "vigil-pst@.service", "vigil-som@.service"]) expect(existsSync(join(dest, "etc/systemd/system", u)), u).toBe(true);
     expect(readFileSync(join(dest, "etc/default/vigil"), "utf8")).toMatch(/^VIGIL_CAPTURE__SOURCE=(kernel|afpacket)$/m);
     for (const f of ["etc/vigil/vigil.yaml", "etc/vigil/nats-server.conf", "usr/local/bin/vigil", "usr/lib/sysusers.d/vigil.conf", "etc/udev/rules.d/60-vigil.rules"])
       expect(existsSync(join(dest, f)), f).toBe(true);
@@ -180,10 +190,12 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
   describe.skipIf(systemdAnalyze)(`systemd-analyze ${systemdAnalyze ? `(skipped: ${systemdAnalyze})` : ""}`, () => {
     // The installed units name /opt/vigil; point them at the staged tree so that
     // verify can check the executables too.
+    // Templates are checked as an instance of themselves.
+    const INSTANCES: Record<string, string> = { "vigil-pst@9481.service": "vigil-pst@.service", "vigil-som@9482.service": "vigil-som@.service" };
     function rendered(): string {
       const dir = mkdtempSync(join(tmpdir(), "vigil-units-"));
-      for (const u of UNITS) {
-        const text = readFileSync(join(dest, "etc/systemd/system", u), "utf8").replaceAll("/opt/vigil/", `${dest}/opt/vigil/`);
+      for (const u of [...UNITS, ...Object.keys(INSTANCES)]) {
+        const text = readFileSync(join(dest, "etc/systemd/system", INSTANCES[u] ?? u), "utf8").replaceAll("/opt/vigil/", `${dest}/opt/vigil/`);
         writeFileSync(join(dir, u), text);
       }
       return dir;
@@ -192,7 +204,7 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
     it("verify finds nothing to complain about", () => {
       const dir = rendered();
       try {
-        const r = spawnSync("systemd-analyze", ["verify", ...UNITS.map((u) => join(dir, u))], { encoding: "utf8" });
+        const r = spawnSync("systemd-analyze", ["verify", ...[...UNITS, ...Object.keys(INSTANCES)].map((u) => join(dir, u))], { encoding: "utf8" });
         expect(r.stderr.trim()).toBe("");
         expect(r.status).toBe(0);
         // The check itself works: a misspelt directive is reported.
@@ -207,7 +219,7 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
     it("every service's exposure is rated OK by systemd-analyze security", () => {
       const dir = rendered();
       try {
-        for (const u of UNITS.slice(1)) {
+        for (const u of [...UNITS.slice(1), ...Object.keys(INSTANCES)]) {
           const r = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", join(dir, u)], { encoding: "utf8" });
           const m = /Overall exposure level for \S+: (\d+\.\d+) (\S+)/.exec(r.stdout);
           expect(m, `${u}: ${r.stdout.slice(-300)}${r.stderr}`).not.toBeNull();

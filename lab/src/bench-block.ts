@@ -4,6 +4,7 @@
 // attacker's block: scan_block_s (nmap -sS -T4) and flood_block_s (hping3
 // SYN flood from one host). Needs root and the built services.
 import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Lab, LAB_DIR } from "./lab.js";
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     try {
       const { stdout } = await run(
         "ip",
-        ["netns", "exec", lab.namespace("victim"), process.execPath, join(LAB_DIR, "dist", "live-main.js"), "--prefix", lab.prefix, "--no-expiry", "--detectors", detectors],
+        ["netns", "exec", lab.namespace("victim"), process.execPath, join(LAB_DIR, "dist", "live-main.js"), "--prefix", lab.prefix, "--detectors", detectors],
         { timeout: 300_000, maxBuffer: 1 << 20 },
       );
       const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as LiveReport;
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
       process.stderr.write(`bench:block run ${i + 1}/${runs}: ${JSON.stringify(report.attacks.map((a) => ({ attack: a.attack, block_s: a.block_s })))}\n`);
     } finally {
       await lab.down().catch(() => undefined);
+      rmSync(lab.stateDir, { recursive: true, force: true });
     }
   }
   process.stdout.write(`${JSON.stringify({ bench: "block", runs, detectors, scan_block_s: median(scan), flood_block_s: median(flood), missed })}\n`);

@@ -10,12 +10,13 @@
 #   --mem MB       guest memory (default 1536)
 #   --smp N        guest CPUs (default 2)
 #   --log FILE     where the guest kernel console goes (default: a temp file)
-#   --no-build     do not (re)build vig.ko / the tools before booting
+#   --no-build     do not (re)build vigil.ko / the tools before booting
 #
 # Inside the VM, COMMAND runs under /bin/sh -c in a chroot of the host root
 # (read-only), with fresh /proc, /sys, /dev, and tmpfs on /tmp, /run,
 # /var/tmp and /dev/shm, in the same working directory as the caller, as
-# root. The module is NOT loaded: insmod "$VIGIL_KO" (exported) when needed.
+# root. The module is NOT loaded: insmod "$VIGIL_KO" (exported) when needed;
+# it is built for the guest kernel in $VIGIL_VM_DIR/build-$VIGIL_KVER.
 # Modules of the guest kernel load with modprobe from the host's
 # /lib/modules/6.1.0-*-amd64. The host is not writable from inside: write
 # results to stdout, which this script prints; its exit code is COMMAND's.
@@ -51,8 +52,16 @@ done
 "$HERE/bootstrap.sh" "$KVER" >&2
 
 mkdir -p "$CACHE"
+# The module is built out of tree per kernel version, so that runs against
+# different kernels never clobber each other's objects (or kmod/vigil.ko).
+BDIR=$CACHE/build-$KVER
 if [ "$BUILD" = 1 ]; then
-	make -s -C "$KMOD" KDIR="/lib/modules/$KVER/build" module >&2
+	mkdir -p "$BDIR/include/uapi/linux"
+	cp -p "$KMOD"/*.c "$KMOD"/*.h "$KMOD/Kbuild" "$BDIR/"
+	cp -p "$KMOD/include/uapi/linux/vigil.h" "$BDIR/include/uapi/linux/"
+	rm -f "$BDIR/vigil.ko"
+	make -s -C "/lib/modules/$KVER/build" M="$BDIR" modules 2>&1 | grep -v '^Skipping BTF' >&2 || true
+	[ -f "$BDIR/vigil.ko" ] || { echo "run-vm.sh: module build failed" >&2; exit 1; }
 	make -s -C "$KMOD/tools" >&2
 fi
 
@@ -65,7 +74,8 @@ if [ ! -s "$BASE" ] || [ "$HERE/run-vm.sh" -nt "$BASE" ]; then
 	for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
 		 virtio_pci netfs fscache 9pnet 9pnet_virtio 9p; do
 		f=$(find "/lib/modules/$KVER/kernel" -name "$m.ko*" | head -n1)
-		[ -n "$f" ] || { echo "run-vm.sh: module $m missing" >&2; exit 1; }
+		# built in, or merged into another module in this kernel
+		[ -n "$f" ] || continue
 		case "$f" in
 		*.ko.xz) xz -dc "$f" > "$root/modules/$m.ko" ;;
 		*.ko.zst) zstd -qdc "$f" > "$root/modules/$m.ko" ;;
@@ -81,6 +91,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
 	 virtio_pci netfs fscache 9pnet 9pnet_virtio 9p; do
+	[ -f /modules/$m.ko ] || continue
 	insmod /modules/$m.ko || echo "init: insmod $m failed" > /dev/ttyS1
 done
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose host /host; then
@@ -114,7 +125,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 {
-	printf 'export VIGIL_KO=%q VIGIL_KMOD=%q VIGIL_KVER=%q\n' "$KMOD/vigil.ko" "$KMOD" "$KVER"
+	printf 'export VIGIL_KO=%q VIGIL_KMOD=%q VIGIL_KVER=%q\n' "$BDIR/vigil.ko" "$KMOD" "$KVER"
 	printf 'cd %q || exit 126\n' "$PWD"
 	printf '%s\n' "$*"
 } > "$work/vm-cmd"

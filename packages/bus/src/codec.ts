@@ -5,6 +5,7 @@ import {
   FrameBatch,
   Heartbeat,
   RuleEvent,
+  ScoreBatch,
   Verdict,
 } from "@vigil/proto";
 
@@ -47,4 +48,5 @@ export const codecs = {
   ruleEvent: codec("RuleEvent", RuleEvent),
   heartbeat: codec("Heartbeat", Heartbeat),
   endOfStream: codec("EndOfStream", EndOfStream),
+  scoreBatch: codec("ScoreBatch", ScoreBatch),
 } as const;

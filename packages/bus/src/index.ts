@@ -2,3 +2,4 @@ export * from "./subjects.js";
 export * from "./codec.js";
 export * from "./connection.js";
 export type { NatsConnection, Subscription, Msg } from "@nats-io/transport-node";
+export * from "./scores.js";

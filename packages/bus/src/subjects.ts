@@ -13,6 +13,11 @@ export const subjects = {
   /** Liveness and shard ownership of every instance (Heartbeat). */
   heartbeat: (service: string) => `vigil.heartbeat.${service}`,
   heartbeatAll: "vigil.heartbeat.>",
+  /** Every score a detector computed, anomalous or not, batched about once a second (ScoreBatch). */
+  scores: (detector: string) => `vigil.scores.${detector}`,
+  scoresAll: "vigil.scores.>",
+  /** Request-reply: a detector instance answers with its model's JSON export (empty request). */
+  models: (detector: string) => `vigil.models.${detector}`,
   /** A stage has passed on the end of a finite stream (EndOfStream). */
   endOfStream: (stage: string) => `vigil.eos.${stage}`,
   endOfStreamAll: "vigil.eos.>",

@@ -9,8 +9,8 @@ import type { RulesClient } from "./rules-client.js";
 
 export const CONSOLE_VERSION = "0.1.0";
 
-export const scoresSubject = (detector: string) => `vigil.scores.${detector}`;
-export const scoresAll = "vigil.scores.>";
+export const scoresSubject = subjects.scores;
+export const scoresAll = subjects.scoresAll;
 
 export interface InstanceHealth {
   service: string;

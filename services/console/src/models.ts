@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { NatsConnection } from "@vigil/bus";
+import { subjects, type NatsConnection } from "@vigil/bus";
 
 /**
  * Model views for the console. Detectors are asked first on the request
@@ -12,7 +12,7 @@ import type { NatsConnection } from "@vigil/bus";
  * error naming the field.
  */
 
-export const modelSubject = (detector: string) => `vigil.models.${detector}`;
+export const modelSubject = subjects.models;
 
 export class ModelError extends Error {
   readonly code = "VIGIL_ERR_MODEL";

@@ -42,7 +42,8 @@ function config() {
 
 const TRAIN_USAGE =
   "usage: vigil train pst --pcap FILE [--pcap FILE...] --out DIR [--holdout 0.2] [--percentile 99.5] [--max-depth 6] [--p-min 0.001]\n" +
-  "                       [--gamma-min 0.0001] [--ratio 1.05] [--min-symbols 8] [--min-class-sequences 200] [--local CIDR...]";
+  "                       [--gamma-min 0.0001] [--ratio 1.05] [--min-symbols 8] [--min-class-sequences 100] [--suspicion-percentile 95]\n" +
+  "                       [--local CIDR...] [--quiet]";
 
 export const trainCommand: Command = {
   name: "train pst",
@@ -57,6 +58,7 @@ export const trainCommand: Command = {
           out: { type: "string" },
           holdout: { type: "string" },
           percentile: { type: "string" },
+          "suspicion-percentile": { type: "string" },
           "max-depth": { type: "string" },
           "p-min": { type: "string" },
           "gamma-min": { type: "string" },
@@ -91,13 +93,14 @@ export const trainCommand: Command = {
         classes: cfg.serviceClasses,
         holdout: num(values.holdout as string, "holdout", 0.2, (n) => n >= 0 && n < 1, "in [0, 1)"),
         percentile: num(values.percentile as string, "percentile", 99.5, (n) => n > 0 && n <= 100, "in (0, 100]"),
+        suspicionPercentile: num(values["suspicion-percentile"] as string, "suspicion-percentile", 95, (n) => n > 0 && n <= 100, "in (0, 100]"),
         minSymbols,
         minClassSequences: num(values["min-class-sequences"] as string, "min-class-sequences", 100, (n) => Number.isInteger(n) && n >= 1, "an integer ≥ 1"),
       });
       for (const m of models) {
         const path = writeModelFile(values.out as string, m);
         process.stdout.write(
-          `${m.id}: ${m.training.sequences} sequences (${m.training.heldOut} held out), ${m.compiled.nodes.length} contexts, threshold ${m.threshold.value.toFixed(3)} nats/symbol (p${m.threshold.percentile}) -> ${path}\n`,
+          `${m.id}: ${m.training.sequences} sequences (${m.training.heldOut} held out), ${m.compiled.nodes.length} contexts, threshold ${m.threshold.value.toFixed(3)} (p${m.threshold.percentile}), suspicion ${m.threshold.suspicion.toFixed(3)} (p${m.threshold.suspicionPercentile}) nats/symbol -> ${path}\n`,
         );
       }
       process.stdout.write(`training data sha256 ${data.sha256}\n`);

@@ -177,13 +177,15 @@ interface Window {
   anomalous: number;
   packets: number;
   scoreSum: number;
+  /** Sum of the scores of the connections above the threshold (not just the suspicion threshold). */
+  anomalousScoreSum: number;
   firstTs: number;
   lastTs: number;
   /** Remote windows: connections per local address (by hash), and the local addresses' text. */
   peers: Map<number, number>;
   peerText: Map<number, string>;
   localPorts: Set<number>;
-  models: Map<string, { count: number; threshold: number; rateAnomalous: number; rateSuspicious: number }>;
+  models: Map<string, { count: number; threshold: number; suspicion: number; rateAnomalous: number; rateSuspicious: number }>;
   shapes: Uint32Array;
   /** Raw until the window turns into a verdict: most windows never do, and formatting is the costly part. */
   evidence: RawEvidence[];
@@ -235,6 +237,7 @@ function newWindow(key: number, family: number, words: Uint32Array, shard: numbe
     anomalous: 0,
     packets: 0,
     scoreSum: 0,
+    anomalousScoreSum: 0,
     firstTs: Infinity,
     lastTs: -Infinity,
     peers: new Map(),
@@ -252,6 +255,17 @@ function newWindow(key: number, family: number, words: Uint32Array, shard: numbe
  * the stored address words settle a collision, which moves the key forward.
  * Map insertion order is opening order, hence closing order.
  */
+function dominantModel(w: Window): { id: string; threshold: number; suspicion: number; rateAnomalous: number; rateSuspicious: number } | null {
+  let best: { id: string; threshold: number; suspicion: number; rateAnomalous: number; rateSuspicious: number } | null = null;
+  let bestCount = -1;
+  for (const [id, m] of w.models)
+    if (m.count > bestCount || (m.count === bestCount && best !== null && id < best.id)) {
+      bestCount = m.count;
+      best = { id, ...m };
+    }
+  return best;
+}
+
 function addressOf(w: Window): string {
   if (!w.address) w.address = wordsToAddress(w.words, w.family);
   return w.address;
@@ -483,7 +497,10 @@ export class Detector implements JudgementSink {
   private addTo(win: Window, t: ConnTable, slot: number, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
     win.judged++;
     win.suspicious++;
-    if (anomalous) win.anomalous++;
+    if (anomalous) {
+      win.anomalous++;
+      win.anomalousScoreSum += score;
+    }
     win.packets += t.packets[slot];
     win.scoreSum += score;
     if (t.firstTs[slot] < win.firstTs) win.firstTs = t.firstTs[slot];
@@ -492,7 +509,7 @@ export class Detector implements JudgementSink {
     let m = win.models.get(model.id);
     if (!m) {
       const th = model.threshold;
-      m = { count: 0, threshold: th.value, rateAnomalous: 1 - th.percentile / 100, rateSuspicious: 1 - th.suspicionPercentile / 100 };
+      m = { count: 0, threshold: th.value, suspicion: th.suspicion, rateAnomalous: 1 - th.percentile / 100, rateSuspicious: 1 - th.suspicionPercentile / 100 };
       win.models.set(model.id, m);
     }
     m.count++;
@@ -505,20 +522,17 @@ export class Detector implements JudgementSink {
     }
   }
 
-  /** Whether a source's window holds more anomalous or suspicious connections than benign traffic plausibly would. */
-  private significant(w: Window): boolean {
-    let rateA = 0;
-    let rateS = 0;
-    let best = -1;
-    for (const m of w.models.values())
-      if (m.count > best) {
-        best = m.count;
-        rateA = m.rateAnomalous;
-        rateS = m.rateSuspicious;
-      }
+  /**
+   * Whether a source's window holds more anomalous or suspicious connections than benign traffic
+   * plausibly would: 2 on the anomalous count, 1 on the suspicious count, 0 when neither.
+   */
+  private significant(w: Window): number {
+    const m = dominantModel(w);
+    if (!m) return 0;
     const o = this.opts;
-    if (w.anomalous >= o.minConnections && binomialTail(w.judged, w.anomalous, rateA) < o.alpha) return true;
-    return w.suspicious >= o.minSuspicious && binomialTail(w.judged, w.suspicious, rateS) < o.alpha;
+    if (w.anomalous >= o.minConnections && binomialTail(w.judged, w.anomalous, m.rateAnomalous) < o.alpha) return 2;
+    if (w.suspicious >= o.minSuspicious && binomialTail(w.judged, w.suspicious, m.rateSuspicious) < o.alpha) return 1;
+    return 0;
   }
 
   private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): RawEvidence {
@@ -557,7 +571,8 @@ export class Detector implements JudgementSink {
     for (const [key, w] of windows) {
       if (w.closeAt > now) break;
       windows.delete(key);
-      if (this.significant(w)) this.emit(w, false);
+      const tier = this.significant(w);
+      if (tier) this.emit(w, false, 1, tier);
     }
     const locals = this.localWindows[shard];
     for (const [key, lw] of locals) {
@@ -571,23 +586,22 @@ export class Detector implements JudgementSink {
         rest += count;
         sources++;
       }
-      if (rest >= this.opts.floodMinConnections && sources >= this.opts.floodMinSources) {
-        lw.suspicious = rest;
-        this.emit(lw, true, sources);
-      }
+      if (rest >= this.opts.floodMinConnections && sources >= this.opts.floodMinSources) this.emit(lw, true, sources, 1, rest);
     }
   }
 
-  private emit(w: Window, aggregate: boolean, sources = 1): void {
-    let model = "";
-    let threshold = 0;
-    let best = -1;
-    for (const [id, m] of [...w.models].sort((a, b) => a[0].localeCompare(b[0])))
-      if (m.count > best) {
-        best = m.count;
-        model = id;
-        threshold = m.threshold;
-      }
+  /**
+   * Publishes a window as a verdict. Its score is the mean score of the connections that made the
+   * tier (all above the tier's threshold), and its threshold is that tier's: the threshold for the
+   * anomalous count, the suspicion threshold otherwise, so score > threshold always holds.
+   */
+  private emit(w: Window, aggregate: boolean, sources: number, tier: number, connections?: number): void {
+    const m = dominantModel(w)!;
+    const model = m.id;
+    const threshold = tier === 2 ? m.threshold : m.suspicion;
+    const score = tier === 2 ? w.anomalousScoreSum / Math.max(1, w.anomalous) : w.scoreSum / Math.max(1, w.suspicious);
+    // Every connection above the suspicion threshold is part of the verdict; score and threshold are the tier's.
+    const counted = connections ?? w.suspicious;
     addressOf(w);
     let other = "";
     let otherCount = -1;
@@ -601,13 +615,13 @@ export class Detector implements JudgementSink {
     const ports = [...w.localPorts].sort((a, b) => a - b);
     const label = aggregate ? labelFor(w.shapes, ports.length, w.suspicious).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length, w.suspicious);
     const sourceId = this.sourceId[w.shard];
-    const score = w.scoreSum / Math.max(1, w.suspicious);
     const idInput = `${this.opts.detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${w.address}|${w.firstTs.toFixed(6)}`;
     const id = `${this.opts.detector}-${createHash("sha256").update(idInput).digest("hex").slice(0, 24)}`;
+    const tierName = tier === 2 ? "threshold" : "suspicion threshold";
     const portText = ports.length === 0 ? "" : ports.length <= 5 ? ` port${ports.length > 1 ? "s" : ""} ${ports.join(",")}` : ` ${ports.length} ports`;
     const summary = aggregate
-      ? `${label}: ${w.suspicious} anomalous TCP connections from ${sources} sources to ${w.address}${portText} (mean score ${score.toFixed(2)}, threshold ${threshold.toFixed(2)}, ${model})`
-      : `${label}: ${w.suspicious} of ${w.judged} TCP connections from ${w.address} to ${other}${portText} anomalous (mean score ${score.toFixed(2)}, threshold ${threshold.toFixed(2)}, ${w.anomalous} above it; ${model})`;
+      ? `${label}: ${counted} anomalous TCP connections from ${sources} sources to ${w.address}${portText} (mean score ${score.toFixed(2)} > ${tierName} ${threshold.toFixed(2)}, ${model})`
+      : `${label}: ${counted} of ${w.judged} TCP connections from ${w.address} to ${other}${portText} anomalous, ${tier === 2 ? w.anomalous : w.suspicious} above the ${tierName} (mean score ${score.toFixed(2)} > ${threshold.toFixed(2)}, ${model})`;
     this.verdicts++;
     this.hooks.onVerdict?.(
       Verdict.fromPartial({
@@ -624,7 +638,7 @@ export class Detector implements JudgementSink {
         threshold,
         model,
         label,
-        connections: w.suspicious,
+        connections: counted,
         packets: w.packets,
         firstTs: w.firstTs,
         lastTs: w.lastTs,

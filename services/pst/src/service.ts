@@ -59,6 +59,7 @@ export class PstService {
   private readonly metrics: ReturnType<typeof registerMetrics> | null;
   private readonly scoreChildren: Array<{ observe(v: number): void }>;
   feedbackApplied = 0;
+  private warnedShardCount = false;
 
   constructor(private readonly opts: PstServiceOptions) {
     const cfg = opts.config;
@@ -148,6 +149,12 @@ export class PstService {
         } catch (e) {
           this.metrics?.dropped.inc({ reason: "frame_batch" });
           logger.warn({ err: e }, "dropping undecodable frame batch");
+          return;
+        }
+        if (batch.shardCount && batch.shardCount !== this.opts.config.shardCount) {
+          this.metrics?.dropped.inc({ reason: "shard_count_mismatch" });
+          if (!this.warnedShardCount) logger.error({ capture: batch.shardCount, pst: this.opts.config.shardCount }, "capture and pst disagree on the shard count: dropping its batches");
+          this.warnedShardCount = true;
           return;
         }
         if (batch.shard !== shard || !this.subs.has(shard)) {

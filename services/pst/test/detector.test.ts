@@ -204,6 +204,7 @@ describe("judging and verdicts", () => {
     det.endOfStream(0);
     expect(verdicts).toHaveLength(1);
     expect(verdicts[0]).toMatchObject({ address: "198.51.100.4", label: "brute-force", localPorts: [5432], connections: 40 });
+    expect(verdicts[0].score).toBeGreaterThan(verdicts[0].threshold);
   });
 
   it("a single reset or retransmission does not produce a verdict", () => {

@@ -40,6 +40,7 @@ describe.skipIf(skip)("detection on public captures (default models)", () => {
     it(`${c.file}: ${c.expect === "none" ? "no verdict" : c.expect === "aggregate" ? "aggregate verdicts only, no forged host blamed" : `a verdict for ${c.expect.join(", ")}`}`, async () => {
       const r = await scanCaptures([publicCapture(c.file)], { local: c.local, modelsDir: DEFAULT_MODELS_DIR });
       console.log(`${c.file}: ${r.frames} frames, ${r.connections} connections, ${r.anomalous} anomalous, ${r.verdicts.length} verdicts${r.verdicts.length ? ": " + r.verdicts.slice(0, 4).map(brief).join("; ") : ""}`);
+      for (const v of r.verdicts) expect(v.score, brief(v)).toBeGreaterThan(v.threshold);
       if (c.expect === "none") expect(r.verdicts.map(brief)).toEqual([]);
       else if (c.expect === "aggregate") {
         expect(r.verdicts.length).toBeGreaterThan(0);

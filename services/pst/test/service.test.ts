@@ -129,6 +129,8 @@ describe("pst service on a real nats-server", () => {
     expect(floods.length).toBeGreaterThan(0);
     expect(floods.every((v) => v.localAddress === "192.168.9.30" && v.label === "syn-flood" && v.address === "")).toBe(true);
     expect(obs.verdicts.every((v) => v.sourceId === "test/eos" && v.detector === "pst" && v.pst!.connections.length > 0)).toBe(true);
+    // The rules service compares score with threshold: a verdict's score is always above its threshold.
+    expect(obs.verdicts.every((v) => v.score > v.threshold)).toBe(true);
     const text = await registry.metrics();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
     expect(value(/^vigil_pst_segments_total\{[^}]*\} (\d+)/m)).toBe(inst.service.detector.table.segments);

@@ -68,8 +68,10 @@ export class TokenBucket {
     this.last = now;
   }
   take(now = Date.now()): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 60_000) * this.perMinute);
-    this.last = now;
+    // Verdicts of one source arrive slightly out of capture order: time never runs backwards here.
+    const elapsed = Math.max(0, now - this.last);
+    this.tokens = Math.min(this.burst, this.tokens + (elapsed / 60_000) * this.perMinute);
+    this.last = Math.max(this.last, now);
     if (this.tokens >= 1) {
       this.tokens -= 1;
       return true;
@@ -94,6 +96,7 @@ export interface DecideContext {
   allowedBy?: string;
   /** The address is already blocked by an active rule. */
   alreadyBlocked: boolean;
+  /** Clock for the block budget when the verdict carries no capture time (ms). */
   nowMs?: number;
 }
 
@@ -103,13 +106,29 @@ export interface DecideContext {
  */
 export class Policy {
   private readonly flags = new Map<string, Map<string, Flag>>();
-  private readonly bucket: TokenBucket;
+  /** One block budget per capture source, clocked by capture time (see budgetFor). */
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
     private readonly cfg: RulesConfig,
     private readonly allowlist: Allowlist,
-  ) {
-    this.bucket = new TokenBucket(cfg.capPerMinute, cfg.capBurst);
+  ) {}
+
+  /**
+   * The budget runs on the verdicts' capture time, so a replay at any speed
+   * caps exactly as the live traffic would have been capped, and one budget
+   * per capture source keeps a replayed capture from spending the live one.
+   */
+  private budgetFor(v: Verdict, fallbackMs: number): { bucket: TokenBucket; nowMs: number } {
+    const ts = v.lastTs || v.firstTs;
+    const nowMs = ts > 0 ? ts * 1000 : fallbackMs;
+    let bucket = this.buckets.get(v.sourceId);
+    if (!bucket) {
+      if (this.buckets.size >= 1000) this.buckets.delete(this.buckets.keys().next().value as string);
+      bucket = new TokenBucket(this.cfg.capPerMinute, this.cfg.capBurst, nowMs);
+      this.buckets.set(v.sourceId, bucket);
+    }
+    return { bucket, nowMs };
   }
 
   detectorPolicy(detector: string): DetectorPolicy {
@@ -123,8 +142,12 @@ export class Policy {
     return Math.min(Math.round(ttl), this.cfg.maxTtlS);
   }
 
+  /** New unverified blocks still allowed, summed over the capture sources. */
   get capTokens(): number {
-    return this.bucket.available;
+    if (this.buckets.size === 0) return this.cfg.capBurst;
+    let n = 0;
+    for (const b of this.buckets.values()) n += b.available;
+    return n;
   }
 
   decide(v: Verdict, ctx: DecideContext): Decision {
@@ -159,7 +182,8 @@ export class Policy {
     const why = `${detectors.join("+")} score ${fmt(v.score)}${agreement ? " (detectors agree)" : ""}`;
     if (verified >= this.cfg.verifiedMinConnections)
       return { ...common, outcome: "blocked", ttlS, reason: `${why}; ${verified} completed handshake(s)` };
-    if (!this.bucket.take(ctx.nowMs))
+    const { bucket, nowMs } = this.budgetFor(v, ctx.nowMs ?? Date.now());
+    if (!bucket.take(nowMs))
       return { ...common, outcome: "capped", reason: `${why}; unverified source and the cap of ${this.cfg.capPerMinute}/min (burst ${this.cfg.capBurst}) is spent` };
     return { ...common, outcome: "blocked", ttlS, reason: `${why}; unverified source, within the cap` };
   }

@@ -587,12 +587,14 @@ export class RulesService extends EventEmitter<Watchers> {
 
   // ---- API operations ------------------------------------------------------
 
-  async addRule(input: Rule, ttlS: number, by: string): Promise<Rule> {
+  /** A manual rule from the API (origin MANUAL); the service itself also adds FEEDBACK rules through here. */
+  async addRule(input: Rule, ttlS: number, by: string, internal = false): Promise<Rule> {
     if (!input) throw new InvalidArgumentError("rule", "is required");
     validateTtl(ttlS, "ttl_s");
     const { rule } = canonicalRule(input, "rule");
     const origin = rule.origin === Origin.ORIGIN_UNSPECIFIED ? Origin.ORIGIN_MANUAL : rule.origin;
-    if (origin === Origin.ORIGIN_DETECTOR) throw new InvalidArgumentError("rule.origin", "DETECTOR rules are decided from verdicts, not added");
+    if (origin !== Origin.ORIGIN_MANUAL && !(internal && origin === Origin.ORIGIN_FEEDBACK))
+      throw new InvalidArgumentError("rule.origin", "only MANUAL rules can be added (DETECTOR rules come from verdicts, FEEDBACK from false alarms, CONFIG from the configuration)");
     const now = nowS();
     const existing = this.rules.get(rule.id);
     const full = Rule.fromPartial({
@@ -724,6 +726,7 @@ export class RulesService extends EventEmitter<Watchers> {
         }),
         allowTtlS || this.opts.config.falseAlarmAllowTtlS,
         by,
+        true,
       );
       allowRuleId = allow.id;
       const s = this.rules.get(allow.id);

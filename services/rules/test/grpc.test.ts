@@ -81,6 +81,8 @@ describe.skipIf(natsSkip)("gRPC control API end to end", () => {
       [{ srcCidr: "10.0.0.0/24", dstCidr: "2001:db8::/32" }, 0, "rule.dst_cidr"],
       [{ srcCidr: "10.0.0.0/24" }, 400_000_000, "ttl_s"],
       [{ srcCidr: "10.0.0.0/24", origin: Origin.ORIGIN_DETECTOR }, 0, "rule.origin"],
+      [{ srcCidr: "10.0.0.0/24", origin: Origin.ORIGIN_CONFIG }, 0, "rule.origin"],
+      [{ srcCidr: "10.0.0.0/24", origin: Origin.ORIGIN_FEEDBACK }, 0, "rule.origin"],
     ];
     for (const [rule, ttlS, field] of cases) {
       const err = await api.call("addRule", { rule: Rule.fromPartial(rule), ttlS }).catch((e: grpc.ServiceError) => e);

@@ -73,8 +73,9 @@ export function verdict(address: string, opts: Partial<Verdict> & { handshakes?:
     threshold: 3,
     connections: connections.length,
     packets: 30,
-    firstTs: 1000 + seq,
-    lastTs: 1001 + seq,
+    // A capture a few milliseconds apart per verdict: a flood, as far as the block budget's clock goes.
+    firstTs: 1_700_000_000 + seq / 1000,
+    lastTs: 1_700_000_000.5 + seq / 1000,
     label: "syn-scan",
     pst: { connections },
     ...rest,

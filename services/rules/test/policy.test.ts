@@ -77,17 +77,24 @@ describe("policy", () => {
     expect(p.ttlFor(6, true)).toBe(86400);
   });
 
-  it("blocks verified sources without limit but caps unverified ones", () => {
+  it("blocks verified sources without limit but caps unverified ones, on capture time", () => {
     const p = policy();
-    const t0 = Date.now();
-    const unverified = Array.from({ length: 10 }, (_, i) => p.decide(verdict(`203.0.113.${i}`), { offences: 0, alreadyBlocked: false, nowMs: t0 }).outcome);
+    const t0 = 1_800_000_000;
+    const at = (ts: number) => ({ firstTs: ts - 1, lastTs: ts });
+    const no = { offences: 0, alreadyBlocked: false };
+    const unverified = Array.from({ length: 10 }, (_, i) => p.decide(verdict(`203.0.113.${i}`, at(t0)), no).outcome);
     expect(unverified.filter((o) => o === "blocked")).toHaveLength(3);
     expect(unverified.filter((o) => o === "capped")).toHaveLength(7);
-    const verified = Array.from({ length: 10 }, (_, i) => p.decide(verdict(`203.0.113.${100 + i}`, { handshakes: 1 }), { offences: 0, alreadyBlocked: false, nowMs: t0 }).outcome);
+    const verified = Array.from({ length: 10 }, (_, i) => p.decide(verdict(`203.0.113.${100 + i}`, { handshakes: 1, ...at(t0) }), no).outcome);
     expect(verified.every((o) => o === "blocked")).toBe(true);
-    // One more token after a minute.
-    expect(p.decide(verdict("203.0.113.50"), { offences: 0, alreadyBlocked: false, nowMs: t0 + 60_000 }).outcome).toBe("blocked");
-    expect(p.decide(verdict("203.0.113.51"), { offences: 0, alreadyBlocked: false, nowMs: t0 + 60_000 }).outcome).toBe("capped");
+    // A verdict captured earlier (out of order) does not refill the budget.
+    expect(p.decide(verdict("203.0.113.40", at(t0 - 3600)), no).outcome).toBe("capped");
+    // One more token a minute of capture time later, however fast the verdicts come.
+    expect(p.decide(verdict("203.0.113.50", at(t0 + 60)), no).outcome).toBe("blocked");
+    expect(p.decide(verdict("203.0.113.51", at(t0 + 60)), no).outcome).toBe("capped");
+    // Another capture source (a replay) has its own budget.
+    expect(p.decide(verdict("203.0.113.52", { sourceId: "replay-7", ...at(t0) }), no).outcome).toBe("blocked");
+    expect(p.capTokens).toBe(2);
   });
 
   it("refills the token bucket at the configured rate", () => {

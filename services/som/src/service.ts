@@ -1,4 +1,4 @@
-import { codecs, subjects, type Msg, type NatsConnection, type Subscription } from "@vigil/bus";
+import { codecs, ScorePublisher, serveModelExport, subjects, type Msg, type NatsConnection, type Subscription } from "@vigil/bus";
 import { MALFORMED_NAMES } from "@vigil/frames";
 import type { Logger } from "@vigil/lifecycle";
 import { FeedbackKind, type FrameBatch, type Verdict } from "@vigil/proto";
@@ -44,6 +44,8 @@ export class SomService {
   readonly ownership: ShardOwnership;
   private readonly subs = new Map<number, Subscription>();
   private feedbackSub: Subscription | null = null;
+  private modelSub: { unsubscribe(): void } | null = null;
+  private readonly scores: ScorePublisher;
   private readonly sources = new Map<string, SourceState>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -61,6 +63,7 @@ export class SomService {
       logger: opts.logger,
     });
     opts.metrics?.threshold.set(opts.model.threshold);
+    this.scores = new ScorePublisher(opts.nc, "som", opts.instance);
   }
 
   get model(): SomModel {
@@ -73,6 +76,8 @@ export class SomService {
         if (!err) this.onFeedback(msg);
       },
     });
+    this.modelSub = serveModelExport(nc, "som", () => this.opts.model.exportMap());
+    this.scores.start();
     this.ownership.on("change", (c) => this.onOwnership(c.owned, c.added, c.removed));
     this.ownership.start();
     this.onOwnership([...this.ownership.shards], [...this.ownership.shards], []);
@@ -88,6 +93,8 @@ export class SomService {
     for (const s of this.subs.values()) s.unsubscribe();
     this.subs.clear();
     this.feedbackSub?.unsubscribe();
+    this.modelSub?.unsubscribe();
+    this.scores.stop();
     await this.ownership.stop();
   }
 
@@ -148,6 +155,14 @@ export class SomService {
           onWindow: (w) => {
             metrics?.windows.inc({ result: w.anomalous ? "anomalous" : w.forgiven ? "forgiven" : "normal" });
             metrics?.quantizationError.observe(w.quantizationError);
+            this.scores.add({
+              ts: w.end,
+              score: w.excess,
+              threshold: this.opts.model.threshold,
+              key: `window ${sourceId}`,
+              model: this.opts.model.id,
+              bmu: w.bmu,
+            });
             this.opts.onWindow?.(sourceId, w);
           },
         },

@@ -50,6 +50,16 @@ describe.skipIf(builtReason)("vigil train som / som export / som daemon", () => 
     expect(model2.map.weights).toEqual(model.map.weights);
     expect(model2.training.dataSha256).toBe(model.training.dataSha256);
 
+    const attack = join(repoRoot, "lab/captures/eval/flood-syn.pcap");
+    if (existsSync(attack)) {
+      const labelled = join(tmp, "labelled");
+      const r3 = run(["train", "som", "--pcap", labBenign, "--attack-pcap", `${attack}:syn-flood`, "--local", "10.77.0.10/32", "--out", labelled, "--epochs", "3"]);
+      expect(r3.status).toBe(0);
+      const m3 = JSON.parse(readFileSync(join(labelled, "som-model.json"), "utf8"));
+      expect(m3.training.inputs).toEqual(["benign-2.pcap", "flood-syn.pcap:syn-flood"]);
+      expect(Object.values(m3.labels).some((l) => (l as Record<string, number>)["syn-flood"] > 0)).toBe(true);
+    }
+
     const exp = run(["som", "export", "--model", out, "--state-dir", join(tmp, "nostate")]);
     expect(exp.status).toBe(0);
     const map = JSON.parse(exp.stdout);
