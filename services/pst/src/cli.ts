@@ -41,7 +41,7 @@ function config() {
 }
 
 const TRAIN_USAGE =
-  "usage: vigil train pst --pcap FILE [--pcap FILE...] --out DIR [--holdout 0.2] [--percentile 99.5] [--max-depth 6] [--p-min 0.001]\n" +
+  "usage: vigil train pst --pcap FILE [--pcap FILE...] --out DIR [--holdout 0.2] [--percentile 99.5] [--max-depth 4] [--p-min 0.001]\n" +
   "                       [--gamma-min 0.0001] [--ratio 1.05] [--min-symbols 8] [--min-class-sequences 100] [--suspicion-percentile 95]\n" +
   "                       [--local CIDR...] [--quiet]";
 

@@ -373,6 +373,13 @@ export class ConnTable {
     this.dropShard(shard);
   }
 
+  /** Connections (open and lingering) held for a shard. */
+  shardSize(shard: number): number {
+    let n = 0;
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.next[s]) n++;
+    return n;
+  }
+
   /** The shard moved to another instance: forget its connections without judging them. */
   dropShard(shard: number): void {
     for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.listHead[list]) this.free(s);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, Malformed } from "@vigil/frames";
+import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from "@vigil/frames";
 import { ConnectionEvidence, Verdict } from "@vigil/proto";
 import { ELLIPSIS, SYM_END, formatSymbols } from "./alphabet.js";
 import { ConnTable, HEAD_LEN, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
@@ -649,4 +649,3 @@ export class Detector implements JudgementSink {
   }
 }
 
-export { Malformed };

@@ -1,5 +1,5 @@
 import type { Verdict } from "@vigil/proto";
-import { SYM_END, parseSequence } from "./alphabet.js";
+import { parseSequence } from "./alphabet.js";
 import type { TrainingSequence } from "./pst.js";
 
 /**
@@ -19,4 +19,3 @@ export function sequencesOfVerdict(v: Verdict): Map<string, TrainingSequence[]> 
   return out;
 }
 
-export { SYM_END };

@@ -19,7 +19,7 @@ export interface PstParams {
   ratio: number;
 }
 
-export const DEFAULT_PST_PARAMS: PstParams = { maxDepth: 6, pMin: 0.001, gammaMin: 1e-4, alpha: 0, ratio: 1.05 };
+export const DEFAULT_PST_PARAMS: PstParams = { maxDepth: 4, pMin: 0.001, gammaMin: 1e-4, alpha: 0, ratio: 1.05 };
 
 export class PstError extends Error {
   constructor(

@@ -161,7 +161,7 @@ export class PstService {
           this.metrics?.dropped.inc({ reason: "wrong_shard" });
           return;
         }
-        this.onBatch(shard, batch.sourceId, batch.records, batch.frameCount, batch.endOfStream);
+        this.onBatch(shard, batch.sourceId, batch.records, batch.endOfStream);
       },
     });
     this.subs.set(shard, sub);
@@ -177,7 +177,7 @@ export class PstService {
   }
 
   /** Public for tests and tools that feed batches without the bus. */
-  onBatch(shard: number, sourceId: string, records: Uint8Array, frameCount: number, endOfStream: boolean): void {
+  onBatch(shard: number, sourceId: string, records: Uint8Array, endOfStream: boolean): void {
     const p = this.progress(sourceId);
     if (!endOfStream) {
       p.frames += this.detector.processRecords(shard, sourceId, records);
@@ -187,7 +187,6 @@ export class PstService {
       return;
     }
     if (records.byteLength) p.frames += this.detector.processRecords(shard, sourceId, records);
-    void frameCount;
     this.detector.endOfStream(shard);
     this.metrics?.sync();
     p.eosShards.add(shard);
@@ -271,6 +270,8 @@ export class PstService {
       log.info({ verdictId: f.verdictId, model: model.id, sequences: seqs.length }, "learnt false alarm");
     }
     this.applied.add(f.verdictId);
+    // Remember recent verdict ids only: redelivery happens within seconds, not after ten thousand verdicts.
+    if (this.applied.size > 10_000) this.applied.delete(this.applied.values().next().value!);
     this.feedbackApplied++;
     this.metrics?.feedback.inc({ result: learnt ? "learnt" : "unknown_model" });
     return learnt > 0;

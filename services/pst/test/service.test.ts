@@ -218,4 +218,27 @@ describe("pst service on a real nats-server", () => {
     await again.stop();
     await obs.nc.drain();
   }, 60_000);
+
+  it("rebalances when an instance joins: the shards it takes are dropped by the other, with their state", async () => {
+    const obs = await observer();
+    const a = await startInstance("pst-rebalance-a");
+    await settled([a]);
+    // Frames without end of stream: connections stay open in A's table.
+    const shards = splitByShard(capture(), SHARDS);
+    shards.forEach((recs, shard) => {
+      if (recs.byteLength) obs.nc.publish(subjects.frames(shard), codecs.frameBatch.encode({ sourceId: "test/rebalance", seq: 1, shard, shardCount: SHARDS, frameCount: countRecords(recs), records: recs, droppedBefore: 0, endOfStream: false, framesTotal: 0 }));
+    });
+    await obs.nc.flush();
+    await waitFor("A to track the connections", async () => a.service.detector.table.size > 0, 10_000);
+    const held = [...Array(SHARDS).keys()].filter((s) => a.service.detector.table.shardSize(s) > 0);
+    expect(held.length).toBeGreaterThan(4);
+    const b = await startInstance("pst-rebalance-b");
+    await settled([a, b]);
+    const lost = held.filter((s) => !a.service.ownedShards.includes(s));
+    expect(lost.length).toBeGreaterThan(0);
+    for (const s of lost) expect(a.service.detector.table.shardSize(s)).toBe(0);
+    for (const s of a.service.ownedShards) if (held.includes(s)) expect(a.service.detector.table.shardSize(s)).toBeGreaterThan(0);
+    await Promise.all([a.stop(), b.stop()]);
+    await obs.nc.drain();
+  }, 60_000);
 });
