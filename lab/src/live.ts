@@ -150,10 +150,13 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
         res.ttl_s = ev.rule.expiresAt > 0 ? Math.round(ev.rule.expiresAt - ev.rule.createdAt) : null;
         log(`${attack}: ${attacker} blocked ${res.block_s} s after its first packet (ttl ${res.ttl_s} s)`);
       }
-      await toolDone;
       if (res.blocked) {
+        // At once, while the rule is young: a flood can outlast a short TTL.
         res.attacker_cut_off = !(await httpOk(lab, "atk"));
         res.benign_reachable = (await Promise.all([httpOk(lab, "c1"), httpOk(lab, "c2", true), httpOk(lab, "c3")])).every(Boolean);
+      }
+      await toolDone;
+      if (res.blocked) {
         if (opts.expiry === false) continue;
         const gone = () =>
           pipeline.seen.ruleEvents

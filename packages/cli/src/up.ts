@@ -13,6 +13,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 interface ServiceSpec {
   name: string;
   main: string;
+  /** The port whose /healthz (or /) answers once the service is up. */
+  healthPort: number;
   /** What the service serves, for the printout. */
   endpoints: string[];
   env: Record<string, string>;
@@ -54,8 +56,10 @@ async function startNats(stateDir: string, port: number, log: ReturnType<typeof 
   }
   const store = join(stateDir, "nats");
   mkdirSync(store, { recursive: true });
+  // Its own process group: a Ctrl-C reaches only the launcher, which stops the services before NATS.
   const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-m", String(DEFAULT_PORTS.natsMonitor), "-js", "-sd", store], {
     stdio: ["ignore", "inherit", "inherit"],
+    detached: true,
   });
   const deadline = Date.now() + 10_000;
   while (!(await portOpen(port))) {
@@ -92,16 +96,17 @@ export const upCommand: Command = {
       ...(values.config ? { VIGIL_CONFIG: resolve(values.config) } : {}),
     };
     const specs: ServiceSpec[] = [
-      { name: "capture", main: "services/capture/dist/main.js", env: src.env, endpoints: [`source: ${src.label}`, `metrics http://127.0.0.1:${DEFAULT_PORTS.captureMetrics}/metrics`] },
-      { name: "pst", main: "services/pst/dist/main.js", env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.pstMetrics}/metrics`] },
-      { name: "som", main: "services/som/dist/main.js", env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.somMetrics}/metrics`] },
+      { name: "capture", main: "services/capture/dist/main.js", healthPort: DEFAULT_PORTS.captureMetrics, env: src.env, endpoints: [`source: ${src.label}`, `metrics http://127.0.0.1:${DEFAULT_PORTS.captureMetrics}/metrics`] },
+      { name: "pst", main: "services/pst/dist/main.js", healthPort: DEFAULT_PORTS.pstMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.pstMetrics}/metrics`] },
+      { name: "som", main: "services/som/dist/main.js", healthPort: DEFAULT_PORTS.somMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.somMetrics}/metrics`] },
       {
         name: "rules",
         main: "services/rules/dist/main.js",
+        healthPort: DEFAULT_PORTS.rulesMetrics,
         env: {},
-        endpoints: [`gRPC 127.0.0.1:${DEFAULT_PORTS.rulesGrpc} (vigil.v1.Control)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
+        endpoints: [`gRPC 127.0.0.1:${DEFAULT_PORTS.rulesGrpc} and unix:${join(stateDir, "control.sock")} (vigil.v1.Control)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
       },
-      { name: "console", main: "services/console/dist/main.js", env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
+      { name: "console", main: "services/console/dist/main.js", healthPort: DEFAULT_PORTS.console, env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
     ].filter((s) => existsSync(join(repoRoot, s.main)));
 
     const children = new Map<string, ChildProcess>();
@@ -109,6 +114,7 @@ export const upCommand: Command = {
     const launch = (spec: ServiceSpec, attempt = 0) => {
       const child = spawn(process.execPath, [join(repoRoot, spec.main)], {
         stdio: ["ignore", "inherit", "inherit"],
+        detached: true,
         env: { ...process.env, ...common, ...spec.env },
       });
       children.set(spec.name, child);
@@ -122,12 +128,22 @@ export const upCommand: Command = {
       });
     };
     for (const spec of specs) launch(spec);
+    const up = await Promise.all(
+      specs.map(async (s) => {
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline && !stopping) {
+          if (await portOpen(s.healthPort)) return true;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return false;
+      }),
+    );
 
     const lines = [
       "",
       "Vigil is running:",
       `  nats       nats://127.0.0.1:${natsPort}${nats ? " (started for Vigil, JetStream in " + join(stateDir, "nats") + ")" : " (already running)"}, monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/`,
-      ...specs.map((s) => `  ${s.name.padEnd(10)} ${s.endpoints.join("; ")}`),
+      ...specs.map((s, i) => `  ${s.name.padEnd(10)} ${up[i] ? "" : "(NOT RESPONDING, see its log above) "}${s.endpoints.join("; ")}`),
       "",
       "Stop with Ctrl-C or SIGTERM.",
       "",

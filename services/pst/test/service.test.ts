@@ -225,11 +225,12 @@ describe("pst service on a real nats-server", () => {
     await settled([a]);
     // Frames without end of stream: connections stay open in A's table.
     const shards = splitByShard(capture(), SHARDS);
+    const total = shards.reduce((n, r) => n + (r.byteLength ? countRecords(r) : 0), 0);
     shards.forEach((recs, shard) => {
       if (recs.byteLength) obs.nc.publish(subjects.frames(shard), codecs.frameBatch.encode({ sourceId: "test/rebalance", seq: 1, shard, shardCount: SHARDS, frameCount: countRecords(recs), records: recs, droppedBefore: 0, endOfStream: false, framesTotal: 0 }));
     });
     await obs.nc.flush();
-    await waitFor("A to track the connections", async () => a.service.detector.table.size > 0, 10_000);
+    await waitFor("A to process every frame", async () => a.service.detector.frames === total, 10_000);
     const held = [...Array(SHARDS).keys()].filter((s) => a.service.detector.table.shardSize(s) > 0);
     expect(held.length).toBeGreaterThan(4);
     const b = await startInstance("pst-rebalance-b");
