@@ -60,7 +60,7 @@ describe.skipIf(reason)(`live end-to-end in the lab (AF_PACKET capture, nftables
       const r = report.attacks.find((a) => a.attack === attack)!;
       expect(r.blocked).toBe(true);
       expect(r.block_s).not.toBeNull();
-      expect(r.block_s!).toBeLessThan(2);
+      expect(r.block_s!, `block ${r.block_s} s by ${r.rule_detector}; first verdicts (s after the first packet): ${JSON.stringify(r.verdict_s)}`).toBeLessThan(2);
       expect(r.attacker_cut_off).toBe(true);
       expect(r.benign_reachable).toBe(true);
     });
