@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install what the VM tests need, only when missing (idempotent).
 set -euo pipefail
-KVER=${1:-6.1.0-56-amd64}
+KVER=${1:-$("$(dirname "$0")"/kver.sh)}
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)

@@ -21,13 +21,13 @@
 # /lib/modules/6.1.0-*-amd64. The host is not writable from inside: write
 # results to stdout, which this script prints; its exit code is COMMAND's.
 #
-# Environment: VIGIL_KVER (default 6.1.0-56-amd64), VIGIL_VM_DIR (build
+# Environment: VIGIL_KVER (default: see kver.sh), VIGIL_VM_DIR (build
 # cache, default kmod/test/vm/.cache).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 KMOD=$(cd "$HERE/../.." && pwd)
-KVER=${VIGIL_KVER:-6.1.0-56-amd64}
+KVER=$("$HERE/kver.sh")
 CACHE=${VIGIL_VM_DIR:-$HERE/.cache}
 TIMEOUT=600
 MEM=1536

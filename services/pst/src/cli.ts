@@ -4,7 +4,7 @@ import { UserError, reportFatal } from "@vigil/lifecycle";
 import { Verdict } from "@vigil/proto";
 import { loadPstConfig } from "./config.js";
 import { Detector } from "./detector.js";
-import { ModelSet, readModelDir, ServiceClassMap, writeModelFile } from "./model.js";
+import { exportModelsJson, ModelSet, readModelDir, ServiceClassMap, writeModelFile } from "./model.js";
 import { readCaptureRecords } from "./pcap.js";
 import { progressBar } from "./progress.js";
 import { DEFAULT_PST_PARAMS, exportTree, treeToDot } from "./pst.js";
@@ -131,19 +131,7 @@ export const exportCommand: Command = {
       const text =
         format === "dot"
           ? list.map((m) => treeToDot(m.id, exportTree(m.compiled))).join("\n")
-          : JSON.stringify(
-              list.map((m) => ({
-                model: m.id,
-                name: m.name,
-                version: m.version,
-                serviceClass: m.serviceClass,
-                threshold: m.threshold,
-                training: m.training,
-                tree: exportTree(m.compiled),
-              })),
-              null,
-              2,
-            ) + "\n";
+          : JSON.stringify(exportModelsJson(list), null, 2) + "\n";
       if (values.out) writeFileSync(values.out as string, text);
       else process.stdout.write(text);
       return 0;

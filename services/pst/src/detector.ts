@@ -135,7 +135,7 @@ function labelFor(shapes: Uint32Array, distinctPorts: number, connections: numbe
   }
 }
 
-function wordsToAddress(words: Uint32Array, family: number): string {
+export function wordsToAddress(words: Uint32Array, family: number): string {
   if (family === 4) {
     const w = words[0];
     return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
@@ -193,6 +193,11 @@ interface Window {
   evidenceSeen: number[];
   /** Local windows only: anomalous connections per remote source (by address hash). */
   sources?: Map<number, number>;
+  /**
+   * Set once the window has become a verdict. It stays open until closeAt so the source's
+   * further connections are absorbed into it instead of raising one verdict each.
+   */
+  published: boolean;
 }
 
 /** One connection's evidence as copied out of the table: formatted only if a verdict needs it. */
@@ -247,6 +252,7 @@ function newWindow(key: number, family: number, words: Uint32Array, shard: numbe
     shapes: new Uint32Array(SHAPE_COUNT),
     evidence: [],
     evidenceSeen: [],
+    published: false,
   };
 }
 
@@ -304,6 +310,8 @@ export interface DetectorHooks {
   onVerdict?(v: Verdict): void;
   /** Every judgement, for training collection and learning mode. */
   onJudged?(j: JudgedSequence): void;
+  /** Every judgement, raw (the table slot is valid only during the call): for the live score stream. */
+  onScore?(t: ConnTable, slot: number, score: number, model: PstModel): void;
 }
 
 const MAX_SOURCES_TRACKED = 100_000;
@@ -435,6 +443,7 @@ export class Detector implements JudgementSink {
     if (anomalous) this.judgedAnomalous++;
     else this.judgedNormal++;
     const model = this.models.byClass[t.cls[slot]];
+    this.hooks.onScore?.(t, slot, score, model);
     if (this.hooks.onJudged) {
       const trace = t.traces?.[slot];
       const kept = trace ? { head: trace.slice(), tail: null } : t.symbols(slot);
@@ -492,6 +501,16 @@ export class Detector implements JudgementSink {
     this.addTo(lw, t, slot, anomalous, score, model, localPort, shape, hash);
     const sources = lw.sources!;
     if (sources.size < MAX_SOURCES_TRACKED || sources.has(rHash)) sources.set(rHash, (sources.get(rHash) ?? 0) + 1);
+    // Blocking should not wait for the window to close: the verdict goes out with the connection
+    // that makes the evidence significant. Re-testing on every suspicious connection is a
+    // sequential test; by the union bound m looks keep the false-alarm rate below m·alpha.
+    if (w && !w.published) {
+      const tier = this.significant(w);
+      if (tier) {
+        w.published = true;
+        this.emit(w, false, 1, tier);
+      }
+    }
   }
 
   private addTo(win: Window, t: ConnTable, slot: number, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
@@ -571,8 +590,7 @@ export class Detector implements JudgementSink {
     for (const [key, w] of windows) {
       if (w.closeAt > now) break;
       windows.delete(key);
-      const tier = this.significant(w);
-      if (tier) this.emit(w, false, 1, tier);
+      // A window that did not become a verdict while open cannot become one now: nothing was added since.
     }
     const locals = this.localWindows[shard];
     for (const [key, lw] of locals) {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CompiledPst, ContextCounter, learnTree, PstError, validateParams, type PstParams, type TrainingSequence } from "./pst.js";
+import { CompiledPst, ContextCounter, exportTree, learnTree, PstError, validateParams, type PstParams, type TrainingSequence } from "./pst.js";
 
 export const MODEL_FORMAT = "vigil-pst-model";
 export const MODEL_FORMAT_VERSION = 1;
@@ -236,4 +236,17 @@ export function sha256Hex(chunks: Iterable<Uint8Array>): string {
   const h = createHash("sha256");
   for (const c of chunks) h.update(c);
   return h.digest("hex");
+}
+
+/** The models as `vigil pst export --format json` prints them (and the console draws them). */
+export function exportModelsJson(list: Iterable<PstModel>): unknown[] {
+  return [...list].map((m) => ({
+    model: m.id,
+    name: m.name,
+    version: m.version,
+    serviceClass: m.serviceClass,
+    threshold: m.threshold,
+    training: m.training,
+    tree: exportTree(m.compiled),
+  }));
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
+import { codecs, ScorePublisher, serveModelExport, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import type { Registry } from "@vigil/metrics";
 import { FeedbackKind, type Verdict } from "@vigil/proto";
@@ -9,8 +9,9 @@ import { stateDirOf, type PstConfig } from "./config.js";
 import { Detector, type JudgedSequence } from "./detector.js";
 import { sequencesOfVerdict } from "./feedback.js";
 import { registerMetrics } from "./metrics.js";
-import { MODEL_SUFFIX, ModelSet, readModelDir, ServiceClassMap, writeModelFile, type PstModel } from "./model.js";
+import { exportModelsJson, MODEL_SUFFIX, ModelSet, readModelDir, ServiceClassMap, writeModelFile, type PstModel } from "./model.js";
 import type { TrainingSequence } from "./pst.js";
+import { ScoreSampler } from "./scores.js";
 
 export interface PstServiceOptions {
   nc: NatsConnection;
@@ -50,6 +51,8 @@ export class PstService {
   readonly modelSet: ModelSet;
   private readonly subs = new Map<number, Subscription>();
   private feedbackSub: Subscription | null = null;
+  private modelSub: { unsubscribe(): void } | null = null;
+  private readonly scores: ScoreSampler;
   private readonly sources = new Map<string, SourceProgress>();
   private readonly applied = new Set<string>();
   private readonly lag = { seconds: 0 };
@@ -85,8 +88,13 @@ export class PstService {
         evidenceMax: cfg.evidenceMax,
         maxWindowsPerShard: cfg.maxWindowsPerShard,
       },
-      { onVerdict: (v) => this.publishVerdict(v), onJudged: (j) => this.judged(j) },
+      {
+        onVerdict: (v) => this.publishVerdict(v),
+        onJudged: (j) => this.judged(j),
+        onScore: (t, slot, score, model) => this.scores.add(t, slot, score, model, this.modelSet.classMap.classes[t.cls[slot]].name),
+      },
     );
+    this.scores = new ScoreSampler(new ScorePublisher(opts.nc, "pst", opts.instance));
     this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag) : null;
     this.scoreChildren = this.modelSet.classMap.classes.map((c) => {
       const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(c.name)].name;
@@ -116,6 +124,8 @@ export class PstService {
       for (const s of c.added) this.subscribeShard(s);
     });
     this.ownership.start();
+    this.scores.start();
+    this.modelSub = serveModelExport(nc, "pst", () => exportModelsJson(this.modelSet.models.values()));
     this.feedbackSub = nc.subscribe(subjects.feedback, {
       callback: (err, msg) => {
         if (err) return;
@@ -288,6 +298,8 @@ export class PstService {
     for (const s of this.subs.values()) s.unsubscribe();
     this.subs.clear();
     this.feedbackSub?.unsubscribe();
+    this.modelSub?.unsubscribe();
+    this.scores.stop();
     await this.ownership.stop();
   }
 }

@@ -1,12 +1,21 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { isRoot, repoRoot } from "@vigil/testing";
 
-const KVER = process.env.VIGIL_KVER ?? "6.1.0-56-amd64";
 const runVm = join(repoRoot, "kmod/test/vm/run-vm.sh");
+
+/** The guest kernel the harness boots (kver.sh installs Debian's current one when none is present). */
+function guestKernel(): string | null {
+  try {
+    return execFileSync(join(repoRoot, "kmod/test/vm/kver.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  } catch {
+    return null;
+  }
+}
+const KVER = isRoot() ? guestKernel() : null;
 // Our own build cache (git-ignored, and not under /tmp, which the guest mounts afresh): the harness builds the
 // module out of tree there, never racing the kernel engineer's own runs.
 const vmDir = process.env.VIGIL_RULES_VM_DIR ?? join(repoRoot, "services/rules/build/vm-cache");
@@ -15,6 +24,7 @@ function skipReason(): string | null {
   if (process.env.VIGIL_SKIP_VM) return "VIGIL_SKIP_VM is set";
   if (!isRoot()) return "needs root (qemu with the host root over 9p)";
   if (!existsSync(runVm)) return "the kernel module's VM harness (kmod/test/vm/run-vm.sh) is missing";
+  if (!KVER) return "no Debian 6.1 guest kernel could be found or installed (kmod/test/vm/kver.sh)";
   if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `the guest kernel /boot/vmlinuz-${KVER} is not installed`;
   if (!existsSync(`/lib/modules/${KVER}/build`)) return `the guest kernel's headers (/lib/modules/${KVER}/build) are not installed`;
   for (const f of ["packages/netlink/build/Release/vigil_netlink.node", "packages/netlink/dist/index.js", "services/rules/dist/enforcers/kmod.js"])
@@ -30,7 +40,7 @@ describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (
     const { stdout } = await promisify(execFile)(
       runVm,
       ["--timeout", "500", "--", 'insmod "$VIGIL_KO" && node services/rules/test/vm/kmod-e2e.mjs'],
-      { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024, timeout: 590_000, env: { ...process.env, VIGIL_VM_DIR: vmDir, VIGIL_KVER: KVER } },
+      { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024, timeout: 590_000, env: { ...process.env, VIGIL_VM_DIR: vmDir, VIGIL_KVER: KVER! } },
     ).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
       throw new Error(`VM run failed (exit ${err.code}): ${err.stdout ?? ""}\n${(err.stderr ?? "").slice(-3000)}`);
     });

@@ -20,8 +20,13 @@ export const somSchema = z.strictObject({
   aggregateShare: z.number().gt(0).max(1).default(0.5),
   maxSources: z.number().int().min(1).max(64).default(4),
   minSourcePackets: z.number().int().min(1).default(10),
-  /** A shard silent this long (wall clock) no longer holds back the time-ordered merge of the others. */
-  idleMs: z.number().int().min(10).default(2000),
+  /**
+   * A shard silent this long (wall clock) no longer holds back the time-ordered merge of the
+   * others: live sources, where capture batches leave within 5 ms, so this bounds added latency.
+   */
+  idleMs: z.number().int().min(10).default(150),
+  /** The same for full-speed replays (capture time running ahead of the wall clock): a margin for a consumer behind the bus. */
+  replayIdleMs: z.number().int().min(10).default(2000),
   /** Online update on a false alarm: learning rate and neighbourhood radius (grid units). */
   feedbackRate: z.number().gt(0).max(1).default(0.1),
   feedbackRadius: z.number().gt(0).default(1),

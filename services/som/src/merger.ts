@@ -14,10 +14,17 @@ interface ShardQueue {
 }
 
 export interface MergerOptions {
-  /** A shard silent for this long (wall clock) no longer holds the others back. */
+  /** A shard silent for this long (wall clock) no longer holds the others back, while capture time keeps pace with the wall clock. */
   idleMs: number;
+  /** The same once capture time has run ahead of the wall clock (a replay at full speed). Defaults to idleMs. */
+  replayIdleMs?: number;
+  /** How far capture time may run ahead of the wall clock before the source counts as a full-speed replay. */
+  replayLeadMs?: number;
   now?: () => number;
 }
+
+/** Capture time ahead of the wall clock by more than this marks a full-speed replay (live jitter is the capture's few ms of batching). */
+export const DEFAULT_REPLAY_LEAD_MS = 1000;
 
 /**
  * Merges the frame batches of the shards one instance owns into one stream in
@@ -29,6 +36,15 @@ export interface MergerOptions {
  * silent for idleMs stops holding the others back, so a quiet shard delays
  * detection by at most idleMs. Ties go to the lower shard, so the order
  * depends only on the data, not on how it was batched.
+ *
+ * How late a shard's records can be depends on the source. Live (and paced
+ * replays), capture time keeps pace with the wall clock and a batch leaves
+ * capture within its flush interval (5 ms), so a short idleMs is safe. A
+ * full-speed replay packs seconds of capture time into each 5 ms, so there
+ * lateness is only bounded in wall-clock terms, and a consumer running
+ * behind the bus could mistake a shard whose batch is still queued for a
+ * silent one: once capture time runs ahead of the wall clock by more than
+ * replayLeadMs, the merger switches to the longer replayIdleMs.
  */
 export class ShardMerger {
   private readonly queues = new Map<number, ShardQueue>();
@@ -36,6 +52,10 @@ export class ShardMerger {
   /** Batches whose records overran their end: the valid prefix is kept. */
   malformedBatches = 0;
   buffered = 0;
+  /** Capture time and wall clock at the first batch: how fast capture time runs tells a replay from a live source. */
+  private origin: { wall: number; ts: number } | null = null;
+  /** Sticky: once capture time has outrun the wall clock, the source is a full-speed replay. */
+  fastReplay = false;
 
   constructor(
     private readonly sink: (c: RecordCursor, shard: number) => void,
@@ -77,6 +97,7 @@ export class ShardMerger {
       ok = false;
     }
     if (validEnd > 0) {
+      this.observeClock(q.lastWall, q.maxTs);
       q.batches.push(validEnd === records.byteLength ? records : records.subarray(0, validEnd));
       this.buffered += validEnd;
       if (!q.ready) this.advance(q);
@@ -111,12 +132,27 @@ export class ShardMerger {
     }
   }
 
+  private observeClock(wall: number, ts: number): void {
+    if (this.fastReplay) return;
+    if (!this.origin) {
+      this.origin = { wall, ts };
+      return;
+    }
+    if (ts - this.origin.ts - (wall - this.origin.wall) > (this.opts.replayLeadMs ?? DEFAULT_REPLAY_LEAD_MS)) this.fastReplay = true;
+  }
+
+  /** The silence after which a shard with nothing buffered stops holding the others back. */
+  get idleMs(): number {
+    return this.fastReplay ? (this.opts.replayIdleMs ?? this.opts.idleMs) : this.opts.idleMs;
+  }
+
   private watermark(): number {
     const now = this.now();
+    const idleMs = this.idleMs;
     let wm = Infinity;
     for (const q of this.queues.values()) {
       if (q.ended) continue;
-      if (!q.ready && now - q.lastWall > this.opts.idleMs) continue;
+      if (!q.ready && now - q.lastWall > idleMs) continue;
       if (q.maxTs < wm) wm = q.maxTs;
     }
     return wm;

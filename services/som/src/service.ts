@@ -81,7 +81,8 @@ export class SomService {
     this.ownership.on("change", (c) => this.onOwnership(c.owned, c.added, c.removed));
     this.ownership.start();
     this.onOwnership([...this.ownership.shards], [...this.ownership.shards], []);
-    const tick = Math.max(10, Math.floor(this.opts.config.idleMs / 2));
+    // The tick re-checks silent shards: it bounds how long past idleMs a held-back record waits.
+    const tick = Math.max(10, Math.floor(Math.min(this.opts.config.idleMs, this.opts.config.replayIdleMs) / 3));
     this.timer = setInterval(() => this.tick(), tick);
     this.timer.unref();
   }
@@ -168,7 +169,7 @@ export class SomService {
         },
       }),
     };
-    state.merger = new ShardMerger((c) => state.pipeline.ingest(c), { idleMs: config.idleMs });
+    state.merger = new ShardMerger((c) => state.pipeline.ingest(c), { idleMs: config.idleMs, replayIdleMs: config.replayIdleMs });
     state.merger.setShards(this.ownership.shards);
     this.sources.set(sourceId, state);
     st = state;
