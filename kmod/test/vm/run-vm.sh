@@ -69,7 +69,7 @@ fi
 BASE=$CACHE/base-$KVER.cpio.gz
 if [ ! -s "$BASE" ] || [ "$HERE/run-vm.sh" -nt "$BASE" ]; then
 	root=$(mktemp -d)
-	mkdir -p "$root"/{bin,dev,proc,sys,host,modules}
+	mkdir -p "$root"/{bin,dev,proc,sys,host,orig,modules}
 	cp /bin/busybox "$root/bin/busybox"
 	for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
 		 virtio_pci netfs fscache 9pnet 9pnet_virtio 9p; do
@@ -103,7 +103,16 @@ mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/shm /host/dev/pts 2>/dev/null
+# A view of the host root without the tmpfs mounts below, for a caller whose
+# working directory lives in one of them (a checkout under /tmp, say).
+mount -o bind /host /orig
 for d in /host/tmp /host/run /host/var/tmp /host/dev/shm; do mount -t tmpfs tmpfs $d; done
+cwd=$(cat /vm-cwd 2>/dev/null)
+case "$cwd" in
+/tmp/*|/run/*|/var/tmp/*|/dev/shm/*)
+	mkdir -p "/host$cwd" && mount -o bind "/orig$cwd" "/host$cwd" ||
+		echo "init: cannot show $cwd inside the VM" > /dev/ttyS1 ;;
+esac
 mount -t debugfs none /host/sys/kernel/debug 2>/dev/null
 mkdir -p /host/run/netns /host/run/lock
 cp /vm-cmd /host/tmp/.vm-cmd
@@ -129,7 +138,8 @@ trap 'rm -rf "$work"' EXIT
 	printf 'cd %q || exit 126\n' "$PWD"
 	printf '%s\n' "$*"
 } > "$work/vm-cmd"
-(cd "$work" && echo vm-cmd | cpio -o -H newc --quiet) > "$work/run.cpio"
+printf '%s\n' "$PWD" > "$work/vm-cwd"
+(cd "$work" && printf 'vm-cmd\nvm-cwd\n' | cpio -o -H newc --quiet) > "$work/run.cpio"
 cat "$BASE" > "$work/initrd"
 gzip -1 < "$work/run.cpio" >> "$work/initrd"
 
