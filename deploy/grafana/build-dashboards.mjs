@@ -54,6 +54,17 @@ const dashboards = [
       ts("Batch fill", "Median batch size over the configured batch bytes: low means batches are flushed by time (light traffic).", [
         [`histogram_quantile(0.5, sum by (le) (rate(vigil_capture_batch_fill_ratio_bucket[${R}])))`, "median fill"],
       ], "percentunit"),
+      row("Shard load"),
+      ts("Frames/s per shard", "Frames published on each vigil.frames.<shard> subject, all capture instances. Shards follow remote addresses, so one busy remote host loads one shard: the detector instance owning it carries it alone.", [
+        [`sum by (shard) (rate(vigil_capture_shard_frames_total[${R}]))`, "shard {{shard}}"],
+      ], "pps"),
+      ts("Shard imbalance", "Busiest shard over the mean shard, frames and bytes: 1 is even; a high value means a few remote addresses dominate the traffic, and adding detector instances will not spread it.", [
+        [`max(sum by (shard) (rate(vigil_capture_shard_frames_total[${R}]))) / clamp_min(avg(sum by (shard) (rate(vigil_capture_shard_frames_total[${R}]))), 1e-9)`, "frames"],
+        [`max(sum by (shard) (rate(vigil_capture_shard_bytes_total[${R}]))) / clamp_min(avg(sum by (shard) (rate(vigil_capture_shard_bytes_total[${R}]))), 1e-9)`, "bytes"],
+      ], "short"),
+      ts("Bytes/s per shard", "FrameBatch bytes published on each shard subject: what each detector instance receives from NATS.", [
+        [`sum by (shard) (rate(vigil_capture_shard_bytes_total[${R}]))`, "shard {{shard}}"],
+      ], "Bps"),
       row("Detector load"),
       ts("Frames/s per pst instance", "How the shards' load is split between pst instances (each owns a share of the shards).", [[`sum by (instance) (rate(vigil_pst_frames_total[${R}]))`, "{{instance}}"]], "pps"),
       ts("Frames/s per som instance", "How the shards' load is split between som instances.", [[`sum by (instance) (rate(vigil_som_frames_total[${R}]))`, "{{instance}}"]], "pps"),
@@ -149,6 +160,28 @@ const dashboards = [
       stat("Ring drops/s", "Frames the module could not put in a full ring. Packets are never affected, only what the detectors see.", [[`sum(rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "drops"]], "pps", { thresholds: [1, 100] }),
       stat("Rules in force", "Active rules; with the kmod enforcer they are the module's table.", [["sum(vigil_rules_active_rules)", "rules"]], "short"),
       stat("Module errors (1h)", "Rule table operations over generic netlink that failed.", [[`sum(increase(vigil_rules_enforcement_errors_total{enforcer="kmod"}[1h]))`, "errors"]], "short", { thresholds: [1, 1] }),
+      stat("Packets/s through the hooks", "Packets the module's netfilter hooks saw (module stats over generic netlink, read by the rules service with the kmod enforcer).", [[`sum(rate(vigil_kernel_packets_seen_total[${R}]))`, "seen"]], "pps"),
+      stat("Dropped by rules/s", "Packets the module dropped because a rule matched.", [[`sum(rate(vigil_kernel_packets_dropped_total[${R}]))`, "dropped"]], "pps"),
+      stat("Module ring drops/s", "Frames the module itself counted as lost to full capture rings (all readers).", [[`sum(rate(vigil_kernel_ring_drops_total[${R}]))`, "drops"]], "pps", { thresholds: [1, 100] }),
+      stat("Module reachable", "1: the rules service read the module's stats at the last scrape; 0: the module is unloaded or does not answer; no data: the enforcer is not kmod.", [["min(vigil_kernel_module_up)", "up"]], "short"),
+      row("Module counters"),
+      ts("Packets seen and dropped by the module", "From the module's own counters: packets through the hooks, dropped by a rule, and written to the capture rings.", [
+        [`sum(rate(vigil_kernel_packets_seen_total[${R}]))`, "seen"],
+        [`sum(rate(vigil_kernel_packets_dropped_total[${R}]))`, "dropped by rules"],
+        [`sum(rate(vigil_kernel_frames_captured_total[${R}]))`, "captured to rings"],
+      ], "pps"),
+      ts("Module ring drops", "Frames lost to full capture rings as the module counts them; compare with the capture service's ring drops below.", [
+        [`sum(rate(vigil_kernel_ring_drops_total[${R}]))`, "module ring drops"],
+      ], "pps"),
+      ts("Rule hits by origin", "Packets matched by the module's rules, summed by the origin of the rule (detector, manual, feedback, config; unknown: a rule the service does not hold).", [
+        [`sum by (origin) (rate(vigil_kernel_rule_hits_total[${R}]))`, "{{origin}}"],
+      ], "pps"),
+      ts("Rule hit bytes by origin", "", [[`sum by (origin) (rate(vigil_kernel_rule_bytes_total[${R}]))`, "{{origin}}"]], "Bps"),
+      ts("Rules held by the module", "The module's own count, host rules (hash set) and general rules (ordered list); it should match the active rules the service holds.", [
+        ["sum by (kind) (vigil_kernel_rules)", "{{kind}}"],
+        ["sum(vigil_rules_active_rules)", "active in the rules service"],
+      ], "short"),
+      row("Capture ring and rule table"),
       ts("Capture ring: frames and drops", "Frames read from /dev/vigil and frames lost to a full ring, per capture instance. Drops: raise the module's slots parameter or sample.", [
         [`sum by (instance) (rate(vigil_capture_frames_captured_total{source="kernel"}[${R}]))`, "captured {{instance}}"],
         [`sum by (instance) (rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "dropped {{instance}}"],

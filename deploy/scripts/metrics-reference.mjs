@@ -148,6 +148,22 @@ for (const s of SERVICES) {
   for (const [n, e] of rows) lines.push(`| \`${n}\` | ${e.type} | ${[...e.labels].map((l) => `\`${l}\``).join(", ") || "—"} | ${e.help.replaceAll("|", "\\|")} |`);
   lines.push("");
 }
+// The module has no /metrics of its own: the rules service reads it over generic netlink at each scrape.
+const kernel = own.filter(([n]) => n.startsWith("vigil_kernel_")).sort(([a], [b]) => a.localeCompare(b));
+if (kernel.length) {
+  lines.push(
+    "## kernel module (served by rules)",
+    "",
+    "Read from the vigil module over generic netlink when the rules service is scraped (at most once a second). The",
+    "families are always declared; they carry samples only with the kmod enforcer, so a host without the module shows",
+    "no data rather than zeros. Rule hits and bytes are summed by the origin of the rule, one series per origin.",
+    "",
+    "| metric | type | labels | meaning |",
+    "| --- | --- | --- | --- |",
+  );
+  for (const [n, e] of kernel) lines.push(`| \`${n}\` | ${e.type} | ${[...e.labels].map((l) => `\`${l}\``).join(", ") || "—"} | ${e.help.replaceAll("|", "\\|")} |`);
+  lines.push("");
+}
 const proc = [...metrics.entries()].filter(([n]) => /^vigil_(process|nodejs)_/.test(n)).sort(([a], [b]) => a.localeCompare(b));
 if (proc.length) {
   lines.push("## Every service: process and Node.js", "", "prom-client's default metrics with the `vigil_` prefix.", "", "| metric | type | meaning |", "| --- | --- | --- |");

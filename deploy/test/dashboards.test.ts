@@ -54,6 +54,10 @@ describe("Grafana dashboards", () => {
     expect(titles("vigil-rules.json")).toMatch(/added and expired/);
     expect(titles("vigil-rules.json")).toMatch(/decision latency/);
     expect(titles("vigil-kernel.json")).toMatch(/drops/);
+    const exprs = (f: string) => load(f).panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join("\n");
+    expect(titles("vigil-pipeline.json")).toMatch(/per shard/);
+    expect(exprs("vigil-pipeline.json")).toMatch(/sum by \(shard\) \(rate\(vigil_capture_shard_frames_total/);
+    for (const n of ["vigil_kernel_packets_seen_total", "vigil_kernel_packets_dropped_total", "vigil_kernel_ring_drops_total", "vigil_kernel_rule_hits_total"]) expect(exprs("vigil-kernel.json")).toContain(n);
   });
 
   for (const f of files) {

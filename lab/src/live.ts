@@ -56,7 +56,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Prints the capture time of the first IP packet from a MAC on an interface of this namespace. */
 function firstPacketFrom(mac: string): { ts: Promise<number | null>; stop(): void } {
-  const p: ChildProcess = spawn("tcpdump", ["-i", "eth0", "-n", "-tt", "-l", "-c", "1", `ether src ${mac} and (ip or ip6) and not ip6 multicast`], {
+  // Immediate mode: without it libpcap hands packets over per filled block or 1 s timeout, so a block
+  // faster than that stopped tcpdump before it printed the first packet (block_s came out null).
+  const p: ChildProcess = spawn("tcpdump", ["-i", "eth0", "-n", "-tt", "-l", "--immediate-mode", "-c", "1", `ether src ${mac} and (ip or ip6) and not ip6 multicast`], {
     stdio: ["ignore", "pipe", "ignore"],
   });
   let out = "";

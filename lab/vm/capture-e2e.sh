@@ -88,7 +88,7 @@ for fam in 4 6; do
 	$B "$TRAF" tcp-recv 7002 20000 > "$W/tcp.recv" 2>&1 &
 	RPID=$!
 	wait_file "$W/tcp.recv" ready 30 || fail "tcp receiver not ready"
-	$A "$TRAF" tcp-send $dst 7002 6000 10000 > /dev/null 2>&1 || fail "tcp-send v$fam failed"
+	$A "$TRAF" tcp-send $dst 7002 1000 10000 > /dev/null 2>&1 || fail "tcp-send v$fam failed"
 	wait $RPID
 	sleep 0.5
 	emit tcp${fam}_segs "{\"out\":$(($(snmp_tcp vsA OutSegs) - out0)),\"in\":$(($(snmp_tcp vsA InSegs) - in0))}"
@@ -116,7 +116,8 @@ field() { sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$1" | head -n1; }
 emit kmod_stats "{\"seen\":$(($(field $W/stats1 seen) - $(field $W/stats0 seen))),\"captured\":$(($(field $W/stats1 captured) - $(field $W/stats0 captured))),\"dropped\":$(($(field $W/stats1 dropped) - $(field $W/stats0 dropped))),\"ring_drops\":$(($(field $W/stats1 ring_drops) - $(field $W/stats0 ring_drops)))}"
 $B curl -s -m 10 -o "$W/metrics" http://127.0.0.1:9470/metrics
 metric() { awk -v m="$1" '$1 ~ "^"m"({|$)" { s += $2 } END { printf "%d", s }' "$W/metrics"; }
-emit capture_metrics "{\"captured\":$(metric vigil_capture_frames_captured_total),\"published\":$(metric vigil_capture_frames_published_total),\"ring_drops\":$(metric vigil_capture_ring_drops_total),\"frames_dropped\":$(metric vigil_capture_frames_dropped_total),\"malformed\":$(metric vigil_capture_frames_skipped_total)}"
+reason() { awk -v m="$1" -v r="reason=\"$2\"" 'index($1, m"{") == 1 && index($1, r) { s += $2 } END { printf "%d", s }' "$W/metrics"; }
+emit capture_metrics "{\"captured\":$(metric vigil_capture_frames_captured_total),\"published\":$(metric vigil_capture_frames_published_total),\"ring_drops\":$(metric vigil_capture_ring_drops_total),\"frames_dropped\":$(metric vigil_capture_frames_dropped_total),\"malformed\":$(reason vigil_capture_frames_skipped_total malformed),\"loopback\":$(reason vigil_capture_frames_skipped_total loopback)}"
 
 kill -USR1 $CPID
 for i in $(seq 200); do [ -s "$W/counter.out" ] && break; sleep 0.1; done

@@ -33,11 +33,14 @@ const log = (m) => process.stderr.write(`live-kmod: ${m}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const round = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
 
-function run(cmd, args, timeoutMs) {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: "SIGKILL" }, (err, stdout) => resolve({ ok: !err, stdout: String(stdout) }));
+function start(cmd, args, timeoutMs) {
+  let child;
+  const done = new Promise((resolve) => {
+    child = execFile(cmd, args, { timeout: timeoutMs, killSignal: "SIGKILL" }, (err, stdout) => resolve({ ok: !err, stdout: String(stdout) }));
   });
+  return { done, child };
 }
+const run = (cmd, args, timeoutMs) => start(cmd, args, timeoutMs).done;
 const inNs = (ns, args, timeoutMs) => run("ip", ["netns", "exec", ns, ...args], timeoutMs);
 const httpOk = async (ns, url) => (await inNs(ns, ["curl", "-s", "-o", "/dev/null", "-f", "--max-time", "4", url], 8000)).ok;
 const url4 = `http://${o.victim4}/`;
@@ -77,16 +80,34 @@ nc.subscribe(subjects.framesAll, {
     }
   },
 });
+const verdicts = [];
+nc.subscribe(subjects.verdictsAll, {
+  callback: (err, msg) => {
+    if (err) return;
+    const v = codecs.verdict.decode(msg.data);
+    verdicts.push({ at: round(Date.now() / 1000), detector: v.detector, address: v.address, aggregate: v.aggregate, score: round(v.score), threshold: round(v.threshold), summary: String(v.summary ?? "").slice(0, 300) });
+  },
+});
 const ruleEvents = [];
-nc.subscribe(subjects.ruleEvents, { callback: (err, msg) => !err && ruleEvents.push(codecs.ruleEvent.decode(msg.data)) });
+const ruleEventAt = [];
+nc.subscribe(subjects.ruleEvents, {
+  callback: (err, msg) => {
+    if (err) return;
+    ruleEvents.push(codecs.ruleEvent.decode(msg.data));
+    ruleEventAt.push(Date.now() / 1000);
+  },
+});
 await nc.flush();
 
 const pipeline = new Pipeline({
   nats: [o.nats],
   detectors: o.detectors.split(","),
-  rules: { enforcer: "kmod", dryRun: false, baseTtlS: ttlS, maxTtlS: ttlS * 4, offenceMemoryS: 1 },
+  // One TTL whatever the number of agreeing detectors, so that the expiry phase stays short under emulation.
+  rules: { enforcer: "kmod", dryRun: false, baseTtlS: ttlS, maxTtlS: ttlS * 4, offenceMemoryS: 1, agreementTtlFactor: 1 },
   som: { mergePeriodSeconds: 1 },
+  keep: true,
 });
+emit("workdir", pipeline.workDir);
 
 // A benign client browsing the victim all along, over IPv4 and IPv6.
 const benign = { ok: 0, failed: 0, stop: false };
@@ -116,10 +137,11 @@ try {
     const res = { attack, blocked: false, block_s: null, first_drop_s: null, verdict_detector: null, attacker_cut_off: null, client_reachable: null, kmod_rule: null, expired: null, expiry_s: null, kmod_rule_gone: null, reachable_after_expiry: null, attacker_frames: 0, attacker_dropped_frames: 0 };
     const evBefore = ruleEvents.length;
     const frBefore = atkFrames.length;
-    const tool =
+    const args =
       attack === "scan"
-        ? inNs(o.atkNs, ["timeout", "150", "nmap", "-sS", "-T4", "-n", "-Pn", "--max-retries", "1", "--top-ports", "1000", o.victim4], 170_000)
-        : inNs(o.atkNs, ["timeout", "--signal=INT", "30", "hping3", "-q", "-S", "-p", "80", "-i", "u1000", "-c", "20000", o.victim4], 40_000);
+        ? ["timeout", "150", "nmap", "-sS", "-T4", "-n", "-Pn", "--max-retries", "1", "--top-ports", "1000", o.victim4]
+        : ["timeout", "--signal=INT", "30", "hping3", "-q", "-S", "-p", "80", "-i", "u1000", "-c", "20000", o.victim4];
+    const { done: tool, child: toolProc } = start("ip", ["netns", "exec", o.atkNs, ...args], 170_000);
     const added = () => ruleEvents.slice(evBefore).find((e) => (e.kind === RuleEvent_Kind.KIND_ADDED || e.kind === RuleEvent_Kind.KIND_UPDATED) && isDropFor(e, o.atk));
     const deadline = Date.now() + 120_000;
     while (!added() && Date.now() < deadline) await sleep(100);
@@ -128,28 +150,51 @@ try {
       res.blocked = true;
       res.verdict_detector = ev.rule.detector;
       res.ttl_s = ev.rule.expiresAt > 0 ? round(ev.rule.expiresAt - ev.rule.createdAt) : null;
-      // The first dropped frame follows within a moment while the attack goes on.
-      const dl = Date.now() + 15_000;
+      // At once, while the rule is young (a fast scan may be over before the block; its TTL is seconds):
+      // the module holds it, the attacker's new connection fails (its SYNs come back as dropped frames),
+      // the client's succeed.
+      res.attacker_cut_off = !(await httpOk(o.atkNs, url4));
+      res.kmod_rule = await kmodRuleFor(o.atk);
+      res.client_reachable = (await httpOk(o.clientNs, url4)) && (await httpOk(o.clientNs, url6));
+      const dl = Date.now() + 5_000;
       while (!atkFrames.slice(frBefore).some((f) => f[1]) && Date.now() < dl) await sleep(100);
       const mine = atkFrames.slice(frBefore);
       const t0 = mine.length ? mine[0][0] : null;
       const firstDrop = mine.find((f) => f[1]);
       res.block_s = t0 === null ? null : round(ev.rule.createdAt - t0);
       res.first_drop_s = t0 === null || !firstDrop ? null : round(firstDrop[0] - t0);
-      res.attacker_cut_off = !(await httpOk(o.atkNs, url4));
-      res.client_reachable = (await httpOk(o.clientNs, url4)) && (await httpOk(o.clientNs, url6));
-      res.kmod_rule = await kmodRuleFor(o.atk);
+      res.attack_frames_before_block = mine.filter((f) => f[0] < ev.rule.createdAt).length;
       log(`${attack}: blocked by ${res.verdict_detector} ${res.block_s} s after the first attack frame, first drop at ${res.first_drop_s} s`);
     } else {
       log(`${attack}: no block within 120 s`);
     }
+    // The attacker stops (a scan is usually over by now), so the expiry is not followed by a new block.
+    toolProc.kill("SIGTERM");
     await tool;
     if (ev) {
-      const gone = () => ruleEvents.slice(evBefore).find((e) => (e.kind === RuleEvent_Kind.KIND_EXPIRED || e.kind === RuleEvent_Kind.KIND_REMOVED) && isDropFor(e, o.atk));
+      const evIdx = ruleEvents.indexOf(ev);
+      const goneIdx = () => ruleEvents.findIndex((e, i) => i > evIdx && (e.kind === RuleEvent_Kind.KIND_EXPIRED || e.kind === RuleEvent_Kind.KIND_REMOVED) && isDropFor(e, o.atk));
       const dl = Date.now() + (ttlS + 60) * 1000;
-      while (!gone() && Date.now() < dl) await sleep(200);
-      res.expired = gone()?.kind === RuleEvent_Kind.KIND_EXPIRED;
-      res.expiry_s = gone() ? round(Date.now() / 1000 - ev.rule.createdAt) : null;
+      while (goneIdx() < 0 && Date.now() < dl) await sleep(100);
+      const gi = goneIdx();
+      res.expired = gi >= 0 && ruleEvents[gi].kind === RuleEvent_Kind.KIND_EXPIRED;
+      // When the module's expiry event reached the service and came out as RuleEvent EXPIRED, from the rule's creation.
+      res.expiry_s = gi >= 0 ? round(ruleEventAt[gi] - ev.rule.createdAt) : null;
+      // The detectors may still judge the attacker's last windows or half-open connections after it
+      // stopped, and block it again (their right): wait until no block of it is active and none came
+      // for 3 s, then the module must hold nothing for it and its traffic must pass.
+      const settle = Date.now() + (3 * ttlS + 30) * 1000;
+      const active = () => {
+        let n = 0;
+        for (const e of ruleEvents.slice(evIdx)) {
+          if (!isDropFor(e, o.atk)) continue;
+          if (e.kind === RuleEvent_Kind.KIND_ADDED) n++;
+          else if (e.kind === RuleEvent_Kind.KIND_EXPIRED || e.kind === RuleEvent_Kind.KIND_REMOVED) n--;
+        }
+        return n > 0;
+      };
+      while (Date.now() < settle && (active() || Date.now() / 1000 - ruleEventAt[ruleEventAt.length - 1] < 3)) await sleep(200);
+      res.reblocked_after_expiry = ruleEvents.slice(gi + 1).filter((e) => e.kind === RuleEvent_Kind.KIND_ADDED && isDropFor(e, o.atk)).length;
       res.kmod_rule_gone = (await kmodRuleFor(o.atk)) === null;
       let ok = false;
       for (let i = 0; i < 5 && !ok; i++) {
@@ -166,6 +211,8 @@ try {
   const blockedAddrs = ruleEvents.filter((e) => e.kind === RuleEvent_Kind.KIND_ADDED && e.rule?.action === Action.ACTION_DROP).map((e) => e.rule.srcCidr.replace(/\/(32|128)$/, ""));
   benign.stop = true;
   await loop;
+  emit("verdicts", verdicts);
+  emit("rule_events", ruleEvents.map((e, i) => ({ at: round(ruleEventAt[i]), kind: e.kind, cidr: e.rule?.srcCidr, detector: e.rule?.detector, created: e.rule?.createdAt, expires: e.rule?.expiresAt, reason: String(e.rule?.reason ?? "").slice(0, 200) })));
   emit("benign", { ok: benign.ok, failed: benign.failed, frames: benignFrames, frames_dropped: benignFramesDropped, blocked: blockedAddrs.filter((a) => benignAddrs.has(a)), rules_added: blockedAddrs });
 } catch (err) {
   emit("error", String(err?.message ?? err).slice(0, 3000));

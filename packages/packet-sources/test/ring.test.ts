@@ -169,13 +169,28 @@ describe("kernel ring reader (file laid out per the UAPI header, userspace produ
     ring.close();
   });
 
+  it("skips and counts loopback frames (ifindex 1), e.g. its own publishes to a local nats-server", async () => {
+    const { path, ring } = producer("loopback.ring", { rings: 1, slots: 1024 });
+    const pk = conversationPackets(300);
+    const w = new RecordWriter();
+    pk.forEach((data, i) => w.append({ tsNs: BigInt(i), ifindex: i % 3 === 0 ? 1 : 4, direction: i % 2 ? DIR_EGRESS : DIR_INGRESS, family: data[0] >> 4, flags: 0, data }));
+    ring.produce(0, w.bytes());
+    const source = openKernelRing({ device: path });
+    const { all } = await drain(source, 200, 3000);
+    expect(all.length).toBe(200);
+    expect(all.every((r) => r.ifindex === 4)).toBe(true);
+    expect(source.stats().skipped_loopback).toBe(100);
+    expect(source.stats().frames_captured).toBe(200);
+    ring.close();
+  });
+
   it("counts a malformed slot (bad family, cap_len beyond the slot) and goes on", async () => {
     const { path, ring } = producer("bad.ring", { rings: 1, slots: 64 });
     const good = craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "udp" });
     const w = new RecordWriter();
-    w.append({ tsNs: 1n, ifindex: 1, direction: 1, family: 4, flags: 0, data: good });
-    w.append({ tsNs: 2n, ifindex: 1, direction: 1, family: 9, flags: 0, data: good });
-    w.append({ tsNs: 3n, ifindex: 1, direction: 1, family: 4, flags: 0, data: good });
+    w.append({ tsNs: 1n, ifindex: 2, direction: 1, family: 4, flags: 0, data: good });
+    w.append({ tsNs: 2n, ifindex: 2, direction: 1, family: 9, flags: 0, data: good });
+    w.append({ tsNs: 3n, ifindex: 2, direction: 1, family: 4, flags: 0, data: good });
     ring.produce(0, w.bytes());
     const source = openKernelRing({ device: path });
     const { all } = await drain(source, 2, 3000);

@@ -16,6 +16,8 @@ export class CaptureMetrics {
   readonly publishErrors: prom.Counter;
   readonly batchFill: prom.Histogram;
   readonly busConnected: prom.Gauge;
+  readonly shardFrames: prom.Counter<"shard">;
+  readonly shardBytes: prom.Counter<"shard">;
   private last: Record<string, number> = {};
   /** Called before every scrape: folds in the native counters so /metrics is current. */
   onCollect: (() => void) | null = null;
@@ -34,7 +36,7 @@ export class CaptureMetrics {
     });
     this.bytesCaptured = new prom.Counter({ name: "vigil_capture_captured_bytes_total", help: "L3 bytes on the wire of the frames read", labelNames: ["source"], registers });
     this.ringDrops = new prom.Counter({ name: "vigil_capture_ring_drops_total", help: "Frames lost before capture saw them (kernel ring or AF_PACKET ring full)", labelNames: ["source"], registers });
-    this.framesSkipped = new prom.Counter({ name: "vigil_capture_frames_skipped_total", help: "Frames read but not published: non-IP, malformed, filtered out", labelNames: ["reason"], registers });
+    this.framesSkipped = new prom.Counter({ name: "vigil_capture_frames_skipped_total", help: "Frames read but not published: non-IP, malformed, filtered out, loopback (kernel ring)", labelNames: ["reason"], registers });
     this.framesDropped = new prom.Counter({ name: "vigil_capture_frames_dropped_total", help: "Frames captured but not published", labelNames: ["reason"], registers });
     this.batchesDropped = new prom.Counter({ name: "vigil_capture_batches_dropped_total", help: "Batches not published (NATS down or backed up)", labelNames: ["reason"], registers });
     this.framesPublished = new prom.Counter({ name: "vigil_capture_frames_published_total", help: "Frames published on vigil.frames.*", registers });
@@ -48,6 +50,23 @@ export class CaptureMetrics {
       registers,
     });
     this.busConnected = new prom.Gauge({ name: "vigil_capture_bus_connected", help: "1 while connected to NATS", registers });
+    this.shardFrames = new prom.Counter({ name: "vigil_capture_shard_frames_total", help: "Frames published, by shard subject vigil.frames.N (how evenly remote addresses spread)", labelNames: ["shard"], registers });
+    this.shardBytes = new prom.Counter({ name: "vigil_capture_shard_bytes_total", help: "Bytes of FrameBatch messages published, by shard subject vigil.frames.N", labelNames: ["shard"], registers });
+  }
+
+  /**
+   * Per-shard counters, one child per shard created at zero (bounded by the
+   * shard count), handed to the publisher so a batch costs two increments.
+   */
+  shardCounters(shardCount: number): Array<{ frames: prom.Counter.Internal; bytes: prom.Counter.Internal }> {
+    return Array.from({ length: shardCount }, (_, i) => {
+      const shard = String(i);
+      const frames = this.shardFrames.labels({ shard });
+      const bytes = this.shardBytes.labels({ shard });
+      frames.inc(0);
+      bytes.inc(0);
+      return { frames, bytes };
+    });
   }
 
   /** Folds the native reader's counters (monotonic since open) into the metrics. */
@@ -60,7 +79,7 @@ export class CaptureMetrics {
       this.framesDropped.inc({ reason }, 0);
       this.batchesDropped.inc({ reason }, 0);
     }
-    for (const reason of ["non_ip", "malformed", "filtered"]) this.framesSkipped.inc({ reason }, 0);
+    for (const reason of ["non_ip", "malformed", "filtered", "loopback"]) this.framesSkipped.inc({ reason }, 0);
   }
 
   syncNative(source: string, stats: Record<string, number>): void {
@@ -77,5 +96,6 @@ export class CaptureMetrics {
     this.framesSkipped.inc({ reason: "non_ip" }, delta("skipped_non_ip"));
     this.framesSkipped.inc({ reason: "malformed" }, delta("skipped_malformed"));
     this.framesSkipped.inc({ reason: "filtered" }, delta("filtered_out"));
+    this.framesSkipped.inc({ reason: "loopback" }, delta("skipped_loopback"));
   }
 }

@@ -37,6 +37,7 @@ export class BatchPublisher {
   private readonly shards: ShardTotals[];
   private readonly pendingDrops: number[];
   private readonly subjectOf: string[];
+  private readonly shardMetrics: ReturnType<CaptureMetrics["shardCounters"]>;
   batchesPublished = 0;
   bytesPublished = 0;
 
@@ -53,6 +54,7 @@ export class BatchPublisher {
     this.shards = Array.from({ length: shardCount }, () => ({ seq: 0, framesPublished: 0, framesDropped: 0 }));
     this.pendingDrops = new Array<number>(shardCount).fill(0);
     this.subjectOf = Array.from({ length: shardCount }, (_, i) => subjects.frames(i));
+    this.shardMetrics = metrics.shardCounters(shardCount);
   }
 
   /** Headroom to ask the source for, so that envelopes are written in place. */
@@ -113,6 +115,8 @@ export class BatchPublisher {
         this.metrics.batchesPublished.inc();
         this.metrics.bytesPublished.inc(msg.byteLength);
         this.metrics.framesPublished.inc(batch.frameCount);
+        this.shardMetrics[shard].frames.inc(batch.frameCount);
+        this.shardMetrics[shard].bytes.inc(msg.byteLength);
         this.metrics.batchFill.observe(Math.min(1, batch.records.byteLength / this.batchBytes));
         return true;
       }

@@ -6,7 +6,9 @@ import { decodeRecords, formatAddress, PacketDecoder } from "@vigil/frames";
 import { codecs } from "@vigil/bus";
 import { FrameBatch } from "@vigil/proto";
 import { disposeNatsServer, publicCapture, publicCapturesDir, publicCapturesSkipReason, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { prom } from "@vigil/metrics";
 import { clientConnected, clientPendingBytes, FrameBatchEncoder, runCapture } from "../src/index.js";
+import { CaptureMetrics } from "../src/metrics.js";
 import { conversationPackets, expectedRecords, FrameSink, readCaptureFile, tempDir, writeCapture } from "./support.js";
 
 const publicSkip = publicCapturesSkipReason();
@@ -63,6 +65,39 @@ describe("pcap replay to NATS", () => {
     const path = writeCapture(join(dir, "gen.pcap"), conversationPackets(20_000));
     const { summary } = await replayAndCheck(path, "test/gen", { local: ["10.0.0.0/16", "2001:db8:1::/48"], shards: 5 });
     expect(summary.batchesPublished).toBeGreaterThan(5);
+  }, 60_000);
+
+  it("counts frames and bytes per shard, matching what each shard subject carried", async () => {
+    const path = writeCapture(join(dir, "per-shard.pcap"), conversationPackets(3000, 11));
+    const shards = 6;
+    const want = expectedRecords(readCaptureFile(path), { shardCount: shards });
+    const registry = new prom.Registry();
+    const metrics = new CaptureMetrics(registry);
+    const sourceId = "test/per-shard";
+    const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shards, metrics });
+    await waitFor("end-of-stream", () => sink.endOfStreamShards(sourceId) === shards, 10_000);
+    const byShard = async (name: string) => {
+      const m = (await registry.getSingleMetric(name)!.get()).values;
+      expect(m.length, `${name} has one series per shard`).toBe(shards);
+      return new Map(m.map((v) => [Number(v.labels.shard), v.value]));
+    };
+    const frames = await byShard("vigil_capture_shard_frames_total");
+    const bytes = await byShard("vigil_capture_shard_bytes_total");
+    let framesSum = 0;
+    let bytesSum = 0;
+    for (let s = 0; s < shards; s++) {
+      const batches = sink.of(sourceId).filter((b) => b.shard === s && !b.endOfStream);
+      expect(frames.get(s), `frames of shard ${s}`).toBe(want.framesPerShard[s]);
+      expect(frames.get(s), `frames of shard ${s} on the bus`).toBe(batches.reduce((a, b) => a + b.frameCount, 0));
+      // The bytes counted are the encoded FrameBatch messages: at least the records they carry.
+      expect(bytes.get(s)!, `bytes of shard ${s}`).toBeGreaterThanOrEqual(want.shards[s].length);
+      framesSum += frames.get(s)!;
+      bytesSum += bytes.get(s)!;
+    }
+    expect(want.framesPerShard.filter((n) => n > 0).length).toBeGreaterThan(1);
+    expect(framesSum).toBe(summary.framesPublished);
+    expect(bytesSum).toBe((await registry.getSingleMetric("vigil_capture_published_bytes_total")!.get()).values[0].value);
+    expect(bytesSum).toBeGreaterThan(0);
   }, 60_000);
 
   it("puts both directions of every TCP connection on one shard", async () => {

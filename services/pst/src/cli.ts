@@ -165,6 +165,7 @@ export async function scanCaptures(
         linger: cfg.lingerSeconds,
         minSymbols: cfg.minSymbols,
         windowSeconds: cfg.windowSeconds,
+        verdictUpdateSeconds: cfg.verdictUpdateSeconds,
         minConnections: cfg.minConnections,
         minSuspicious: cfg.minSuspicious,
         alpha: cfg.alpha,

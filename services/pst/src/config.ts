@@ -24,6 +24,8 @@ export const pstSchema = z.strictObject({
   lingerSeconds: z.number().nonnegative().default(10),
   minSymbols: z.number().int().min(1).default(8),
   windowSeconds: z.number().positive().default(60),
+  /** A source still attacking after its verdict gets a renewed one at most this often (capture seconds); 0: never. */
+  verdictUpdateSeconds: z.number().min(0).default(5),
   minConnections: z.number().int().min(1).default(5),
   minSuspicious: z.number().int().min(1).default(12),
   alpha: z.number().positive().max(1).default(1e-6),

@@ -15,6 +15,11 @@ export interface DetectorOptions {
   minSymbols: number;
   /** Seconds of capture time anomalous connections of one remote address are gathered into one verdict. */
   windowSeconds: number;
+  /**
+   * After its verdict, a source's window publishes a renewed verdict (new id, counts so far) when
+   * more suspicious connections arrive at least this many capture seconds later; 0: never.
+   */
+  verdictUpdateSeconds: number;
   /** A remote address needs at least this many anomalous connections in a window for a verdict... */
   minConnections: number;
   /** ...or at least this many suspicious ones (above the lower, suspicion threshold)... */
@@ -43,6 +48,7 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   linger: 10,
   minSymbols: 8,
   windowSeconds: 60,
+  verdictUpdateSeconds: 5,
   minConnections: 5,
   minSuspicious: 12,
   alpha: 1e-6,
@@ -198,6 +204,31 @@ interface Window {
    * further connections are absorbed into it instead of raising one verdict each.
    */
   published: boolean;
+  /** Capture time of the last verdict published from the window, and how many renewed ones followed the first. */
+  publishedAt: number;
+  updates: number;
+}
+
+/**
+ * A source seen with one suspicious connection so far. Most never get a second (each packet of a
+ * spoofed flood comes from a new address), so a full window is only built on the second.
+ */
+interface PendingSource {
+  key: number;
+  family: number;
+  words: Uint32Array;
+  closeAt: number;
+  /** Connections judged normal since. */
+  normal: number;
+  anomalous: boolean;
+  score: number;
+  model: PstModel;
+  localPort: number;
+  shape: Shape;
+  hash: number;
+  localHash: number;
+  localText: string;
+  evidence: RawEvidence;
 }
 
 /** One connection's evidence as copied out of the table: formatted only if a verdict needs it. */
@@ -211,6 +242,8 @@ interface RawEvidence {
   head: Uint16Array;
   tail: Uint16Array | null;
   score: number;
+  /** The connection's packets (counted into a window that starts from a pending source). */
+  packets: number;
   firstTs: number;
   lastTs: number;
 }
@@ -253,6 +286,8 @@ function newWindow(key: number, family: number, words: Uint32Array, shard: numbe
     evidence: [],
     evidenceSeen: [],
     published: false,
+    publishedAt: 0,
+    updates: 0,
   };
 }
 
@@ -277,7 +312,7 @@ function addressOf(w: Window): string {
   return w.address;
 }
 
-function findWindow(map: Map<number, Window>, hash: number, family: number, arr: Uint32Array, off: number): Window | undefined {
+function findWindow<T extends { family: number; words: Uint32Array }>(map: Map<number, T>, hash: number, family: number, arr: Uint32Array, off: number): T | undefined {
   for (let k = hash; ; k = (k + 1) >>> 0) {
     const w = map.get(k);
     if (!w) return undefined;
@@ -286,7 +321,7 @@ function findWindow(map: Map<number, Window>, hash: number, family: number, arr:
   }
 }
 
-function freeKey(map: Map<number, Window>, hash: number): number {
+function freeKey(map: Map<number, unknown>, hash: number): number {
   let k = hash;
   while (map.has(k)) k = (k + 1) >>> 0;
   return k;
@@ -355,6 +390,7 @@ export class Detector implements JudgementSink {
   verdicts = 0;
   private readonly windows: Array<Map<number, Window>>;
   private readonly localWindows: Array<Map<number, Window>>;
+  private readonly pending: Array<Map<number, PendingSource>>;
   private readonly sourceId: string[];
   private pendingEvidence: RawEvidence | null = null;
   judgedAnomalous = 0;
@@ -375,6 +411,7 @@ export class Detector implements JudgementSink {
     );
     this.windows = Array.from({ length: o.shardCount }, () => new Map());
     this.localWindows = Array.from({ length: o.shardCount }, () => new Map());
+    this.pending = Array.from({ length: o.shardCount }, () => new Map());
     this.sourceId = new Array<string>(o.shardCount).fill("");
   }
 
@@ -429,12 +466,14 @@ export class Detector implements JudgementSink {
     this.table.dropShard(shard);
     this.windows[shard].clear();
     this.localWindows[shard].clear();
+    this.pending[shard].clear();
   }
 
   pendingWindows(): number {
     let n = 0;
     for (const m of this.windows) n += m.size;
     for (const m of this.localWindows) n += m.size;
+    for (const m of this.pending) n += m.size;
     return n;
   }
 
@@ -463,21 +502,34 @@ export class Detector implements JudgementSink {
     // connection, or unsolicited SYN-ACKs reflected from a forged source, go to the local window.
     const remoteIsClient = t.remoteIsClient(slot);
     const windows = this.windows[shard];
-    if (level === LEVEL_NORMAL && (windows.size === 0 || !remoteIsClient)) return;
+    const pending = this.pending[shard];
+    if (level === LEVEL_NORMAL && ((windows.size === 0 && pending.size === 0) || !remoteIsClient)) return;
     const fam = t.family[slot];
     const rArr = t.isClientA(slot) === remoteIsClient ? t.addrA : t.addrB;
     const lArr = rArr === t.addrA ? t.addrB : t.addrA;
     const off = slot * 4;
     const rHash = t.addressHash(slot, remoteIsClient);
-    let w = remoteIsClient ? findWindow(windows, rHash, fam, rArr, off) : undefined;
+    let w = remoteIsClient && windows.size ? findWindow(windows, rHash, fam, rArr, off) : undefined;
+    const first = remoteIsClient && !w && pending.size ? findWindow(pending, rHash, fam, rArr, off) : undefined;
     if (level === LEVEL_NORMAL) {
       if (w) w.judged++;
+      else if (first) first.normal++;
       return;
     }
     const now = t.clock[shard];
+    const o = this.opts;
+    let defer = false;
     if (!w && remoteIsClient) {
-      if (windows.size < this.opts.maxWindowsPerShard) {
-        w = newWindow(freeKey(windows, rHash), fam, rArr.slice(off, off + 4), shard, now + this.opts.windowSeconds);
+      if (first) {
+        pending.delete(first.key);
+        w = newWindow(freeKey(windows, rHash), fam, first.words, shard, now + o.windowSeconds);
+        windows.set(w.key, w);
+        this.addPending(w, first);
+      } else if (o.minConnections > 1 && o.minSuspicious > 1) {
+        if (pending.size < o.maxWindowsPerShard) defer = true;
+        else this.windowsRefused++;
+      } else if (windows.size < o.maxWindowsPerShard) {
+        w = newWindow(freeKey(windows, rHash), fam, rArr.slice(off, off + 4), shard, now + o.windowSeconds);
         windows.set(w.key, w);
       } else this.windowsRefused++;
     }
@@ -485,7 +537,7 @@ export class Detector implements JudgementSink {
     const locals = this.localWindows[shard];
     let lw = findWindow(locals, lHash, fam, lArr, off);
     if (!lw) {
-      lw = newWindow(freeKey(locals, lHash), fam, lArr.slice(off, off + 4), shard, now + this.opts.windowSeconds);
+      lw = newWindow(freeKey(locals, lHash), fam, lArr.slice(off, off + 4), shard, now + o.windowSeconds);
       lw.sources = new Map();
       locals.set(lw.key, lw);
     }
@@ -499,6 +551,25 @@ export class Detector implements JudgementSink {
       w.peers.set(lHash, (w.peers.get(lHash) ?? 0) + 1);
     }
     this.addTo(lw, t, slot, anomalous, score, model, localPort, shape, hash);
+    if (defer) {
+      const key = freeKey(pending, rHash);
+      pending.set(key, {
+        key,
+        family: fam,
+        words: rArr.slice(off, off + 4),
+        closeAt: now + o.windowSeconds,
+        normal: 0,
+        anomalous,
+        score,
+        model,
+        localPort,
+        shape,
+        hash,
+        localHash: lHash,
+        localText: addressOf(lw),
+        evidence: (this.pendingEvidence ??= this.evidenceOf(t, slot, score, model.name)),
+      });
+    }
     const sources = lw.sources!;
     if (sources.size < MAX_SOURCES_TRACKED || sources.has(rHash)) sources.set(rHash, (sources.get(rHash) ?? 0) + 1);
     // Blocking should not wait for the window to close: the verdict goes out with the connection
@@ -508,22 +579,43 @@ export class Detector implements JudgementSink {
       const tier = this.significant(w);
       if (tier) {
         w.published = true;
+        w.publishedAt = now;
+        this.emit(w, false, 1, tier);
+      }
+    } else if (w && o.verdictUpdateSeconds > 0 && now - w.publishedAt >= o.verdictUpdateSeconds) {
+      // The attack goes on: a renewed verdict lets the rules service block the source again if its
+      // rule has expired meanwhile (a TTL shorter than the window); it attaches to a live rule.
+      const tier = this.significant(w);
+      if (tier) {
+        w.publishedAt = now;
+        w.updates++;
         this.emit(w, false, 1, tier);
       }
     }
   }
 
-  private addTo(win: Window, t: ConnTable, slot: number, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
+  /** The source's second suspicious connection: its window starts with the first one, as if it had always been there. */
+  private addPending(w: Window, p: PendingSource): void {
+    const e = p.evidence;
+    this.count(w, p.anomalous, p.score, p.model, p.localPort, p.shape, e.packets, e.firstTs, e.lastTs);
+    w.judged += p.normal;
+    w.evidenceSeen.push(p.hash);
+    w.evidence.push(e);
+    w.peerText.set(p.localHash, p.localText);
+    w.peers.set(p.localHash, 1);
+  }
+
+  private count(win: Window, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, packets: number, firstTs: number, lastTs: number): void {
     win.judged++;
     win.suspicious++;
     if (anomalous) {
       win.anomalous++;
       win.anomalousScoreSum += score;
     }
-    win.packets += t.packets[slot];
+    win.packets += packets;
     win.scoreSum += score;
-    if (t.firstTs[slot] < win.firstTs) win.firstTs = t.firstTs[slot];
-    if (t.lastTs[slot] > win.lastTs) win.lastTs = t.lastTs[slot];
+    if (firstTs < win.firstTs) win.firstTs = firstTs;
+    if (lastTs > win.lastTs) win.lastTs = lastTs;
     if (win.localPorts.size < 1024) win.localPorts.add(localPort);
     let m = win.models.get(model.id);
     if (!m) {
@@ -533,6 +625,10 @@ export class Detector implements JudgementSink {
     }
     m.count++;
     win.shapes[shape]++;
+  }
+
+  private addTo(win: Window, t: ConnTable, slot: number, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
+    this.count(win, anomalous, score, model, localPort, shape, t.packets[slot], t.firstTs[slot], t.lastTs[slot]);
     if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.includes(hash)) {
       win.evidenceSeen.push(hash);
       // One copy per connection, shared by its source and local windows.
@@ -580,6 +676,7 @@ export class Detector implements JudgementSink {
       head,
       tail,
       score,
+      packets: t.packets[slot],
       firstTs: t.firstTs[slot],
       lastTs: t.lastTs[slot],
     };
@@ -591,6 +688,11 @@ export class Detector implements JudgementSink {
       if (w.closeAt > now) break;
       windows.delete(key);
       // A window that did not become a verdict while open cannot become one now: nothing was added since.
+    }
+    const pending = this.pending[shard];
+    for (const [key, p] of pending) {
+      if (p.closeAt > now) break;
+      pending.delete(key);
     }
     const locals = this.localWindows[shard];
     for (const [key, lw] of locals) {
@@ -633,7 +735,7 @@ export class Detector implements JudgementSink {
     const ports = [...w.localPorts].sort((a, b) => a - b);
     const label = aggregate ? labelFor(w.shapes, ports.length, w.suspicious).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length, w.suspicious);
     const sourceId = this.sourceId[w.shard];
-    const idInput = `${this.opts.detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${w.address}|${w.firstTs.toFixed(6)}`;
+    const idInput = `${this.opts.detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${w.address}|${w.firstTs.toFixed(6)}${w.updates ? `|update ${w.updates}` : ""}`;
     const id = `${this.opts.detector}-${createHash("sha256").update(idInput).digest("hex").slice(0, 24)}`;
     const tierName = tier === 2 ? "threshold" : "suspicion threshold";
     const portText = ports.length === 0 ? "" : ports.length <= 5 ? ` port${ports.length > 1 ? "s" : ""} ${ports.join(",")}` : ` ${ports.length} ports`;

@@ -80,6 +80,7 @@ export class PstService {
         linger: cfg.lingerSeconds,
         minSymbols: cfg.minSymbols,
         windowSeconds: cfg.windowSeconds,
+        verdictUpdateSeconds: cfg.verdictUpdateSeconds,
         minConnections: cfg.minConnections,
         minSuspicious: cfg.minSuspicious,
         alpha: cfg.alpha,

@@ -132,7 +132,7 @@ describe("judging and verdicts", () => {
     expect(verdicts).toHaveLength(0);
   });
 
-  it("a SYN scan from one source is one verdict with every probed port counted", () => {
+  it("a SYN scan from one source is one verdict, published as soon as the evidence is significant", () => {
     const { det, verdicts } = detector();
     const w = new RecordWriter();
     let ts = T0;
@@ -146,16 +146,44 @@ describe("judging and verdicts", () => {
       ts = conv(w, "203.0.113.7", 61000, "192.168.9.10", port, steps, ts, 0.0005);
     }
     det.processRecords(0, "scan", w.bytes());
+    // Before the end of the stream and long before the 60 s window closes: blocking must not wait.
+    expect(verdicts).toHaveLength(1);
     det.endOfStream(0);
     expect(verdicts).toHaveLength(1);
     const v = verdicts[0];
     expect(v).toMatchObject({ detector: "pst", address: "203.0.113.7", localAddress: "192.168.9.10", label: "syn-scan", aggregate: false });
-    expect(v.connections).toBeGreaterThanOrEqual(280);
+    // The verdict carries the evidence that made it, not the whole scan: the first few probes.
+    expect(v.connections).toBeGreaterThanOrEqual(5);
+    expect(v.connections).toBeLessThan(30);
+    expect(v.lastTs - v.firstTs).toBeLessThan(0.1);
     expect(v.score).toBeGreaterThan(v.threshold);
-    expect(v.localPorts.length).toBeGreaterThan(250);
+    expect(v.localPorts.length).toBe(v.connections);
     expect(v.pst!.connections.length).toBeGreaterThan(0);
     expect(v.pst!.connections.map((c) => c.symbols)).toContain("C:S S:RA END");
     expect(v.id).toMatch(/^pst-[0-9a-f]{24}$/);
+  });
+
+  it("a source still attacking after its verdict gets a renewed verdict at most every verdictUpdateSeconds of capture time", () => {
+    const scan = (opts: Record<string, number>) => {
+      const { det, verdicts } = detector(opts);
+      const w = new RecordWriter(1 << 20);
+      let ts = T0;
+      // 20 s of capture time, one refused probe every 0.1 s.
+      for (let port = 1; port <= 200; port++) ts = conv(w, "203.0.113.9", 61000, "192.168.9.10", port, [{ from: "c", flags: S }, { from: "s", flags: R | A }], ts + 0.1);
+      det.processRecords(0, "long", w.bytes());
+      det.endOfStream(0);
+      return verdicts;
+    };
+    const renewed = scan({});
+    expect(renewed.length).toBeGreaterThanOrEqual(3);
+    expect(renewed.length).toBeLessThanOrEqual(5);
+    expect(new Set(renewed.map((v) => v.id)).size).toBe(renewed.length);
+    for (let i = 1; i < renewed.length; i++) {
+      expect(renewed[i].lastTs - renewed[i - 1].lastTs).toBeGreaterThanOrEqual(5 - 1e-6);
+      expect(renewed[i].connections).toBeGreaterThan(renewed[i - 1].connections);
+      expect(renewed[i].firstTs).toBe(renewed[0].firstTs);
+    }
+    expect(scan({ verdictUpdateSeconds: 0 })).toHaveLength(1);
   });
 
   it("Xmas, null and FIN scans score high", () => {
@@ -184,7 +212,8 @@ describe("judging and verdicts", () => {
   });
 
   it("brute force: many short sessions from one source that the server ends are one verdict", () => {
-    const { det, verdicts } = detector();
+    // 8 s of sessions: renewed verdicts are tested on their own above.
+    const { det, verdicts } = detector({ verdictUpdateSeconds: 0 });
     const w = new RecordWriter();
     let ts = T0;
     const session: Step[] = [
@@ -201,9 +230,12 @@ describe("judging and verdicts", () => {
     ];
     for (let i = 0; i < 40; i++) ts = conv(w, "198.51.100.4", 40000 + i, "192.168.9.10", 5432, session, ts + 0.2);
     det.processRecords(0, "brute", w.bytes());
+    expect(verdicts).toHaveLength(1);
     det.endOfStream(0);
     expect(verdicts).toHaveLength(1);
-    expect(verdicts[0]).toMatchObject({ address: "198.51.100.4", label: "brute-force", localPorts: [5432], connections: 40 });
+    expect(verdicts[0]).toMatchObject({ address: "198.51.100.4", label: "brute-force", localPorts: [5432] });
+    // Published with the 5th anomalous session (minConnections); the 35 after it are absorbed into the verdict's window.
+    expect(verdicts[0].connections).toBe(5);
     expect(verdicts[0].score).toBeGreaterThan(verdicts[0].threshold);
   });
 

@@ -6,7 +6,7 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { RecordWriter } from "@vigil/frames";
 import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
-import { FeedbackKind, type EndOfStream, type Verdict } from "@vigil/proto";
+import { FeedbackKind, type EndOfStream, type ScoreBatch, type Verdict } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { parseSequence } from "../src/alphabet.js";
 import { pstSchema } from "../src/config.js";
@@ -138,6 +138,40 @@ describe("pst service on a real nats-server", () => {
     expect(value(/^vigil_pst_verdicts_total\{[^}]*label="syn-scan"[^}]*\} (\d+)/m)).toBe(2);
     expect(text).toMatch(/^vigil_pst_connection_score_bucket\{/m);
     expect(text).toMatch(/^vigil_pst_malformed_frames_total\{reason="truncated"/m);
+    await inst.stop();
+    await obs.nc.drain();
+  }, 60_000);
+
+  it("streams judged connections' scores on vigil.scores.pst and answers vigil.models.pst with the model export", async () => {
+    const obs = await observer();
+    const batches: ScoreBatch[] = [];
+    obs.nc.subscribe(subjects.scores("pst"), { callback: (_e, m) => batches.push(codecs.scoreBatch.decode(m.data)) });
+    await obs.nc.flush();
+    const inst = await startInstance("pst-scores");
+    await settled([inst]);
+    await publish(obs.nc, "test/scores", capture());
+    await waitFor("EndOfStream", async () => obs.eos.length === 1, 20_000);
+    await waitFor("a ScoreBatch on vigil.scores.pst", async () => batches.length > 0, 5_000);
+    const scores = batches.flatMap((b) => b.scores);
+    expect(batches.every((b) => b.detector === "pst" && b.instance === "pst-scores")).toBe(true);
+    // At most one batch of 500 samples a second, whatever the rate of judgements.
+    expect(batches.every((b) => b.scores.length <= 500)).toBe(true);
+    const scan = scores.find((s) => s.key.startsWith("203.0.113.7 -> 192.168.9.20:"));
+    expect(scan, "a scan probe among the sampled scores").toBeDefined();
+    expect(scan!.key).toMatch(/^203\.0\.113\.7 -> 192\.168\.9\.20:\d+ \S+$/);
+    expect(scan!.model).toMatch(/^pst\/[a-z-]+@\d+$/);
+    expect(Number.isFinite(scan!.score) && scan!.threshold > 0).toBe(true);
+    expect(scores.some((x) => x.key.startsWith("203.0.113.7 ") && x.score > x.threshold)).toBe(true);
+    expect(scan!.bmu).toBe(-1);
+    const web = scores.find((s) => / -> 192\.168\.9\.10:80 web$/.test(s.key));
+    expect(web, "a benign web connection among the sampled scores").toBeDefined();
+    expect(web!.ts).toBeGreaterThan(1_700_000_000);
+
+    const reply = await obs.nc.request(subjects.models("pst"), new Uint8Array(0), { timeout: 3000 });
+    const exported = JSON.parse(reply.string()) as Array<{ model: string; name: string; threshold: { value: number }; tree: unknown }>;
+    const expected = [...inst.service.modelSet.models.values()];
+    expect(exported.map((m) => m.model).sort()).toEqual(expected.map((m) => m.id).sort());
+    expect(exported.every((m) => m.tree && m.threshold.value > 0)).toBe(true);
     await inst.stop();
     await obs.nc.drain();
   }, 60_000);

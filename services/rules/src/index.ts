@@ -2,6 +2,7 @@ export * from "./allowlist.js";
 export * from "./config.js";
 export * from "./errors.js";
 export * from "./metrics.js";
+export * from "./kernel-metrics.js";
 export * from "./model.js";
 export * from "./policy.js";
 export * from "./service.js";

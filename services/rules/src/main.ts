@@ -6,9 +6,12 @@ import { createLogger, reportFatal, Shutdown } from "@vigil/lifecycle";
 import { createRegistry, serveMetrics } from "@vigil/metrics";
 import { Allowlist, discoverHostAllowlist } from "./allowlist.js";
 import { loadRulesConfig } from "./config.js";
+import { KmodEnforcer } from "./enforcers/kmod.js";
 import { selectEnforcer } from "./enforcers/select.js";
 import { startGrpcServer } from "./grpc-server.js";
+import { KernelMetrics } from "./kernel-metrics.js";
 import { createRulesMetrics } from "./metrics.js";
+import { originName } from "./model.js";
 import { RulesService } from "./service.js";
 
 function stateDir(configured?: string): string {
@@ -40,6 +43,11 @@ async function main(): Promise<void> {
   shutdown.add("metrics", () => metricsServer.close());
 
   const svc = new RulesService({ config: rc, nc, enforcer, allowlist, metrics, logger: log, metricsPort: metricsServer.port });
+  // Always registered, so the page declares vigil_kernel_*; samples only when the kmod enforcer reads the module.
+  new KernelMetrics(registry, enforcer instanceof KmodEnforcer ? enforcer : null, (id) => {
+    const s = svc.rules.get(id);
+    return s ? originName(s.rule.origin) : undefined;
+  }, { logger: log });
   await svc.start();
   shutdown.add("service", () => svc.stop());
 

@@ -27,7 +27,7 @@ function skipReason(): string | null {
   if (!KVER) return "no Debian 6.1 guest kernel could be found or installed (kmod/test/vm/kver.sh)";
   if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `the guest kernel /boot/vmlinuz-${KVER} is not installed`;
   if (!existsSync(`/lib/modules/${KVER}/build`)) return `the guest kernel's headers (/lib/modules/${KVER}/build) are not installed`;
-  for (const f of ["packages/netlink/build/Release/vigil_netlink.node", "packages/netlink/dist/index.js", "services/rules/dist/enforcers/kmod.js"])
+  for (const f of ["packages/netlink/build/Release/vigil_netlink.node", "packages/netlink/dist/index.js", "services/rules/dist/enforcers/kmod.js", "services/rules/dist/kernel-metrics.js"])
     if (!existsSync(join(repoRoot, f))) return `${f} is not built (run the build)`;
   return null;
 }
@@ -62,6 +62,7 @@ describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (
     expect(results.get("ping-still-blocked")).toBe(true);
     expect(results.get("counters")).toEqual({ hits: true, bytes: true });
     expect(results.get("stats")).toEqual({ dropped: true, hostRules: 2, generalRules: 1 });
+    expect(results.get("kernel-metrics")).toEqual({ up: 1, seen: true, dropped: true, dropsAtLeastStats: true, captured: true, ringDrops: true, hostRules: 2, generalRules: 1, manualHits: true, manualBytes: true });
     expect(results.get("ping-after-delete")).toBe(true);
     expect(results.get("dump-after-batch")).toBe(5002);
     // Kept, or rewritten when the guest's jiffies drifted more than 5 s from its wall clock (qemu TCG on a busy host).

@@ -111,7 +111,7 @@ export interface Running {
 }
 
 export async function startService(url: string, instance: string, stateDir: string, overrides: Partial<SomConfig> = {}): Promise<Running> {
-  const config = { ...somSchema.parse({}), idleMs: 10_000, ...overrides, stateDir };
+  const config = { ...somSchema.parse({}), idleMs: 10_000, replayIdleMs: 10_000, ...overrides, stateDir };
   const { model, store } = loadModelWithFeedback(DEFAULT_MODEL, stateDir, { rate: config.feedbackRate, radius: config.feedbackRadius });
   const nc = await connectBus({ servers: [url], name: instance });
   const logger = createLogger(`som-test-${instance}`, "warn");

@@ -68,6 +68,35 @@ describe("ShardMerger", () => {
     expect(out.map(([, t]) => t)).toEqual([1, 2, 3, 4]);
   });
 
+  it("waits replayIdleMs instead of idleMs once capture time runs ahead of the wall clock (a full-speed replay)", () => {
+    let now = 0;
+    const out: number[] = [];
+    const m = new ShardMerger((c) => out.push(c.tsMs), { idleMs: 100, replayIdleMs: 2000, replayLeadMs: 1000, now: () => now });
+    m.setShards([0, 1]);
+    m.push(0, batch(0, [1000, 1001]));
+    expect(m.fastReplay).toBe(false);
+    now = 10; // 10 ms of wall clock...
+    m.push(0, batch(0, [5000])); // ...carried 4 s of capture time
+    expect(m.fastReplay).toBe(true);
+    now = 500;
+    expect(m.drain()).toBe(0); // shard 1 silent for 500 ms: not enough for a replay
+    now = 2100;
+    expect(m.drain()).toBe(3);
+  });
+
+  it("live (capture time keeping pace with the wall clock) a silent shard holds back for idleMs only", () => {
+    let now = 0;
+    const out: number[] = [];
+    const m = new ShardMerger((c) => out.push(c.tsMs), { idleMs: 100, replayIdleMs: 2000, now: () => now });
+    m.setShards([0, 1]);
+    m.push(0, batch(0, [50_000]));
+    now = 400;
+    m.push(0, batch(0, [50_390]));
+    expect(m.fastReplay).toBe(false);
+    expect(m.drain()).toBe(2); // shard 1, taken at 0 and silent since, no longer holds back after 100 ms
+    expect(out).toEqual([50_000, 50_390]);
+  });
+
   it("keeps the valid prefix of a batch whose last record overruns it, and counts it", () => {
     const { m, out } = collect();
     m.setShards([0]);

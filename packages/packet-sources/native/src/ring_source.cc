@@ -22,6 +22,14 @@ namespace {
 // producer gets slots back while a busy ring is still being read.
 constexpr uint32_t kReleaseEvery = 1024;
 
+// The loopback device has this index in every network namespace
+// (LOOPBACK_IFINDEX). The module captures at LOCAL_OUT/PRE_ROUTING, so it sees
+// loopback traffic too, including this process's own publishes to a local
+// nats-server: every batch sent would come back as frames, which make the next
+// batch, endlessly. Loopback traffic never comes from a remote peer (the one
+// thing the detectors judge), and AF_PACKET on an interface never sees it either.
+constexpr uint32_t kLoopbackIfindex = 1;
+
 class RingSource final : public Source {
  public:
   RingSource(const std::string& device, Options opts) : Source(std::move(opts)), device_(device) {
@@ -65,6 +73,7 @@ class RingSource final : public Source {
     out.emplace_back("rings", info_.ring_count);
     out.emplace_back("slots_per_ring", info_.slots_per_ring);
     out.emplace_back("ring_snaplen", info_.snaplen);
+    out.emplace_back("skipped_loopback", static_cast<double>(skippedLoopback_.load(std::memory_order_relaxed)));
   }
 
  protected:
@@ -101,6 +110,8 @@ class RingSource final : public Source {
           const uint8_t* data = slot + VIGIL_FRAME_HDR_LEN;
           if (f.cap_len > maxCap || (f.family != VIGIL_FAMILY_IPV4 && f.family != VIGIL_FAMILY_IPV6)) {
             bump(counters.skippedMalformed);
+          } else if (f.ifindex == kLoopbackIfindex) {
+            bump(skippedLoopback_);
           } else if (hasFilter_ && !passes(f, data)) {
             bump(counters.filteredOut);
           } else {
@@ -210,6 +221,7 @@ class RingSource final : public Source {
   struct vigil_ring_info info_ {};
   bool hasFilter_ = false;
   struct bpf_program prog_ {};
+  std::atomic<uint64_t> skippedLoopback_{0};
 };
 
 }  // namespace

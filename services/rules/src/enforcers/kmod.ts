@@ -1,4 +1,4 @@
-import { constants, VigilNetlink, type KernelRule } from "@vigil/netlink";
+import { constants, VigilNetlink, type KernelRule, type KernelStats } from "@vigil/netlink";
 import { Action, type Rule } from "@vigil/proto";
 import type { Logger } from "@vigil/lifecycle";
 import { isHostMatch, normalizeMatch } from "../model.js";
@@ -171,6 +171,11 @@ export class KmodEnforcer implements Enforcer {
   async counters(): Promise<Map<number, { hits: number; bytes: number }>> {
     const dump = await this.guard((nl) => nl.dumpRules());
     return new Map(dump.map((k) => [k.id, { hits: k.hits ?? 0, bytes: k.bytes ?? 0 }]));
+  }
+
+  /** The module's own counters (packets seen, dropped, captured, ring drops, rule counts). */
+  async stats(): Promise<KernelStats> {
+    return this.guard((nl) => nl.stats());
   }
 
   /** True when the module was reloaded or unloaded (its family id changed or vanished) or holds fewer rules than we installed. */

@@ -4,7 +4,9 @@
 import { execFileSync } from "node:child_process";
 import { VigilNetlink, constants } from "@vigil/netlink";
 import { Action, Direction, Rule } from "@vigil/proto";
+import { prom } from "@vigil/metrics";
 import { KmodEnforcer } from "../../dist/enforcers/kmod.js";
+import { KernelMetrics } from "../../dist/kernel-metrics.js";
 import { canonicalRule } from "../../dist/model.js";
 
 const report = (k, v) => process.stdout.write(`${JSON.stringify({ k, v })}\n`);
@@ -67,6 +69,26 @@ try {
   report("counters", { hits: counters.get(host.id)?.hits > 0, bytes: counters.get(host.id)?.bytes > 0 });
   const stats = await nl.stats();
   report("stats", { dropped: stats.dropped > 0, hostRules: stats.hostRules, generalRules: stats.generalRules });
+  // The rules service's exporter against the real module: what Prometheus would scrape.
+  const registry = new prom.Registry();
+  new KernelMetrics(registry, enforcer, (id) => (id === host.id ? "manual" : undefined), { minIntervalMs: 0 });
+  const page = new Map();
+  for (const line of (await registry.metrics()).split("\n")) {
+    const m = /^(vigil_kernel_\S+) (\S+)$/.exec(line);
+    if (m) page.set(m[1], Number(m[2]));
+  }
+  report("kernel-metrics", {
+    up: page.get("vigil_kernel_module_up"),
+    seen: page.get("vigil_kernel_packets_seen_total") > 0,
+    dropped: page.get("vigil_kernel_packets_dropped_total") > 0,
+    dropsAtLeastStats: page.get("vigil_kernel_packets_dropped_total") >= stats.dropped,
+    captured: Number.isFinite(page.get("vigil_kernel_frames_captured_total")),
+    ringDrops: Number.isFinite(page.get("vigil_kernel_ring_drops_total")),
+    hostRules: page.get('vigil_kernel_rules{kind="host"}'),
+    generalRules: page.get('vigil_kernel_rules{kind="general"}'),
+    manualHits: page.get('vigil_kernel_rule_hits_total{origin="manual"}') >= counters.get(host.id)?.hits && counters.get(host.id)?.hits > 0,
+    manualBytes: page.get('vigil_kernel_rule_bytes_total{origin="manual"}') > 0,
+  });
   await enforcer.apply([], [host]);
   report("ping-after-delete", ping());
 
