@@ -11,7 +11,12 @@ export interface PstMetrics {
   dropped: prom.Counter<"reason">;
 }
 
-export function registerMetrics(registry: Registry, getDetector: () => Detector, lag: { seconds: number }): PstMetrics {
+export function registerMetrics(
+  registry: Registry,
+  getDetector: () => Detector,
+  lag: { seconds: number },
+  ownedShards: () => number,
+): PstMetrics {
   const d = getDetector;
   const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
     new prom.Counter<L>({ name, help, labelNames, registers: [registry] });
@@ -47,6 +52,24 @@ export function registerMetrics(registry: Registry, getDetector: () => Detector,
     registers: [registry],
     collect() {
       this.set(d().pendingWindows());
+    },
+  });
+  new prom.Gauge({
+    name: "vigil_pst_owned_shards",
+    help: "Frame shards this instance consumes",
+    registers: [registry],
+    collect() {
+      this.set(ownedShards());
+    },
+  });
+  new prom.Gauge({
+    name: "vigil_pst_threshold",
+    help: "Per-connection score threshold of each model (average negative log-likelihood per symbol)",
+    labelNames: ["model"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of d().models.models.values()) this.set({ model: m.name }, m.threshold.value);
     },
   });
   const seen = { segments: 0, frames: 0, opened: 0, evictions: 0, anomalous: 0, normal: 0, malformed: new Float64Array(MALFORMED_NAMES.length + 1) };

@@ -96,7 +96,7 @@ export class PstService {
       },
     );
     this.scores = new ScoreSampler(new ScorePublisher(opts.nc, "pst", opts.instance));
-    this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag) : null;
+    this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.ownership?.shards.length ?? 0) : null;
     this.scoreChildren = this.modelSet.classMap.classes.map((c) => {
       const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(c.name)].name;
       return this.metrics ? this.metrics.scores.labels(model) : { observe: () => undefined };

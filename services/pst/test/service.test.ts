@@ -138,6 +138,9 @@ describe("pst service on a real nats-server", () => {
     expect(value(/^vigil_pst_verdicts_total\{[^}]*label="syn-scan"[^}]*\} (\d+)/m)).toBe(2);
     expect(text).toMatch(/^vigil_pst_connection_score_bucket\{/m);
     expect(text).toMatch(/^vigil_pst_malformed_frames_total\{reason="truncated"/m);
+    expect(value(/^vigil_pst_owned_shards(?:\{[^}]*\})? (\d+)/m)).toBe(inst.service.ownership.shards.length);
+    for (const m of inst.service.detector.models.models.values())
+      expect(value(new RegExp(`^vigil_pst_threshold\\{[^}]*model="${m.name}"[^}]*\\} ([\\d.e+-]+)`, "m"))).toBeCloseTo(m.threshold.value, 6);
     await inst.stop();
     await obs.nc.drain();
   }, 60_000);
