@@ -1,6 +1,6 @@
 import { accessSync, constants } from "node:fs";
 import { basename } from "node:path";
-import { Action, Origin, RuleEvent_Kind, type Verdict } from "@vigil/proto";
+import { Action, Origin, RuleEvent_Kind, type Rule, type RuleEvent, type Verdict } from "@vigil/proto";
 import { inferLocal } from "./local.js";
 import { Pipeline, PipelineError, type PipelineOptions } from "./pipeline.js";
 
@@ -28,7 +28,7 @@ export interface RuleLine {
   address: string;
   detector: string;
   ttl_s: number | null;
-  /** Capture time of the verdict that decided the rule. */
+  /** Earliest capture time at which the policy decided the rule (see ruleLines). */
   ts: number;
   reason: string;
 }
@@ -90,6 +90,34 @@ export function compareLines(a: VerdictLine | RuleLine, b: VerdictLine | RuleLin
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/**
+ * One line per detector drop rule, from its state once the end of stream has
+ * passed every stage (its last ADDED/UPDATED event: the service publishes a
+ * rule's events in order). Which detector's verdict reached the rules service
+ * first only decides the rule's intermediate states, so the line does not
+ * depend on it; ts is the earliest capture time at which the rule was decided.
+ */
+export function ruleLines(events: readonly RuleEvent[]): RuleLine[] {
+  const final = new Map<number, { rule: Rule; ts: number }>();
+  for (const e of events) {
+    const r = e.rule;
+    if ((e.kind !== RuleEvent_Kind.KIND_ADDED && e.kind !== RuleEvent_Kind.KIND_UPDATED) || !r) continue;
+    if (r.action !== Action.ACTION_DROP || r.origin !== Origin.ORIGIN_DETECTOR) continue;
+    const prev = final.get(r.id);
+    const ts = prev && prev.ts > 0 && (r.decidedTs <= 0 || prev.ts < r.decidedTs) ? prev.ts : r.decidedTs;
+    final.set(r.id, { rule: r, ts });
+  }
+  return [...final.values()].map(({ rule: r, ts }) => ({
+    type: "rule",
+    action: "drop",
+    address: hostOf(r.srcCidr),
+    detector: r.detector,
+    ttl_s: r.expiresAt > 0 ? Math.round(r.expiresAt - r.createdAt) : null,
+    ts,
+    reason: r.reason,
+  }));
+}
+
 export function checkCaptureFile(file: string): void {
   try {
     accessSync(file, constants.R_OK);
@@ -120,20 +148,7 @@ export async function replayCapture(file: string, opts: ReplayOptions = {}): Pro
   try {
     await pipeline.start();
     const res = await pipeline.replay(file, { local, speed: opts.speed, sourceId: `replay:${basename(file)}`, timeoutMs: opts.timeoutMs });
-    const lines: (VerdictLine | RuleLine)[] = res.verdicts.map(verdictLine);
-    for (const e of res.ruleEvents) {
-      const r = e.rule;
-      if (e.kind !== RuleEvent_Kind.KIND_ADDED || !r || r.action !== Action.ACTION_DROP || r.origin !== Origin.ORIGIN_DETECTOR) continue;
-      lines.push({
-        type: "rule",
-        action: "drop",
-        address: hostOf(r.srcCidr),
-        detector: r.detector,
-        ttl_s: r.expiresAt > 0 ? Math.round(r.expiresAt - r.createdAt) : null,
-        ts: r.decidedTs,
-        reason: r.reason,
-      });
-    }
+    const lines: (VerdictLine | RuleLine)[] = [...res.verdicts.map(verdictLine), ...ruleLines(res.ruleEvents)];
     lines.sort(compareLines);
     const summary: SummaryLine = {
       type: "summary",

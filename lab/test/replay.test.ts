@@ -7,7 +7,8 @@ import { LAB_DIR } from "../src/lab.js";
 import { loadLabels } from "../src/labels.js";
 import { inferLocal } from "../src/local.js";
 import { Pipeline } from "../src/pipeline.js";
-import { replayCapture } from "../src/replay.js";
+import { replayCapture, ruleLines } from "../src/replay.js";
+import { Action, Origin, Rule, RuleEvent, RuleEvent_Kind } from "@vigil/proto";
 
 const EVAL = join(LAB_DIR, "captures", "eval");
 
@@ -41,6 +42,20 @@ describe("inferLocal", () => {
   });
 });
 
+describe("rule lines", () => {
+  const rule = (p: Partial<Rule>) => Rule.fromPartial({ id: 7, action: Action.ACTION_DROP, origin: Origin.ORIGIN_DETECTOR, srcCidr: "10.0.0.66/32", createdAt: 100, ...p });
+  const ev = (kind: RuleEvent_Kind, r: Rule) => RuleEvent.fromPartial({ kind, rule: r });
+
+  it("gives a rule's final state with its earliest decision time, one line per rule", () => {
+    const events = [
+      ev(RuleEvent_Kind.KIND_ADDED, rule({ detector: "som", expiresAt: 700, decidedTs: 50.5, reason: "som score 12" })),
+      ev(RuleEvent_Kind.KIND_ADDED, rule({ id: 8, srcCidr: "2001:db8::1/128", origin: Origin.ORIGIN_MANUAL, expiresAt: 0 })),
+      ev(RuleEvent_Kind.KIND_UPDATED, rule({ detector: "pst+som", expiresAt: 2500, decidedTs: 50.7, reason: "pst+som agree" })),
+    ];
+    expect(ruleLines(events)).toEqual([{ type: "rule", action: "drop", address: "10.0.0.66", detector: "pst+som", ttl_s: 2400, ts: 50.5, reason: "pst+som agree" }]);
+  });
+});
+
 describe.skipIf(pipelineSkip)(`vigil replay over the real pipeline${pipelineSkip ? ` (skipped: ${pipelineSkip})` : ""}`, () => {
   const labels = loadLabels(EVAL);
   const scan = labels.captures.find((c) => c.attack === "scan-xmas")!;
@@ -64,6 +79,27 @@ describe.skipIf(pipelineSkip)(`vigil replay over the real pipeline${pipelineSkip
       if (l.type === "rule") expect(scan.benign).not.toContain(l.address);
     }
   }, 120_000);
+
+  const pstMissing = Pipeline.missingServices(["pst"]);
+  const pstSkip = pstMissing.length ? `not built: ${pstMissing.join(", ")}` : null;
+  it.skipIf(pstSkip)(`gives the same rule line whichever detector's verdict reaches the rules service first, naming both${pstSkip ? ` (skipped: ${pstSkip})` : ""}`, async () => {
+    const syn = labels.captures.find((c) => c.attack === "scan-syn")!;
+    const file = join(EVAL, syn.file);
+    const runs = [await replayCapture(file, { local: labels.local }), await replayCapture(file, { local: labels.local })];
+    const [a, b] = runs.map((r) => ({ lines: r.lines, summary: { ...r.summary, wall_s: undefined } }));
+    expect(b).toEqual(a);
+    const verdicts = a!.lines.filter((l) => l.type === "verdict");
+    expect(new Set(verdicts.map((v) => v.detector))).toEqual(new Set(["pst", "som"]));
+    const rules = a!.lines.filter((l) => l.type === "rule");
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]!;
+    expect(syn.attackers).toContain(rule.address);
+    expect(rule.detector).toBe("pst+som");
+    expect(rule.reason).toMatch(/^pst\+som agree \(pst score [\d.]+, som score [\d.]+\); /);
+    // The earliest capture time at which the policy blocked: the first flagging verdict of the scanner.
+    expect(rule.ts).toBe(Math.min(...verdicts.filter((v) => v.address === rule.address).map((v) => v.ts)));
+    expect(rule.ttl_s).toBe(600 * 4);
+  }, 180_000);
 
   it("fails with a clear error for a missing file and an unknown detector", async () => {
     await expect(replayCapture("/nonexistent/x.pcap", { detectors: ["som"] })).rejects.toThrow(/x\.pcap: no such file/);

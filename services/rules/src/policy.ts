@@ -188,6 +188,26 @@ export class Policy {
     return { ...common, outcome: "blocked", ttlS, reason: `${why}; unverified source, within the cap` };
   }
 
+  /**
+   * Why a rule stands once several detectors flagged its source, from the
+   * earliest verdict of each (by capture time): the same text whichever
+   * detector's verdict reached the service first.
+   */
+  agreementReason(verdicts: Verdict[]): string {
+    const earliest = new Map<string, Verdict>();
+    const tsOf = (v: Verdict) => v.lastTs || v.firstTs;
+    for (const v of verdicts) {
+      const e = earliest.get(v.detector);
+      if (!e || tsOf(v) < tsOf(e) || (tsOf(v) === tsOf(e) && v.id < e.id)) earliest.set(v.detector, v);
+    }
+    const decisive = [...earliest.values()].sort((a, b) => a.detector.localeCompare(b.detector));
+    const names = decisive.map((v) => v.detector).join("+");
+    const scores = decisive.map((v) => `${v.detector} score ${fmt(v.score)}`).join(", ");
+    const verified = Math.max(0, ...decisive.map(completedHandshakes));
+    const check = verified >= this.cfg.verifiedMinConnections ? `${verified} completed handshake(s)` : "unverified source, within the cap";
+    return `${names} agree (${scores}); ${check}`;
+  }
+
   private remember(v: Verdict, weight: number): Map<string, Flag> {
     const ts = v.lastTs || v.firstTs;
     let m = this.flags.get(v.address);

@@ -296,7 +296,7 @@ export class RulesService extends EventEmitter<Watchers> {
       decision = this.policy.decide(v, { offences: this.offencesOf(v.address), alreadyBlocked: blocked, allowedBy: this.allowRuleFor(v.address) });
       if (decision.outcome === "blocked") {
         ruleId = id;
-        if (blocked) this.attachVerdict(existing!, v);
+        if (blocked) this.attachVerdict(existing!, v, decision);
         else this.block(v, decision, id, received);
       }
     }
@@ -315,11 +315,40 @@ export class RulesService extends EventEmitter<Watchers> {
     if (excess > 0) for (const old of this.verdictLog.splice(0, excess)) if (this.verdictById.get(old.verdict!.id) === old) this.verdictById.delete(old.verdict!.id);
   }
 
-  private attachVerdict(s: StoredRule, v: Verdict): void {
+  private attachVerdict(s: StoredRule, v: Verdict, d: Decision): void {
     if (s.rule.verdictIds.includes(v.id)) return;
+    const named = s.rule.origin === Origin.ORIGIN_DETECTOR ? s.rule.detector.split("+").filter(Boolean) : [];
+    const joining = d.agreement && named.length > 0 ? d.detectors.filter((x) => !named.includes(x)) : [];
+    if (joining.length) return this.agree(s, v, [...new Set([...named, ...joining])].sort());
     s.rule.verdictIds = [...s.rule.verdictIds, v.id].slice(-20);
     s.verdicts = [...s.verdicts, v].slice(-5);
     this.store.saveRule(s);
+  }
+
+  /**
+   * Another detector agrees on an already blocked source: the rule gets what it
+   * would have had if the detectors had agreed before the block (their names,
+   * the agreement TTL counted from its creation, never shorter), and keeps the
+   * earliest capture time of decision, so the rule ends the same whichever
+   * verdict arrived first. No new offence is counted.
+   */
+  private agree(s: StoredRule, v: Verdict, detectors: string[]): void {
+    const now = nowS();
+    const by = `vigil-rules/${this.instance}`;
+    const verdicts = [...s.verdicts, v];
+    const ts = v.lastTs || v.firstTs;
+    const ttlS = this.policy.ttlFor(Math.max(0, s.rule.offences - 1), true);
+    const rule: Rule = {
+      ...s.rule,
+      detector: detectors.join("+"),
+      reason: this.policy.agreementReason(verdicts),
+      verdictIds: [...s.rule.verdictIds, v.id].slice(-20),
+      expiresAt: s.rule.expiresAt > 0 ? Math.max(s.rule.expiresAt, s.rule.createdAt + ttlS) : 0,
+      decidedTs: s.rule.decidedTs > 0 && ts > 0 ? Math.min(s.rule.decidedTs, ts) : s.rule.decidedTs || ts,
+    };
+    const history: HistoryEntry[] = [...s.history, { ts: now, event: "updated", by, why: rule.reason, verdictIds: [v.id] }];
+    if (rule.expiresAt !== s.rule.expiresAt) void this.enforce([rule], []);
+    this.putRule({ rule, history, verdicts: verdicts.slice(-5) }, "updated", by, false);
   }
 
   private block(v: Verdict, d: Decision, id: number, received: number): void {
@@ -327,6 +356,8 @@ export class RulesService extends EventEmitter<Watchers> {
     const offences = d.offences + 1;
     this.offences.set(v.address, { count: offences, lastAt: now });
     this.store.saveOffence(v.address, { count: offences, lastAt: now });
+    const verdicts = d.verdictIds.map((vid) => (vid === v.id ? v : this.verdictById.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
+    const reason = d.agreement ? this.policy.agreementReason(verdicts) : d.reason;
     const rule = Rule.fromPartial({
       id,
       action: Action.ACTION_DROP,
@@ -334,7 +365,7 @@ export class RulesService extends EventEmitter<Watchers> {
       direction: Direction.DIRECTION_BOTH,
       priority: DETECTOR_RULE_PRIORITY,
       origin: Origin.ORIGIN_DETECTOR,
-      reason: d.reason,
+      reason,
       detector: d.detectors.join("+"),
       verdictIds: d.verdictIds,
       createdBy: `vigil-rules/${this.instance}`,
@@ -344,8 +375,7 @@ export class RulesService extends EventEmitter<Watchers> {
       enforced: false,
       decidedTs: v.lastTs || v.firstTs,
     });
-    const verdicts = d.verdictIds.map((vid) => (vid === v.id ? v : this.verdictById.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
-    const stored: StoredRule = { rule, history: [{ ts: now, event: "added", by: rule.createdBy, why: d.reason, verdictIds: d.verdictIds }], verdicts };
+    const stored: StoredRule = { rule, history: [{ ts: now, event: "added", by: rule.createdBy, why: reason, verdictIds: d.verdictIds }], verdicts };
     // Enforcement starts first; persisting and announcing happen while the kernel works.
     const enforced = this.enforce([rule], []);
     this.putRule(stored, "added", rule.createdBy, true);

@@ -70,6 +70,17 @@ describe("policy", () => {
     expect(q.decide(verdict("192.0.2.10", { detector: "som", lastTs: 5000 }), { offences: 0, alreadyBlocked: false }).outcome).toBe("below-threshold");
   });
 
+  it("explains agreement from each detector's earliest verdict, whatever the order they came in", () => {
+    const p = policy();
+    const pst1 = verdict("192.0.2.11", { score: 4, lastTs: 100 });
+    const pst2 = verdict("192.0.2.11", { score: 9, lastTs: 101, handshakes: 1 });
+    const som1 = verdict("192.0.2.11", { detector: "som", score: 7.25, lastTs: 100.5, half: 0 });
+    const reason = p.agreementReason([pst1, som1]);
+    expect(reason).toBe("pst+som agree (pst score 4, som score 7.250); unverified source, within the cap");
+    expect(p.agreementReason([som1, pst2, pst1])).toBe(reason);
+    expect(p.agreementReason([pst2, som1])).toBe("pst+som agree (pst score 9, som score 7.250); 1 completed handshake(s)");
+  });
+
   it("doubles the TTL per repeat offence up to the maximum", () => {
     const p = policy();
     expect([0, 1, 2, 3, 7, 8, 50].map((n) => p.ttlFor(n, false))).toEqual([600, 1200, 2400, 4800, 76800, 86400, 86400]);

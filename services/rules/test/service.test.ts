@@ -350,4 +350,45 @@ describe.skipIf(natsSkip)("rules service decisions (dry-run enforcer, real NATS)
       await r.stop();
     }
   });
+
+  it("ends with the same rule whichever detector's verdict arrives first: both named, agreement TTL, earliest decision time", async () => {
+    const r = await startService(nats.url, { bucket: "agree_test", dryRun: true });
+    const events = collect(r.nc, subjects.ruleEvents, (d) => RuleEvent.decode(d));
+    try {
+      const pair = (address: string) => ({
+        pst: verdict(address, { score: 4, firstTs: 1_800_000_000, lastTs: 1_800_000_001 }),
+        som: verdict(address, { detector: "som", score: 6, half: 0, firstTs: 1_800_000_000, lastTs: 1_800_000_000.5 }),
+      });
+      const a = pair("192.0.2.80");
+      const b = pair("192.0.2.81");
+      publishVerdict(r.nc, a.pst);
+      publishVerdict(r.nc, a.som);
+      publishVerdict(r.nc, b.som);
+      publishVerdict(r.nc, b.pst);
+      await waitFor("four verdicts", () => r.svc.listVerdicts({}).length === 4 || null);
+      const final = (addr: string) => {
+        const x = r.svc.listRules({ address: addr })[0]!;
+        return { detector: x.detector, ttl: x.expiresAt - x.createdAt, decidedTs: x.decidedTs, reason: x.reason, offences: x.offences, verdicts: [...x.verdictIds].sort() };
+      };
+      const ra = final("192.0.2.80");
+      const rb = final("192.0.2.81");
+      expect(ra.detector).toBe("pst+som");
+      expect(ra.ttl).toBeCloseTo(600 * 4, 3);
+      expect(ra.decidedTs).toBe(1_800_000_000.5);
+      expect(ra.offences).toBe(1);
+      expect(ra.verdicts).toEqual([a.pst.id, a.som.id].sort());
+      expect({ ...rb, verdicts: undefined }).toEqual({ ...ra, verdicts: undefined });
+      await waitFor("rule events", () => events.length >= 4 || null);
+      const kinds = (addr: string) => events.filter((e) => e.rule?.srcCidr === `${addr}/32`).map((e) => e.kind);
+      expect(kinds("192.0.2.80")).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_UPDATED]);
+      expect(kinds("192.0.2.81")).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_UPDATED]);
+      // A repeat verdict of a detector already named changes nothing but the rule's verdict list.
+      publishVerdict(r.nc, verdict("192.0.2.80", { score: 8, lastTs: 1_800_000_002 }));
+      await waitFor("fifth verdict", () => r.svc.listVerdicts({}).length === 5 || null);
+      expect({ ...final("192.0.2.80"), verdicts: undefined }).toEqual({ ...ra, verdicts: undefined });
+      expect(events).toHaveLength(4);
+    } finally {
+      await r.stop();
+    }
+  });
 });
