@@ -55,7 +55,8 @@ describe.skipIf(skip)(`capture daemon${skip ? ` — skipped: ${skip}` : ""}`, ()
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
     expect(value(/^vigil_capture_batches_published_total\{[^}]*\} (\d+)/m)).toBeGreaterThan(0);
-    expect(text).toMatch(/^vigil_capture_frames_captured_total\{[^}]*source="pcap"[^}]*\} \d+/m);
+    const capturedBeforeStop = value(/^vigil_capture_frames_captured_total\{[^}]*source="pcap"[^}]*\} (\d+)/m);
+    expect(capturedBeforeStop).toBeGreaterThan(0);
     expect(text).toMatch(/^vigil_capture_batch_fill_ratio_bucket\{/m);
     expect(text).toMatch(/^vigil_capture_ring_drops_total/m);
     expect(text).toMatch(/^vigil_process_cpu_user_seconds_total/m);
@@ -63,10 +64,11 @@ describe.skipIf(skip)(`capture daemon${skip ? ` — skipped: ${skip}` : ""}`, ()
     d.proc.kill("SIGTERM");
     expect(await d.exited).toBe(0);
     await waitFor("goodbye heartbeat", () => heartbeats.some((h) => h.stopping && h.metricsPort === port), 5000);
-    // Stopped in the middle: what was read went out, no end-of-stream claims a complete replay.
+    // Stopped in the middle: no end-of-stream claims a complete replay.
     expect(sink.endOfStreamShards("test/daemon")).toBe(0);
     const published = sink.of("test/daemon").reduce((a, b) => a + b.frameCount, 0);
-    expect(published).toBeGreaterThan(100);
+    // Every frame read before SIGTERM was flushed out before the exit.
+    expect(published).toBeGreaterThanOrEqual(capturedBeforeStop);
     expect(published).toBeLessThan(6000);
   }, 30_000);
 
