@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { Action, RuleEvent_Kind, type RuleEvent } from "@vigil/proto";
 import { Lab, LAB_SCRIPT } from "./lab.js";
 import { Pipeline, type Detector } from "./pipeline.js";
-import { BENIGN_HOSTS, labAddress4, labAddress6, labMac } from "./topology.js";
+import { BENIGN_HOSTS, labAddress4, labAddress6, labMac, type LabHost } from "./topology.js";
 
 /**
  * The live end-to-end scenario. It must run inside the victim's network
@@ -72,7 +72,7 @@ function firstPacketFrom(mac: string): { ts: Promise<number | null>; stop(): voi
   return { ts, stop: () => p.kill("SIGINT") };
 }
 
-async function httpOk(lab: Lab, host: "atk" | "c1" | "c2" | "c3", v6 = false): Promise<boolean> {
+async function httpOk(lab: Lab, host: LabHost, v6 = false): Promise<boolean> {
   const target = v6 ? `http://[${labAddress6("victim")}]/` : `http://${labAddress4("victim")}/`;
   try {
     await lab.exec(host, ["curl", "-s", "-o", "/dev/null", "--max-time", "2", "-f", target], 10_000);
@@ -91,7 +91,6 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
   const log = opts.log ?? (() => undefined);
   const lab = new Lab({ prefix: opts.prefix });
   const ttlS = opts.ttlS ?? 8;
-  const attacker = labAddress4("atk");
   const benign = BENIGN_HOSTS.flatMap((h) => [labAddress4(h), labAddress6(h)]);
   const pipeline = new Pipeline({
     detectors: opts.detectors,
@@ -116,7 +115,19 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
     for (const attack of opts.attacks ?? ["scan", "flood"]) {
       const res: LiveAttackResult = { attack, block_s: null, blocked: false, attacker_cut_off: null, benign_reachable: null, expired: null, reachable_after_expiry: null, ttl_s: null, verdict_s: {}, rule_detector: null };
       results.push(res);
-      const first = firstPacketFrom(labMac("atk"));
+      // Each attack comes from its own host: a repeat offender's return after expiry is a
+      // different scenario from a first offence.
+      const host: LabHost = attack === "scan" ? "atk" : "atk2";
+      const attacker = labAddress4(host);
+      // A late verdict about the previous attack can block the attacker again after its rule
+      // expired; the next attack is measured only once no block of the attacker is in force.
+      const blockInForce = () => {
+        const last = pipeline.seen.ruleEvents.filter((e) => isDropFor(e, attacker)).at(-1);
+        if (!last?.rule || (last.kind !== RuleEvent_Kind.KIND_ADDED && last.kind !== RuleEvent_Kind.KIND_UPDATED)) return false;
+        return last.rule.expiresAt === 0 || last.rule.expiresAt > Date.now() / 1000;
+      };
+      await pipeline.waitFor(`no block of ${attacker} in force before the ${attack}`, () => !blockInForce(), 60_000);
+      const first = firstPacketFrom(labMac(host));
       await sleep(300);
       const eventsBefore = pipeline.seen.ruleEvents.length;
       const verdictsBefore = pipeline.seen.verdicts.length;
@@ -128,7 +139,7 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
       const tool =
         attack === "scan"
           ? lab.attack("scan-syn")
-          : lab.exec("atk", ["timeout", "--signal=INT", "20", "hping3", "-q", "-S", "-p", "80", "-i", "u250", "-c", "20000", labAddress4("victim")], 40_000);
+          : lab.exec(host, ["timeout", "--signal=INT", "20", "hping3", "-q", "-S", "-p", "80", "-i", "u250", "-c", "20000", labAddress4("victim")], 40_000);
       const toolDone = tool.catch(() => undefined);
       try {
         await pipeline.waitFor(`a block of ${attacker} after the ${attack}`, () => added() !== undefined, 15_000);
@@ -154,7 +165,7 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
       }
       if (res.blocked) {
         // At once, while the rule is young: a flood can outlast a short TTL.
-        res.attacker_cut_off = !(await httpOk(lab, "atk"));
+        res.attacker_cut_off = !(await httpOk(lab, host));
         res.benign_reachable = (await Promise.all([httpOk(lab, "c1"), httpOk(lab, "c2", true), httpOk(lab, "c3")])).every(Boolean);
       }
       await toolDone;
@@ -173,7 +184,7 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
         // nftables set timeouts and the service's own expiry run on their own clocks: allow a second.
         let ok = false;
         for (let i = 0; i < 5 && !ok; i++) {
-          ok = await httpOk(lab, "atk");
+          ok = await httpOk(lab, host);
           if (!ok) await sleep(500);
         }
         res.reachable_after_expiry = ok;

@@ -41,7 +41,7 @@ describe.skipIf(reason)(`live end-to-end in the lab (AF_PACKET capture, nftables
     await lab.up();
     const { stdout, stderr } = await run(
       "ip",
-      ["netns", "exec", lab.namespace("victim"), process.execPath, LIVE_MAIN, "--prefix", lab.prefix, "--ttl", "6", "--detectors", DETECTORS],
+      ["netns", "exec", lab.namespace("victim"), process.execPath, LIVE_MAIN, "--prefix", lab.prefix, "--ttl", "6", "--detectors", DETECTORS, ...(process.env.VIGIL_LIVE_KEEP ? ["--keep"] : [])],
       { timeout: 280_000, maxBuffer: 1 << 20 },
     ).catch((err: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`live scenario failed: ${err.message}\n${err.stderr ?? ""}`);

@@ -21,9 +21,10 @@ function rule(p: Partial<Rule>, ttlS = 0): Rule {
   return canonicalRule(Rule.fromPartial({ action: Action.ACTION_DROP, origin: Origin.ORIGIN_MANUAL, createdAt: now, expiresAt: ttlS ? now + ttlS : 0, ...p })).rule;
 }
 
+/** Reachable when any of three echo requests is answered: the first may be lost while IPv6 neighbour discovery recovers from a block. */
 function ping(ns: string, addr: string): boolean {
   try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
+    inNetns(ns, "ping", ["-c", "3", "-i", "0.2", "-W", "1", addr]);
     return true;
   } catch {
     return false;
