@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { UserError, reportFatal } from "@vigil/lifecycle";
 import { Verdict } from "@vigil/proto";
-import { loadPstConfig } from "./config.js";
+import { detectorOptionsOf, loadPstConfig } from "./config.js";
 import { Detector } from "./detector.js";
 import { exportModelsJson, ModelSet, readModelDir, ServiceClassMap, writeModelFile } from "./model.js";
 import { readCaptureRecords } from "./pcap.js";
@@ -158,21 +158,7 @@ export async function scanCaptures(
   for (const file of files) {
     const det = new Detector(
       new ModelSet(new ServiceClassMap(cfg.serviceClasses), models),
-      {
-        shardCount,
-        maxConnections: Math.min(cfg.maxConnections, 1 << 20),
-        idleTimeout: cfg.idleTimeoutSeconds,
-        linger: cfg.lingerSeconds,
-        minSymbols: cfg.minSymbols,
-        windowSeconds: cfg.windowSeconds,
-        verdictUpdateSeconds: cfg.verdictUpdateSeconds,
-        minConnections: cfg.minConnections,
-        minSuspicious: cfg.minSuspicious,
-        alpha: cfg.alpha,
-        floodMinConnections: cfg.floodMinConnections,
-        floodMinSources: cfg.floodMinSources,
-        evidenceMax: cfg.evidenceMax,
-      },
+      { ...detectorOptionsOf(cfg), shardCount, maxConnections: Math.min(cfg.maxConnections, 1 << 20) },
       { onVerdict: (v) => verdicts.push(v) },
     );
     const source = `scan:${file}`;

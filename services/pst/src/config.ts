@@ -2,6 +2,7 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
 import { DEFAULT_SERVICE_CLASSES } from "./model.js";
+import type { DetectorOptions } from "./detector.js";
 
 /** The models shipped with the package. */
 export const DEFAULT_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models");
@@ -55,4 +56,24 @@ export function loadPstConfig(opts: LoadOptions = {}): Config {
 
 export function stateDirOf(cfg: PstConfig, env: NodeJS.ProcessEnv = process.env): string {
   return cfg.stateDir ?? join(env.VIGIL_STATE_DIR ?? "/var/lib/vigil", "pst");
+}
+
+/** The detector options the configuration sets: the daemon and the offline scan build their detector alike. */
+export function detectorOptionsOf(cfg: PstConfig): Partial<DetectorOptions> {
+  return {
+    shardCount: cfg.shardCount,
+    maxConnections: cfg.maxConnections,
+    idleTimeout: cfg.idleTimeoutSeconds,
+    linger: cfg.lingerSeconds,
+    minSymbols: cfg.minSymbols,
+    windowSeconds: cfg.windowSeconds,
+    verdictUpdateSeconds: cfg.verdictUpdateSeconds,
+    minConnections: cfg.minConnections,
+    minSuspicious: cfg.minSuspicious,
+    alpha: cfg.alpha,
+    floodMinConnections: cfg.floodMinConnections,
+    floodMinSources: cfg.floodMinSources,
+    evidenceMax: cfg.evidenceMax,
+    maxWindowsPerShard: cfg.maxWindowsPerShard,
+  };
 }

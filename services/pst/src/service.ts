@@ -5,7 +5,7 @@ import type { Logger } from "@vigil/lifecycle";
 import type { Registry } from "@vigil/metrics";
 import { FeedbackKind, type Verdict } from "@vigil/proto";
 import { ShardOwnership } from "@vigil/shards";
-import { stateDirOf, type PstConfig } from "./config.js";
+import { detectorOptionsOf, stateDirOf, type PstConfig } from "./config.js";
 import { Detector, type JudgedSequence } from "./detector.js";
 import { sequencesOfVerdict } from "./feedback.js";
 import { registerMetrics } from "./metrics.js";
@@ -72,22 +72,9 @@ export class PstService {
     this.detector = new Detector(
       this.modelSet,
       {
+        ...detectorOptionsOf(cfg),
         detector: "pst",
         instance: opts.instance,
-        shardCount: cfg.shardCount,
-        maxConnections: cfg.maxConnections,
-        idleTimeout: cfg.idleTimeoutSeconds,
-        linger: cfg.lingerSeconds,
-        minSymbols: cfg.minSymbols,
-        windowSeconds: cfg.windowSeconds,
-        verdictUpdateSeconds: cfg.verdictUpdateSeconds,
-        minConnections: cfg.minConnections,
-        minSuspicious: cfg.minSuspicious,
-        alpha: cfg.alpha,
-        floodMinConnections: cfg.floodMinConnections,
-        floodMinSources: cfg.floodMinSources,
-        evidenceMax: cfg.evidenceMax,
-        maxWindowsPerShard: cfg.maxWindowsPerShard,
       },
       {
         onVerdict: (v) => this.publishVerdict(v),
