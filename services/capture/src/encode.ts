@@ -84,6 +84,18 @@ export class FrameBatchEncoder {
     if (f.endOfStream || f.framesTotal || size > headroom) return this.encode(f);
     const start = f.records.byteOffset - size;
     const out = Buffer.from(f.records.buffer, start, size + recLen);
+    let p = this.putHead(out, f);
+    if (f.droppedBefore) {
+      out[p++] = TAG_DROPPED_BEFORE;
+      p = putVarint(out, p, f.droppedBefore);
+    }
+    out[p++] = TAG_RECORDS;
+    putVarint(out, p, recLen);
+    return out;
+  }
+
+  /** Writes the source id prefix and the fields every batch message starts with; returns the next offset. */
+  private putHead(out: Buffer, f: BatchFields): number {
     out.set(this.prefix, 0);
     let p = this.prefix.length;
     if (f.seq) {
@@ -102,13 +114,7 @@ export class FrameBatchEncoder {
       out[p++] = TAG_FRAME_COUNT;
       p = putVarint(out, p, f.frameCount);
     }
-    if (f.droppedBefore) {
-      out[p++] = TAG_DROPPED_BEFORE;
-      p = putVarint(out, p, f.droppedBefore);
-    }
-    out[p++] = TAG_RECORDS;
-    putVarint(out, p, recLen);
-    return out;
+    return p;
   }
 
   encode(f: BatchFields): Buffer {
@@ -123,24 +129,7 @@ export class FrameBatchEncoder {
     if (f.endOfStream) size += 2;
     if (f.framesTotal) size += 1 + varintLen(f.framesTotal);
     const out = Buffer.allocUnsafe(size);
-    out.set(this.prefix, 0);
-    let p = this.prefix.length;
-    if (f.seq) {
-      out[p++] = TAG_SEQ;
-      p = putVarint(out, p, f.seq);
-    }
-    if (f.shard) {
-      out[p++] = TAG_SHARD;
-      p = putVarint(out, p, f.shard);
-    }
-    if (this.shardCount) {
-      out[p++] = TAG_SHARD_COUNT;
-      p = putVarint(out, p, this.shardCount);
-    }
-    if (f.frameCount) {
-      out[p++] = TAG_FRAME_COUNT;
-      p = putVarint(out, p, f.frameCount);
-    }
+    let p = this.putHead(out, f);
     if (recLen) {
       out[p++] = TAG_RECORDS;
       p = putVarint(out, p, recLen);
