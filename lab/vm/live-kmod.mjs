@@ -180,6 +180,14 @@ try {
       res.expired = gi >= 0 && ruleEvents[gi].kind === RuleEvent_Kind.KIND_EXPIRED;
       // When the module's expiry event reached the service and came out as RuleEvent EXPIRED, from the rule's creation.
       res.expiry_s = gi >= 0 ? round(ruleEventAt[gi] - ev.rule.createdAt) : null;
+      // The service's own account, free of this script's and the bus's lag: when it published the expiry,
+      // by whom (the module's event or its own sweep), and the expiry the rule last carried (agreement may extend it).
+      if (gi >= 0) {
+        const last = ruleEvents.slice(evIdx, gi).filter((e) => e.rule?.id === ruleEvents[gi].rule?.id && (e.kind === RuleEvent_Kind.KIND_ADDED || e.kind === RuleEvent_Kind.KIND_UPDATED)).at(-1) ?? ev;
+        res.expires_at_s = round(last.rule.expiresAt - ev.rule.createdAt);
+        res.expiry_event_s = round(ruleEvents[gi].ts - ev.rule.createdAt);
+        res.expired_by = ruleEvents[gi].by;
+      }
       // The detectors may still judge the attacker's last windows or half-open connections after it
       // stopped, and block it again (their right): wait until no block of it is active and none came
       // for 3 s, then the module must hold nothing for it and its traffic must pass.

@@ -22,7 +22,8 @@
 # results to stdout, which this script prints; its exit code is COMMAND's.
 #
 # Environment: VIGIL_KVER (default: see kver.sh), VIGIL_VM_DIR (build
-# cache, default kmod/test/vm/.cache).
+# cache, default kmod/test/vm/.cache), VIGIL_VM_LOCK (the lock file that
+# lets one VM run at a time, default /tmp/vigil-vm.lock).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -146,6 +147,11 @@ gzip -1 < "$work/run.cpio" >> "$work/initrd"
 [ -n "$LOG" ] || LOG=$work/console.log
 OUT=$work/out.log
 : > "$OUT"
+
+# One emulated guest at a time: two TCG guests on a small machine starve each
+# other, and the tests inside measure timeouts and expiries in real time.
+exec 9>"${VIGIL_VM_LOCK:-/tmp/vigil-vm.lock}"
+flock 9
 
 start=$(date +%s.%N)
 set +e

@@ -80,7 +80,11 @@ describe("NATS restarted in the middle of a replay", () => {
     // 4000 packets 1 ms apart: a 4 s replay at recorded pace.
     const packets = conversationPackets(4000, 3);
     const path = writeCapture(join(dir, "paced.pcap"), packets, 1, ether, 1_700_000_000_000_000_000n, 1_000_000n);
-    nc = await connect({ servers: [nats.url], reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 100, reconnectJitter: 0 });
+    // The sink must be back (and resubscribed) before the capture: the first batch per shard after the
+    // outage carries the drop count, and NATS does not keep messages for a subscriber that is not there.
+    await sink.nc.close();
+    sink = await FrameSink.open(nats.url, 10);
+    nc = await connect({ servers: [nats.url], reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 400, reconnectJitter: 0 });
     const handle = startCapture({ source: "pcap", file: path, speed: 1, nc, sourceId: "test/restart", endOfStreamWaitMs: 20_000 });
     await waitFor("first batches", () => sink.of("test/restart").length > 20, 5000);
     await nats.stop(true);

@@ -10,8 +10,8 @@ export class FrameSink {
   readonly batches: FrameBatch[] = [];
   private constructor(readonly nc: NatsConnection) {}
 
-  static async open(url: string): Promise<FrameSink> {
-    const nc = await connect({ servers: [url], name: "test-sink", reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  static async open(url: string, reconnectTimeWait = 100): Promise<FrameSink> {
+    const nc = await connect({ servers: [url], name: "test-sink", reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait, reconnectJitter: 0 });
     const sink = new FrameSink(nc);
     nc.subscribe(subjects.framesAll, { callback: (err, msg) => !err && sink.batches.push(codecs.frameBatch.decode(msg.data, msg.subject)) });
     await nc.flush();
