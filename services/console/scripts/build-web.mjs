@@ -15,7 +15,7 @@ function newest(path) {
   return Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newest(join(path, n))));
 }
 
-const inputs = [join(pkg, "web"), join(pkg, "package.json"), join(pkg, "../../package-lock.json")].filter(existsSync);
+const inputs = [join(pkg, "web"), join(pkg, "src/wire.ts"), join(pkg, "package.json"), join(pkg, "../../package-lock.json")].filter(existsSync);
 if (!process.argv.includes("--force") && existsSync(output) && statSync(output).mtimeMs > Math.max(...inputs.map(newest))) {
   process.stderr.write("console: front end up to date\n");
   process.exit(0);

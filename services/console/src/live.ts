@@ -6,52 +6,16 @@ import { Heartbeat, RuleEvent, ScoreBatch, Status, Verdict } from "@vigil/proto"
 import { CounterRates, sumCounters } from "./capture-metrics.js";
 import type { ConsoleConfig } from "./config.js";
 import type { RulesClient } from "./rules-client.js";
+import type { InstanceHealth, RulesState, RulesStatus, ScorePoint, SeriesPoint, Tick } from "./wire.js";
 
 export const CONSOLE_VERSION = "0.1.0";
 
 export const scoresSubject = subjects.scores;
 export const scoresAll = subjects.scoresAll;
 
-export interface InstanceHealth {
-  service: string;
-  instance: string;
-  version: string;
-  host: string;
-  shards: number[];
-  metricsPort: number;
-  lastSeen: number;
-  state: "up" | "stale" | "stopped";
-}
-
-export interface SeriesPoint {
-  t: number;
-  packets: number | null;
-  drops: number | null;
-  verdicts: Record<string, number>;
-  activeRules: number | null;
-}
-
-export interface ScorePoint {
-  t: number;
-  score: number;
-  threshold: number;
-  key: string;
-  detector: string;
-  model: string;
-  bmu: number;
-  verdict: boolean;
-}
-
 export interface LiveVerdict {
   verdict: unknown;
   receivedAt: number;
-}
-
-export interface RulesState {
-  reachable: boolean;
-  address: string;
-  error: string | null;
-  status: unknown;
 }
 
 const VERDICT_RING = 2000;
@@ -272,7 +236,7 @@ export class LiveState extends EventEmitter {
   private async pollStatus(): Promise<void> {
     try {
       const status = await this.rulesClient.getStatus();
-      this.rules = { reachable: true, address: this.rulesClient.address, error: null, status: Status.toJSON(status) };
+      this.rules = { reachable: true, address: this.rulesClient.address, error: null, status: Status.toJSON(status) as RulesStatus };
     } catch (err) {
       this.counters.rulesErrors++;
       this.rules = { reachable: false, address: this.rulesClient.address, error: (err as Error).message, status: null };
@@ -297,7 +261,8 @@ export class LiveState extends EventEmitter {
     };
     this.series.push(point);
     if (this.series.length > this.cfg.historySeconds) this.series.splice(0, this.series.length - this.cfg.historySeconds);
-    this.emit("tick", { point, health: this.health(), rules: this.rules });
+    const tick: Tick = { point, health: this.health(), rules: this.rules };
+    this.emit("tick", tick);
   }
 
   stop(): void {

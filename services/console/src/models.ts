@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { subjects, type NatsConnection } from "@vigil/bus";
+import type { ModelDocument, PstModelView, PstNext, PstNode, SomModelView, Topology } from "./wire.js";
 
 /**
  * Model views for the console. Detectors are asked first on the request
@@ -16,45 +17,6 @@ export const modelSubject = subjects.models;
 
 export class ModelError extends Error {
   readonly code = "VIGIL_ERR_MODEL";
-}
-
-export interface PstNext {
-  symbol: string;
-  count: number;
-  p: number;
-}
-export interface PstNode {
-  context: string[];
-  count: number;
-  next: PstNext[];
-  children: PstNode[];
-}
-export interface PstModelView {
-  serviceClass: string;
-  version: string;
-  threshold: number | null;
-  /** The smoothing floor: the probability of a symbol never seen after a context. */
-  gammaMin: number | null;
-  nodes: number;
-  depth: number;
-  root: PstNode;
-}
-export interface SomModelView {
-  rows: number;
-  cols: number;
-  topology: Topology;
-  version: string;
-  features: string[];
-  umatrix: number[];
-  hits: number[];
-  labels: (string | null)[];
-  threshold: number | null;
-}
-export interface ModelDocument<T> {
-  detector: string;
-  origin: string;
-  loadedAt: number;
-  models: T[];
 }
 
 type Json = Record<string, unknown>;
@@ -259,7 +221,6 @@ function flatGrid(v: unknown, rows: number, cols: number, where: string): number
   return flat.map((x, i) => num(x, `${where}[${i}]`));
 }
 
-export type Topology = "rectangular" | "hexagonal";
 
 /** Grid position of a unit: hexagonal odd rows are offset by half a unit, rows sqrt(3)/2 apart (as the SOM detector lays them out). */
 export function unitPosition(unit: number, cols: number, topology: Topology): [number, number] {

@@ -106,89 +106,16 @@ export interface Rule {
   bytes?: number;
   enforced?: boolean;
 }
-export interface Health {
-  service: string;
-  instance: string;
-  version: string;
-  host: string;
-  shards: number[];
-  metricsPort: number;
-  lastSeen: number;
-  state: "up" | "stale" | "stopped";
-}
-export interface SeriesPoint {
-  t: number;
-  packets: number | null;
-  drops: number | null;
-  verdicts: Record<string, number>;
-  activeRules: number | null;
-}
-export interface RulesState {
-  reachable: boolean;
-  address: string;
-  error: string | null;
-  status: {
-    enforcer?: string;
-    enforcerDetail?: string;
-    dryRun?: boolean;
-    activeRules?: number;
-    rulesByOrigin?: Record<string, number>;
-    version?: string;
-    startedAt?: number;
-  } | null;
-}
-export interface Overview {
-  now: number;
-  series: SeriesPoint[];
-  health: Health[];
-  rules: RulesState;
-  nats: { connected: boolean; server: string | null };
-}
-export interface ScorePoint {
-  t: number;
-  score: number;
-  threshold: number;
-  key: string;
-  detector: string;
-  model: string;
-  bmu: number;
-  verdict: boolean;
-}
-export interface Tick {
-  point: SeriesPoint;
-  health: Health[];
-  rules: RulesState;
-}
-export interface PstNode {
-  context: string[];
-  count: number;
-  next: { symbol: string; count: number; p: number }[];
-  children: PstNode[];
-}
-export interface PstModel {
-  serviceClass: string;
-  version: string;
-  threshold: number | null;
-  gammaMin: number | null;
-  nodes: number;
-  depth: number;
-  root: PstNode;
-}
-export interface SomModel {
-  rows: number;
-  cols: number;
-  topology: "rectangular" | "hexagonal";
-  version: string;
-  features: string[];
-  umatrix: number[];
-  hits: number[];
-  labels: (string | null)[];
-  threshold: number | null;
-}
-export interface ModelDoc<T> {
-  detector: string;
-  origin: string;
-  loadedAt: number;
-  models: T[];
-  recent?: ScorePoint[];
-}
+export type {
+  InstanceHealth,
+  ModelDocument,
+  Overview,
+  PstModelView,
+  PstNode,
+  RulesState,
+  RulesStatus,
+  ScorePoint,
+  SeriesPoint,
+  SomModelView,
+  Tick,
+} from "../../src/wire.js";

@@ -1,4 +1,4 @@
-import type { PstModel, PstNode } from "./api";
+import type { PstModelView, PstNode } from "./api";
 import { h } from "./dom";
 
 /** "C:S S:SA C:A" as chips coloured by direction; END and BOS as outlined chips. */
@@ -35,7 +35,7 @@ export interface SymbolCost {
  * first), then -ln P(symbol | context). Symbols the context never saw get the
  * smoothing floor gammaMin.
  */
-export function explainSequence(model: PstModel, symbols: string[]): SymbolCost[] {
+export function explainSequence(model: PstModelView, symbols: string[]): SymbolCost[] {
   return symbols.map((symbol, i) => {
     const history = ["BOS", ...symbols.slice(0, i)];
     let node: PstNode = model.root;

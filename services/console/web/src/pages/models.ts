@@ -1,4 +1,4 @@
-import { api, type ModelDoc, type PstModel, type PstNode, type ScorePoint, type SomModel } from "../api";
+import { api, type ModelDocument, type PstModelView, type PstNode, type ScorePoint, type SomModelView } from "../api";
 import { cssVar } from "../charts";
 import { h, s } from "../dom";
 import { symbolChips } from "../evidence";
@@ -31,7 +31,7 @@ function loadError(content: HTMLElement, err: Error) {
 }
 
 function pstView(content: HTMLElement): void {
-  api.get<ModelDoc<PstModel>>("/api/models/pst").then(
+  api.get<ModelDocument<PstModelView>>("/api/models/pst").then(
     (doc) => {
       if (!doc.models.length) return loadError(content, new Error("the PST export holds no model"));
       const sel = h("select", { "aria-label": "Service class" }, doc.models.map((m, i) => h("option", { value: i }, `${m.serviceClass}${m.version ? ` (${m.version})` : ""}`)));
@@ -110,7 +110,7 @@ function ramp(t: number): string {
 function somView(content: HTMLElement, focusBmu: number): () => void {
   let off: (() => void) | null = null;
   let disposed = false;
-  api.get<ModelDoc<SomModel>>("/api/models/som").then(
+  api.get<ModelDocument<SomModelView>>("/api/models/som").then(
     (doc) => {
       if (disposed) return;
       const m = doc.models[0];
@@ -251,7 +251,7 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
 }
 
 /** The labelled neurons, readable in full (the map can only show their first letters). */
-function labelsTable(m: SomModel): HTMLElement | string {
+function labelsTable(m: SomModelView): HTMLElement | string {
   const labelled = m.labels.map((label, unit) => ({ unit, label })).filter((x) => x.label);
   if (!labelled.length) return "";
   return h(

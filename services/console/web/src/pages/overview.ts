@@ -1,4 +1,4 @@
-import { api, type Health, type Overview, type RulesState, type SeriesPoint } from "../api";
+import { api, type InstanceHealth, type Overview, type RulesState, type SeriesPoint } from "../api";
 import { cssVar, SERIES_COLORS, timeChart } from "../charts";
 import { h } from "../dom";
 import { fmtAgo, fmtCount, fmtRate } from "../format";
@@ -101,7 +101,7 @@ export function overviewPage(root: HTMLElement): () => void {
     }
   };
 
-  const showHealth = (health: Health[], rules: RulesState) => {
+  const showHealth = (health: InstanceHealth[], rules: RulesState) => {
     healthBody.replaceChildren(
       ...(health.length
         ? health.map((i) =>

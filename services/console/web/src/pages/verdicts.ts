@@ -1,4 +1,4 @@
-import { api, ApiError, type ModelDoc, type PstModel, type Verdict, type VerdictEntry } from "../api";
+import { api, ApiError, type ModelDocument, type PstModelView, type Verdict, type VerdictEntry } from "../api";
 import { coalesce, h, toast } from "../dom";
 import { bar, explainSequence, symbolChips } from "../evidence";
 import { fmtCount, fmtNum, fmtScore, fmtTime, PROTOCOLS } from "../format";
@@ -180,11 +180,11 @@ function kv(k: string, v: Node | string): HTMLElement[] {
   return [h("dt", null, k), h("dd", null, v)];
 }
 
-let pstModels: Promise<ModelDoc<PstModel>> | null = null;
+let pstModels: Promise<ModelDocument<PstModelView>> | null = null;
 
 /** A sub-row: each symbol of the connection with the context the tree used and its cost. */
 async function explainRow(c: { symbols?: string; serviceClass?: string; score?: number }, cell: HTMLElement): Promise<void> {
-  pstModels ??= api.get<ModelDoc<PstModel>>("/api/models/pst");
+  pstModels ??= api.get<ModelDocument<PstModelView>>("/api/models/pst");
   pstModels.catch(() => (pstModels = null));
   try {
     const doc = await pstModels;

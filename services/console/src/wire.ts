@@ -1,0 +1,115 @@
+/**
+ * The JSON the console's server sends and its browser code reads (REST
+ * responses and server-sent events). Types only, no runtime code: the browser
+ * bundle imports this file too.
+ */
+
+export interface InstanceHealth {
+  service: string;
+  instance: string;
+  version: string;
+  host: string;
+  shards: number[];
+  metricsPort: number;
+  lastSeen: number;
+  state: "up" | "stale" | "stopped";
+}
+
+export interface SeriesPoint {
+  t: number;
+  packets: number | null;
+  drops: number | null;
+  verdicts: Record<string, number>;
+  activeRules: number | null;
+}
+
+export interface ScorePoint {
+  t: number;
+  score: number;
+  threshold: number;
+  key: string;
+  detector: string;
+  model: string;
+  bmu: number;
+  verdict: boolean;
+}
+
+/** The rules service's GetStatus, as JSON (the fields the console shows). */
+export interface RulesStatus {
+  enforcer?: string;
+  enforcerDetail?: string;
+  dryRun?: boolean;
+  activeRules?: number;
+  rulesByOrigin?: Record<string, number>;
+  version?: string;
+  startedAt?: number;
+}
+
+export interface RulesState {
+  reachable: boolean;
+  address: string;
+  error: string | null;
+  status: RulesStatus | null;
+}
+
+export interface Overview {
+  now: number;
+  series: SeriesPoint[];
+  health: InstanceHealth[];
+  rules: RulesState;
+  nats: { connected: boolean; server: string | null };
+}
+
+/** The once-a-second summary pushed to every open page. */
+export interface Tick {
+  point: SeriesPoint;
+  health: InstanceHealth[];
+  rules: RulesState;
+}
+
+export interface PstNext {
+  symbol: string;
+  count: number;
+  p: number;
+}
+
+export interface PstNode {
+  context: string[];
+  count: number;
+  next: PstNext[];
+  children: PstNode[];
+}
+
+export interface PstModelView {
+  serviceClass: string;
+  version: string;
+  threshold: number | null;
+  /** The smoothing floor: the probability of a symbol never seen after a context. */
+  gammaMin: number | null;
+  nodes: number;
+  depth: number;
+  root: PstNode;
+}
+
+export type Topology = "rectangular" | "hexagonal";
+
+export interface SomModelView {
+  rows: number;
+  cols: number;
+  topology: Topology;
+  version: string;
+  features: string[];
+  umatrix: number[];
+  hits: number[];
+  labels: (string | null)[];
+  threshold: number | null;
+}
+
+export interface ModelDocument<T> {
+  detector: string;
+  origin: string;
+  loadedAt: number;
+  models: T[];
+  /** SOM only: the latest best-matching units, to trace on the map. */
+  recent?: ScorePoint[];
+}
