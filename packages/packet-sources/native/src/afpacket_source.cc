@@ -10,7 +10,6 @@
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include <cstring>
 
 #include "sources.h"
+#include "wake_fd.h"
 
 namespace vigil {
 
@@ -48,13 +48,7 @@ class AfPacketSource final : public Source {
   }
 
  protected:
-  void wake() override {
-    if (evfd_ >= 0) {
-      uint64_t one = 1;
-      ssize_t n = ::write(evfd_, &one, sizeof(one));
-      (void)n;
-    }
-  }
+  void wake() override { wakeFd_.signal(); }
 
   void run() override {
     uint32_t block = 0;
@@ -69,7 +63,7 @@ class AfPacketSource final : public Source {
       }
       if (!(status & TP_STATUS_USER)) {
         flushAged();
-        struct pollfd p[2] = {{fd_, POLLIN | POLLERR, 0}, {evfd_, POLLIN, 0}};
+        struct pollfd p[2] = {{fd_, POLLIN | POLLERR, 0}, {wakeFd_.fd(), POLLIN, 0}};
         int rc = ::poll(p, 2, msUntilFlush(100));
         if (rc < 0 && errno != EINTR) {
           fail("VIGIL_ERR_AFPACKET", "poll on " + iface_ + ": " + std::strerror(errno));
@@ -186,8 +180,7 @@ class AfPacketSource final : public Source {
         sysError("PACKET_FANOUT", e);
       }
     }
-    evfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (evfd_ < 0) sysError("eventfd", errno);
+    if (int e = wakeFd_.open()) sysError("eventfd", e);
   }
 
   void release() {
@@ -195,14 +188,13 @@ class AfPacketSource final : public Source {
     ring_ = nullptr;
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    if (evfd_ >= 0) ::close(evfd_);
-    evfd_ = -1;
+    wakeFd_.close();
   }
 
   std::string iface_;
   unsigned ifindex_ = 0;
   int fd_ = -1;
-  int evfd_ = -1;
+  WakeFd wakeFd_;
   uint8_t* ring_ = nullptr;
   size_t mapSize_ = 0;
   struct tpacket_req3 req_ {};

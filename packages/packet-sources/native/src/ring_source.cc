@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pcap/pcap.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 
 #include "sources.h"
+#include "wake_fd.h"
 
 namespace vigil {
 
@@ -56,8 +56,7 @@ class RingSource final : public Source {
         compileRawFilter(opts_.filter, 65535, &prog_);
         hasFilter_ = true;
       }
-      evfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      if (evfd_ < 0) throw OpenError("VIGIL_ERR_RING", std::string("eventfd: ") + std::strerror(errno));
+      if (int e = wakeFd_.open()) throw OpenError("VIGIL_ERR_RING", std::string("eventfd: ") + std::strerror(e));
     } catch (...) {
       release();
       throw;
@@ -77,13 +76,7 @@ class RingSource final : public Source {
   }
 
  protected:
-  void wake() override {
-    if (evfd_ >= 0) {
-      uint64_t one = 1;
-      ssize_t n = ::write(evfd_, &one, sizeof(one));
-      (void)n;
-    }
-  }
+  void wake() override { wakeFd_.signal(); }
 
   void run() override {
     const uint32_t mask = info_.slots_per_ring - 1;
@@ -136,7 +129,7 @@ class RingSource final : public Source {
       flushAged();
       if (any) continue;
       if (isDevice_) {
-        struct pollfd p[2] = {{fd_, POLLIN, 0}, {evfd_, POLLIN, 0}};
+        struct pollfd p[2] = {{fd_, POLLIN, 0}, {wakeFd_.fd(), POLLIN, 0}};
         int rc = ::poll(p, 2, msUntilFlush(100));
         if (rc < 0 && errno != EINTR) {
           fail("VIGIL_ERR_RING", std::string("poll on ") + device_ + ": " + std::strerror(errno), device_);
@@ -207,15 +200,14 @@ class RingSource final : public Source {
     map_ = nullptr;
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    if (evfd_ >= 0) ::close(evfd_);
-    evfd_ = -1;
+    wakeFd_.close();
     if (hasFilter_) pcap_freecode(&prog_);
     hasFilter_ = false;
   }
 
   std::string device_;
   int fd_ = -1;
-  int evfd_ = -1;
+  WakeFd wakeFd_;
   bool isDevice_ = false;
   uint8_t* map_ = nullptr;
   struct vigil_ring_info info_ {};
