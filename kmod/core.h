@@ -32,6 +32,7 @@ extern unsigned int vigil_param_snaplen;
 extern bool vigil_param_capture;
 extern unsigned int vigil_param_sample;
 extern bool vigil_param_capture_dropped;
+extern bool vigil_param_capture_loopback;
 
 /* ---- per-CPU counters -------------------------------------------------- */
 struct vigil_pcpu_stats {
@@ -127,6 +128,7 @@ struct vigil_net {
 	/* configuration, read locklessly by the hooks */
 	u8			capture;
 	u8			capture_dropped;
+	u8			capture_loopback;
 	u32			sample;
 
 	struct vigil_rings __rcu *rings;	/* allocated on first open() */

@@ -86,6 +86,17 @@ static bool vigil_parse_v6(struct sk_buff *skb, unsigned int noff,
 	return true;
 }
 
+/* Loopback traffic is local chatter (the capture service's own publishes to
+ * a local NATS among it): not copied unless asked for. Rules still apply. */
+static bool vigil_wants_frame(const struct vigil_net *vn,
+			      const struct net_device *dev)
+{
+	if (!READ_ONCE(vn->capture))
+		return false;
+	return !dev || !(dev->flags & IFF_LOOPBACK) ||
+	       READ_ONCE(vn->capture_loopback);
+}
+
 static unsigned int vigil_hook(void *priv, struct sk_buff *skb,
 			       const struct nf_hook_state *state)
 {
@@ -117,13 +128,13 @@ static unsigned int vigil_hook(void *priv, struct sk_buff *skb,
 
 	if (action == VIGIL_ACTION_DROP) {
 		this_cpu_inc(vn->stats->dropped);
-		if (READ_ONCE(vn->capture) && READ_ONCE(vn->capture_dropped))
+		if (READ_ONCE(vn->capture_dropped) && vigil_wants_frame(vn, dev))
 			vigil_capture(vn, skb, p.dir, p.family,
 				      dev ? dev->ifindex : 0,
 				      VIGIL_FRAME_F_DROPPED);
 		return NF_DROP;
 	}
-	if (READ_ONCE(vn->capture))
+	if (vigil_wants_frame(vn, dev))
 		vigil_capture(vn, skb, p.dir, p.family, dev ? dev->ifindex : 0, 0);
 	return NF_ACCEPT;
 }

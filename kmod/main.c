@@ -32,6 +32,10 @@ bool vigil_param_capture_dropped = true;
 module_param_named(capture_dropped, vigil_param_capture_dropped, bool, 0444);
 MODULE_PARM_DESC(capture_dropped, "Initially also capture packets dropped by rules");
 
+bool vigil_param_capture_loopback;
+module_param_named(capture_loopback, vigil_param_capture_loopback, bool, 0444);
+MODULE_PARM_DESC(capture_loopback, "Initially also capture packets on loopback devices");
+
 static int __init vigil_init(void)
 {
 	struct vigil_ring_geom g = {

@@ -60,6 +60,7 @@ static const struct nla_policy vigil_config_policy[VIGIL_CONFIG_ATTR_MAX + 1] = 
 					    .reject_message = "SNAPLEN is a read-only module parameter" },
 	[VIGIL_CONFIG_ATTR_SLOTS]	= { .type = NLA_REJECT,
 					    .reject_message = "SLOTS is a read-only module parameter" },
+	[VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK]	= NLA_POLICY_MAX(NLA_U8, 1),
 };
 
 static const struct nla_policy vigil_policy[VIGIL_ATTR_MAX + 1] = {
@@ -519,7 +520,9 @@ static int vigil_cmd_config_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u8(msg, VIGIL_CONFIG_ATTR_CAPTURE_DROPPED,
 		       READ_ONCE(vn->capture_dropped)) ||
 	    nla_put_u32(msg, VIGIL_CONFIG_ATTR_SNAPLEN, vigil_param_snaplen) ||
-	    nla_put_u32(msg, VIGIL_CONFIG_ATTR_SLOTS, vigil_param_slots))
+	    nla_put_u32(msg, VIGIL_CONFIG_ATTR_SLOTS, vigil_param_slots) ||
+	    nla_put_u8(msg, VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK,
+		       READ_ONCE(vn->capture_loopback)))
 		goto nla_put_failure;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);
@@ -558,6 +561,9 @@ static int vigil_cmd_config_set(struct sk_buff *skb, struct genl_info *info)
 	if (tb[VIGIL_CONFIG_ATTR_CAPTURE_DROPPED])
 		WRITE_ONCE(vn->capture_dropped,
 			   nla_get_u8(tb[VIGIL_CONFIG_ATTR_CAPTURE_DROPPED]));
+	if (tb[VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK])
+		WRITE_ONCE(vn->capture_loopback,
+			   nla_get_u8(tb[VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK]));
 	mutex_unlock(&vn->lock);
 	return 0;
 }

@@ -29,6 +29,7 @@ static int __net_init vigil_net_init(struct net *net)
 	atomic_set(&vn->reader, 0);
 	vn->capture = vigil_param_capture;
 	vn->capture_dropped = vigil_param_capture_dropped;
+	vn->capture_loopback = vigil_param_capture_loopback;
 	vn->sample = vigil_param_sample;
 
 	vn->stats = alloc_percpu(struct vigil_pcpu_stats);

@@ -12,7 +12,7 @@
  *   vigil-rule flush
  *   vigil-rule dump [count]
  *   vigil-rule stats
- *   vigil-rule config [capture 0|1] [sample N] [capture_dropped 0|1]
+ *   vigil-rule config [capture 0|1] [sample N] [capture_dropped 0|1] [capture_loopback 0|1]
  *   vigil-rule monitor [COUNT [TIMEOUT_MS]]   print RULE_EXPIRED events
  */
 #include <arpa/inet.h>
@@ -320,7 +320,7 @@ static int nest_print_cb(const struct nlmsghdr *nlh, void *data)
 	static const char *const sn[] = { "", "seen", "dropped", "captured", "ring_drops",
 					  "host_rules", "general_rules" };
 	static const char *const cn[] = { "", "capture", "sample", "capture_dropped",
-					  "snaplen", "slots" };
+					  "snaplen", "slots", "capture_loopback" };
 
 	(void)data;
 	mnl_attr_parse(nlh, sizeof(struct genlmsghdr), top_attr_cb, tb);
@@ -339,7 +339,8 @@ static int nest_print_cb(const struct nlmsghdr *nlh, void *data)
 		mnl_attr_for_each_nested(a, tb[VIGIL_ATTR_CONFIG]) {
 			int t = mnl_attr_get_type(a);
 
-			if (t == VIGIL_CONFIG_ATTR_CAPTURE || t == VIGIL_CONFIG_ATTR_CAPTURE_DROPPED)
+			if (t == VIGIL_CONFIG_ATTR_CAPTURE || t == VIGIL_CONFIG_ATTR_CAPTURE_DROPPED ||
+			    t == VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK)
 				printf("%s=%u ", cn[t], mnl_attr_get_u8(a));
 			else if (t > 0 && t <= VIGIL_CONFIG_ATTR_MAX)
 				printf("%s=%u ", cn[t], mnl_attr_get_u32(a));
@@ -375,6 +376,8 @@ static int cmd_config(int argc, char **argv)
 			mnl_attr_put_u32(nlh, VIGIL_CONFIG_ATTR_SAMPLE, strtoul(argv[i + 1], NULL, 0));
 		else if (!strcmp(argv[i], "capture_dropped"))
 			mnl_attr_put_u8(nlh, VIGIL_CONFIG_ATTR_CAPTURE_DROPPED, atoi(argv[i + 1]));
+		else if (!strcmp(argv[i], "capture_loopback"))
+			mnl_attr_put_u8(nlh, VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK, atoi(argv[i + 1]));
 		else
 			die("unknown config keyword");
 	}

@@ -34,7 +34,9 @@ snmp_tcp() { # ns field -> value (Tcp line of /proc/net/snmp; v4 and v6 both cou
 
 t0=$(now_ms)
 modprobe veth 2>/dev/null
-insmod "$VIGIL_KO" || fail "insmod $VIGIL_KO"
+# Loopback capture on, so that every packet is in the ring (captured == seen)
+# and the capture service's own skipping of loopback frames is exercised.
+insmod "$VIGIL_KO" capture_loopback=1 || fail "insmod $VIGIL_KO"
 ip netns add vsA && ip netns add vsB || fail "netns add"
 ip link add vsA0 netns vsA type veth peer name vsB0 netns vsB || fail "veth"
 $A ip link set lo up; $B ip link set lo up

@@ -489,7 +489,21 @@ case_config() {
 	expect_eq dropped_not_captured "$(count "$TMP/rb" "dir=in proto=17 dport=5041")" 0 || return 1
 	$B "$RULE" config capture_dropped 1
 	$B "$RULE" flush
-	$B "$RULE" config | grep -q "capture=1 sample=1 capture_dropped=1" || { fail "config get"; return 1; }
+	$B "$RULE" config | grep -q "capture=1 sample=1 capture_dropped=1 .*capture_loopback=0" || { fail "config get: $($B "$RULE" config)"; return 1; }
+	# Loopback: not copied by default, rules still enforced on it; copied once asked for.
+	drain vB /dev/null
+	$B busybox ping -c 3 -W 2 127.0.0.1 > /dev/null || { fail "ping over lo"; return 1; }
+	drain vB "$TMP/rb"
+	expect_eq loopback_default "$(count "$TMP/rb" "if=1")" 0 || return 1
+	$B "$RULE" add 91 net src 127.0.0.0/8 proto icmp
+	$B busybox ping -c 1 -W 1 127.0.0.1 > /dev/null && { fail "loopback drop rule not enforced"; return 1; }
+	$B "$RULE" flush
+	$B "$RULE" config capture_loopback 1
+	$B busybox ping -c 3 -W 2 127.0.0.1 > /dev/null || { fail "ping over lo"; return 1; }
+	drain vB "$TMP/rb"
+	expect_eq loopback_captured "$(count "$TMP/rb" "if=1 proto=1")" 12 || return 1
+	$B "$RULE" config capture_loopback 0
+	$B "$RULE" config | grep -q "capture_loopback=0" || { fail "config get"; return 1; }
 }
 
 case_fuzz() {

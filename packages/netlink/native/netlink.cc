@@ -71,8 +71,9 @@ struct Stats {
 };
 
 struct Config {
-  bool hasCapture = false, hasSample = false, hasCaptureDropped = false, hasSnaplen = false, hasSlots = false;
-  uint8_t capture = 0, captureDropped = 0;
+  bool hasCapture = false, hasSample = false, hasCaptureDropped = false, hasSnaplen = false, hasSlots = false,
+       hasCaptureLoopback = false;
+  uint8_t capture = 0, captureDropped = 0, captureLoopback = 0;
   uint32_t sample = 0, snaplen = 0, slots = 0;
 };
 
@@ -634,6 +635,7 @@ class Client : public Napi::ObjectWrap<Client> {
                 case VIGIL_CONFIG_ATTR_CAPTURE_DROPPED: c->hasCaptureDropped = true; c->captureDropped = mnl_attr_get_u8(f); break;
                 case VIGIL_CONFIG_ATTR_SNAPLEN: c->hasSnaplen = true; c->snaplen = mnl_attr_get_u32(f); break;
                 case VIGIL_CONFIG_ATTR_SLOTS: c->hasSlots = true; c->slots = mnl_attr_get_u32(f); break;
+                case VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK: c->hasCaptureLoopback = true; c->captureLoopback = mnl_attr_get_u8(f); break;
                 default: break;
               }
             }
@@ -646,6 +648,7 @@ class Client : public Napi::ObjectWrap<Client> {
           if (c->hasCaptureDropped) o.Set("captureDropped", Napi::Boolean::New(env, c->captureDropped != 0));
           if (c->hasSnaplen) o.Set("snaplen", c->snaplen);
           if (c->hasSlots) o.Set("slots", c->slots);
+          if (c->hasCaptureLoopback) o.Set("captureLoopback", Napi::Boolean::New(env, c->captureLoopback != 0));
           return o;
         });
   }
@@ -663,6 +666,10 @@ class Client : public Napi::ObjectWrap<Client> {
       c->hasCaptureDropped = true;
       c->captureDropped = o.Get("captureDropped").ToBoolean().Value() ? 1 : 0;
     }
+    if (o.Has("captureLoopback") && !o.Get("captureLoopback").IsUndefined()) {
+      c->hasCaptureLoopback = true;
+      c->captureLoopback = o.Get("captureLoopback").ToBoolean().Value() ? 1 : 0;
+    }
     if (o.Has("sample") && !o.Get("sample").IsUndefined()) {
       if (!o.Get("sample").IsNumber()) throw Napi::TypeError::New(env, "config.sample must be a number");
       double s = o.Get("sample").As<Napi::Number>().DoubleValue();
@@ -677,6 +684,7 @@ class Client : public Napi::ObjectWrap<Client> {
           if (c->hasCapture) mnl_attr_put_u8(nlh, VIGIL_CONFIG_ATTR_CAPTURE, c->capture);
           if (c->hasSample) mnl_attr_put_u32(nlh, VIGIL_CONFIG_ATTR_SAMPLE, c->sample);
           if (c->hasCaptureDropped) mnl_attr_put_u8(nlh, VIGIL_CONFIG_ATTR_CAPTURE_DROPPED, c->captureDropped);
+          if (c->hasCaptureLoopback) mnl_attr_put_u8(nlh, VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK, c->captureLoopback);
           mnl_attr_nest_end(nlh, nest);
         },
         nullptr, nullptr);

@@ -38,6 +38,8 @@ export interface KernelConfig {
   capture?: boolean;
   sample?: number;
   captureDropped?: boolean;
+  /** Copy packets on loopback devices into the rings too (off by default). */
+  captureLoopback?: boolean;
   snaplen?: number;
   slots?: number;
 }
@@ -86,7 +88,7 @@ interface NativeClient {
   dumpRules(): Promise<KernelRule[]>;
   stats(): Promise<KernelStats>;
   getConfig(): Promise<KernelConfig>;
-  setConfig(cfg: Pick<KernelConfig, "capture" | "sample" | "captureDropped">): Promise<void>;
+  setConfig(cfg: Pick<KernelConfig, "capture" | "sample" | "captureDropped" | "captureLoopback">): Promise<void>;
   subscribe(cb: (rule: KernelRule | null, info?: ExpiryOverrun) => void): void;
   close(): void;
 }
@@ -179,7 +181,7 @@ export class VigilNetlink {
     return this.client.getConfig();
   }
 
-  async setConfig(cfg: Pick<KernelConfig, "capture" | "sample" | "captureDropped">): Promise<void> {
+  async setConfig(cfg: Pick<KernelConfig, "capture" | "sample" | "captureDropped" | "captureLoopback">): Promise<void> {
     await this.client.setConfig(cfg);
   }
 

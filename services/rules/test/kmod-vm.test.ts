@@ -73,7 +73,7 @@ describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (
     expect(results.get("expiry-event")).toBe(true);
     expect(results.get("extack")).toEqual({ code: "VIGIL_ERR_NETLINK", errno: 22, extack: "address has bits set beyond the prefix length" });
     expect(results.get("enoent")).toEqual({ errno: 2, extack: "no rule with this ID" });
-    expect(results.get("config")).toEqual({ before: 1, after: 3, snaplen: true });
+    expect(results.get("config")).toEqual({ before: 1, after: 3, snaplen: true, loopback: [false, true, false] });
     expect(results.get("flush")).toBe(0);
     expect(results.get("done")).toBe(true);
   }, 620_000);

@@ -179,6 +179,7 @@ enum vigil_config_attr {
 	VIGIL_CONFIG_ATTR_CAPTURE_DROPPED, /* u8, 0 or 1 */
 	VIGIL_CONFIG_ATTR_SNAPLEN,	/* u32, read-only (module parameter) */
 	VIGIL_CONFIG_ATTR_SLOTS,	/* u32, read-only (module parameter) */
+	VIGIL_CONFIG_ATTR_CAPTURE_LOOPBACK, /* u8, 0 or 1 */
 	__VIGIL_CONFIG_ATTR_MAX,
 };
 #define VIGIL_CONFIG_ATTR_MAX (__VIGIL_CONFIG_ATTR_MAX - 1)

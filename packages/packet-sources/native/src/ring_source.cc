@@ -23,11 +23,11 @@ namespace {
 constexpr uint32_t kReleaseEvery = 1024;
 
 // The loopback device has this index in every network namespace
-// (LOOPBACK_IFINDEX). The module captures at LOCAL_OUT/PRE_ROUTING, so it sees
-// loopback traffic too, including this process's own publishes to a local
-// nats-server: every batch sent would come back as frames, which make the next
-// batch, endlessly. Loopback traffic never comes from a remote peer (the one
-// thing the detectors judge), and AF_PACKET on an interface never sees it either.
+// (LOOPBACK_IFINDEX). The module does not copy loopback packets unless its
+// capture_loopback is on; when it is, this process's own publishes to a local
+// nats-server would come back as frames, which make the next batch, endlessly.
+// Loopback traffic never comes from a remote peer (the one thing the detectors
+// judge), and AF_PACKET on an interface never sees it either.
 constexpr uint32_t kLoopbackIfindex = 1;
 
 class RingSource final : public Source {

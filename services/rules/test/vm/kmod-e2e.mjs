@@ -124,10 +124,11 @@ try {
   }
 
   const cfg0 = await nl.getConfig();
-  await nl.setConfig({ sample: 3 });
+  await nl.setConfig({ sample: 3, captureLoopback: true });
   const cfg1 = await nl.getConfig();
-  await nl.setConfig({ sample: cfg0.sample });
-  report("config", { before: cfg0.sample, after: cfg1.sample, snaplen: typeof cfg0.snaplen === "number" });
+  await nl.setConfig({ sample: cfg0.sample, captureLoopback: false });
+  const cfg2 = await nl.getConfig();
+  report("config", { before: cfg0.sample, after: cfg1.sample, snaplen: typeof cfg0.snaplen === "number", loopback: [cfg0.captureLoopback, cfg1.captureLoopback, cfg2.captureLoopback] });
 
   await nl.flush();
   report("flush", (await nl.dumpRules()).length);
