@@ -11,17 +11,20 @@
 #                      implies --no-dkms --no-systemctl --no-users
 #     --no-build       do not build the checkout first (it must be built)
 #     --no-dkms        do not install the kernel module (AF_PACKET capture, nftables enforcement)
+#     --kernel KVER    build the module for kernel KVER (default: the running one);
+#                      DKMS builds it for kernels installed later by itself
 #     --no-systemctl   do not reload systemd or enable the units
 #     --no-users       do not create the vigil account
 #     --enable         enable vigil.target at boot
 #     --start          start (or restart) vigil.target now
 #     --uninstall      remove the services, units and CLI (keeps /etc/vigil,
-#                      /var/lib/vigil and the DKMS module: see docs/operations.md)
+#                      /var/lib/vigil and the DKMS module: deploy/dkms.sh remove)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 prefix=/opt/vigil
 destdir=
+kernel=
 build=1 dkms=1 systemctl=1 users=1 enable=0 start=0 uninstall=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,12 +32,13 @@ while [ $# -gt 0 ]; do
     --destdir) destdir=$(readlink -m "${2:?--destdir needs a directory}"); dkms=0 systemctl=0 users=0; shift ;;
     --no-build) build=0 ;;
     --no-dkms) dkms=0 ;;
+    --kernel) kernel=${2:?--kernel needs a kernel release}; shift ;;
     --no-systemctl) systemctl=0 ;;
     --no-users) users=0 ;;
     --enable) enable=1 ;;
     --start) start=1 ;;
     --uninstall) uninstall=1 ;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
@@ -58,7 +62,7 @@ if [ "$uninstall" = 1 ]; then
   rm -f "$root/usr/local/bin/vigil" "$root/etc/udev/rules.d/60-vigil.rules" "$root/usr/lib/sysusers.d/vigil.conf"
   rm -rf "$root$prefix"
   if have_systemd; then systemctl daemon-reload; fi
-  log "removed the services, units and CLI; kept /etc/vigil, /var/lib/vigil and the DKMS module (dkms remove vigil/<version> --all removes it)"
+  log "removed the services, units and CLI; kept /etc/vigil, /var/lib/vigil and the DKMS module (deploy/dkms.sh remove removes it)"
   exit 0
 fi
 
@@ -153,20 +157,8 @@ if [ "$users" = 1 ]; then
 fi
 
 if [ "$dkms" = 1 ]; then
-  command -v dkms >/dev/null || die "dkms is not installed (apt-get install dkms linux-headers-\$(uname -r)), or pass --no-dkms to capture with AF_PACKET and enforce with nftables"
-  [ -f "$repo/kmod/dkms.conf" ] || die "$repo/kmod/dkms.conf is missing"
-  version=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/kmod/dkms.conf")
-  [ -n "$version" ] || die "no PACKAGE_VERSION in $repo/kmod/dkms.conf"
-  src=/usr/src/vigil-$version
-  log "installing the kernel module vigil/$version with DKMS"
-  if dkms status -m vigil -v "$version" | grep -q .; then dkms remove -m vigil -v "$version" --all >&2; fi
-  rm -rf "$src"
-  mkdir -p "$src"
-  (cd "$repo/kmod" && tar -cf - --exclude='*.o' --exclude='*.ko' --exclude='*.mod*' --exclude='.*.cmd' \
-     --exclude=Module.symvers --exclude=modules.order --exclude=test --exclude=tools .) | tar -xf - -C "$src"
-  dkms add -m vigil -v "$version" >&2
-  dkms build -m vigil -v "$version" >&2
-  dkms install -m vigil -v "$version" --force >&2
+  command -v dkms >/dev/null || die "dkms is not installed (apt-get install dkms linux-headers-${kernel:-\$(uname -r)}), or pass --no-dkms to capture with AF_PACKET and enforce with nftables"
+  "$repo/deploy/dkms.sh" install ${kernel:+--kernel "$kernel"} || die "the kernel module did not build with DKMS (see above), or pass --no-dkms"
   echo vigil > /etc/modules-load.d/vigil.conf
   # A C tool that talks to the module directly: the way out when Node or the
   # services are broken (vigil-rule flush, see "Locked out" in the guide).
@@ -176,7 +168,9 @@ if [ "$dkms" = 1 ]; then
     log "warning: could not build kmod/tools/vigil-rule (needs gcc and libmnl-dev)"
   fi
   if have_systemd; then udevadm control --reload || true; fi
-  if lsmod | grep -q '^vigil '; then
+  if [ -n "$kernel" ] && [ "$kernel" != "$(uname -r)" ]; then
+    log "the module is built for $kernel, not the running $(uname -r): it loads when $kernel boots"
+  elif lsmod | grep -q '^vigil '; then
     log "the running module is the old one: 'systemctl stop vigil.target && rmmod vigil && modprobe vigil' switches (see Upgrade in docs/operations.md)"
   else
     modprobe vigil || log "warning: modprobe vigil failed; see dmesg"

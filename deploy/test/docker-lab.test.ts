@@ -1,12 +1,16 @@
 // The compose lab for real: local base images (no registry here), the Vigil
 // images, `compose up`, an attack replayed through capture, the verdict and the
 // rule read over the gRPC API, pst scaled to three replicas sharing the shards
-// (seen on the bus and by Prometheus), then everything torn down.
+// (seen on the bus and by Prometheus), then everything torn down and checked gone.
 //
-// Opt-in (VIGIL_DOCKER_LAB=1): building images and running eight containers
-// takes a minute or several on two cores. Grafana is not started: no registry, and Debian
-// has no grafana package (its dashboards are checked by dashboards.test.ts and
-// metrics.test.ts).
+// Runs wherever a Docker engine can: the host's when it answers, else a dockerd
+// started here (and stopped afterwards). `./vigil test` installs docker.io,
+// docker-compose and debootstrap (scripts/deps/deploy.apt). Cost on two cores:
+// about a minute with the base images cached, a few minutes from nothing (the
+// debootstrap rootfs is cached in /var/cache/vigil-images, keyed by its recipe).
+// VIGIL_DOCKER_LAB=0 skips it on request. Grafana is not started: no registry,
+// and Debian has no grafana package (its dashboards are checked by
+// dashboards.test.ts and metrics.test.ts).
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,25 +21,28 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
 import { freePort, repoRoot, waitFor } from "@vigil/testing";
-import { composeCommand, dockerEngine, type DockerEngine } from "./helpers/docker.js";
+import { composeCommand, dockerEngine, holdLock, type DockerEngine, type HeldLock } from "./helpers/docker.js";
 import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
 import { serviceMissing } from "./helpers/services.js";
 
-const optIn = process.env.VIGIL_DOCKER_LAB === "1";
 const compose = composeCommand();
-const staticReason = !optIn
-  ? "the docker lab is opt-in: set VIGIL_DOCKER_LAB=1 (debootstraps base images, builds the images and runs seven containers: about a minute once cached, several minutes on a fresh machine)"
-  : !compose
-    ? "neither `docker compose` nor docker-compose is installed"
-    : (["capture", "pst", "rules"].map(serviceMissing).find(Boolean) ?? null);
+const staticReason =
+  process.env.VIGIL_DOCKER_LAB === "0"
+    ? "VIGIL_DOCKER_LAB=0 asks to skip the docker lab"
+    : !compose
+      ? "neither `docker compose` nor docker-compose is installed (apt-get install docker-compose; scripts/deps/deploy.apt lists it)"
+      : (["capture", "pst", "som", "rules"].map(serviceMissing).find(Boolean) ?? null);
 if (staticReason) console.warn(`deploy/test/docker-lab: skipped: ${staticReason}`);
 
 const PROJECT = "vigil-labtest";
 const dummy = `vgllab${process.pid % 10000}`;
 const TAG = "labtest";
+/** One lab at a time on this machine: the engine, the images and the project name are shared. */
+const LAB_LOCK = "/tmp/vigil-docker-lab.lock";
 
 describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${staticReason})` : ""}`, () => {
-  let engine: DockerEngine | string;
+  let engine: DockerEngine | string = "the lab was not set up";
+  let lock: HeldLock | null = null;
   let env: NodeJS.ProcessEnv;
   let work: string;
   let nc: NatsConnection | null = null;
@@ -43,6 +50,15 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
   const pstOwners = new Map<string, { shards: number[]; at: number }>();
   const rulesEos = new Set<string>();
   let promPort = 0;
+  const timings: Record<string, number> = {};
+  const timed = async <T>(phase: string, fn: () => T | Promise<T>): Promise<T> => {
+    const t = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings[phase] = (Date.now() - t) / 1000;
+    }
+  };
 
   const run = (cmd: string, args: string[], timeout = 600_000): SpawnSyncReturns<string> =>
     spawnSync(cmd, args, { cwd: repoRoot, env, encoding: "utf8", timeout, maxBuffer: 64 << 20 });
@@ -53,10 +69,22 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
   };
   const files = () => ["-f", "compose.yaml", "-f", join(work, "override.yaml")];
   const dc = (...args: string[]) => must(compose![0], [...compose!.slice(1), "-p", PROJECT, ...files(), ...args]);
+  const projectObjects = (kind: "container" | "network" | "volume") => {
+    const args = kind === "container" ? ["ps", "-a"] : [kind, "ls"];
+    return must("docker", [...args, "-q", "--filter", `label=com.docker.compose.project=${PROJECT}`]).trim().split("\n").filter(Boolean);
+  };
+  /** The container of a compose service (compose v1 and v2 name them differently). */
+  const containerOf = (svc: string) =>
+    must("docker", ["ps", "-q", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--filter", `label=com.docker.compose.service=${svc}`]).trim().split("\n")[0];
 
   beforeAll(async () => {
-    engine = await dockerEngine();
-    if (typeof engine === "string") return;
+    const started = Date.now();
+    lock = await timed("wait for the lab lock", () => holdLock(LAB_LOCK, 20 * 60_000));
+    engine = await timed("engine", () => dockerEngine());
+    if (typeof engine === "string") {
+      console.warn(`deploy/test/docker-lab: skipped: ${engine}`);
+      return;
+    }
     work = mkdtempSync(join(tmpdir(), "vigil-lab-"));
     const natsPort = await freePort();
     promPort = await freePort();
@@ -78,6 +106,11 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       // capture starts, capabilities and all, without reading anybody else's traffic.
       VIGIL_CAPTURE_INTERFACE: dummy,
     };
+    // A run killed half-way leaves its project behind: start from nothing.
+    if (projectObjects("container").length + projectObjects("volume").length + projectObjects("network").length > 0) {
+      console.warn(`deploy/test/docker-lab: removing the leftovers of an earlier run of ${PROJECT}`);
+      run(compose![0], [...compose!.slice(1), "-p", PROJECT, "-f", "compose.yaml", "down", "-v", "--remove-orphans"], 180_000);
+    }
     execFileSync("ip", ["link", "add", dummy, "type", "veth", "peer", "name", `${dummy}p`]);
     execFileSync("ip", ["link", "set", dummy, "up"]);
     // Any pst verdict blocks (the policy is not under test here: pst's window
@@ -86,9 +119,13 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       join(work, "override.yaml"),
       "services:\n  rules:\n    environment:\n      VIGIL_RULES__DETECTORS__PST__MIN_SCORE: \"0.001\"\n",
     );
-    must(join(repoRoot, "deploy/docker/local-base-images.sh"), []);
-    must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules"]);
-    dc("up", "-d", "nats", "capture", "pst", "som", "rules", "prometheus");
+    await timed("base images", () => must(join(repoRoot, "deploy/docker/local-base-images.sh"), [], 1_200_000));
+    await timed("vigil images", () =>
+      must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules"]),
+    );
+    // Rebuilt images leave their predecessors untagged: do not let them pile up.
+    run("docker", ["image", "prune", "-f", "--filter", "label=org.opencontainers.image.source=vigil"], 120_000);
+    await timed("compose up", () => dc("up", "-d", "nats", "capture", "pst", "som", "rules", "prometheus"));
 
     nc = await connectBus({ servers: [`nats://127.0.0.1:${natsPort}`], name: "docker-lab-test", logger: createLogger("docker-lab-test", "warn") });
     nc.subscribe(subjects.heartbeat("pst"), {
@@ -100,22 +137,34 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     nc.subscribe(subjects.endOfStream("rules"), { callback: (_e, m) => void rulesEos.add(codecs.endOfStream.decode(m.data).sourceId) });
     const volume = must("docker", ["volume", "inspect", `${PROJECT}_vigil-state`, "--format", "{{.Mountpoint}}"]).trim();
     control = new ControlClient(`unix:${volume}/control.sock`, grpc.credentials.createInsecure());
-  }, 900_000);
+    timings["set up"] = (Date.now() - started) / 1000;
+  }, 1_500_000);
 
   afterAll(async () => {
     control?.close();
     if (nc) await nc.close().catch(() => undefined);
-    if (typeof engine === "object") {
-      run(compose![0], [...compose!.slice(1), "-p", PROJECT, ...files(), "down", "-v", "--remove-orphans"], 180_000);
-      await engine.stop();
-    }
-    if (work) rmSync(work, { recursive: true, force: true });
+    const leftovers: string[] = [];
     try {
-      execFileSync("ip", ["link", "del", dummy], { stdio: "ignore" });
-    } catch {
-      /* never created */
+      if (typeof engine === "object") {
+        await timed("tear down", () => run(compose![0], [...compose!.slice(1), "-p", PROJECT, ...files(), "down", "-v", "--remove-orphans"], 180_000));
+        for (const kind of ["container", "network", "volume"] as const) {
+          const ids = projectObjects(kind);
+          if (ids.length) leftovers.push(`${ids.length} ${kind}(s)`);
+        }
+        await engine.stop();
+        console.log(`deploy/test/docker-lab: engine ${engine.started ? "started and stopped by the test" : `already running at ${engine.host}`}; seconds: ${JSON.stringify(timings)}`);
+      }
+    } finally {
+      if (work) rmSync(work, { recursive: true, force: true });
+      try {
+        execFileSync("ip", ["link", "del", dummy], { stdio: "ignore" });
+      } catch {
+        /* never created */
+      }
+      await lock?.release();
     }
-  }, 240_000);
+    expect(leftovers, `compose down left objects of ${PROJECT} behind`).toEqual([]);
+  }, 300_000);
 
   it("brings the lab up healthy", async (ctx) => {
     if (typeof engine === "string") return ctx.skip(engine);
@@ -125,7 +174,7 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       return lines.length >= 6 && lines.every((l) => l.includes("(healthy)"));
     }, 180_000, 2000);
     // Who runs as what, inside: only capture and rules are root, and with just their capabilities.
-    const proc1 = (svc: string) => must("docker", ["exec", `${PROJECT}_${svc}_1`, "cat", "/proc/1/status"]);
+    const proc1 = (svc: string) => must("docker", ["exec", containerOf(svc), "cat", "/proc/1/status"]);
     const field = (status: string, name: string) => new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(status)![1];
     for (const svc of ["pst", "som"]) expect(field(proc1(svc), "Uid"), svc).toBe("10001");
     expect(field(proc1("nats"), "Uid")).toBe("65534");
