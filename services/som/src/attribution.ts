@@ -1,6 +1,7 @@
 import {
   F_AVG_SIZE,
   F_DST_PORTS,
+  F_FANOUT,
   F_FRAGMENTS,
   F_ICMP,
   F_INACTIVE,
@@ -8,6 +9,7 @@ import {
   F_NEW_TCP,
   F_SMALL,
   F_UDP,
+  F_UNREACHABLES,
   type WindowStats,
 } from "./features.js";
 
@@ -40,8 +42,11 @@ export interface SourceShareInfo {
 }
 
 export interface Attribution {
-  /** Weight of each evidence group in the deviation: packets, ports, new connections, half-open, fragments. */
-  weights: { packets: number; ports: number; newTcp: number; halfOpen: number; fragments: number };
+  /**
+   * Weight of each evidence group in the deviation: packets, ports, new connections, half-open, fragments,
+   * hosts probed (fan-out), destination-unreachable replies received (refused probes).
+   */
+  weights: { packets: number; ports: number; newTcp: number; halfOpen: number; fragments: number; hosts: number; refused: number };
   dominant: SourceShareInfo[];
   /** The largest sources by share, dominant or not (evidence). */
   ranked: SourceShareInfo[];
@@ -72,26 +77,12 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   const gNew = pos(deviation[F_NEW_TCP]);
   const gHalf = pos(deviation[F_INACTIVE]);
   const gFrag = pos(deviation[F_FRAGMENTS]);
+  const gHosts = pos(deviation[F_FANOUT]);
+  const gRefused = pos(deviation[F_UNREACHABLES]);
 
   const n = w.addrCount;
-  let anyLocal = false;
-  for (let i = 0; i < n; i++) if (w.isLocal[i]) anyLocal = true;
-  let localIndex = -1;
-  if (anyLocal) {
-    for (let i = 0; i < n; i++)
-      if (w.isLocal[i] && (localIndex < 0 || w.recvPackets[i] > w.recvPackets[localIndex])) localIndex = i;
-  } else {
-    for (let i = 0; i < n; i++) {
-      if (w.recvPackets[i] === 0) continue;
-      if (
-        localIndex < 0 ||
-        w.recvPairs[i] > w.recvPairs[localIndex] ||
-        (w.recvPairs[i] === w.recvPairs[localIndex] && w.recvPackets[i] > w.recvPackets[localIndex])
-      )
-        localIndex = i;
-    }
-  }
-  const isLocal = (i: number) => (anyLocal ? w.isLocal[i] === 1 : i === localIndex);
+  const localIndex = w.localIndex;
+  const isLocal = (i: number) => w.isLocalIndex(i);
 
   // Totals run over every sender, local ones included: a remote source's share is its
   // part of the whole window's evidence, so the replies of a scanned remote host cannot
@@ -101,8 +92,13 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   let tNew = 0;
   let tHalf = 0;
   let tFrag = 0;
+  let tHosts = 0;
+  let tRefused = 0;
   let sources = 0;
   for (let i = 0; i < n; i++) {
+    // Refusals are evidence against the remote prober they answer; those our side receives were not counted,
+    // and those reaching the inferred local address (direction unknown) name no one either.
+    if (!isLocal(i)) tRefused += w.recvUnreachables[i];
     if (w.sentPackets[i] === 0) continue;
     if (!isLocal(i)) sources++;
     tPackets += w.sentPackets[i];
@@ -110,6 +106,7 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
     tNew += w.sentNewTcp[i];
     tHalf += w.halfOpen[i];
     tFrag += w.sentFragments[i];
+    tHosts += w.sentHosts[i];
   }
   // Groups with nothing to share out cannot single anyone out.
   let wp = tPackets ? gPackets : 0;
@@ -117,7 +114,9 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   let wn = tNew ? gNew : 0;
   let wh = tHalf ? gHalf : 0;
   let wf = tFrag ? gFrag : 0;
-  let sum = wp + wo + wn + wh + wf;
+  let wt = tHosts ? gHosts : 0;
+  let wr = tRefused ? gRefused : 0;
+  let sum = wp + wo + wn + wh + wf + wt + wr;
   if (sum === 0) {
     wp = 1;
     sum = 1;
@@ -127,12 +126,16 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
   wn /= sum;
   wh /= sum;
   wf /= sum;
+  wt /= sum;
+  wr /= sum;
   const shareOf = (i: number) =>
     (tPackets ? (wp * w.sentPackets[i]) / tPackets : 0) +
     (tPorts ? (wo * w.sentPairs[i]) / tPorts : 0) +
     (tNew ? (wn * w.sentNewTcp[i]) / tNew : 0) +
     (tHalf ? (wh * w.halfOpen[i]) / tHalf : 0) +
-    (tFrag ? (wf * w.sentFragments[i]) / tFrag : 0);
+    (tFrag ? (wf * w.sentFragments[i]) / tFrag : 0) +
+    (tHosts ? (wt * w.sentHosts[i]) / tHosts : 0) +
+    (tRefused && !isLocal(i) ? (wr * w.recvUnreachables[i]) / tRefused : 0);
 
   let localShare = 0;
   const ranked: SourceShareInfo[] = [];
@@ -174,7 +177,7 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
 
   const localPorts = w.packets > 0 ? w.busyPorts(Math.max(1, Math.ceil(0.2 * w.packets)), 8) : [];
   return {
-    weights: { packets: wp, ports: wo, newTcp: wn, halfOpen: wh, fragments: wf },
+    weights: { packets: wp, ports: wo, newTcp: wn, halfOpen: wh, fragments: wf, hosts: wt, refused: wr },
     dominant,
     ranked,
     residual,

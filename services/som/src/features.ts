@@ -25,6 +25,8 @@ export const FEATURE_NAMES = [
   "distinct_sources",
   "distinct_dst_ports",
   "inactive_tcp_connections",
+  "icmp_unreachables",
+  "source_fanout",
 ] as const;
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 export const FEATURE_COUNT = FEATURE_NAMES.length;
@@ -38,6 +40,8 @@ export const F_FRAGMENTS = 6;
 export const F_SOURCES = 7;
 export const F_DST_PORTS = 8;
 export const F_INACTIVE = 9;
+export const F_UNREACHABLES = 10;
+export const F_FANOUT = 11;
 
 /** IP packet length (header included) at or below which a packet is small. */
 export const SMALL_PACKET_BYTES = 100;
@@ -54,6 +58,15 @@ export interface WindowOptions {
   /** Floor of the duration used for rates of a window cut short by the packet limit. */
   minDurationMs?: number;
 }
+
+/** ICMP types: echo request, destination unreachable (IPv4 and IPv6). */
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_UNREACHABLE = 3;
+const ICMPV6_ECHO_REQUEST = 128;
+const ICMPV6_UNREACHABLE = 1;
+/** Pseudo ports in the (source, destination, port) set: an echo request touches the host's "echo port"; HOST_KEY marks a probed host. */
+const ECHO_KEY = 0x10000;
+const HOST_KEY = 0x10001;
 
 const ST_SYN = 1;
 const ST_SYNACK = 2;
@@ -100,8 +113,12 @@ export class WindowStats {
   // Per address (dense index) counters.
   readonly sentPackets: Uint32Array;
   readonly sentBytes: Float64Array;
-  /** Distinct (destination address, destination port) pairs this address sent to: ports touched. */
+  /** Distinct (destination address, destination port) pairs this address sent to: ports touched (an echo request touches the echo "port"). */
   readonly sentPairs: Uint32Array;
+  /** Distinct unicast addresses this address sent probes to (TCP SYN, UDP not from a lower port, ICMP echo requests). */
+  readonly sentHosts: Uint32Array;
+  /** ICMP destination-unreachable messages addressed to this address (not counted when it is local). */
+  readonly recvUnreachables: Uint32Array;
   /** TCP connections this address began (first SYN or SYN-ACK) that carried no payload. */
   readonly halfOpen: Uint32Array;
   readonly sentFragments: Uint32Array;
@@ -150,6 +167,17 @@ export class WindowStats {
   fragments = 0;
   distinctSources = 0;
   inactive = 0;
+  /** ICMP destination-unreachable messages not addressed to a local address. */
+  unreachables = 0;
+  /** The most distinct hosts probed by one address other than the local one (final after finish()). */
+  maxFanout = 0;
+  /** Any address known local from frame directions (final after finish()). */
+  anyLocal = false;
+  /**
+   * The attacked local address's dense index (final after finish()): the known local address receiving
+   * the most packets, else the most contacted destination; -1 when none.
+   */
+  localIndex = -1;
   /** Dominant protocol bookkeeping for verdicts. */
   tcp = 0;
   /** True once the window has been closed by finish(): inactive counts are final. */
@@ -173,17 +201,20 @@ export class WindowStats {
     this.sentPackets = new Uint32Array(dense);
     this.sentBytes = new Float64Array(dense);
     this.sentPairs = new Uint32Array(dense);
+    this.sentHosts = new Uint32Array(dense);
+    this.recvUnreachables = new Uint32Array(dense);
     this.halfOpen = new Uint32Array(dense);
     this.sentFragments = new Uint32Array(dense);
     this.sentNewTcp = new Uint32Array(dense);
     this.recvPackets = new Uint32Array(dense);
     this.recvPairs = new Uint32Array(dense);
     this.isLocal = new Uint8Array(dense);
-    const pairCap = nextPow2(2 * n);
+    // A packet adds at most two entries: its port (or echo) pair and its probed host.
+    const pairCap = nextPow2(4 * n);
     this.pairMask = pairCap - 1;
     this.pairA = new Uint32Array(pairCap);
     this.pairB = new Int32Array(pairCap).fill(-1);
-    this.pairUsed = new Int32Array(n);
+    this.pairUsed = new Int32Array(2 * n);
     const flowCap = nextPow2(2 * n);
     this.flowMask = flowCap - 1;
     this.flowA = new Uint32Array(flowCap);
@@ -255,7 +286,25 @@ export class WindowStats {
     if (proto === IPPROTO_UDP) this.udp++;
     else if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) this.icmp++;
     else if (proto === IPPROTO_TCP) this.tcp++;
-    if (!d.hasL4 || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) return;
+    if (!d.hasL4) return;
+    if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
+      const v6 = proto === IPPROTO_ICMPV6;
+      const type = d.icmpType;
+      if (type === (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST)) {
+        if (this.touchPair(src, dst, ECHO_KEY)) {
+          this.sentPairs[src]++;
+          this.recvPairs[dst]++;
+        }
+        this.touchHost(src, dst, buf, d.dstOff, d.addrLen);
+      } else if (type === (v6 ? ICMPV6_UNREACHABLE : ICMP_UNREACHABLE) && direction !== DIR_INGRESS) {
+        // What our side refuses (closed UDP ports, filtered hosts) is addressed to whoever probed it;
+        // refusals arriving at a local address (our own failures, backscatter of a reflection) are not counted.
+        this.unreachables++;
+        this.recvUnreachables[dst]++;
+      }
+      return;
+    }
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return;
     const dport = d.dstPort;
     if (this.portStamp[dport] !== this.portGen) {
       this.portStamp[dport] = this.portGen;
@@ -263,24 +312,41 @@ export class WindowStats {
       this.portsUsed[this.distinctPorts++] = dport;
     }
     this.portPackets[dport]++;
-    this.touchPair(src, dst, dport);
+    if (this.touchPair(src, dst, dport)) {
+      this.sentPairs[src]++;
+      this.recvPairs[dst]++;
+    }
+    // A UDP datagram from a lower port to a higher one is a service answering a client (DNS, NTP, QUIC
+    // from a server talking to many clients of a protected network), not a probe.
+    if (proto === IPPROTO_UDP ? d.srcPort >= dport : (d.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN)
+      this.touchHost(src, dst, buf, d.dstOff, d.addrLen);
     if (proto === IPPROTO_TCP) this.tcpFlow(src, d.srcPort, dst, dport, d.tcpFlags, d.payloadLen);
   }
 
-  private touchPair(src: number, dst: number, port: number): void {
+  /** Inserts (src, dst, key) into the pair set; true when it is new. */
+  private touchPair(src: number, dst: number, key: number): boolean {
     const a = ((src << 16) | dst) >>> 0;
-    let slot = mix32(a ^ Math.imul(port + 1, 0x9e3779b1)) & this.pairMask;
+    let slot = mix32(a ^ Math.imul(key + 1, 0x9e3779b1)) & this.pairMask;
     for (;;) {
       const b = this.pairB[slot];
       if (b < 0) break;
-      if (b === port && this.pairA[slot] === a) return;
+      if (b === key && this.pairA[slot] === a) return false;
       slot = (slot + 1) & this.pairMask;
     }
     this.pairA[slot] = a;
-    this.pairB[slot] = port;
+    this.pairB[slot] = key;
     this.pairUsed[this.pairCount++] = slot;
-    this.sentPairs[src]++;
-    this.recvPairs[dst]++;
+    return true;
+  }
+
+  /**
+   * A probe (a packet that can open a conversation) from src to dst: counts dst among the hosts src
+   * probed. Multicast and broadcast destinations are not hosts: service discovery sends to several.
+   */
+  private touchHost(src: number, dst: number, buf: Uint8Array, dstOff: number, addrLen: number): void {
+    const first = buf[dstOff];
+    if (addrLen === 4 ? first >= 224 : first === 0xff) return;
+    if (this.touchPair(src, dst, HOST_KEY)) this.sentHosts[src]++;
   }
 
   private tcpFlow(src: number, sport: number, dst: number, dport: number, flags: number, payload: number): void {
@@ -334,6 +400,43 @@ export class WindowStats {
       }
     }
     this.inactive = inactive;
+    this.settleLocal();
+    let maxFanout = 0;
+    for (let i = 0; i < this.addrCount; i++) if (!this.isLocalIndex(i) && this.sentHosts[i] > maxFanout) maxFanout = this.sentHosts[i];
+    this.maxFanout = maxFanout;
+  }
+
+  /**
+   * Decides the local side. With frame directions, the known local addresses (the attacked one: the one
+   * receiving the most packets). Without (a foreign capture replayed as is), the most contacted destination
+   * — reached through the most distinct (source, port) pairs, then by packets — which is the victim of a
+   * flood or scan, and keeps a scanned target's replies from framing it.
+   */
+  private settleLocal(): void {
+    const n = this.addrCount;
+    let anyLocal = false;
+    for (let i = 0; i < n; i++) if (this.isLocal[i]) anyLocal = true;
+    let localIndex = -1;
+    if (anyLocal) {
+      for (let i = 0; i < n; i++) if (this.isLocal[i] && (localIndex < 0 || this.recvPackets[i] > this.recvPackets[localIndex])) localIndex = i;
+    } else {
+      for (let i = 0; i < n; i++) {
+        if (this.recvPackets[i] === 0) continue;
+        if (
+          localIndex < 0 ||
+          this.recvPairs[i] > this.recvPairs[localIndex] ||
+          (this.recvPairs[i] === this.recvPairs[localIndex] && this.recvPackets[i] > this.recvPackets[localIndex])
+        )
+          localIndex = i;
+      }
+    }
+    this.anyLocal = anyLocal;
+    this.localIndex = localIndex;
+  }
+
+  /** Whether the address of a dense index is on the local side (after finish()). */
+  isLocalIndex(i: number): boolean {
+    return this.anyLocal ? this.isLocal[i] === 1 : i === this.localIndex;
   }
 
   /** Formats the address of a dense index. */
@@ -400,6 +503,10 @@ export class WindowStats {
     out[F_SOURCES] = this.distinctSources * k;
     out[F_DST_PORTS] = this.distinctPorts * k;
     out[F_INACTIVE] = this.inactive * k;
+    out[F_UNREACHABLES] = this.unreachables * k;
+    // A count, not a rate: one host probed in the last 0.1 s of a slot cut short by the packet limit is
+    // no sweep. Nor scaled by the shard share: one source's traffic lands whole on one instance.
+    out[F_FANOUT] = this.maxFanout;
   }
 
   /** Empties the window and starts the next one at `start` (ms). */
@@ -409,6 +516,8 @@ export class WindowStats {
       this.sentPackets[i] = 0;
       this.sentBytes[i] = 0;
       this.sentPairs[i] = 0;
+      this.sentHosts[i] = 0;
+      this.recvUnreachables[i] = 0;
       this.halfOpen[i] = 0;
       this.sentFragments[i] = 0;
       this.sentNewTcp[i] = 0;
@@ -428,6 +537,9 @@ export class WindowStats {
     this.firstTs = this.lastTs = start;
     this.packets = this.bytes = this.small = this.large = this.newTcp = 0;
     this.udp = this.icmp = this.fragments = this.distinctSources = this.inactive = this.tcp = 0;
+    this.unreachables = this.maxFanout = 0;
+    this.anyLocal = false;
+    this.localIndex = -1;
     this.finished = false;
   }
 }

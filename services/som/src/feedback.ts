@@ -52,9 +52,14 @@ export class FeedbackStore {
       throw new ModelError(`SOM feedback ${this.path} is not valid JSON: ${(err as Error).message}`);
     }
     if (doc?.format !== "vigil-som-feedback" || !Array.isArray(doc.entries)) throw new ModelError(`${this.path} is not a SOM feedback file`);
-    for (const [i, e] of doc.entries.entries())
-      if (typeof e.verdictId !== "string" || !Array.isArray(e.features) || e.features.length !== FEATURE_NAMES.length || !e.features.every(Number.isFinite))
+    for (const [i, e] of doc.entries.entries()) {
+      if (typeof e.verdictId !== "string" || !Array.isArray(e.features) || !e.features.every(Number.isFinite))
         throw new ModelError(`${this.path}: entry ${i} is malformed`);
+      if (e.features.length !== FEATURE_NAMES.length)
+        throw new ModelError(
+          `${this.path}: entry ${i} holds ${e.features.length} features, this detector computes ${FEATURE_NAMES.length} (${FEATURE_NAMES.join(", ")}): it was learned under another feature set; remove the file (or the entry) and mark the false alarm again`,
+        );
+    }
     this.entries = doc.entries;
     return this;
   }

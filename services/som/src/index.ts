@@ -12,3 +12,4 @@ export * from "./metrics.js";
 export * from "./service.js";
 export * from "./synth.js";
 export * from "./training.js";
+export * from "./default-model.js";

@@ -50,10 +50,15 @@ export class TrafficSynth {
     return this.peers[Math.floor(this.peers.length * this.r() ** 3)];
   }
 
-  private emit(ts: number, spec: PacketSpec): void {
+  /** `toLocal`: the frame's direction when neither end is the protected host (a protected network behind it). */
+  private emit(ts: number, spec: PacketSpec, toLocal = true): void {
     let dir = DIR_UNKNOWN;
-    if (this.directions) dir = spec.dst === this.local ? DIR_INGRESS : spec.src === this.local ? DIR_EGRESS : DIR_INGRESS;
+    if (this.directions) dir = spec.dst === this.local ? DIR_INGRESS : spec.src === this.local ? DIR_EGRESS : toLocal ? DIR_INGRESS : DIR_EGRESS;
     this.pending.push({ ts, spec, dir, seq: this.seq++ });
+  }
+
+  private randomAddress(): string {
+    return `${1 + this.prng.int(223)}.${this.prng.int(256)}.${this.prng.int(256)}.${1 + this.prng.int(254)}`;
   }
 
   /** A TCP session with a handshake, `exchanges` request/response rounds and a close. */
@@ -179,6 +184,41 @@ export class TrafficSynth {
       const port = 1 + ((i * 7919) % 65535);
       this.emit(ts, { src: scanner, dst: target, proto: "tcp", srcPort: 40000 + (i % 8), dstPort: port, flags: TCP_SYN });
       this.emit(ts + 0.0003, { src: target, dst: scanner, proto: "tcp", srcPort: port, dstPort: 40000 + (i % 8), flags: 0x14 });
+    }
+  }
+
+  /**
+   * A UDP port scan (nmap -sU): one probe per port, the target refusing each closed port with an ICMP
+   * port unreachable; every `openEvery`-th port is open|filtered and stays silent. Without a scanner, each
+   * probe comes from a fresh forged source (the refusals then go to thousands of innocents).
+   */
+  udpScan(start: number, duration: number, pps: number, scanner?: string, opts: { target?: string; openEvery?: number } = {}): void {
+    const target = opts.target ?? this.local;
+    const n = Math.round(duration * pps);
+    for (let i = 0; i < n; i++) {
+      const ts = start + (i + this.r()) / pps;
+      const src = scanner ?? this.randomAddress();
+      const port = 1 + ((i * 7919) % 65535);
+      this.emit(ts, { src, dst: target, proto: "udp", srcPort: 50000 + (i % 4), dstPort: port, payloadLen: this.prng.int(3) * 20 });
+      if (opts.openEvery && i % opts.openEvery === 0) continue;
+      this.emit(ts + 0.0002, { src: target, dst: src, proto: "icmp", icmpType: 3, icmpCode: 3, payloadLen: 48 });
+    }
+  }
+
+  /**
+   * A ping sweep (nmap -sn -PE) from one source across `hosts` addresses of the protected host's /24, as a
+   * router or span port protecting that network sees it: one echo request per host (a second to the first
+   * `retries`), `alive` of every 10 hosts answering.
+   */
+  pingSweep(start: number, duration: number, hosts: number, scanner: string, opts: { alive?: number; retries?: number } = {}): void {
+    const prefix = this.local.split(".").slice(0, 3).join(".");
+    const alive = opts.alive ?? 4;
+    for (let h = 0; h < hosts; h++) {
+      const dst = `${prefix}.${2 + (h % 253)}`;
+      const ts = start + (h + this.r()) * (duration / hosts);
+      const tries = h < (opts.retries ?? 0) ? 2 : 1;
+      for (let k = 0; k < tries; k++) this.emit(ts + k * 0.1, { src: scanner, dst, proto: "icmp", icmpType: 8, payloadLen: 0 });
+      if (h % 10 < alive) this.emit(ts + 0.002 + this.r() * 0.05, { src: dst, dst: scanner, proto: "icmp", icmpType: 0, payloadLen: 0 }, false);
     }
   }
 

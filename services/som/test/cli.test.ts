@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, type NatsConnection } from "@vigil/bus";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { FEATURE_COUNT } from "../src/index.js";
 import { Collector, replay, scenario, T0 } from "./helpers.js";
 
 const vigil = join(repoRoot, "packages/cli/dist/main.js");
@@ -40,7 +41,7 @@ describe.skipIf(builtReason)("vigil train som / som export / som daemon", () => 
     expect(r.status).toBe(0);
     const model = JSON.parse(readFileSync(join(out, "som-model.json"), "utf8"));
     expect(model).toMatchObject({ format: "vigil-som-model", formatVersion: 1, name: "custom", version: 1 });
-    expect(model.map.weights).toHaveLength(4 * 5 * 10);
+    expect(model.map.weights).toHaveLength(4 * 5 * FEATURE_COUNT);
     expect(model.training).toMatchObject({ seed: 9, epochs: 3, rows: 4, cols: 5, topology: "hexagonal", inputs: ["benign-2.pcap"] });
     expect(model.training.dataSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(model.threshold).toBeGreaterThan(0);

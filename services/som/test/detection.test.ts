@@ -73,6 +73,35 @@ describe("detection on synthetic traffic (shipped default model)", () => {
     }
   });
 
+  it("a UDP port scan is attributed to the scanner through the port unreachables the target sends back", () => {
+    for (const directions of [true, false]) {
+      const { verdicts } = judge(scenario(209, (s) => s.udpScan(T0 + 20, 4, 60, "66.66.66.66", { openEvery: 5 }), { directions }));
+      expect(verdicts.map((v) => [v.aggregate, v.address]), `directions ${directions}`).toEqual([[false, "66.66.66.66"]]);
+      const v = verdicts[0];
+      expect(v.som!.deviations[0].name).toBe("icmp_unreachables");
+      expect(v.som!.sources[0]).toMatchObject({ address: "66.66.66.66" });
+      expect(v.som!.sources[0].share).toBeGreaterThan(0.5);
+      expect(v.localAddress).toBe(L);
+    }
+  });
+
+  it("a spoofed UDP flood to closed ports blames none of the forged sources its refusals go to: one aggregate", () => {
+    for (const directions of [true, false]) {
+      const { verdicts } = judge(scenario(210, (s) => s.udpScan(T0 + 20, 5, 1500), { directions }));
+      expect(verdicts.map((v) => [v.aggregate, v.address]), `directions ${directions}`).toEqual([[true, ""]]);
+      expect(verdicts[0].localAddress).toBe(L);
+    }
+  });
+
+  it("a ping sweep across the protected network is attributed to the sweeper, with or without directions", () => {
+    for (const directions of [true, false]) {
+      const { verdicts } = judge(scenario(212, (s) => s.pingSweep(T0 + 20, 8, 254, "66.66.66.66"), { directions }));
+      expect(verdicts.map((v) => [v.aggregate, v.address]), `directions ${directions}`).toEqual([[false, "66.66.66.66"]]);
+      expect(verdicts[0].som!.deviations[0].name).toBe("source_fanout");
+      expect(verdicts[0].som!.features.find((f) => f.name === "source_fanout")!.value).toBeGreaterThanOrEqual(30);
+    }
+  });
+
   it("merges the windows of one attack into one verdict per source per period", () => {
     const rec = scenario(206, (s) => s.synScan(T0 + 10, 40, 300, "66.66.66.66"));
     const long = judge(rec, undefined, { mergePeriodS: 60 });

@@ -21,11 +21,11 @@ const skip = labels ? null : `lab evaluation captures not recorded (${labelsPath
 if (skip) console.warn(`SOM lab-capture tests skipped: ${skip}`);
 
 /**
- * Attacks that are traffic anomalies at the scale of a window, which the SOM must catch. The others
- * (scan-slow: one probe every 0.4 s; ssh-brute; scan-udp, paced by the victim's ICMP replies) are
+ * Attacks that are traffic anomalies at the scale of a window, which the SOM must catch (scan-udp through
+ * the victim's ICMP port unreachables). The others (scan-slow: one probe every 0.4 s; ssh-brute) are
  * connection-level attacks for the PST detector; for those only safety is checked.
  */
-const SOM_TARGETS = new Set(["scan-syn", "scan-connect", "scan-xmas", "scan-fin", "scan-null", "scan-ipv6", "flood-syn", "flood-udp", "flood-icmp", "flood-frag", "flood-spoofed"]);
+const SOM_TARGETS = new Set(["scan-syn", "scan-connect", "scan-xmas", "scan-fin", "scan-null", "scan-udp", "scan-ipv6", "flood-syn", "flood-udp", "flood-icmp", "flood-frag", "flood-spoofed"]);
 
 async function score(file: string): Promise<Verdict[]> {
   const read = await loadRecordReader();
@@ -44,6 +44,17 @@ describe.skipIf(skip)(`SOM detection on the lab's evaluation captures${skip ? ` 
     it(`${c.file}: benign, no verdict`, async () => {
       expect((await score(c.file)).map((v) => v.summary)).toEqual([]);
     });
+
+  it("scan-udp.pcap: named through the port unreachables the victim sends back, within the scan's first second", async () => {
+    const c = captures.find((c) => c.attack === "scan-udp");
+    if (!c) return expect.fail("scan-udp.pcap is missing from the evaluation set");
+    const vs = await score(c.file);
+    expect(vs.map((v) => [v.aggregate, v.address])).toEqual([[false, "10.77.0.66"]]);
+    const v = vs[0];
+    expect(v.som!.deviations.map((d) => d.name)).toContain("icmp_unreachables");
+    expect(v.firstTs).toBeGreaterThanOrEqual(Math.floor((c as Capture & { attack_start: number }).attack_start));
+    expect(v.firstTs).toBeLessThan((c as Capture & { attack_start: number }).attack_start + 1);
+  });
 
   for (const c of captures.filter((c) => c.kind === "attack")) {
     const target = SOM_TARGETS.has(c.attack!);

@@ -40,6 +40,18 @@ describe.skipIf(skip)(`SOM detection on public captures${skip ? ` (skipped: ${sk
     expect(verdicts[0].localAddress).toBe("64.13.134.52");
   });
 
+  it("stratosphere icmp-portscan (an ICMP echo sweep of a LAN): one attributed verdict naming the sweeper, no aggregate", async () => {
+    const { verdicts } = await score("stratosphere--icmp-portscan.pcap");
+    expect(attributed(verdicts)).toEqual(["192.168.1.109"]);
+    expect(aggregates(verdicts)).toEqual([]);
+    const v = verdicts[0];
+    expect(v.som!.deviations[0].name).toBe("source_fanout");
+    // 24 echo requests to 17 distinct hosts within one second (1664054597); the sweeper holds the whole fan-out.
+    expect(v.som!.features.find((f) => f.name === "source_fanout")!.value).toBe(17);
+    expect(v.som!.sources[0]).toMatchObject({ address: "192.168.1.109", packets: 24 });
+    expect(v.score).toBeGreaterThan(v.threshold);
+  });
+
   for (const name of ["stopddos--pkt.TCP.synflood.spoofed.pcap", "stopddos--pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng"])
     it(`${name}: spoofed flood, one aggregate verdict and no per-source verdict`, async () => {
       const { verdicts } = await score(name);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { FeedbackKind, type Verdict } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { FEATURE_COUNT } from "../src/index.js";
 import { Collector, replay, scenario, startService, T0, type Running } from "./helpers.js";
 
 const L = "10.0.0.1";
@@ -109,7 +110,7 @@ describe("SOM service over a real nats-server", () => {
     await waitFor("end of stream", () => collector.eosFor("fb-1").length === 1, 30_000);
     const flagged = collector.for("fb-1");
     expect(flagged.map((v) => v.address)).toEqual(["55.55.55.55"]);
-    const before = r.service.model.som.quantizationError(r.service.model.transform(flagged[0].som!.features.map((f) => f.value), new Float64Array(10)));
+    const before = r.service.model.som.quantizationError(r.service.model.transform(flagged[0].som!.features.map((f) => f.value), new Float64Array(FEATURE_COUNT)));
 
     client.publish(
       subjects.feedback,
@@ -119,7 +120,7 @@ describe("SOM service over a real nats-server", () => {
     const stored = JSON.parse(readFileSync(join(dir, "feedback.json"), "utf8"));
     expect(stored.entries.map((e: { verdictId: string }) => e.verdictId)).toEqual([flagged[0].id]);
     expect(existsSync(join(dir, "som-model.json"))).toBe(true);
-    const after = r.service.model.som.quantizationError(r.service.model.transform(flagged[0].som!.features.map((f) => f.value), new Float64Array(10)));
+    const after = r.service.model.som.quantizationError(r.service.model.transform(flagged[0].som!.features.map((f) => f.value), new Float64Array(FEATURE_COUNT)));
     expect(after).toBeLessThan(before);
 
     await replay(client, "fb-2", capture);

@@ -98,7 +98,7 @@ describe("model", () => {
       name: "t",
       window: { windowMs: 1000, maxPackets: 4096 },
       benign: benign(1, 400),
-      attacks: [{ label: "syn-flood", features: [60, 1e5, 0, 1e5, 0, 0, 0, 1e5, 1, 1e5] }],
+      attacks: [{ label: "syn-flood", features: [60, 1e5, 0, 1e5, 0, 0, 0, 1e5, 1, 1e5, 0, 1] }],
       params: { rows: 5, cols: 5, epochs: 5 },
       createdAt: "2026-01-01T00:00:00Z",
     });
@@ -107,7 +107,7 @@ describe("model", () => {
     expect(model.json.training.heldOutWindows).toBe(80);
     expect(model.json.scaler.center).toHaveLength(FEATURE_COUNT);
     const x = new Float64Array(FEATURE_COUNT);
-    model.transform([60, 1e5, 0, 1e5, 0, 0, 0, 1e5, 1, 1e5], x);
+    model.transform([60, 1e5, 0, 1e5, 0, 0, 0, 1e5, 1, 1e5, 0, 1], x);
     const unit = model.som.bmu(x);
     expect(model.label(unit)).toBe("syn-flood");
     const dir = mkdtempSync(join(tmpdir(), "som-model-"));
@@ -140,7 +140,7 @@ describe("model", () => {
 
   it("learns a false alarm online: the window stops being flagged, the neighbourhood moves little", () => {
     const model = trainModel({ name: "t", window: { windowMs: 1000, maxPackets: 4096 }, benign: benign(4, 300), params: { rows: 6, cols: 6, epochs: 5 } });
-    const odd = [900, 5, 5, 5, 5, 5, 5, 5, 5, 5000];
+    const odd = [900, 5, 5, 5, 5, 5, 5, 5, 5, 5000, 5, 5];
     const x = model.transform(odd, new Float64Array(FEATURE_COUNT));
     const before = model.som.quantizationError(x);
     expect(before).toBeGreaterThan(model.threshold);
