@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { Action, RuleEvent_Kind, type RuleEvent } from "@vigil/proto";
 import { Lab, LAB_SCRIPT } from "./lab.js";
 import { Pipeline, type Detector } from "./pipeline.js";
-import { BENIGN_HOSTS, labAddress4, labAddress6, labMac, type LabHost } from "./topology.js";
+import { ATTACK_HOSTS, BENIGN_HOSTS, labAddress4, labAddress6, labMac, type LabHost } from "./topology.js";
 
 /**
  * The live end-to-end scenario. It must run inside the victim's network
@@ -17,17 +17,40 @@ export interface LiveOptions {
   /** Rule TTL for the first offence (rules.baseTtlS). */
   ttlS?: number;
   detectors?: Detector[];
-  attacks?: LiveAttack[];
+  /** In order (default scan, flood); see LiveAttackSpec for the hosts. */
+  attacks?: LiveAttackSpec[];
   keep?: boolean;
+  /** Log level of the services (their logs stay in the work directory with `keep`). */
+  logLevel?: string;
   /** Also wait for each block to expire and check the attacker gets through again (default true). */
   expiry?: boolean;
   log?: (msg: string) => void;
 }
 
 export type LiveAttack = "scan" | "flood";
+/**
+ * An attack and the host it comes from: "flood@atk". By default the scan comes from atk and the
+ * flood from atk2; an attack from a host blocked earlier in the run is a repeat offence.
+ */
+export type LiveAttackSpec = LiveAttack | `${LiveAttack}@${LabHost}`;
+
+export function parseAttackSpec(spec: string): { attack: LiveAttack; host: LabHost } {
+  const [attack, host = attack === "scan" ? "atk" : "atk2"] = spec.split("@");
+  if (attack !== "scan" && attack !== "flood") throw Object.assign(new Error(`unknown attack "${attack}" in "${spec}" (scan or flood)`), { code: "VIGIL_ERR_USAGE" });
+  if (!(ATTACK_HOSTS as string[]).includes(host)) throw Object.assign(new Error(`unknown attacker host "${host}" in "${spec}" (${ATTACK_HOSTS.join(" or ")})`), { code: "VIGIL_ERR_USAGE" });
+  return { attack, host: host as LabHost };
+}
 
 export interface LiveAttackResult {
   attack: LiveAttack;
+  host: LabHost;
+  /** The host had been blocked earlier in the run. */
+  repeat: boolean;
+  /**
+   * A block of the attacker was already in force when its first packet arrived (a late verdict
+   * about an earlier attack): the block measured is then not this attack's.
+   */
+  in_force_at_start: boolean | null;
   /** Wall-clock seconds from the attacker's first packet (seen on the victim's eth0) to the rule's creation. */
   block_s: number | null;
   blocked: boolean;
@@ -37,6 +60,8 @@ export interface LiveAttackResult {
   /** The rule expired after its TTL and the attacker could connect again. */
   expired: boolean | null;
   reachable_after_expiry: boolean | null;
+  /** Seconds the attacker's first HTTP request after the expiry event took to connect (null: failed). */
+  connect_s_after_expiry: number | null;
   ttl_s: number | null;
   /** Per detector: wall-clock seconds from the first attack packet to its first verdict naming the attacker. */
   verdict_s: Record<string, number>;
@@ -82,6 +107,25 @@ async function httpOk(lab: Lab, host: LabHost, v6 = false): Promise<boolean> {
   }
 }
 
+/** Seconds to connect for an HTTP request from the host to the victim, or null when it failed. */
+async function httpConnect(lab: Lab, host: LabHost): Promise<number | null> {
+  try {
+    const out = await lab.exec(host, ["curl", "-s", "-o", "/dev/null", "--max-time", "2", "-f", "-w", "%{time_connect}", `http://${labAddress4("victim")}/`], 10_000);
+    const s = Number(out.trim());
+    return Number.isFinite(s) ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the rule events up to `t` (seconds) leave a drop rule of the address in force at `t`. */
+export function blockInForceAt(events: readonly RuleEvent[], address: string, t: number): boolean {
+  let last: RuleEvent | undefined;
+  for (const e of events) if (isDropFor(e, address) && e.ts <= t) last = e;
+  if (!last?.rule || (last.kind !== RuleEvent_Kind.KIND_ADDED && last.kind !== RuleEvent_Kind.KIND_UPDATED)) return false;
+  return last.rule.expiresAt === 0 || last.rule.expiresAt > t;
+}
+
 function isDropFor(e: RuleEvent, address: string): boolean {
   const cidr = e.rule?.srcCidr ?? "";
   return e.rule?.action === Action.ACTION_DROP && (cidr === address || cidr === `${address}/32` || cidr === `${address}/128`);
@@ -91,10 +135,12 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
   const log = opts.log ?? (() => undefined);
   const lab = new Lab({ prefix: opts.prefix });
   const ttlS = opts.ttlS ?? 8;
+  const attacks = (opts.attacks ?? ["scan", "flood"]).map(parseAttackSpec);
   const benign = BENIGN_HOSTS.flatMap((h) => [labAddress4(h), labAddress6(h)]);
   const pipeline = new Pipeline({
     detectors: opts.detectors,
     keep: opts.keep,
+    logLevel: opts.logLevel,
     rules: { enforcer: "nftables", dryRun: false, nftTable: "vigil_lab", baseTtlS: ttlS, maxTtlS: ttlS * 4, offenceMemoryS: 1 },
     // The SOM folds a culprit's anomalous windows into one verdict per merge
     // period (60 s by default, far below production TTLs). The scenario's TTLs
@@ -112,12 +158,10 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
     log("stack running; benign background started");
     // Let the detectors see normal traffic first.
     await sleep(5000);
-    for (const attack of opts.attacks ?? ["scan", "flood"]) {
-      const res: LiveAttackResult = { attack, block_s: null, blocked: false, attacker_cut_off: null, benign_reachable: null, expired: null, reachable_after_expiry: null, ttl_s: null, verdict_s: {}, rule_detector: null };
+    const blockedHosts = new Set<LabHost>();
+    for (const { attack, host } of attacks) {
+      const res: LiveAttackResult = { attack, host, repeat: blockedHosts.has(host), in_force_at_start: null, connect_s_after_expiry: null, block_s: null, blocked: false, attacker_cut_off: null, benign_reachable: null, expired: null, reachable_after_expiry: null, ttl_s: null, verdict_s: {}, rule_detector: null };
       results.push(res);
-      // Each attack comes from its own host: a repeat offender's return after expiry is a
-      // different scenario from a first offence.
-      const host: LabHost = attack === "scan" ? "atk" : "atk2";
       const attacker = labAddress4(host);
       // A late verdict about the previous attack can block the attacker again after its rule
       // expired; the next attack is measured only once no block of the attacker is in force.
@@ -138,7 +182,9 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
           .find((e) => (e.kind === RuleEvent_Kind.KIND_ADDED || e.kind === RuleEvent_Kind.KIND_UPDATED) && isDropFor(e, attacker));
       const tool =
         attack === "scan"
-          ? lab.attack("scan-syn")
+          ? host === "atk"
+            ? lab.attack("scan-syn")
+            : lab.exec(host, ["timeout", "--signal=INT", "150", "nmap", "-n", "-Pn", "--max-retries", "1", "-sS", "-T4", "--top-ports", "1000", labAddress4("victim")], 200_000)
           : lab.exec(host, ["timeout", "--signal=INT", "20", "hping3", "-q", "-S", "-p", "80", "-i", "u250", "-c", "20000", labAddress4("victim")], 40_000);
       const toolDone = tool.catch(() => undefined);
       try {
@@ -148,6 +194,7 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
       }
       first.stop();
       const t0 = await first.ts;
+      res.in_force_at_start = t0 === null ? null : blockInForceAt(pipeline.seen.ruleEvents, attacker, t0);
       const ev = added();
       const seen = pipeline.seen;
       for (let i = verdictsBefore; i < seen.verdicts.length; i++) {
@@ -159,9 +206,10 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
       if (ev?.rule) {
         res.rule_detector = ev.rule.detector;
         res.blocked = true;
+        blockedHosts.add(host);
         res.block_s = t0 === null ? null : Math.round((ev.rule.createdAt - t0) * 1000) / 1000;
         res.ttl_s = ev.rule.expiresAt > 0 ? Math.round(ev.rule.expiresAt - ev.rule.createdAt) : null;
-        log(`${attack}: ${attacker} blocked ${res.block_s} s after its first packet (ttl ${res.ttl_s} s)`);
+        log(`${attack}: ${attacker} blocked ${res.block_s} s after its first packet (ttl ${res.ttl_s} s${res.in_force_at_start ? "; a block was already in force at the first packet" : ""})`);
       }
       if (res.blocked) {
         // At once, while the rule is young: a flood can outlast a short TTL.
@@ -181,14 +229,17 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
         } catch {
           res.expired = false;
         }
-        // nftables set timeouts and the service's own expiry run on their own clocks: allow a second.
-        let ok = false;
-        for (let i = 0; i < 5 && !ok; i++) {
-          ok = await httpOk(lab, host);
-          if (!ok) await sleep(500);
+        // Once the expiry is announced, the first try must get through at once: a SYN still dropped
+        // shows as a connect time of a second or more (the retransmission).
+        const probe = await httpConnect(lab, host);
+        res.connect_s_after_expiry = probe;
+        let ok = probe !== null;
+        for (let i = 0; i < 4 && !ok; i++) {
+          await sleep(500);
+          ok = (await httpConnect(lab, host)) !== null;
         }
         res.reachable_after_expiry = ok;
-        log(`${attack}: expired ${res.expired}, attacker reachable again ${ok}`);
+        log(`${attack}: expired ${res.expired}, attacker reachable again ${ok} (first request after the expiry event connected in ${probe ?? "-"} s)`);
       }
     }
     const blocked = new Set(

@@ -207,6 +207,8 @@ interface Window {
   /** Capture time of the last verdict published from the window, and how many renewed ones followed the first. */
   publishedAt: number;
   updates: number;
+  /** Once published: last-packet times of the latest minConnections anomalous and minSuspicious suspicious connections. */
+  recent: { anomalous: Float64Array; suspicious: Float64Array; a: number; s: number } | null;
 }
 
 /**
@@ -288,6 +290,7 @@ function newWindow(key: number, family: number, words: Uint32Array, shard: numbe
     published: false,
     publishedAt: 0,
     updates: 0,
+    recent: null,
   };
 }
 
@@ -580,11 +583,22 @@ export class Detector implements JudgementSink {
       if (tier) {
         w.published = true;
         w.publishedAt = now;
+        if (o.verdictUpdateSeconds > 0)
+          w.recent = { anomalous: new Float64Array(o.minConnections).fill(-Infinity), suspicious: new Float64Array(o.minSuspicious).fill(-Infinity), a: 0, s: 0 };
         this.emit(w, false, 1, tier);
       }
-    } else if (w && o.verdictUpdateSeconds > 0 && now - w.publishedAt >= o.verdictUpdateSeconds) {
-      // The attack goes on: a renewed verdict lets the rules service block the source again if its
-      // rule has expired meanwhile (a TTL shorter than the window); it attaches to a live rule.
+    } else if (w?.recent) {
+      const r = w.recent;
+      const lastTs = t.lastTs[slot];
+      if (anomalous && r.anomalous.length) r.anomalous[r.a++ % r.anomalous.length] = lastTs;
+      if (r.suspicious.length) r.suspicious[r.s++ % r.suspicious.length] = lastTs;
+    }
+    // The attack goes on: a renewed verdict lets the rules service block the source again if its
+    // rule has expired meanwhile (a TTL shorter than the window); it attaches to a live rule. The
+    // window as a whole stays significant, so the renewal needs as many fresh connections as a
+    // first verdict, within the last verdictUpdateSeconds: one odd connection of a source that has
+    // stopped (a SYN retransmitted because our block dropped the first) must not block it again.
+    if (w?.recent && now - w.publishedAt >= o.verdictUpdateSeconds && this.attackGoesOn(w.recent, now - o.verdictUpdateSeconds)) {
       const tier = this.significant(w);
       if (tier) {
         w.publishedAt = now;
@@ -635,6 +649,12 @@ export class Detector implements JudgementSink {
       this.pendingEvidence ??= this.evidenceOf(t, slot, score, model.name);
       win.evidence.push(this.pendingEvidence);
     }
+  }
+
+  /** Whether the latest minConnections anomalous, or minSuspicious suspicious, connections all ended after `since`. */
+  private attackGoesOn(r: NonNullable<Window["recent"]>, since: number): boolean {
+    const all = (times: Float64Array) => times.length > 0 && times.every((ts) => ts >= since);
+    return all(r.anomalous) || all(r.suspicious);
   }
 
   /**

@@ -186,6 +186,28 @@ describe("judging and verdicts", () => {
     expect(scan({ verdictUpdateSeconds: 0 })).toHaveLength(1);
   });
 
+  it("renews a verdict on new attack connections, not on one odd connection of a source that stopped", () => {
+    const { det, verdicts } = detector();
+    const w = new RecordWriter(1 << 20);
+    const probes = (n: number, from: number, start: number) => {
+      let ts = start;
+      for (let i = 0; i < n; i++) ts = conv(w, "203.0.113.11", 61000 + i, "192.168.9.10", from + i, [{ from: "c", flags: S }, { from: "s", flags: R | A }], ts + 0.01);
+    };
+    probes(30, 1, T0);
+    // 10 s later, within the window: a single refused connection (the kind of stray probe, or a
+    // SYN retransmitted after our block dropped the first, that a source which stopped still makes).
+    probes(1, 1000, T0 + 10);
+    // 10 s later again: the attack resumes.
+    probes(20, 2000, T0 + 20);
+    det.processRecords(0, "resume", w.bytes());
+    det.endOfStream(0);
+    expect(verdicts.length, JSON.stringify(verdicts.map((v) => [v.lastTs - T0, v.connections]))).toBe(2);
+    expect(verdicts[0].lastTs - T0).toBeLessThan(1);
+    expect(verdicts[1].lastTs - T0).toBeGreaterThanOrEqual(20);
+    expect(verdicts[1].firstTs).toBe(verdicts[0].firstTs);
+    expect(verdicts[1].id).not.toBe(verdicts[0].id);
+  });
+
   it("Xmas, null and FIN scans score high", () => {
     for (const [flags, label] of [[F | P | 0x20, "xmas-scan"], [0, "null-scan"], [F, "fin-scan"]] as const) {
       const { det, verdicts } = detector();

@@ -291,8 +291,12 @@ export class RulesService extends EventEmitter<Watchers> {
       decision = this.policy.decide(v, { offences: 0, alreadyBlocked: false });
     } else {
       const id = this.detectorRuleId(v.address);
+      // A rule past its expiry that the sweep has not reached yet ends here, announced, before
+      // the same source can be blocked again under the same id.
+      const stale = this.rules.get(id);
+      if (stale && !isActive(stale.rule, nowS())) this.expire(stale.rule, "expiry");
       const existing = this.rules.get(id);
-      const blocked = !!existing && isActive(existing.rule, nowS());
+      const blocked = !!existing;
       decision = this.policy.decide(v, { offences: this.offencesOf(v.address), alreadyBlocked: blocked, allowedBy: this.allowRuleFor(v.address) });
       if (decision.outcome === "blocked") {
         ruleId = id;
@@ -554,7 +558,8 @@ export class RulesService extends EventEmitter<Watchers> {
     this.store.deleteRule(rule.id);
     this.opts.metrics.expired.inc({ origin: originName(rule.origin) });
     this.publishRuleEvent(RuleEvent_Kind.KIND_EXPIRED, rule, by);
-    // Kernel timeouts removed host entries already; chain rules go now.
+    // Kernel timeouts are whole seconds, rounded up: host entries may still be there for up to a
+    // second, and a source announced expired must pass. Chain rules go now too.
     void this.enforce([], [rule]);
   }
 

@@ -91,6 +91,36 @@ describe.skipIf(skip).each(modes)(`nftables enforcer (%s) in a network namespace
     expect(await enforcer.reconcile([keep, general])).toMatchObject({ added: 0, removed: 0 });
   });
 
+  it("removes a host at its rule's expiry, though the element's whole-second timeout would keep it up to a second longer", async () => {
+    await enforcer.reconcile([]);
+    // 1.1 s to live: the kernel's timeout is 2 s.
+    const r = rule({ srcCidr: pair.addrA4 }, 1.1);
+    await enforcer.apply([r], []);
+    await new Promise((res) => setTimeout(res, r.expiresAt * 1000 - Date.now() + 50));
+    expect((await enforcer.actual()).elems.has(`drop4|${pair.addrA4}`), "the kernel still holds the element after the rule's expiry").toBe(true);
+    await enforcer.apply([], [r]);
+    expect((await enforcer.actual()).elems.has(`drop4|${pair.addrA4}`)).toBe(false);
+    expect(ping(pair.a, pair.addrB4)).toBe(true);
+  });
+
+  it("removes and replaces hosts the kernel has already timed out without failing the rest of the change", async () => {
+    await enforcer.reconcile([]);
+    const gone = rule({ srcCidr: "10.99.0.3" }, 1);
+    const renewedLater = rule({ srcCidr: pair.addrA4 }, 1);
+    await enforcer.apply([gone, renewedLater], []);
+    await new Promise((res) => setTimeout(res, 1500));
+    expect((await enforcer.actual()).elems.size, "both elements timed out in the kernel").toBe(0);
+    const other = rule({ srcCidr: "10.99.0.4" }, 600);
+    const renewed = { ...renewedLater, createdAt: Date.now() / 1000, expiresAt: Date.now() / 1000 + 600 };
+    await enforcer.apply([other, renewed], [gone]);
+    const { elems } = await enforcer.actual();
+    expect([...elems.keys()].sort()).toEqual([`drop4|${pair.addrA4}`, "drop4|10.99.0.4"].sort());
+    expect(elems.get(`drop4|${pair.addrA4}`)!.expiresS).toBeGreaterThan(590);
+    expect(ping(pair.a, pair.addrB4)).toBe(false);
+    await enforcer.apply([], [other, renewed]);
+    expect(ping(pair.a, pair.addrB4)).toBe(true);
+  });
+
   it("lets the kernel expire a short rule", async () => {
     await enforcer.reconcile([]);
     await enforcer.apply([rule({ srcCidr: pair.addrA4 }, 1)], []);

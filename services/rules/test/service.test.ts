@@ -100,6 +100,80 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
     }
   }, 30_000);
 
+  it("announces a rule expired only once its source passes again, also after an agreement extended it", async () => {
+    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
+    const r = await startService(nats.url, { bucket: "expiry_test", baseTtlS: 1, netns: pair.b }, enforcer);
+    const element = `drop4|${pair.addrA4}`;
+    const sleepUntil = (ms: number) => new Promise((res) => setTimeout(res, Math.max(0, ms - Date.now())));
+    let sweptAt = 0;
+    let atExpiry: Promise<{ held: boolean; passes: boolean }> | null = null;
+    r.svc.on("rule", (e) => {
+      if (e.kind !== RuleEvent_Kind.KIND_EXPIRED) return;
+      if (e.rule?.srcCidr !== `${pair.addrA4}/32`) sweptAt = Date.now();
+      // Checked as soon as the event is out: when a client watching the events tries again.
+      else if (!atExpiry)
+        atExpiry = new Promise((res) => setImmediate(res))
+          .then(() => r.svc.idle())
+          .then(async () => ({ held: (await enforcer.actual()).elems.has(element), passes: ping(pair.a, pair.addrB4) }));
+    });
+    try {
+      // The expiry sweep runs once a second: learn when, from a throwaway rule.
+      publishVerdict(r.nc, verdict("192.0.2.99", { handshakes: 2 }));
+      await waitFor("the sweep's phase", () => sweptAt, 5000, 10);
+      // Blocked 0.25 s before a sweep, then the second detector agrees 0.9 s later: the rule ends at
+      // creation + 4 s and is swept about 0.25 s after that, while the kernel's timeout, set at the
+      // agreement in whole seconds, ends the element only at creation + 4.9 s.
+      await sleepUntil(sweptAt + 1750);
+      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 2 }));
+      await waitFor("rule enforced", () => r.svc.listRules({ address: pair.addrA4 })[0]?.enforced, 5000, 10);
+      const created = r.svc.listRules({ address: pair.addrA4 })[0];
+      await sleepUntil(created.createdAt * 1000 + 900);
+      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 2, detector: "som", id: `som-expiry-${pair.addrA4}` }));
+      await waitFor("agreement", () => r.svc.listRules({ address: pair.addrA4 })[0]?.detector === "pst+som" || null, 5000, 10);
+      expect(r.svc.listRules({ address: pair.addrA4 })[0].expiresAt - created.createdAt).toBeCloseTo(4, 1);
+      expect((await enforcer.actual()).elems.has(element)).toBe(true);
+      await waitFor("rule expired", () => atExpiry, 8000, 50);
+      expect(await atExpiry!).toEqual({ held: false, passes: true });
+    } finally {
+      await r.stop();
+      await enforcer.destroy();
+    }
+  }, 30_000);
+
+  it("a verdict between a rule's expiry and the sweep: the old rule is announced expired before the source is blocked again", async () => {
+    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
+    const r = await startService(nats.url, { bucket: "race_test", baseTtlS: 1, netns: pair.b }, enforcer);
+    const sleepUntil = (ms: number) => new Promise((res) => setTimeout(res, Math.max(0, ms - Date.now())));
+    const target = "198.51.100.77";
+    const events: { kind: RuleEvent_Kind; createdAt: number; expiresAt: number }[] = [];
+    let sweptAt = 0;
+    r.svc.on("rule", (e) => {
+      if (e.rule?.srcCidr === `${target}/32`) events.push({ kind: e.kind, createdAt: e.rule.createdAt, expiresAt: e.rule.expiresAt });
+      else if (e.kind === RuleEvent_Kind.KIND_EXPIRED) sweptAt = Date.now();
+    });
+    try {
+      // The sweep runs once a second: learn its phase from a throwaway rule.
+      publishVerdict(r.nc, verdict("192.0.2.98", { handshakes: 2 }));
+      await waitFor("the sweep's phase", () => sweptAt, 5000, 10);
+      // Blocked 0.1 s after a sweep: the rule expires 0.1 s after the next one, and the sweep after
+      // that comes 0.9 s later. The source's next verdict lands in between.
+      await sleepUntil(sweptAt + 1100);
+      publishVerdict(r.nc, verdict(target, { handshakes: 2 }));
+      await waitFor("first block", () => events.length > 0 || null, 5000, 10);
+      await sleepUntil(events[0].expiresAt * 1000 + 300);
+      publishVerdict(r.nc, verdict(target, { handshakes: 2 }));
+      await waitFor("second block", () => events.filter((e) => e.kind === RuleEvent_Kind.KIND_ADDED).length === 2 || null, 5000, 10);
+      expect(events.map((e) => e.kind)).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_EXPIRED, RuleEvent_Kind.KIND_ADDED]);
+      expect(events[2].createdAt).toBeGreaterThan(events[0].expiresAt);
+      // A repeat offence: twice the base TTL.
+      expect(events[2].expiresAt - events[2].createdAt).toBeCloseTo(2, 3);
+      expect(r.svc.listRules({ address: target })).toHaveLength(1);
+    } finally {
+      await r.stop();
+      await enforcer.destroy();
+    }
+  }, 30_000);
+
   it("loses no active rule across restarts of the service, of NATS and of the host's firewall state", async () => {
     const cfg = { bucket: "restart_test", baseTtlS: 600, netns: pair.b };
     let r: Running = await startService(nats.url, cfg, new NftablesEnforcer({ netns: pair.b }));

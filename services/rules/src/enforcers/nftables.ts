@@ -175,8 +175,9 @@ export class NftablesEnforcer implements Enforcer {
     for (const r of removals) {
       const h = this.hosts.get(r.id);
       if (h) {
-        // Elements past their timeout are gone from the kernel already; deleting them would fail the transaction.
-        if (!r.expiresAt || r.expiresAt * 1000 > nowMs + 500) push(del, h.set, `"${h.addr}"`);
+        // Also when the rule's time is up: the element's whole-second timeout outlives the rule by
+        // up to a second, and the source must pass once the rule is announced expired.
+        push(del, h.set, `"${h.addr}"`);
         this.hosts.delete(r.id);
       }
       if (this.general.delete(r.id)) generalChanged = true;
@@ -186,7 +187,8 @@ export class NftablesEnforcer implements Enforcer {
       const p = fast ? null : place(r);
       const host = fast ?? (p?.set ? { set: p.set, addr: addrOf(p.match) } : null);
       if (host) {
-        if (this.hosts.has(r.id)) push(del, host.set, `"${host.addr}"`); // replace: the timeout changes
+        // Replace: before Linux 6.10 an add leaves an existing element's timeout as it was.
+        if (this.hosts.has(r.id)) push(del, host.set, `"${host.addr}"`);
         push(add, host.set, this.elem(r, host.addr, nowMs));
         this.hosts.set(r.id, host);
       } else {
@@ -194,18 +196,28 @@ export class NftablesEnforcer implements Enforcer {
         generalChanged = true;
       }
     }
-    const cmds: Array<string | object> = [];
-    for (const [set, elems] of del) cmds.push(this.elementCmd("delete", set, elems));
+    const cmds: Array<string | object> = [...this.removalCmds(del)];
     for (const [set, elems] of add) cmds.push(this.elementCmd("add", set, elems));
     if (generalChanged) cmds.push(...(this.chainCmds(nowMs / 1000) as object[]));
     try {
       await this.nft.applySerialized(cmds);
       this.problem = "";
     } catch (err) {
-      // An element may have expired in the kernel meanwhile (delete fails): resynchronise.
       this.problem = (err as Error).message;
       throw err;
     }
+  }
+
+  /**
+   * Deletes set elements whether or not they are still there. A plain delete of an element the
+   * kernel has timed out meanwhile fails, and with it the whole transaction (every other change
+   * of the batch); adding the element first (no-op when present) makes the delete always valid.
+   * nft 1.0.8's `destroy element` does the same, but older nft is still common.
+   */
+  private removalCmds(del: Map<SetName, string[]>): string[] {
+    const cmds: string[] = [];
+    for (const [set, elems] of del) cmds.push(this.elementCmd("add", set, elems), this.elementCmd("delete", set, elems));
+    return cmds;
   }
 
   /** Reads the table back: set elements (with time left) and tagged chain rules. */
@@ -273,8 +285,8 @@ export class NftablesEnforcer implements Enforcer {
     const desiredGeneral = new Set(this.general.keys());
     for (const id of ruleIds) if (!desiredGeneral.has(id)) removed++;
     for (const id of desiredGeneral) if (!ruleIds.has(id)) added++;
-    const cmds: Array<string | object> = [];
-    for (const [set, elems] of del) cmds.push(this.elementCmd("delete", set, elems));
+    // Listed elements may time out before this runs.
+    const cmds: Array<string | object> = [...this.removalCmds(del)];
     for (const [set, elems] of add) cmds.push(this.elementCmd("add", set, elems));
     cmds.push(...(this.chainCmds(nowMs / 1000) as object[]));
     await this.nft.applySerialized(cmds);
