@@ -15,21 +15,14 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { fnv1a32, parseAddress } from "@vigil/frames";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
-import { netnsUnavailableReason, repoRoot, waitFor } from "@vigil/testing";
+import { netnsUnavailableReason, repoRoot, toolMissing, waitFor } from "@vigil/testing";
 import { createTopology, startHubNats, startLeafNats, stopNats, type NatsNode, type Topology } from "./helpers/topology.js";
 import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
 import { serviceMissing, startService, type RunningService } from "./helpers/services.js";
 
 const SHARDS = 16;
 const NEEDED = ["capture", "pst", "rules"] as const;
-const nftMissing = (() => {
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-    return null;
-  } catch {
-    return "nft (nftables) is not installed";
-  }
-})();
+const nftMissing = toolMissing("nft", "nftables");
 const skipReason =
   netnsUnavailableReason() ??
   NEEDED.map(serviceMissing).find(Boolean) ??

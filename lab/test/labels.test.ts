@@ -3,22 +3,14 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { publicCapture, publicCapturesSkipReason } from "@vigil/testing";
+import { publicCapture, publicCapturesSkipReason, toolMissing } from "@vigil/testing";
 import { LAB_DIR } from "../src/lab.js";
 import { loadLabels, LabelsError } from "../src/labels.js";
 import { BENIGN_HOSTS, labAddress4, labAddress6, labMac } from "../src/topology.js";
 
 const CAPTURES = join(LAB_DIR, "captures");
 
-function hasTcpdump(): boolean {
-  try {
-    execFileSync("tcpdump", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const skipReason = hasTcpdump() ? null : "tcpdump is not installed (scripts/deps/lab.apt)";
+const skipReason = toolMissing("tcpdump", "scripts/deps/lab.apt");
 if (skipReason) console.warn(`lab capture checks skipped: ${skipReason}`);
 
 /** One line per packet matching the filter: "<epoch seconds> ...". */

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { publicCapture, publicCapturesSkipReason } from "@vigil/testing";
+import { publicCapture, publicCapturesSkipReason, toolMissing } from "@vigil/testing";
 import { LAB_DIR } from "../src/lab.js";
 import { loadLabels } from "../src/labels.js";
 import { inferLocal } from "../src/local.js";
@@ -12,19 +12,10 @@ import { Action, Origin, Rule, RuleEvent, RuleEvent_Kind } from "@vigil/proto";
 
 const EVAL = join(LAB_DIR, "captures", "eval");
 
-function natsMissing(): string | null {
-  try {
-    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
-    return null;
-  } catch {
-    return "nats-server is not installed";
-  }
-}
-
 // The replay runs the built daemons; the PST service is left out here so the
 // pipeline's own mechanics are tested whatever state the PST models are in.
 const missing = Pipeline.missingServices(["rules", "som"]);
-const pipelineSkip = natsMissing() ?? (missing.length ? `not built: ${missing.join(", ")} (node scripts/build.mjs)` : null);
+const pipelineSkip = toolMissing("nats-server") ?? (missing.length ? `not built: ${missing.join(", ")} (node scripts/build.mjs)` : null);
 if (pipelineSkip) console.warn(`replay pipeline tests skipped: ${pipelineSkip}`);
 
 describe("inferLocal", () => {

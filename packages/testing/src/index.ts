@@ -2,3 +2,4 @@ export * from "./nats-server.js";
 export * from "./ports.js";
 export * from "./netns.js";
 export * from "./public-captures.js";
+export * from "./tools.js";

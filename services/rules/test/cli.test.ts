@@ -1,22 +1,15 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { commands, EXIT, parseDuration } from "../src/cli.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
 import { publishVerdict, startService, verdict, type Running } from "./helpers.js";
 
-const natsSkip = (() => {
-  try {
-    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
-    return null;
-  } catch {
-    return "nats-server is not installed";
-  }
-})();
+const natsSkip = toolMissing("nats-server");
 if (natsSkip) console.warn(`CLI tests skipped: ${natsSkip}`);
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

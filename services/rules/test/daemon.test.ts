@@ -1,22 +1,14 @@
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { ControlApi } from "../src/client.js";
 import type { Status } from "@vigil/proto";
 
 const main = join(repoRoot, "services/rules/dist/main.js");
-const skip = (() => {
-  if (!existsSync(main)) return "services/rules is not built (run the build)";
-  try {
-    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
-  } catch {
-    return "nats-server is not installed";
-  }
-  return null;
-})();
+const skip = existsSync(main) ? toolMissing("nats-server") : "services/rules is not built (run the build)";
 if (skip) console.warn(`rules daemon test skipped: ${skip}`);
 
 describe.skipIf(skip)(`the rules daemon (dist/main.js)${skip ? ` (skipped: ${skip})` : ""}`, () => {

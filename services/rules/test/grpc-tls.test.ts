@@ -5,20 +5,12 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Status } from "@vigil/proto";
-import { disposeNatsServer, freePort, startNatsServer, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, freePort, startNatsServer, toolMissing, type NatsServerHandle } from "@vigil/testing";
 import { ControlApi } from "../src/client.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
 import { startService, type Running } from "./helpers.js";
 
-const skip = (() => {
-  for (const cmd of ["openssl", "nats-server"])
-    try {
-      execFileSync(cmd, [cmd === "openssl" ? "version" : "--version"], { stdio: "ignore" });
-    } catch {
-      return `${cmd} is not installed`;
-    }
-  return null;
-})();
+const skip = toolMissing("openssl", "", ["version"]) ?? toolMissing("nats-server");
 if (skip) console.warn(`gRPC TLS tests skipped: ${skip}`);
 
 function makePki(dir: string): void {

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,19 +5,12 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Action, Direction, Event, WatchEventsRequest, Origin, Rule, RuleEvent_Kind, type ListRulesResponse, type Status } from "@vigil/proto";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { ControlApi } from "../src/client.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
 import { publishVerdict, startService, verdict, type Running } from "./helpers.js";
 
-const natsSkip = (() => {
-  try {
-    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
-    return null;
-  } catch {
-    return "nats-server is not installed";
-  }
-})();
+const natsSkip = toolMissing("nats-server");
 if (natsSkip) console.warn(`gRPC tests skipped: ${natsSkip}`);
 
 const TOKEN = "s3cret-token-for-tests";

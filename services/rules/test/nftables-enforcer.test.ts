@@ -1,19 +1,11 @@
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createVethPair, inNetns, netnsUnavailableReason, type VethPair } from "@vigil/testing";
+import { createVethPair, inNetns, netnsUnavailableReason, toolMissing, type VethPair } from "@vigil/testing";
 import { Action, Direction, Origin, Rule } from "@vigil/proto";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
 import { canonicalRule } from "../src/model.js";
 
-const skip = netnsUnavailableReason() ?? (() => {
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-    return null;
-  } catch {
-    return "nft is not installed";
-  }
-})();
+const skip = netnsUnavailableReason() ?? toolMissing("nft");
 if (skip) console.warn(`nftables enforcer tests skipped: ${skip}`);
 
 function rule(p: Partial<Rule>, ttlS = 0): Rule {

@@ -1,40 +1,14 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, subjects, type NatsConnection } from "@vigil/bus";
 import { EndOfStream, Feedback, FeedbackKind, Heartbeat, Origin, RuleEvent, RuleEvent_Kind, Verdict } from "@vigil/proto";
-import {
-  createVethPair,
-  disposeNatsServer,
-  inNetns,
-  netnsUnavailableReason,
-  startNatsServer,
-  waitFor,
-  type NatsServerHandle,
-  type VethPair,
-} from "@vigil/testing";
+import { createVethPair, disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
 import { hostCidr } from "../src/model.js";
 import { metricValue, publishVerdict, startService, verdict, type Running } from "./helpers.js";
 
-const natsSkip = (() => {
-  try {
-    execFileSync("nats-server", ["--version"], { stdio: "ignore" });
-    return null;
-  } catch {
-    return "nats-server is not installed";
-  }
-})();
-const nftSkip =
-  netnsUnavailableReason() ??
-  (() => {
-    try {
-      execFileSync("nft", ["--version"], { stdio: "ignore" });
-      return null;
-    } catch {
-      return "nft is not installed";
-    }
-  })();
+const natsSkip = toolMissing("nats-server");
+const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
 if (natsSkip) console.warn(`rules service tests skipped: ${natsSkip}`);
 if (nftSkip) console.warn(`rules service nftables tests skipped: ${nftSkip}`);
 
