@@ -1,5 +1,5 @@
-import { writeFileSync } from "node:fs";
 import { craftPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type PacketSpec } from "@vigil/frames";
+import { LINKTYPE, PcapWriter } from "@vigil/packet-sources";
 
 export interface TimedPacket {
   /** Seconds since the epoch. */
@@ -7,30 +7,19 @@ export interface TimedPacket {
   spec: PacketSpec;
 }
 
-/** A classic pcap file (microsecond timestamps, Ethernet frames) holding the packets in order. */
+/** A pcap file (Ethernet frames, timestamps to the microsecond) holding the packets in order. */
 export function writePcap(path: string, packets: TimedPacket[]): void {
-  const parts: Buffer[] = [];
-  const hdr = Buffer.alloc(24);
-  hdr.writeUInt32LE(0xa1b2c3d4, 0);
-  hdr.writeUInt16LE(2, 4);
-  hdr.writeUInt16LE(4, 6);
-  hdr.writeUInt32LE(65535, 16);
-  hdr.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
-  parts.push(hdr);
+  const w = new PcapWriter(path, LINKTYPE.ETHERNET);
   for (const p of [...packets].sort((a, b) => a.ts - b.ts)) {
     const ip = craftPacket(p.spec);
-    const eth = Buffer.alloc(14);
-    Buffer.from([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1]).copy(eth, 0);
-    eth.writeUInt16BE(p.spec.src.includes(":") ? 0x86dd : 0x0800, 12);
-    const rec = Buffer.alloc(16);
+    const frame = Buffer.alloc(14 + ip.length);
+    Buffer.from([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1]).copy(frame, 0);
+    frame.writeUInt16BE(p.spec.src.includes(":") ? 0x86dd : 0x0800, 12);
+    frame.set(ip, 14);
     const sec = Math.floor(p.ts);
-    rec.writeUInt32LE(sec, 0);
-    rec.writeUInt32LE(Math.round((p.ts - sec) * 1e6), 4);
-    rec.writeUInt32LE(14 + ip.length, 8);
-    rec.writeUInt32LE(14 + ip.length, 12);
-    parts.push(rec, eth, Buffer.from(ip));
+    w.write(BigInt(sec) * 1_000_000_000n + BigInt(Math.round((p.ts - sec) * 1e6)) * 1000n, frame);
   }
-  writeFileSync(path, Buffer.concat(parts));
+  w.close();
 }
 
 /** A complete, ordinary TCP exchange between a client and a local server. */

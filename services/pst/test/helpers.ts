@@ -50,33 +50,17 @@ export async function syntheticModels(connections = 2000): Promise<ModelSet> {
   return new ModelSet(new ServiceClassMap(), new Map(models.map((m) => [m.name, m])));
 }
 
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Writes records as a classic pcap with raw-IP link type, so the training path reads real files. */
+/** Writes records as a pcap with raw-IP link type, so the training path reads real files. */
 export async function writeTempRecords(records: Uint8Array): Promise<string> {
   const { decodeRecords } = await import("@vigil/frames");
-  const recs = decodeRecords(records);
-  const parts: Buffer[] = [];
-  const hdr = Buffer.alloc(24);
-  hdr.writeUInt32LE(0xa1b2c3d4, 0);
-  hdr.writeUInt16LE(2, 4);
-  hdr.writeUInt16LE(4, 6);
-  hdr.writeUInt32LE(65535, 16);
-  hdr.writeUInt32LE(101, 20);
-  parts.push(hdr);
-  for (const r of recs) {
-    const h = Buffer.alloc(16);
-    const us = r.tsNs / 1000n;
-    h.writeUInt32LE(Number(us / 1_000_000n), 0);
-    h.writeUInt32LE(Number(us % 1_000_000n), 4);
-    h.writeUInt32LE(r.data.length, 8);
-    h.writeUInt32LE(r.origLen, 12);
-    parts.push(h, Buffer.from(r.data));
-  }
-  const dir = mkdtempSync(join(tmpdir(), "vigil-pst-test-"));
-  const file = join(dir, "records.pcap");
-  writeFileSync(file, Buffer.concat(parts));
+  const { LINKTYPE, PcapWriter } = await import("@vigil/packet-sources");
+  const file = join(mkdtempSync(join(tmpdir(), "vigil-pst-test-")), "records.pcap");
+  const w = new PcapWriter(file, LINKTYPE.RAW);
+  for (const r of decodeRecords(records)) w.write(r.tsNs, r.data, r.origLen);
+  w.close();
   return file;
 }
