@@ -476,6 +476,14 @@ export class ConnTable {
     return (aIsWanted ? this.addrA : this.addrB).subarray(slot * 4, slot * 4 + 4);
   }
 
+  /** The client's then the server's address words, copied: evidence outlives the slot. */
+  endpointWords(slot: number): Uint32Array {
+    const words = new Uint32Array(8);
+    words.set(this.addressWords(slot, true), 0);
+    words.set(this.addressWords(slot, false), 4);
+    return words;
+  }
+
   /** A hash of the address of the client or server end (no allocation). */
   addressHash(slot: number, client: boolean): number {
     const arr = this.isClientA(slot) === client ? this.addrA : this.addrB;

@@ -671,13 +671,7 @@ export class Detector implements JudgementSink {
   }
 
   private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): RawEvidence {
-    const words = new Uint32Array(8);
-    const clientA = t.isClientA(slot);
-    const o = slot * 4;
-    for (let i = 0; i < 4; i++) {
-      words[i] = (clientA ? t.addrA : t.addrB)[o + i];
-      words[4 + i] = (clientA ? t.addrB : t.addrA)[o + i];
-    }
+    const words = t.endpointWords(slot);
     const n = t.nsym[slot];
     let head: Uint16Array;
     let tail: Uint16Array | null = null;

@@ -43,13 +43,7 @@ export class ScoreSampler {
       at = Math.floor(Math.random() * this.seen);
       if (at >= this.maxPerBatch) return;
     }
-    const words = new Uint32Array(8);
-    const clientA = t.isClientA(slot);
-    const o = slot * 4;
-    for (let i = 0; i < 4; i++) {
-      words[i] = (clientA ? t.addrA : t.addrB)[o + i];
-      words[4 + i] = (clientA ? t.addrB : t.addrA)[o + i];
-    }
+    const words = t.endpointWords(slot);
     this.reservoir[at] = {
       ts: t.lastTs[slot],
       score,
