@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { F_AVG_SIZE, FEATURE_COUNT, FEATURE_NAMES } from "./features.js";
-import { Prng, Som, type Topology } from "./som.js";
+import { Prng, Som, type Topology, type TrainOptions } from "./som.js";
 
 export const MODEL_FORMAT = "vigil-som-model";
 export const MODEL_FORMAT_VERSION = 1;
@@ -12,16 +12,11 @@ export class ModelError extends Error {
   readonly code = "VIGIL_ERR_SOM_MODEL";
 }
 
-export interface TrainingParameters {
+/** How a model was trained: the map's shape, the schedule Som.train ran, and the calibration. */
+export interface TrainingParameters extends Omit<TrainOptions, "onProgress"> {
   rows: number;
   cols: number;
   topology: Topology;
-  epochs: number;
-  seed: number;
-  learningRate: number;
-  finalLearningRate: number;
-  radius?: number;
-  finalRadius: number;
   /** Share of the benign windows held out to calibrate the threshold. */
   heldOutFraction: number;
   /** Percentile of the held-out quantization errors that becomes the threshold. */
