@@ -3,28 +3,24 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { request } from "node:http";
 import { tmpdir, hostname } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, prom, serveMetrics, type MetricsServer } from "@vigil/metrics";
 import { Heartbeat, Origin, ScoreBatch } from "@vigil/proto";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { consoleSchema, createConsoleServer, DEFAULT_WEB_DIR, RulesClient, type ConsoleServer } from "../src/index.js";
+import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { ModelSource, modelSubject } from "../src/models.js";
+import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
 import { startControlStandIn } from "./support/control-standin.js";
 import { ATTACKER, pstExport, pstVerdict, SCANNER, somExport, somVerdict } from "./support/fixtures.js";
 
-const CHROMIUM = process.env.VIGIL_CHROMIUM ?? "/usr/bin/chromium";
 const ARTIFACTS = join(repoRoot, "test-artifacts/console");
 const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
 const TOKEN = "console-test-token-0123456789";
 
-const skipReason = !existsSync(CHROMIUM)
-  ? `Chromium not found at ${CHROMIUM} (apt-get install chromium, listed in scripts/deps/console.apt)`
-  : !existsSync(join(DEFAULT_WEB_DIR, "index.html"))
-    ? `the console front end is not built (${DEFAULT_WEB_DIR}): run node scripts/build.mjs`
-    : null;
+const skipReason = browserSkipReason();
 if (skipReason) console.warn(`console browser tests skipped: ${skipReason}`);
 
 const useRealRules = existsSync(RULES_MAIN);
@@ -58,9 +54,8 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
   let metrics: MetricsServer;
   let frames: prom.Counter;
   let drops: prom.Counter;
-  let context: BrowserContext;
+  let browser: Browser | undefined;
   let page: Page;
-  let userDataDir: string;
   let stateDir: string;
   const timers: NodeJS.Timeout[] = [];
   let rulesLog = "";
@@ -148,24 +143,14 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rulesAddress } });
     consoleServer = await createConsoleServer({ config, logger: createLogger("console-test", "warn"), nats: nc, env: { ...process.env, VIGIL_STATE_DIR: stateDir } });
 
-    userDataDir = mkdtempSync(join(tmpdir(), "vigil-chromium-"));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-      viewport: { width: 1366, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (msg) => {
-      if (msg.type() === "error") consoleErrors.push(msg.text());
-    });
-    page.on("pageerror", (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    browser = await launchChromium(consoleErrors);
+    page = browser.page;
     page.on("dialog", (d) => void d.accept());
   }, 120_000);
 
   afterAll(async () => {
     for (const t of timers) clearInterval(t);
-    await context?.close();
+    await browser?.close();
     await consoleServer?.close();
     rulesClient?.close();
     await standIn?.close();
@@ -177,7 +162,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await metrics?.close();
     await nc?.drain();
     if (nats) await disposeNatsServer(nats);
-    for (const d of [userDataDir, stateDir]) if (d) rmSync(d, { recursive: true, force: true });
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("refuses every request without the token, including static assets and the event stream", async () => {

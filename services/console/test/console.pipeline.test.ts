@@ -2,13 +2,14 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { Action, Origin } from "@vigil/proto";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { consoleSchema, createConsoleServer, DEFAULT_WEB_DIR, RulesClient, type ConsoleServer } from "../src/index.js";
+import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
+import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
 
 /**
  * The whole pipeline under the console: a real capture process replays a lab
@@ -16,7 +17,6 @@ import { consoleSchema, createConsoleServer, DEFAULT_WEB_DIR, RulesClient, type 
  * detectors judge it, the real rules service blocks (dry run), and the console
  * shows it in Chromium.
  */
-const CHROMIUM = process.env.VIGIL_CHROMIUM ?? "/usr/bin/chromium";
 const ARTIFACTS = join(repoRoot, "test-artifacts/console/pipeline");
 const ATTACK = process.env.VIGIL_CONSOLE_ATTACK_PCAP ?? join(repoRoot, "lab/captures/eval/scan-syn.pcap");
 const LOCAL = (process.env.VIGIL_CONSOLE_ATTACK_LOCAL ?? "10.77.0.10/32,fd77::10/128").split(",");
@@ -24,8 +24,8 @@ const ATTACKER = process.env.VIGIL_CONSOLE_ATTACKER ?? "10.77.0.66";
 const SERVICES = ["capture", "pst", "som", "rules"] as const;
 
 function skipReason(): string | null {
-  if (!existsSync(CHROMIUM)) return `Chromium not found at ${CHROMIUM}`;
-  if (!existsSync(join(DEFAULT_WEB_DIR, "index.html"))) return "the console front end is not built (node scripts/build.mjs)";
+  const browserMissing = browserSkipReason();
+  if (browserMissing) return browserMissing;
   const missing = SERVICES.filter((s) => !existsSync(join(repoRoot, "services", s, "dist/main.js")));
   if (missing.length) return `services not built: ${missing.join(", ")}`;
   if (!existsSync(ATTACK)) return `attack capture ${ATTACK} not recorded yet (lab/README.md)`;
@@ -51,10 +51,9 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
   let nats: NatsServerHandle;
   let nc: NatsConnection;
   let stateDir: string;
-  let userDataDir: string;
   let consoleServer: ConsoleServer;
   let rules: RulesClient;
-  let context: BrowserContext;
+  let browser: Browser | undefined;
   let page: Page;
   let capture: ChildProcess | null = null;
   const procs: ChildProcess[] = [];
@@ -116,16 +115,8 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
       nats: nc,
       env: { ...process.env, VIGIL_STATE_DIR: stateDir },
     });
-    userDataDir = mkdtempSync(join(tmpdir(), "vigil-chromium-"));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-      viewport: { width: 1366, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
-    page.on("pageerror", (e) => consoleErrors.push(e.message));
+    browser = await launchChromium(consoleErrors);
+    page = browser.page;
     page.on("dialog", (d) => void d.accept());
     // Both detector groups must own their shards before frames flow.
     await waitFor(
@@ -142,7 +133,7 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await consoleServer?.close();
     rules?.close();
     for (const p of procs.filter((p) => p.exitCode === null && p.signalCode === null)) {
@@ -153,7 +144,7 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
     }
     await nc?.drain();
     if (nats) await disposeNatsServer(nats);
-    for (const d of [stateDir, userDataDir]) if (d) rmSync(d, { recursive: true, force: true });
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("shows the replay in the overview, the attack's verdict with evidence, and false alarm lifts its block", async () => {
