@@ -176,12 +176,7 @@ static inline uint32_t fnv1a32(const uint8_t* p, uint32_t n) {
 // The fixed-length forms let the compiler unroll the per-frame hash and compare.
 template <int N>
 static inline uint32_t fnv1a32Fixed(const uint8_t* p) {
-  uint32_t h = 0x811c9dc5u;
-  for (int i = 0; i < N; i++) {
-    h ^= p[i];
-    h *= 0x01000193u;
-  }
-  return h;
+  return fnv1a32(p, N);
 }
 
 // a <= b as big-endian byte strings (memcmp order).
