@@ -17,11 +17,15 @@ describe.skipIf(configBuilt)(`configuration reference ${configBuilt ? `(skipped:
     const r = spawnSync(process.execPath, [join(repoRoot, "deploy/scripts/config-reference.mjs"), "--out", join(dir, "ref.md")], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`config-reference.mjs failed: ${r.stderr}`);
     text = readFileSync(join(dir, "ref.md"), "utf8");
-    const committed = join(repoRoot, "docs/config-reference.md");
-    if (!existsSync(committed) || readFileSync(committed, "utf8") !== text)
-      console.warn("docs/config-reference.md differs from the schemas: run node deploy/scripts/config-reference.mjs");
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("the committed docs/config-reference.md is what the schemas generate", () => {
+    const committed = join(repoRoot, "docs/config-reference.md");
+    const stale = "docs/config-reference.md differs from the schemas: run node deploy/scripts/config-reference.mjs";
+    expect(existsSync(committed), stale).toBe(true);
+    expect(readFileSync(committed, "utf8"), stale).toBe(text);
+  });
 
   for (const section of SECTIONS) {
     const dist = join(repoRoot, "services", section, "dist/config.js");
