@@ -111,7 +111,16 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
       }
     }
     // What each service declares (# TYPE lines count even before a first sample).
-    for (const s of running) exported.set(s, exportedNames(await fetchText(`http://127.0.0.1:${metricsPort.get(s)}/metrics`)));
+    // A service that answered and then went away also fails its own test, with its output.
+    for (const s of [...running]) {
+      try {
+        exported.set(s, exportedNames(await fetchText(`http://127.0.0.1:${metricsPort.get(s)}/metrics`)));
+      } catch (err) {
+        const svc = services.get(s)!;
+        running.splice(running.indexOf(s), 1);
+        startFailure.set(s, `${s} answered its health check, then ${(err as Error).message} (exit ${svc.child.exitCode ?? svc.child.signalCode ?? "none yet"})\n--- ${s} output ---\n${svc.output().slice(-3000)}`);
+      }
+    }
 
     const promDir = join(work, "prometheus");
     mkdirSync(promDir);
