@@ -16,7 +16,9 @@ if [ -f "$report" ]; then
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+    // A file whose set-up failed fails no test of its own: it is counted on its own.
+    const broken = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped${broken > 0 ? `; ${broken} test file(s) failed outside any test (set-up or import)` : ""}`);
   ' "$report"
 fi
 exit $status
