@@ -13,12 +13,6 @@ npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$
 status=$?
 set -e
 if [ -f "$report" ]; then
-  node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const skipped = r.numPendingTests + r.numTodoTests;
-    // A file whose set-up failed fails no test of its own: it is counted on its own.
-    const broken = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
-    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped${broken > 0 ? `; ${broken} test file(s) failed outside any test (set-up or import)` : ""}`);
-  ' "$report"
+  node "$root/scripts/test-summary.mjs" "$report" "$root/scripts/optional-skips.txt" || status=$((status == 0 ? 1 : status))
 fi
 exit $status

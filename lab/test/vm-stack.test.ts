@@ -2,13 +2,14 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { isRoot, repoRoot } from "@vigil/testing";
+import { guestKernel, isRoot, repoRoot } from "@vigil/testing";
 
 // Whole-stack tests inside the kernel module's VM (kmod/test/vm/run-vm.sh: Debian's 6.1 kernel under qemu TCG,
 // vigil.ko built from kmod/, the host root read-only over 9p). The scripts in lab/vm/ run inside and print JSON
 // lines {"k":..,"v":..}; the assertions are here.
 
-const KVER = process.env.VIGIL_KVER ?? "6.1.0-56-amd64";
+/** The guest kernel: chosen in one place, kmod/test/vm/kver.sh (which installs Debian's current one when none is). */
+const KVER = guestKernel() ?? "(none)";
 const runVm = join(repoRoot, "kmod/test/vm/run-vm.sh");
 // Our own build cache (git-ignored, not under /tmp, which the guest mounts afresh): the harness builds the module
 // out of tree there, never racing the kernel engineer's runs.
@@ -33,6 +34,7 @@ function skipReason(): string | null {
   if (process.env.VIGIL_SKIP_VM) return "VIGIL_SKIP_VM is set";
   if (!isRoot()) return "needs root (qemu with the host root over 9p)";
   if (!existsSync(runVm)) return "the kernel module's VM harness (kmod/test/vm/run-vm.sh) is missing";
+  if (KVER === "(none)") return "no Debian 6.1 guest kernel could be found or installed (kmod/test/vm/kver.sh)";
   if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `the guest kernel /boot/vmlinuz-${KVER} is not installed (kmod/test/vm/bootstrap.sh installs it)`;
   if (!existsSync(`/lib/modules/${KVER}/build`)) return `the guest kernel's headers (/lib/modules/${KVER}/build) are not installed`;
   for (const t of TOOLS) if (!onPath(t)) return `${t} is not installed`;

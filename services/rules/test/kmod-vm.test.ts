@@ -1,21 +1,13 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { isRoot, repoRoot } from "@vigil/testing";
+import { guestKernel, isRoot, repoRoot } from "@vigil/testing";
 
 const runVm = join(repoRoot, "kmod/test/vm/run-vm.sh");
 
-/** The guest kernel the harness boots (kver.sh installs Debian's current one when none is present). */
-function guestKernel(): string | null {
-  try {
-    return execFileSync(join(repoRoot, "kmod/test/vm/kver.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-  } catch {
-    return null;
-  }
-}
-const KVER = isRoot() ? guestKernel() : null;
+const KVER = guestKernel();
 // Our own build cache (git-ignored, and not under /tmp, which the guest mounts afresh): the harness builds the
 // module out of tree there, never racing the kernel engineer's own runs.
 const vmDir = process.env.VIGIL_RULES_VM_DIR ?? join(repoRoot, "services/rules/build/vm-cache");
