@@ -22,7 +22,7 @@ const BUILT = [
   "services/som/dist/main.js",
   "lab/dist/pipeline.js",
   "packages/packet-sources/native/build/Release/vigil_packet_sources.node",
-  "packages/netlink/build/Release/vigil_netlink.node",
+  "packages/netlink/native/build/Release/vigil_netlink.node",
 ];
 const TOOLS = ["qemu-system-x86_64", "nats-server", "nmap", "hping3", "curl", "python3"];
 

@@ -62,19 +62,6 @@ export interface VigilConstants {
   VIGIL_MAX_HOST_RULES: number;
 }
 
-/**
- * A failed request: `errno` is the kernel's (positive) error number and
- * `extack` its extended-ack explanation; `ruleIndex` names the rule of a
- * batch the kernel rejected when it can be known.
- */
-export interface NetlinkError extends Error {
-  code: "VIGIL_ERR_NETLINK";
-  errno: number;
-  syscall: string;
-  extack?: string;
-  ruleIndex?: number;
-}
-
 export interface ExpiryOverrun {
   overrun: true;
 }
@@ -99,7 +86,7 @@ interface NativeModule {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const addonPath = join(here, "../build/Release/vigil_netlink.node");
+const addonPath = join(here, "../native/build/Release/vigil_netlink.node");
 let native: NativeModule | null = null;
 let loadError: Error | null = null;
 

@@ -19,7 +19,7 @@ function skipReason(): string | null {
   if (!KVER) return "no Debian 6.1 guest kernel could be found or installed (kmod/test/vm/kver.sh)";
   if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `the guest kernel /boot/vmlinuz-${KVER} is not installed`;
   if (!existsSync(`/lib/modules/${KVER}/build`)) return `the guest kernel's headers (/lib/modules/${KVER}/build) are not installed`;
-  for (const f of ["packages/netlink/build/Release/vigil_netlink.node", "packages/netlink/dist/index.js", "services/rules/dist/enforcers/kmod.js", "services/rules/dist/kernel-metrics.js"])
+  for (const f of ["packages/netlink/native/build/Release/vigil_netlink.node", "packages/netlink/dist/index.js", "services/rules/dist/enforcers/kmod.js", "services/rules/dist/kernel-metrics.js"])
     if (!existsSync(join(repoRoot, f))) return `${f} is not built (run the build)`;
   return null;
 }
