@@ -1,7 +1,4 @@
 {
-  "variables": {
-    "vigil_sanitize%": "0"
-  },
   "targets": [
     {
       "target_name": "vigil_packet_sources",
@@ -10,8 +7,7 @@
         "src/engine.cc",
         "src/pcap_source.cc",
         "src/afpacket_source.cc",
-        "src/ring_source.cc",
-        "src/ring_producer.cc"
+        "src/ring_source.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -3,7 +3,6 @@ import { addon, type NativeBatch, type NativeSourceHandle } from "./native.js";
 
 export { addon } from "./native.js";
 export { PcapWriter, LINKTYPE } from "./pcap-writer.js";
-export type { NativeRingProducer } from "./native.js";
 
 /** Frame records of one shard, packed as described in packages/frames/README.md. */
 export interface SourceBatch {

@@ -21,25 +21,8 @@ export interface NativeSourceHandle {
   close(): void;
 }
 
-export interface NativeRingProducer {
-  produce(ring: number, records: Uint8Array): { written: number; dropped: number };
-  indexes(ring: number): { producer: number; consumer: number; drops: number };
-  info(): {
-    ringCount: number;
-    slotsPerRing: number;
-    slotSize: number;
-    snaplen: number;
-    pageSize: number;
-    ringOffset: number;
-    ringStride: number;
-    mapSize: number;
-  };
-  close(): void;
-}
-
 interface Addon {
   NativeSource: new (kind: "pcap" | "afpacket" | "ring", target: string, options: object, onSignal: () => void) => NativeSourceHandle;
-  RingProducer: new (path: string, options: { rings?: number; slots?: number; snaplen?: number; startIndex?: number }) => NativeRingProducer;
 }
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), "..");

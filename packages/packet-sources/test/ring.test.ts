@@ -1,16 +1,18 @@
 import { rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { craftPacket, decodeRecords, DIR_EGRESS, DIR_INGRESS, RecordWriter, shardOf, type FrameRecord } from "@vigil/frames";
-import { addon, openKernelRing, type NativeRingProducer, type PacketSource } from "../src/index.js";
+import { addon, openKernelRing, type PacketSource } from "../src/index.js";
 import { conversationPackets, tempDir } from "./support/gen.js";
+import { createRingProducer, ringProducerAddonPath, type RingProducer } from "./support/ring-producer.js";
 
 const dir = tempDir("vigil-ring-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function producer(name: string, opts: { rings?: number; slots?: number; snaplen?: number; startIndex?: number }): { path: string; ring: NativeRingProducer } {
+function producer(name: string, opts: { rings?: number; slots?: number; snaplen?: number; startIndex?: number }): { path: string; ring: RingProducer } {
   const path = join(dir, name);
-  return { path, ring: new (addon().RingProducer)(path, opts) };
+  return { path, ring: createRingProducer(path, opts) };
 }
 
 function records(packets: Uint8Array[], tsStart: bigint, ifindex = 3): { buf: Uint8Array; list: FrameRecord[] } {
@@ -48,6 +50,11 @@ function shardOfRecord(r: FrameRecord, shardCount: number): number {
 }
 
 describe("kernel ring reader (file laid out per the UAPI header, userspace producer)", () => {
+  it("the producer is test code: the production addon does not contain it", () => {
+    expect(Object.keys(addon())).toEqual(["NativeSource"]);
+    expect(Object.keys(createRequire(import.meta.url)(ringProducerAddonPath))).toEqual(["RingProducer"]);
+  });
+
   it("drains every ring: records identical to what was produced, snapped to the slot, sharded by remote address", async () => {
     const { path, ring } = producer("normal.ring", { rings: 3, slots: 256, snaplen: 96 });
     const info = ring.info();

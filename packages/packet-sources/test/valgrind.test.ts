@@ -5,13 +5,15 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { conversationPackets, writeCapture } from "./support/gen.js";
+import { ringProducerAddonPath } from "./support/ring-producer.js";
 
 // Valgrind memcheck rather than an ASan build: it checks the very addon that
 // ships (same -O2 build, same libpcap), needs no second build configuration,
 // and follows the addon's memory through libpcap and the N-API finalizers.
 // Node's own noise is suppressed narrowly (test/valgrind/node.supp).
 const here = dirname(fileURLToPath(import.meta.url));
-const built = existsSync(join(here, "../dist/index.js")) && existsSync(join(here, "../native/build/Release/vigil_packet_sources.node"));
+const built =
+  existsSync(join(here, "../dist/index.js")) && existsSync(join(here, "../native/build/Release/vigil_packet_sources.node")) && existsSync(ringProducerAddonPath);
 const hasValgrind = spawnSync("valgrind", ["--version"]).status === 0;
 const skip = !hasValgrind ? "valgrind is not installed (scripts/deps/test-capture.apt)" : !built ? "packet-sources is not built (run node scripts/build.mjs)" : null;
 if (skip) console.warn(`skipping the Valgrind run: ${skip}`);
@@ -35,6 +37,7 @@ describe.skipIf(skip)(`native addon under Valgrind memcheck${skip ? ` — skippe
       join(here, "valgrind/workload.mjs"),
       pcap,
       String(frames),
+      ringProducerAddonPath,
     ];
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const p = spawn("valgrind", args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -6,7 +6,6 @@
 
 #include <cstdlib>
 
-#include "ring_producer.h"
 #include "sources.h"
 
 namespace vigil {
@@ -198,7 +197,6 @@ class NativeSource : public Napi::ObjectWrap<NativeSource> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSource", NativeSource::Init(env));
-  exports.Set("RingProducer", RingProducer::Init(env));
   return exports;
 }
 

@@ -3,11 +3,14 @@
 // paths, and a source closed in the middle. Frames are checked, so a wrong read
 // shows up as a failure too, not only as a Valgrind error.
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { addon, openKernelRing, openPcap, readPcapRecords } from "../../dist/index.js";
+import { openKernelRing, openPcap, readPcapRecords } from "../../dist/index.js";
 
-const [pcap, expectFrames] = process.argv.slice(2);
+// The ring producer is the test-only addon (test/support/ring-producer.ts gives its path).
+const [pcap, expectFrames, ringProducerPath] = process.argv.slice(2);
+const { RingProducer } = createRequire(import.meta.url)(ringProducerPath);
 const dir = mkdtempSync(join(tmpdir(), "vigil-vg-"));
 const fail = (msg) => {
   process.stderr.write(`workload: ${msg}\n`);
@@ -47,7 +50,7 @@ for (const bad of [() => openPcap(pcap, { filter: "tcp port" }), () => openPcap(
 
 // 4. Kernel ring reader: drain while producing (wrap-around), then a full ring.
 const ringPath = join(dir, "ring");
-const producer = new (addon().RingProducer)(ringPath, { rings: 2, slots: 64, snaplen: 128 });
+const producer = new RingProducer(ringPath, { rings: 2, slots: 64, snaplen: 128 });
 const rec = Buffer.alloc(24 + 60);
 rec.writeUInt16LE(60, 16);
 rec[18] = 1;
@@ -73,7 +76,7 @@ if (full.dropped === 0) fail("a full ring dropped nothing");
 producer.close();
 rmSync(ringPath);
 const ring2Path = join(dir, "ring2");
-const p2 = new (addon().RingProducer)(ring2Path, { rings: 1, slots: 32 });
+const p2 = new RingProducer(ring2Path, { rings: 1, slots: 32 });
 p2.produce(0, Buffer.concat([many, many]));
 const ring2 = openKernelRing({ device: ring2Path });
 let got2 = 0;

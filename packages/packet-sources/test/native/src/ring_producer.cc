@@ -1,13 +1,43 @@
-#include "ring_producer.h"
+// Test-only addon (vigil_ring_producer.node): a userspace producer of the
+// kernel ring layout. It creates a file laid out exactly as the UAPI header
+// describes and plays the kernel's part (fill slot, store-release producer;
+// full ring => drops++), so the ring reader of the production addon is tested
+// without the module. Built by scripts/build-addon.mjs from test/native, never
+// linked into vigil_packet_sources.node and never shipped.
+#include <napi.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/vigil.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
+#include <string>
 
 namespace vigil {
+
+namespace {
+
+class RingProducer : public Napi::ObjectWrap<RingProducer> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit RingProducer(const Napi::CallbackInfo& info);
+  ~RingProducer() override;
+
+ private:
+  Napi::Value Produce(const Napi::CallbackInfo& info);
+  Napi::Value Indexes(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  struct vigil_ring_ctl* ctl(uint32_t ring) const;
+  void release();
+
+  int fd_ = -1;
+  uint8_t* map_ = nullptr;
+  struct vigil_ring_info info_ {};
+};
 
 Napi::Function RingProducer::Init(Napi::Env env) {
   return DefineClass(env, "RingProducer",
@@ -171,4 +201,15 @@ Napi::Value RingProducer::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("RingProducer", RingProducer::Init(env));
+  return exports;
+}
+
+}  // namespace
+
 }  // namespace vigil
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vigil::Init(env, exports); }
+
+NODE_API_MODULE(vigil_ring_producer, InitModule)
