@@ -13,5 +13,5 @@ export * from "./enforcers/types.js";
 export { DryRunEnforcer } from "./enforcers/dry-run.js";
 export { NftablesEnforcer } from "./enforcers/nftables.js";
 export { KmodEnforcer, toKernelRule } from "./enforcers/kmod.js";
-export { NftRunner, NftError } from "./enforcers/nft-runner.js";
+export { NftRunner, NftError } from "@vigil/nftables";
 export { selectEnforcer } from "./enforcers/select.js";

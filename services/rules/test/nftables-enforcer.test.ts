@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { libnftablesUnavailableReason } from "@vigil/nftables";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVethPair, inNetns, netnsUnavailableReason, toolMissing, type VethPair } from "@vigil/testing";
 import { Action, Direction, Origin, Rule } from "@vigil/proto";
@@ -23,7 +23,7 @@ function ping(ns: string, addr: string): boolean {
   }
 }
 
-const modes = (["library", "process"] as const).filter((m) => m === "process" || existsSync(new URL("../build/Release/vigil_nftables.node", import.meta.url)));
+const modes = (["library", "process"] as const).filter((m) => m === "process" || libnftablesUnavailableReason() === null);
 
 describe.skipIf(skip).each(modes)(`nftables enforcer (%s) in a network namespace${skip ? ` (skipped: ${skip})` : ""}`, (mode) => {
   let pair: VethPair;

@@ -2,7 +2,7 @@ import { formatCidr, parseCidr } from "@vigil/frames";
 import { Action, Direction, type Rule } from "@vigil/proto";
 import type { Logger } from "@vigil/lifecycle";
 import { isHostMatch, normalizeMatch, type NormalizedMatch } from "../model.js";
-import { NftRunner, type NftRunnerOptions } from "./nft-runner.js";
+import { NftRunner, type NftRunnerOptions } from "@vigil/nftables";
 import { remainingMs, type Enforcer, type ReconcileResult } from "./types.js";
 
 const HOOK_PRIORITY = -300; // before conntrack (-200): dropped packets never create state

@@ -1,10 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { unlink, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { libnftablesUnavailableReason, loadAddon, type NftContext } from "./addon.js";
 
 export class NftError extends Error {
   readonly code = "VIGIL_ERR_NFT";
@@ -25,26 +24,6 @@ export interface NftRunnerOptions {
   mode?: "library" | "process";
 }
 
-interface NftContext {
-  run(doc: string): Promise<string>;
-  close(): void;
-}
-
-const addonPath = join(dirname(fileURLToPath(import.meta.url)), "../../build/Release/vigil_nftables.node");
-let addon: { NftContext: new (netnsPath?: string) => NftContext } | null | undefined;
-
-/** The libnftables binding, or null when it is not built here. */
-function loadAddon(): typeof addon {
-  if (addon === undefined) {
-    try {
-      addon = existsSync(addonPath) ? createRequire(import.meta.url)(addonPath) : null;
-    } catch {
-      addon = null;
-    }
-  }
-  return addon;
-}
-
 /**
  * Drives libnftables through its JSON interface: one JSON document is one
  * atomic transaction, and listings come back as JSON; text output is never
@@ -63,7 +42,7 @@ export class NftRunner {
     const lib = loadAddon();
     this.mode = opts.mode ?? (lib ? "library" : "process");
     if (this.mode === "library" && !lib)
-      throw Object.assign(new Error(`the libnftables binding is not built (${addonPath})`), { code: "VIGIL_ERR_NFT" });
+      throw Object.assign(new Error(libnftablesUnavailableReason() ?? "the libnftables binding is unavailable"), { code: "VIGIL_ERR_NFT" });
   }
 
   private context(): NftContext {

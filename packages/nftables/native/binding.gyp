@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "vigil_nftables",
-      "sources": ["native/nftables.cc"],
+      "sources": ["src/nftables.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "libraries": ["-lnftables"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fexceptions"],
