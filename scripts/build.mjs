@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Builds every workspace: code generation and native addons ("build:pre"),
-// TypeScript with project references, then front ends ("build:post").
+// Builds every workspace: code generation and native addons ("build:pre";
+// every addon package runs scripts/build-addon.mjs, which builds its native/
+// and, for tests, its test/native/), TypeScript with project references, then
+// front ends ("build:post").
 // Incremental: a second run with nothing changed takes a few seconds.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";

@@ -240,55 +240,43 @@ static void OneRuleAttr(Builder* b, uint16_t type, const void* payload, uint16_t
   mnl_attr_nest_end(b->nlh, nest);
 }
 
+// A stats or config nest holding one attribute of `bytes` bytes.
+static bool ScalarRefused(const NestSchema& schema, uint16_t type, uint8_t bytes, const char* expect) {
+  Builder b(VIGIL_CMD_STATS_GET);
+  uint64_t v = 1;
+  struct nlattr* nest = mnl_attr_nest_start(b.nlh, schema.nest);
+  b.Raw(type, &v, bytes);
+  mnl_attr_nest_end(b.nlh, nest);
+  Exact e(b.nlh);
+  Scalars out;
+  std::string why;
+  if (DecodeScalars(e.nlh, schema, &out, &why) || why != expect) {
+    fprintf(stderr, "  expected \"%s\", got \"%s\"\n", expect, why.c_str());
+    return false;
+  }
+  return true;
+}
+
 static void TestBadLengths() {
+  static const struct {
+    uint16_t type;
+    uint16_t len;
+    const char* expect;
+  } cases[] = {
+      {VIGIL_RULE_ATTR_SRC_PREFIX, 3, "rule attribute 6 (srcPrefix) has 3 bytes, expected 1"},
+      {VIGIL_RULE_ATTR_TIMEOUT_MS, 4, "(timeoutMs) has 4 bytes, expected 8"},
+      {VIGIL_RULE_ATTR_ADDR, 5, "(addr) has 5 bytes, expected 4 or 16"},
+      {VIGIL_RULE_ATTR_SRC, 32, "(src) has 32 bytes, expected 4 or 16"},
+      {VIGIL_RULE_ATTR_DPORT_MIN, 0, "(dportMin) has 0 bytes, expected 2"},
+  };
   uint8_t bytes[32] = {1, 2, 3, 4, 5, 6, 7, 8};
-  {
+  for (const auto& c : cases) {
     Builder b;
-    OneRuleAttr(&b, VIGIL_RULE_ATTR_SRC_PREFIX, bytes, 3);
-    CHECK(Refused(b.nlh, "rule attribute 6 (srcPrefix) has 3 bytes, expected 1"));
+    OneRuleAttr(&b, c.type, bytes, c.len);
+    CHECK(Refused(b.nlh, c.expect));
   }
-  {
-    Builder b;
-    OneRuleAttr(&b, VIGIL_RULE_ATTR_TIMEOUT_MS, bytes, 4);
-    CHECK(Refused(b.nlh, "(timeoutMs) has 4 bytes, expected 8"));
-  }
-  {
-    Builder b;
-    OneRuleAttr(&b, VIGIL_RULE_ATTR_ADDR, bytes, 5);
-    CHECK(Refused(b.nlh, "(addr) has 5 bytes, expected 4 or 16"));
-  }
-  {
-    Builder b;
-    OneRuleAttr(&b, VIGIL_RULE_ATTR_SRC, bytes, 32);
-    CHECK(Refused(b.nlh, "(src) has 32 bytes, expected 4 or 16"));
-  }
-  {
-    Builder b;
-    OneRuleAttr(&b, VIGIL_RULE_ATTR_DPORT_MIN, bytes, 0);
-    CHECK(Refused(b.nlh, "(dportMin) has 0 bytes, expected 2"));
-  }
-  {
-    Builder b(VIGIL_CMD_STATS_GET);
-    struct nlattr* nest = mnl_attr_nest_start(b.nlh, VIGIL_ATTR_STATS);
-    mnl_attr_put_u32(b.nlh, VIGIL_STATS_ATTR_SEEN, 5);
-    mnl_attr_nest_end(b.nlh, nest);
-    Exact e(b.nlh);
-    Scalars out;
-    std::string why;
-    CHECK(!DecodeScalars(e.nlh, kStatsSchema, &out, &why));
-    CHECK(why == "stats attribute 1 (seen) has 4 bytes, expected 8");
-  }
-  {
-    Builder b(VIGIL_CMD_CONFIG_GET);
-    struct nlattr* nest = mnl_attr_nest_start(b.nlh, VIGIL_ATTR_CONFIG);
-    mnl_attr_put_u64(b.nlh, VIGIL_CONFIG_ATTR_CAPTURE, 1);
-    mnl_attr_nest_end(b.nlh, nest);
-    Exact e(b.nlh);
-    Scalars out;
-    std::string why;
-    CHECK(!DecodeScalars(e.nlh, kConfigSchema, &out, &why));
-    CHECK(why == "config attribute 1 (capture) has 8 bytes, expected 1");
-  }
+  CHECK(ScalarRefused(kStatsSchema, VIGIL_STATS_ATTR_SEEN, 4, "stats attribute 1 (seen) has 4 bytes, expected 8"));
+  CHECK(ScalarRefused(kConfigSchema, VIGIL_CONFIG_ATTR_CAPTURE, 8, "config attribute 1 (capture) has 8 bytes, expected 1"));
 }
 
 static void TestUnknownAttributes() {
@@ -308,16 +296,7 @@ static void TestUnknownAttributes() {
     b.Raw(77, &v, 1);
     CHECK(Refused(b.nlh, "message attribute 77 is unknown"));
   }
-  {
-    Builder b(VIGIL_CMD_STATS_GET);
-    struct nlattr* nest = mnl_attr_nest_start(b.nlh, VIGIL_ATTR_STATS);
-    b.Raw(40, &v, 1);
-    mnl_attr_nest_end(b.nlh, nest);
-    Exact e(b.nlh);
-    Scalars out;
-    std::string why;
-    CHECK(!DecodeScalars(e.nlh, kStatsSchema, &out, &why) && why == "stats attribute 40 is unknown (newer module?)");
-  }
+  CHECK(ScalarRefused(kStatsSchema, 40, 1, "stats attribute 40 is unknown (newer module?)"));
 }
 
 static void TestTruncation() {

@@ -201,15 +201,13 @@ Napi::Value RingProducer::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("RingProducer", RingProducer::Init(env));
-  return exports;
-}
-
 }  // namespace
 
 }  // namespace vigil
 
-static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vigil::Init(env, exports); }
+static Napi::Object InitRingProducer(Napi::Env env, Napi::Object exports) {
+  exports.Set("RingProducer", vigil::RingProducer::Init(env));
+  return exports;
+}
 
-NODE_API_MODULE(vigil_ring_producer, InitModule)
+NODE_API_MODULE(vigil_ring_producer, InitRingProducer)
