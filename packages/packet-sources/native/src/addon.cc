@@ -5,6 +5,8 @@
 #include <napi.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "sources.h"
 
@@ -42,12 +44,20 @@ uint32_t u32(const Napi::Object& o, const char* key, uint32_t def) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
 }
 
-Options parseOptions(const Napi::Object& o) {
-  Options opts;
+// Options from the TypeScript wrapper, which validates them; they are checked
+// again here where a wrong value would make C++ read or write out of bounds.
+// Returns false with the reason.
+bool parseOptions(const Napi::Object& o, Options* out, std::string* why) {
+  Options& opts = *out;
   opts.shardCount = u32(o, "shardCount", 16);
   opts.batchBytes = u32(o, "batchBytes", 65536);
   opts.flushMs = u32(o, "flushMs", 5);
   opts.snaplen = u32(o, "snaplen", 128);
+  // A frame record's cap_len is 16 bits: a larger snaplen would desynchronise the records.
+  if (opts.snaplen < 1 || opts.snaplen > 65535) {
+    *why = "snaplen must be 1..65535, got " + std::to_string(opts.snaplen);
+    return false;
+  }
   opts.maxQueuedBatches = u32(o, "maxQueuedBatches", 256);
   opts.headroom = u32(o, "headroom", 0);
   Napi::Value speed = o.Get("speed");
@@ -58,16 +68,34 @@ Options parseOptions(const Napi::Object& o) {
   if (local.IsArray()) {
     Napi::Array arr = local.As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Object c = arr.Get(i).As<Napi::Object>();
-      Napi::Buffer<uint8_t> bytes = c.Get("bytes").As<Napi::Buffer<uint8_t>>();
+      std::string at = "local[" + std::to_string(i) + "]";
+      Napi::Value entry = arr.Get(i);
+      if (!entry.IsObject()) {
+        *why = at + " must be {bytes, prefix}";
+        return false;
+      }
+      Napi::Object c = entry.As<Napi::Object>();
+      Napi::Value bytesValue = c.Get("bytes");
+      if (!bytesValue.IsBuffer() || (bytesValue.As<Napi::Buffer<uint8_t>>().Length() != 4 &&
+                                     bytesValue.As<Napi::Buffer<uint8_t>>().Length() != 16)) {
+        *why = at + ".bytes must be a Buffer of 4 or 16 bytes";
+        return false;
+      }
+      Napi::Buffer<uint8_t> bytes = bytesValue.As<Napi::Buffer<uint8_t>>();
       Cidr cidr{};
-      cidr.len = static_cast<uint8_t>(bytes.Length() == 16 ? 16 : 4);
+      cidr.len = static_cast<uint8_t>(bytes.Length());
       std::memcpy(cidr.bytes, bytes.Data(), cidr.len);
-      cidr.prefix = static_cast<uint8_t>(u32(c, "prefix", cidr.len * 8));
+      uint32_t prefix = u32(c, "prefix", cidr.len * 8);
+      // isLocal() compares prefix/8 whole bytes: a prefix beyond the address would read past it.
+      if (prefix > cidr.len * 8u) {
+        *why = at + ".prefix must be 0.." + std::to_string(cidr.len * 8) + ", got " + std::to_string(prefix);
+        return false;
+      }
+      cidr.prefix = static_cast<uint8_t>(prefix);
       opts.local.push_back(cidr);
     }
   }
-  return opts;
+  return true;
 }
 
 class NativeSource : public Napi::ObjectWrap<NativeSource> {
@@ -91,7 +119,12 @@ class NativeSource : public Napi::ObjectWrap<NativeSource> {
     std::string kind = info[0].As<Napi::String>().Utf8Value();
     std::string target = info[1].As<Napi::String>().Utf8Value();
     Napi::Object o = info[2].As<Napi::Object>();
-    Options opts = parseOptions(o);
+    Options opts;
+    std::string why;
+    if (!parseOptions(o, &opts, &why)) {
+      makeError(env, "VIGIL_ERR_OPTIONS", why, "", -1).ThrowAsJavaScriptException();
+      return;
+    }
     try {
       if (kind == "pcap") {
         source_ = openPcapSource(target, std::move(opts));
