@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { codecs } from "./codec.js";
-import { connectBus } from "./connection.js";
-import { ScorePublisher, serveModelExport } from "./scores.js";
-import { subjects } from "./subjects.js";
+import { codecs } from "../src/codec.js";
+import { connectBus } from "../src/connection.js";
+import { ScorePublisher, serveModelExport } from "../src/scores.js";
+import { subjects } from "../src/subjects.js";
 
 describe("score stream and model export", () => {
   let nats: NatsServerHandle;
