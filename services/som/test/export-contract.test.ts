@@ -15,7 +15,7 @@ describe("model export contract", () => {
     const [m] = parseSomExport(json);
     expect(m.rows * m.cols).toBe(json.hits.length);
     const model = SomModel.load(file);
-    const exported = model.exportMap() as { uMatrix: number[] };
+    const exported = model.exportMap();
     m.umatrix.forEach((u, i) => expect(u).toBeCloseTo(exported.uMatrix[i], 4));
     const [live] = parseSomExport(JSON.parse(JSON.stringify(model.exportMap())));
     expect(live).toMatchObject({ rows: m.rows, cols: m.cols, topology: m.topology, umatrix: exported.uMatrix });
