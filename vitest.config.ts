@@ -9,16 +9,7 @@ export default defineConfig({
     resolve: { conditions: ["vigil-source"], externalConditions: ["vigil-source"] },
   },
   test: {
-    include: [
-      "proto/test/**/*.test.ts",
-      "packages/*/src/**/*.test.ts",
-      "packages/*/test/**/*.test.ts",
-      "services/*/src/**/*.test.ts",
-      "services/*/test/**/*.test.ts",
-      "kmod/test/**/*.test.ts",
-      "deploy/test/**/*.test.ts",
-      "lab/test/**/*.test.ts",
-    ],
+    include: ["{packages,services}/*/test/**/*.test.ts", "kmod/test/**/*.test.ts", "{deploy,lab}/test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     pool: "forks",
     testTimeout: 30_000,

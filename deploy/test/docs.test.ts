@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "@vigil/testing";
@@ -77,5 +77,55 @@ describe.skipIf(configBuilt)(`configuration reference ${configBuilt ? `(skipped:
     expect(text).toContain("| `nats.servers` |");
     expect(text).toContain("`VIGIL_NATS__SERVERS`");
     expect(text).not.toContain(repoRoot);
+  });
+});
+
+const errorsBuilt = existsSync(join(repoRoot, "packages/errors/dist/index.js")) ? null : "packages/errors is not built";
+
+/** Every VIGIL_ERR_* literal in the source tree (code and tests), by code, with the files using it. */
+function codesInSource(): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  const skip = new Set(["node_modules", "dist", "build", ".git", "test-artifacts"]);
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (skip.has(e.name)) continue;
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (/\.(ts|mts|mjs|cjs|js|cc|c|h|sh)$/.test(e.name))
+        for (const [code] of readFileSync(path, "utf8").matchAll(/VIGIL_ERR_[A-Z0-9_]+/g)) found.set(code, [...(found.get(code) ?? []), relative(repoRoot, path)]);
+    }
+  };
+  // The catalog itself does not count as a use.
+  for (const top of ["services", "packages", "lab", "kmod", "deploy", "scripts"]) walk(join(repoRoot, top));
+  for (const [code, files] of found) {
+    const uses = files.filter((f) => !f.startsWith("packages/errors/"));
+    if (uses.length) found.set(code, [...new Set(uses)]);
+    else found.delete(code);
+  }
+  return found;
+}
+
+describe.skipIf(errorsBuilt)(`error reference ${errorsBuilt ? `(skipped: ${errorsBuilt})` : ""}`, () => {
+  it("the committed docs/errors.md is what the catalog generates", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-errref-"));
+    try {
+      const r = spawnSync(process.execPath, [join(repoRoot, "deploy/scripts/errors-reference.mjs"), "--out", join(dir, "errors.md")], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      const stale = "docs/errors.md differs from the catalog: run node deploy/scripts/errors-reference.mjs";
+      expect(existsSync(join(repoRoot, "docs/errors.md")), stale).toBe(true);
+      expect(readFileSync(join(repoRoot, "docs/errors.md"), "utf8"), stale).toBe(readFileSync(join(dir, "errors.md"), "utf8"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("every code used in the source is in the catalog, and every catalog code is used", async () => {
+    const { errorCatalog } = (await import(pathToFileURL(join(repoRoot, "packages/errors/dist/index.js")).href)) as { errorCatalog: Record<string, unknown> };
+    const used = codesInSource();
+    const missing = [...used].filter(([code]) => !(code in errorCatalog)).map(([code, files]) => `${code} (${files.join(", ")})`);
+    expect(missing, "codes used but missing from packages/errors/src/catalog.ts").toEqual([]);
+    const unused = Object.keys(errorCatalog).filter((code) => !used.has(code));
+    expect(unused, "codes in packages/errors/src/catalog.ts that nothing raises").toEqual([]);
+    expect(used.size).toBeGreaterThan(40);
   });
 });

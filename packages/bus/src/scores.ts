@@ -3,49 +3,76 @@ import type { ScoreSample } from "@vigil/proto";
 import { codecs } from "./codec.js";
 import { subjects } from "./subjects.js";
 
+export interface ScorePublisherOptions<Raw> {
+  /**
+   * Turns a kept sample into what goes on the wire. Applied only at flush, to the few samples the
+   * reservoir kept, so a detector can keep raw values (address words, say) and format them only
+   * for the samples that are published.
+   */
+  format: (raw: Raw) => ScoreSample;
+  intervalMs?: number;
+  maxPerBatch?: number;
+}
+
 /**
- * Collects a detector's scores and publishes them as one ScoreBatch per
- * interval on vigil.scores.<detector>, for live views. Bounded: past
- * maxPerBatch samples in an interval, only every n-th is kept, so a flood
- * costs the bus one batch a second whatever its rate.
+ * Collects a detector's scores and publishes them as one ScoreBatch per interval on
+ * vigil.scores.<detector>, for live views. Bounded: a uniform reservoir of at most maxPerBatch
+ * samples per interval, so a flood costs the bus one batch a second whatever its rate.
  */
-export class ScorePublisher {
-  private samples: ScoreSample[] = [];
+export class ScorePublisher<Raw = ScoreSample> {
+  private reservoir: Raw[] = [];
   private seen = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly format: (raw: Raw) => ScoreSample;
+  private readonly intervalMs: number;
+  private readonly maxPerBatch: number;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly detector: string,
     private readonly instance: string,
-    private readonly intervalMs = 1000,
-    private readonly maxPerBatch = 500,
-  ) {}
+    opts: ScorePublisherOptions<Raw>,
+  ) {
+    this.format = opts.format;
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.maxPerBatch = opts.maxPerBatch ?? 500;
+  }
 
   start(): void {
     this.timer = setInterval(() => this.flush(), this.intervalMs);
     this.timer.unref();
   }
 
-  add(sample: ScoreSample): void {
+  /**
+   * Counts one score and says where to keep it: a reservoir index for fill(), or -1 when the
+   * reservoir passes it over. Lets a hot path skip building samples that would be dropped.
+   */
+  reserve(): number {
     this.seen++;
-    if (this.samples.length < this.maxPerBatch) {
-      this.samples.push(sample);
-      return;
-    }
+    if (this.reservoir.length < this.maxPerBatch) return this.reservoir.length;
     // Reservoir sampling keeps a uniform sample of the interval's scores.
     const j = Math.floor(Math.random() * this.seen);
-    if (j < this.maxPerBatch) this.samples[j] = sample;
+    return j < this.maxPerBatch ? j : -1;
+  }
+
+  fill(at: number, raw: Raw): void {
+    this.reservoir[at] = raw;
+  }
+
+  add(raw: Raw): void {
+    const at = this.reserve();
+    if (at >= 0) this.reservoir[at] = raw;
   }
 
   flush(): void {
-    if (this.samples.length === 0 || this.nc.isClosed()) return;
+    const kept = this.reservoir;
+    this.reservoir = [];
+    this.seen = 0;
+    if (kept.length === 0 || this.nc.isClosed()) return;
     this.nc.publish(
       subjects.scores(this.detector),
-      codecs.scoreBatch.encode({ detector: this.detector, instance: this.instance, scores: this.samples }),
+      codecs.scoreBatch.encode({ detector: this.detector, instance: this.instance, scores: kept.map(this.format) }),
     );
-    this.samples = [];
-    this.seen = 0;
   }
 
   stop(): void {
@@ -55,16 +82,5 @@ export class ScorePublisher {
   }
 }
 
-/** Answers requests on vigil.models.<detector> with the model's JSON export. */
-export function serveModelExport(nc: NatsConnection, detector: string, exportJson: () => unknown): { unsubscribe(): void } {
-  return nc.subscribe(subjects.models(detector), {
-    callback: (err, msg) => {
-      if (err || !msg.reply) return;
-      try {
-        msg.respond(JSON.stringify(exportJson()));
-      } catch (e) {
-        msg.respond(JSON.stringify({ error: (e as Error).message }));
-      }
-    },
-  });
-}
+/** The format hook for detectors whose scores are already ScoreSamples. */
+export const identityScore = (sample: ScoreSample): ScoreSample => sample;

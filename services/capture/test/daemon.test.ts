@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, subjects } from "@vigil/bus";
 import type { Heartbeat } from "@vigil/proto";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { conversationPackets, ether, FrameSink, tempDir, writeCapture } from "./support.js";
+import { conversationPackets, ether, FrameSink, tempDir, writeCapture } from "./support/frames.js";
 
 const main = join(repoRoot, "services/capture/dist/main.js");
 const skip = existsSync(main) ? null : "services/capture is not built (run node scripts/build.mjs)";

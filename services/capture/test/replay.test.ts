@@ -9,7 +9,7 @@ import { disposeNatsServer, publicCapture, publicCapturesDir, publicCapturesSkip
 import { prom } from "@vigil/metrics";
 import { clientConnected, clientPendingBytes, FrameBatchEncoder, runCapture } from "../src/index.js";
 import { CaptureMetrics } from "../src/metrics.js";
-import { conversationPackets, expectedRecords, FrameSink, readCaptureFile, tempDir, writeCapture } from "./support.js";
+import { conversationPackets, expectedRecords, FrameSink, readCaptureFile, tempDir, writeCapture } from "./support/frames.js";
 
 const publicSkip = publicCapturesSkipReason();
 if (publicSkip) console.warn(`skipping public-capture replays: ${publicSkip}`);

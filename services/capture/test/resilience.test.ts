@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { startCapture } from "../src/index.js";
-import { conversationPackets, ether, expectedRecords, FrameSink, readCaptureFile, tempDir, writeCapture } from "./support.js";
+import { conversationPackets, ether, expectedRecords, FrameSink, readCaptureFile, tempDir, writeCapture } from "./support/frames.js";
 
 const dir = tempDir("vigil-capture-res-");
 const cli = join(repoRoot, "packages/cli/dist/main.js");

@@ -67,43 +67,8 @@ export interface Tick {
   rules: RulesState;
 }
 
-export interface PstNext {
-  symbol: string;
-  count: number;
-  p: number;
-}
-
-export interface PstNode {
-  context: string[];
-  count: number;
-  next: PstNext[];
-  children: PstNode[];
-}
-
-export interface PstModelView {
-  serviceClass: string;
-  version: string;
-  threshold: number | null;
-  /** The smoothing floor: the probability of a symbol never seen after a context. */
-  gammaMin: number | null;
-  nodes: number;
-  depth: number;
-  root: PstNode;
-}
-
-export type Topology = "rectangular" | "hexagonal";
-
-export interface SomModelView {
-  rows: number;
-  cols: number;
-  topology: Topology;
-  version: string;
-  features: string[];
-  umatrix: number[];
-  hits: number[];
-  labels: (string | null)[];
-  threshold: number | null;
-}
+/** The model views are the model contract's (@vigil/models): the console shows what the parsers produce. */
+export type { PstModelView, PstNext, PstNode, SomModelView, Topology } from "@vigil/models";
 
 export interface ModelDocument<T> {
   detector: string;

@@ -19,6 +19,8 @@ import { ATTACKER, pstExport, pstVerdict, SCANNER, somExport, somVerdict } from 
 const ARTIFACTS = join(repoRoot, "test-artifacts/console");
 const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
 const TOKEN = "console-test-token-0123456789";
+/** The models shipped in the repository, given to the console as its configured model directories. */
+const SHIPPED_MODELS = { pst: join(repoRoot, "services/pst/models"), som: join(repoRoot, "services/som/models/default") };
 
 const skipReason = browserSkipReason();
 if (skipReason) console.warn(`console browser tests skipped: ${skipReason}`);
@@ -34,9 +36,9 @@ function parseRate(text: string): number {
   return Number.parseFloat(m[1]) * (m[2] === "k" ? 1e3 : m[2] === "M" ? 1e6 : 1);
 }
 
-/** Where the console finds the detector's model without a live detector: its state dir or the shipped models. */
+/** Where the console finds the detector's model without a live detector: the configured (shipped) model directories. */
 async function modelFileOrigin(detector: "pst" | "som", stateDir: string): Promise<string | null> {
-  const source = new ModelSource({ nats: () => null, stateDir, dirs: {}, requestTimeoutMs: 100 });
+  const source = new ModelSource({ nats: () => null, stateDir, dirs: SHIPPED_MODELS, requestTimeoutMs: 100 });
   try {
     return (await source.get(detector)).origin;
   } catch {
@@ -140,7 +142,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     }
     console.warn(`console browser test: models from ${JSON.stringify(modelSources)}`);
 
-    const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rulesAddress } });
+    const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rulesAddress }, models: { pstDir: SHIPPED_MODELS.pst, somDir: SHIPPED_MODELS.som } });
     consoleServer = await createConsoleServer({ config, logger: createLogger("console-test", "warn"), nats: nc, env: { ...process.env, VIGIL_STATE_DIR: stateDir } });
 
     browser = await launchChromium(consoleErrors);

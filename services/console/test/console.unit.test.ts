@@ -1,14 +1,15 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
 import { connectBus } from "@vigil/bus";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer } from "@vigil/testing";
+import { disposeNatsServer, freePort, startNatsServer } from "@vigil/testing";
 import { authenticate, hostAllowed, hostName, parseCookies, sessionValue } from "../src/auth.js";
 import { CounterRates, sumCounters } from "../src/capture-metrics.js";
 import { consoleSchema, createConsoleServer } from "../src/index.js";
-import { ModelSource, modelSubject, normalizePst, normalizeSom, pstSymbolText, uMatrixFromWeights } from "../src/models.js";
+import { parsePstExport, parseSymbol } from "@vigil/models";
+import { ModelSource, modelSubject } from "../src/models.js";
 import { explainSequence } from "../web/src/evidence.js";
 import { pstExport, somExport } from "./support/fixtures.js";
 
@@ -20,35 +21,8 @@ const tempDir = () => {
   return d;
 };
 
-describe("PST model views", () => {
-  it("builds the tree from the detector's flat JSON export", () => {
-    const [ssh, web] = normalizePst(pstExport());
-    expect(ssh.serviceClass).toBe("ssh");
-    expect(ssh.threshold).toBe(3.2);
-    expect(ssh.nodes).toBe(11);
-    expect(ssh.root.context).toEqual([]);
-    const ctxCs = ssh.root.children.find((c) => c.context.join(" ") === "C:S")!;
-    expect(ctxCs.next[0]).toMatchObject({ symbol: "S:SA", count: 3900 });
-    expect(ctxCs.children[0].context).toEqual(["BOS", "C:S"]);
-    expect(web.nodes).toBe(3);
-  });
-
-  it("names the node when a parent is missing", () => {
-    expect(() => normalizePst({ models: [{ name: "x", tree: { nodes: [{ id: 0, context: "ε", parent: null, count: 1, next: [] }, { id: 1, context: "C:S", parent: 7, count: 1, next: [] }] } }] })).toThrow(
-      /node 1 names parent 7/,
-    );
-    expect(() => normalizePst({ nope: 1 })).toThrow(/PST export: expected/);
-  });
-
-  it("formats symbols as the detector's alphabet does", () => {
-    expect(pstSymbolText(0x02)).toBe("C:S");
-    expect(pstSymbolText(0x100 | 0x12)).toBe("S:SA");
-    expect(pstSymbolText(0x18)).toBe("C:PA");
-    expect(pstSymbolText(512)).toBe("END");
-    expect(() => pstSymbolText(600)).toThrow(/outside the PST alphabet/);
-  });
-
-  it("reads a saved model file to the same tree as the detector's own export", async () => {
+describe("PST evidence", () => {
+  it("explains a sequence with the detector's own score", async () => {
     let pst: typeof import("@vigil/pst");
     try {
       pst = await import("@vigil/pst");
@@ -58,7 +32,7 @@ describe("PST model views", () => {
     }
     const counts = new pst.ContextCounter(4);
     const seq = (s: string, n: number) => {
-      for (let i = 0; i < n; i++) counts.add({ symbols: s.split(" ").map(pst.parseSymbol), fromStart: true } as never, 1);
+      for (let i = 0; i < n; i++) counts.add({ symbols: s.split(" ").map(parseSymbol), fromStart: true } as never, 1);
     };
     seq("C:S S:SA C:A C:PA S:PA S:A C:FA S:FA C:A", 50);
     seq("C:S S:SA C:A C:PA S:A C:FA S:FA C:A", 30);
@@ -68,60 +42,13 @@ describe("PST model views", () => {
       { value: 3, percentile: 99, heldOut: 0, minSymbols: 3 },
       { sequences: 85, symbols: 0, heldOut: 0, sha256: "", inputs: [], feedbackSequences: 0, learnedSequences: 0 } as never,
     );
-    const fromFile = normalizePst(JSON.parse(JSON.stringify(model.toFile()))) [0];
-    const fromExport = normalizePst([{ name: "ssh", serviceClass: model.serviceClass, threshold: model.threshold, tree: pst.exportTree(model.compiled, 1000) }])[0];
-    expect(fromFile.nodes).toBe(fromExport.nodes);
-    expect(fromFile.nodes).toBeGreaterThan(3);
-    const flatten = (n: ReturnType<typeof normalizePst>[0]["root"]): string[] => [
-      `${n.context.join(" ")}|${n.count}|${n.next.map((x) => `${x.symbol}:${x.count}:${x.p.toFixed(6)}`).sort().join(",")}`,
-      ...n.children.flatMap(flatten),
-    ];
-    expect(flatten(fromFile.root).sort()).toEqual(flatten(fromExport.root).sort());
-
+    const fromFile = parsePstExport(JSON.parse(JSON.stringify(model.toFile())))[0];
     // The console's per-symbol explanation gives the detector's own score.
     for (const text of ["C:S S:SA C:A C:PA S:PA S:A C:FA S:FA C:A", "C:S S:RA", "C:S S:SA C:R", "C:PA C:PA S:FA"]) {
       const costs = explainSequence(fromFile as never, text.split(" "));
       const mean = costs.reduce((s, c) => s - Math.log(c.p), 0) / costs.length;
-      expect(mean, text).toBeCloseTo(model.compiled.score(text.split(" ").map(pst.parseSymbol), true), 4);
+      expect(mean, text).toBeCloseTo(model.compiled.score(text.split(" ").map(parseSymbol), true), 4);
     }
-  });
-});
-
-describe("SOM model views", () => {
-  it("takes the detector's exportMap shape", () => {
-    const [m] = normalizeSom(somExport());
-    expect(m).toMatchObject({ rows: 10, cols: 12, topology: "hexagonal", version: "som/default@1", threshold: 2.5 });
-    expect(m.umatrix).toHaveLength(120);
-    expect(m.labels[9 * 12 + 10]).toBe("syn-flood");
-    expect(m.labels[9 * 12 + 11]).toBe("syn-scan");
-  });
-
-  it("computes the U-matrix of a shipped model file as the detector does", async () => {
-    const file = join(repoRoot, "services/som/models/default/som-model.json");
-    if (!existsSync(file)) return console.warn(`skipping: ${file} not present`);
-    const json = JSON.parse((await import("node:fs")).readFileSync(file, "utf8"));
-    const [m] = normalizeSom(json);
-    expect(m.rows * m.cols).toBe(json.hits.length);
-    let som: typeof import("@vigil/som") | null = null;
-    try {
-      som = await import("@vigil/som");
-    } catch {
-      /* cross-check below needs the detector's package */
-    }
-    if (som) {
-      const exported = som.SomModel.load(file).exportMap() as { uMatrix: number[] };
-      m.umatrix.forEach((u, i) => expect(u).toBeCloseTo(exported.uMatrix[i], 4));
-    }
-  });
-
-  it("rejects a grid whose size does not match", () => {
-    expect(() => normalizeSom({ rows: 2, cols: 2, umatrix: [1, 2, 3] })).toThrow(/expected 4 cells \(2x2\), got 3/);
-    expect(() => normalizeSom({ rows: 2, cols: 2 })).toThrow(/neither umatrix nor weights/);
-  });
-
-  it("rectangular U-matrix: mean distance to the 4 neighbours", () => {
-    const u = uMatrixFromWeights([[0], [1], [0], [3]], 2, 2);
-    expect(u).toEqual([(1 + 0) / 2, (1 + 2) / 2, (0 + 3) / 2, (2 + 3) / 2]);
   });
 });
 
@@ -131,6 +58,7 @@ describe("model sources", () => {
     mkdirSync(join(state, "pst", "models"), { recursive: true });
     writeFileSync(join(state, "pst", "models", "ssh.pst.json"), JSON.stringify(pstExport()));
     const src = new ModelSource({ nats: () => null, stateDir: state, dirs: {}, requestTimeoutMs: 100 });
+    expect(src.directories("pst")).toEqual([join(state, "pst", "models"), join(state, "pst")]);
     const doc = await src.get("pst");
     expect(doc.origin).toContain(join(state, "pst", "models"));
     expect(doc.models).toHaveLength(2);

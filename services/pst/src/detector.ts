@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from "@vigil/frames";
 import { ConnectionEvidence, Verdict } from "@vigil/proto";
-import { ELLIPSIS, SYM_END, formatSymbols } from "./alphabet.js";
+import { ELLIPSIS, SYM_END, formatSymbols } from "@vigil/models";
 import { ConnTable, HEAD_LEN, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
 import type { ModelSet, PstModel } from "./model.js";
 

@@ -1,5 +1,5 @@
 import type { Verdict } from "@vigil/proto";
-import { parseSequence } from "./alphabet.js";
+import { parseSequence } from "@vigil/models";
 import type { TrainingSequence } from "./pst.js";
 
 /**

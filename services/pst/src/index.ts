@@ -1,4 +1,3 @@
-export * from "./alphabet.js";
 export * from "./pst.js";
 export * from "./model.js";
 export * from "./conntrack.js";

@@ -1,4 +1,4 @@
-import { CONTEXT_SIZE, PREDICT_SIZE, SYM_BOS, symbolText } from "./alphabet.js";
+import { CONTEXT_SIZE, PREDICT_SIZE, SYM_BOS, symbolText } from "@vigil/models";
 
 /**
  * Probabilistic suffix tree after Ron, Singer and Tishby, "The power of

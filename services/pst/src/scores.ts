@@ -1,9 +1,11 @@
-import type { ScorePublisher } from "@vigil/bus";
+import { ScorePublisher, type NatsConnection } from "@vigil/bus";
+import type { ScoreSample } from "@vigil/proto";
 import type { ConnTable } from "./conntrack.js";
 import { wordsToAddress } from "./detector.js";
 import type { PstModel } from "./model.js";
 
-interface RawScore {
+/** A judged connection's score as kept in the reservoir: addresses still as words. */
+export interface RawScore {
   ts: number;
   score: number;
   threshold: number;
@@ -15,66 +17,40 @@ interface RawScore {
   serverPort: number;
 }
 
+/** "client -> server:port class", formatted only for the samples that are published. */
+export function formatScore(r: RawScore): ScoreSample {
+  return {
+    ts: r.ts,
+    score: r.score,
+    threshold: r.threshold,
+    key: `${wordsToAddress(r.words.subarray(0, 4), r.family)} -> ${wordsToAddress(r.words.subarray(4, 8), r.family)}:${r.serverPort} ${r.serviceClass}`,
+    model: r.model,
+    bmu: -1,
+  };
+}
+
+export type PstScorePublisher = ScorePublisher<RawScore>;
+
+export function createScorePublisher(nc: NatsConnection, instance: string): PstScorePublisher {
+  return new ScorePublisher<RawScore>(nc, "pst", instance, { format: formatScore });
+}
+
 /**
- * Feeds every judged connection's score to the live score stream without formatting addresses
- * per connection (a spoofed flood judges hundreds of thousands a second): a uniform reservoir of
- * raw samples per interval, formatted and handed to the ScorePublisher only when it is flushed.
+ * Feeds a judged connection's score to the live score stream. A spoofed flood judges hundreds of
+ * thousands of connections a second, so the connection's fields are read only when the reservoir
+ * keeps the sample.
  */
-export class ScoreSampler {
-  private reservoir: RawScore[] = [];
-  private seen = 0;
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly publisher: ScorePublisher,
-    private readonly intervalMs = 1000,
-    private readonly maxPerBatch = 500,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => this.flush(), this.intervalMs);
-    this.timer.unref();
-  }
-
-  add(t: ConnTable, slot: number, score: number, model: PstModel, serviceClass: string): void {
-    this.seen++;
-    let at = this.reservoir.length;
-    if (at >= this.maxPerBatch) {
-      at = Math.floor(Math.random() * this.seen);
-      if (at >= this.maxPerBatch) return;
-    }
-    const words = t.endpointWords(slot);
-    this.reservoir[at] = {
-      ts: t.lastTs[slot],
-      score,
-      threshold: model.threshold.value,
-      model: model.id,
-      serviceClass,
-      family: t.family[slot],
-      words,
-      serverPort: t.port(slot, false),
-    };
-  }
-
-  flush(): void {
-    const batch = this.reservoir;
-    this.reservoir = [];
-    this.seen = 0;
-    for (const r of batch)
-      this.publisher.add({
-        ts: r.ts,
-        score: r.score,
-        threshold: r.threshold,
-        key: `${wordsToAddress(r.words.subarray(0, 4), r.family)} -> ${wordsToAddress(r.words.subarray(4, 8), r.family)}:${r.serverPort} ${r.serviceClass}`,
-        model: r.model,
-        bmu: -1,
-      });
-    this.publisher.flush();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.flush();
-  }
+export function sampleScore(pub: PstScorePublisher, t: ConnTable, slot: number, score: number, model: PstModel, serviceClass: string): void {
+  const at = pub.reserve();
+  if (at < 0) return;
+  pub.fill(at, {
+    ts: t.lastTs[slot],
+    score,
+    threshold: model.threshold.value,
+    model: model.id,
+    serviceClass,
+    family: t.family[slot],
+    words: t.endpointWords(slot),
+    serverPort: t.port(slot, false),
+  });
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { codecs, ScorePublisher, serveModelExport, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
+import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
+import { serveModelExport } from "@vigil/models";
 import type { Logger } from "@vigil/lifecycle";
 import type { Registry } from "@vigil/metrics";
 import { FeedbackKind, type Verdict } from "@vigil/proto";
@@ -11,7 +12,7 @@ import { sequencesOfVerdict } from "./feedback.js";
 import { registerMetrics } from "./metrics.js";
 import { exportModelsJson, MODEL_SUFFIX, ModelSet, readModelDir, ServiceClassMap, writeModelFile, type PstModel } from "./model.js";
 import type { TrainingSequence } from "./pst.js";
-import { ScoreSampler } from "./scores.js";
+import { createScorePublisher, sampleScore, type PstScorePublisher } from "./scores.js";
 
 export interface PstServiceOptions {
   nc: NatsConnection;
@@ -52,7 +53,7 @@ export class PstService {
   private readonly subs = new Map<number, Subscription>();
   private feedbackSub: Subscription | null = null;
   private modelSub: { unsubscribe(): void } | null = null;
-  private readonly scores: ScoreSampler;
+  private readonly scores: PstScorePublisher;
   private readonly sources = new Map<string, SourceProgress>();
   private readonly applied = new Set<string>();
   private readonly lag = { seconds: 0 };
@@ -79,10 +80,10 @@ export class PstService {
       {
         onVerdict: (v) => this.publishVerdict(v),
         onJudged: (j) => this.judged(j),
-        onScore: (t, slot, score, model) => this.scores.add(t, slot, score, model, this.modelSet.classMap.classes[t.cls[slot]].name),
+        onScore: (t, slot, score, model) => sampleScore(this.scores, t, slot, score, model, this.modelSet.classMap.classes[t.cls[slot]].name),
       },
     );
-    this.scores = new ScoreSampler(new ScorePublisher(opts.nc, "pst", opts.instance));
+    this.scores = createScorePublisher(opts.nc, opts.instance);
     this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.ownership?.shards.length ?? 0) : null;
     this.scoreChildren = this.modelSet.classMap.classes.map((c) => {
       const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(c.name)].name;

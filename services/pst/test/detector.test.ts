@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { RecordWriter } from "@vigil/frames";
 import type { Verdict } from "@vigil/proto";
-import { formatSymbols } from "../src/alphabet.js";
+import { formatSymbols } from "@vigil/models";
 import { Detector, type DetectorOptions, type JudgedSequence } from "../src/detector.js";
 import type { ModelSet } from "../src/model.js";
 import { A, F, P, R, S, benignVariants, syntheticModels, writeConversation } from "./helpers.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatSymbols, parseSequence, parseSymbol, segmentSymbol, SYM_END, symbolText, DIR_CLIENT, DIR_SERVER } from "../src/alphabet.js";
+import { formatSymbols, parseSequence, parseSymbol, segmentSymbol, SYM_END, symbolText, DIR_CLIENT, DIR_SERVER } from "@vigil/models";
 import { CompiledPst, ContextCounter, DEFAULT_PST_PARAMS, exportTree, learnTree, percentile, treeToDot, type PstParams } from "../src/pst.js";
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from "@vigil/frames";
 

@@ -8,7 +8,7 @@ import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { FeedbackKind, type EndOfStream, type ScoreBatch, type Verdict } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { parseSequence } from "../src/alphabet.js";
+import { parseSequence } from "@vigil/models";
 import { pstSchema } from "../src/config.js";
 import { writeModelFile } from "../src/model.js";
 import { PstService } from "../src/service.js";

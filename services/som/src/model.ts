@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { SomExport } from "@vigil/models";
 import { F_AVG_SIZE, FEATURE_COUNT, FEATURE_NAMES } from "./features.js";
 import { Prng, Som, type Topology, type TrainOptions } from "./som.js";
 
@@ -214,7 +215,8 @@ export class SomModel {
   }
 
   /** U-matrix, hit counts and labels for the web console. */
-  exportMap(): object {
+  /** The map as `vigil som export` prints it and vigil.models.som answers: the shape @vigil/models reads. */
+  exportMap(): SomExport {
     const labels: Array<{ unit: number; label: string; counts: Record<string, number> }> = [];
     for (const [u, counts] of Object.entries(this.json.labels)) labels.push({ unit: Number(u), label: this.label(Number(u)), counts });
     return {

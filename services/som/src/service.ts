@@ -1,4 +1,5 @@
-import { codecs, ScorePublisher, serveModelExport, subjects, type Msg, type NatsConnection, type Subscription } from "@vigil/bus";
+import { codecs, identityScore, ScorePublisher, subjects, type Msg, type NatsConnection, type Subscription } from "@vigil/bus";
+import { serveModelExport } from "@vigil/models";
 import { MALFORMED_NAMES } from "@vigil/frames";
 import type { Logger } from "@vigil/lifecycle";
 import { FeedbackKind, type FrameBatch, type Verdict } from "@vigil/proto";
@@ -63,7 +64,7 @@ export class SomService {
       logger: opts.logger,
     });
     opts.metrics?.threshold.set(opts.model.threshold);
-    this.scores = new ScorePublisher(opts.nc, "som", opts.instance);
+    this.scores = new ScorePublisher(opts.nc, "som", opts.instance, { format: identityScore });
   }
 
   get model(): SomModel {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, type NatsConnection } from "@vigil/bus";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { FEATURE_COUNT } from "../src/index.js";
-import { Collector, replay, scenario, T0 } from "./helpers.js";
+import { Collector, replay, scenario, T0 } from "./support/scenarios.js";
 
 const vigil = join(repoRoot, "packages/cli/dist/main.js");
 const daemon = join(repoRoot, "services/som/dist/main.js");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "@vigil/testing";
 import { MODEL_FILE, trainDefaultModel } from "../src/index.js";
-import { DEFAULT_MODEL } from "./helpers.js";
+import { DEFAULT_MODEL } from "./support/scenarios.js";
 
 const labDir = join(repoRoot, "lab/captures/train");
 const skip = existsSync(join(labDir, "labels.json")) ? null : `lab training captures not recorded (${labDir}/labels.json absent; sudo lab/record.sh train)`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TrafficSynth } from "../src/index.js";
-import { judge, scenario, T0 } from "./helpers.js";
+import { judge, scenario, T0 } from "./support/scenarios.js";
 
 const L = "10.0.0.1";
 

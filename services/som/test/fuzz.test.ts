@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RecordWriter } from "@vigil/frames";
 import { Prng, ShardMerger, TrafficSynth, WindowPipeline, type JudgedWindow } from "../src/index.js";
-import { defaultModel, T0 } from "./helpers.js";
+import { defaultModel, T0 } from "./support/scenarios.js";
 
 /** The service's path: merger (which validates batches) feeding a pipeline. */
 function harness() {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Verdict } from "@vigil/proto";
 import { repoRoot } from "@vigil/testing";
 import { loadRecordReader, WindowPipeline } from "../src/index.js";
-import { defaultModel } from "./helpers.js";
+import { defaultModel } from "./support/scenarios.js";
 
 const evalDir = join(repoRoot, "lab/captures/eval");
 const labelsPath = join(evalDir, "labels.json");

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Verdict } from "@vigil/proto";
 import { publicCapture, publicCapturesSkipReason } from "@vigil/testing";
 import { loadRecordReader, WindowPipeline } from "../src/index.js";
-import { defaultModel } from "./helpers.js";
+import { defaultModel } from "./support/scenarios.js";
 
 const skip = publicCapturesSkipReason();
 if (skip) console.warn(`SOM public-capture detection tests skipped: ${skip}`);

@@ -6,7 +6,7 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { FeedbackKind, type Verdict } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { FEATURE_COUNT } from "../src/index.js";
-import { Collector, replay, scenario, startService, T0, type Running } from "./helpers.js";
+import { Collector, replay, scenario, startService, T0, type Running } from "./support/scenarios.js";
 
 const L = "10.0.0.1";
 

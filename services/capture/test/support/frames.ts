@@ -2,8 +2,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { codecs, subjects } from "@vigil/bus";
 import type { FrameBatch } from "@vigil/proto";
 
-export { expectedRecords, readCaptureFile } from "../../../packages/packet-sources/test/support/pcap-reader.js";
-export { conversationPackets, ether, tempDir, writeCapture } from "../../../packages/packet-sources/test/support/gen.js";
+export { expectedRecords, readCaptureFile } from "../../../../packages/packet-sources/test/support/pcap-reader.js";
+export { conversationPackets, ether, tempDir, writeCapture } from "../../../../packages/packet-sources/test/support/gen.js";
 
 /** Subscribes to every shard and keeps the decoded batches per source, in arrival order. */
 export class FrameSink {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, type NatsConnection } from "@vigil/bus";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { assignShards, ShardOwnership } from "./index.js";
+import { assignShards, ShardOwnership } from "../src/index.js";
 
 describe("assignShards", () => {
   it("gives every shard to exactly one member, deterministically", () => {

@@ -8,8 +8,8 @@ import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Lab, LAB_DIR } from "./lab.js";
-import type { LiveReport } from "./live.js";
+import { Lab, LAB_DIR } from "../dist/lab.js";
+import type { LiveReport } from "../dist/live.js";
 
 const run = promisify(execFile);
 const runs = Number(process.env.VIGIL_BENCH_RUNS ?? 3);

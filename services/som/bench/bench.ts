@@ -2,9 +2,9 @@
 // decoding, window features and scoring (with attribution of anomalous windows).
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { WindowPipeline } from "./detector.js";
-import { SomModel } from "./model.js";
-import { TrafficSynth } from "./synth.js";
+import { WindowPipeline } from "../dist/detector.js";
+import { SomModel } from "../dist/model.js";
+import { TrafficSynth } from "../dist/synth.js";
 
 const T0 = 1_800_000_000;
 const modelDir = join(dirname(fileURLToPath(import.meta.url)), "../models/default");

@@ -1,13 +1,13 @@
 import { join } from "node:path";
 import { RecordCursor, RecordWriter, shardOf } from "@vigil/frames";
 import type { Verdict } from "@vigil/proto";
-import { SomModel, TrafficSynth, WindowPipeline, type DetectorSettings, type JudgedWindow } from "../src/index.js";
+import { SomModel, TrafficSynth, WindowPipeline, type DetectorSettings, type JudgedWindow } from "../../src/index.js";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
-import { Prng, SomService, createSomMetrics, loadModelWithFeedback, somSchema, type SomConfig, type SomMetrics } from "../src/index.js";
+import { Prng, SomService, createSomMetrics, loadModelWithFeedback, somSchema, type SomConfig, type SomMetrics } from "../../src/index.js";
 import type { EndOfStream } from "@vigil/proto";
 
-export const DEFAULT_MODEL = join(import.meta.dirname, "../models/default");
+export const DEFAULT_MODEL = join(import.meta.dirname, "../../models/default");
 export const T0 = 1_800_000_000;
 
 let cached: SomModel | null = null;

@@ -74,7 +74,7 @@ export function generateCapture(path: string, frames: number, seed = 42): Genera
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   const [path, n] = process.argv.slice(2);
   if (!path) {
-    process.stderr.write("usage: node dist/bench/gen-pcap.js FILE [FRAMES]\n");
+    process.stderr.write("usage: node --import ../../scripts/ts-bench.mjs bench/gen-pcap.ts FILE [FRAMES]\n");
     process.exit(2);
   }
   const t = Date.now();

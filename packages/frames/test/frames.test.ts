@@ -23,7 +23,7 @@ import {
   parseCidr,
   shardOf,
   tcpFlagsToString,
-} from "./index.js";
+} from "../src/index.js";
 
 describe("frame records", () => {
   it("round-trips records with the header layout of the UAPI header", () => {

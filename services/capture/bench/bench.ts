@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
-import { runCapture } from "../capture.js";
+import { runCapture } from "../dist/capture.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FRAMES = Number(process.env.VIGIL_BENCH_FRAMES ?? 1_000_000);
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const file = process.env.VIGIL_BENCH_PCAP ?? join(tmpdir(), `vigil-bench-capture-${FRAMES}-v1.pcap`);
   if (!existsSync(file)) {
     log(`generating ${FRAMES} frames into ${file} (not committed; reused by later runs)`);
-    const g = spawnSync(process.execPath, [join(here, "gen-pcap.js"), file, String(FRAMES)], { stdio: "inherit" });
+    const g = spawnSync(process.execPath, [...process.execArgv, join(here, "gen-pcap.ts"), file, String(FRAMES)], { stdio: "inherit" });
     if (g.status !== 0) throw new Error("capture generation failed");
   }
   const fileBytes = statSync(file).size;
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const sub = spawn(process.execPath, [join(here, "subscriber.js"), url, "16"], { stdio: ["pipe", "pipe", "inherit"] });
+  const sub = spawn(process.execPath, [...process.execArgv, join(here, "subscriber.ts"), url, "16"], { stdio: ["pipe", "pipe", "inherit"] });
   const subLines = lines(sub);
   if ((await subLines.next()).value !== "ready") throw new Error("subscriber did not start");
 

@@ -3,11 +3,11 @@ import { existsSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FAMILY_IPV4, RecordWriter, craftPacket } from "@vigil/frames";
-import { DEFAULT_MODELS_DIR } from "./config.js";
-import { Detector } from "./detector.js";
-import { ModelSet, readModelDir, ServiceClassMap } from "./model.js";
-import { readCaptureRecords } from "./pcap.js";
-import { A, F, P, R, S } from "./synthetic.js";
+import { DEFAULT_MODELS_DIR } from "../dist/config.js";
+import { Detector } from "../dist/detector.js";
+import { ModelSet, readModelDir, ServiceClassMap } from "../dist/model.js";
+import { readCaptureRecords } from "../dist/pcap.js";
+import { A, F, P, R, S } from "../dist/synthetic.js";
 
 /**
  * Segments per second through record walking, header decoding, connection

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { freePort, startNatsServer, disposeNatsServer } from "@vigil/testing";
-import { BusError, connectBus } from "./connection.js";
+import { BusError, connectBus } from "../src/connection.js";
 
 describe("connectBus", () => {
   it("gives up after the first-connect timeout with an error naming the servers", async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, natsSchema, z } from "./index.js";
+import { ConfigError, loadConfig, natsSchema, z } from "../src/index.js";
 
 const schema = z.object({
   nats: natsSchema.default({ servers: ["nats://127.0.0.1:4222"] }),

@@ -53,7 +53,7 @@ export class SymbolError extends Error {
 
 export function symbolText(sym: number): string {
   const t = SYMBOL_TEXT[sym];
-  if (t === undefined) throw new SymbolError(`symbol ${sym} is outside the alphabet (0..${CONTEXT_SIZE - 1})`);
+  if (t === undefined) throw new SymbolError(`symbol ${sym} is outside the PST alphabet (0..${CONTEXT_SIZE - 1})`);
   return t;
 }
 

@@ -1,0 +1,1 @@
+export { errorCatalog, isErrorCode, type ErrorCode, type ErrorEntry } from "./catalog.js";
