@@ -126,6 +126,12 @@ export class RuleStore {
     this.enqueue(ruleKey(s.rule.id), { kind: "put", data: encodeStored(s), ttlS, fresh });
   }
 
+  /** A new block: the rule and the offence it counts, queued together. */
+  saveBlock(s: StoredRule, address: string, o: Offence): void {
+    this.saveOffence(address, o);
+    this.saveRule(s, true);
+  }
+
   deleteRule(id: number): void {
     this.enqueue(ruleKey(id), { kind: "delete" });
   }
