@@ -117,7 +117,10 @@ export class RulesService extends EventEmitter<Watchers> {
   async start(): Promise<void> {
     const { nc, enforcer } = this.opts;
     await this.store.open();
-    const { rules, offences } = await this.store.loadAll();
+    const { rules, offences } = await this.store.loadAll((key, problem) => {
+      this.opts.metrics.quarantined.inc({ kind: key.startsWith("rule.") ? "rule" : key.startsWith("offence.") ? "offence" : "other" });
+      this.log.error({ key, problem, bucket: this.opts.config.bucket }, "rule store record quarantined: failed its checks, not loaded (left in the bucket)");
+    });
     this.offences.load(offences);
     const now = nowS();
     for (const s of rules) {
