@@ -1,5 +1,5 @@
 import { Action, Direction, Origin, Rule, type Verdict } from "@vigil/proto";
-import { hostCidrOf, hostRuleId, type HostAddress } from "./model.js";
+import { blockRuleId, hostCidrOf, hostRuleId, isActive, prefixCidrOf, type HostAddress } from "./model.js";
 import type { Offences } from "./offences.js";
 import type { Decision, Policy } from "./policy.js";
 import type { RuleTable } from "./rule-table.js";
@@ -13,8 +13,8 @@ const MAX_RULE_VERDICTS = 5;
 /** What a decision changes; commit() applies it. */
 export type RuleChange =
   | { kind: "none" }
-  /** A new detector rule, and the offence it counts. */
-  | { kind: "add"; stored: StoredRule; address: string; offence: Offence }
+  /** A new detector rule, and the offence it counts; `replaces`: host rules an IPv6 prefix rule takes over. */
+  | { kind: "add"; stored: StoredRule; address: string; offence: Offence; replaces: Rule[] }
   /** Another detector agreed on a blocked source; `enforce` when the expiry moved. */
   | { kind: "agree"; stored: StoredRule; enforce: boolean }
   /** A repeat verdict on a blocked source, kept with the rule. */
@@ -27,6 +27,10 @@ export interface DecideState {
   verdicts: VerdictLog;
   /** Who detector rules are made by ("vigil-rules/<instance>"). */
   by: string;
+  /** rules.maxAutomaticRules */
+  maxAutomatic: number;
+  /** rules.ipv6Aggregate */
+  aggregate: { prefixLength: number; hosts: number };
 }
 
 export interface Decided {
@@ -46,12 +50,54 @@ export function decide(state: DecideState, v: Verdict, address: HostAddress | nu
   const none: RuleChange = { kind: "none" };
   if (!address) return { decision: state.policy.decide(v, { offences: 0, alreadyBlocked: false }), ruleId: 0, change: none };
   const id = hostRuleId(address);
-  const existing = state.table.get(id);
+  let existing = state.table.get(id);
+  // IPv6: an offender inside a prefix already blocked as a whole is blocked.
+  const prefix = address.bytes.length === 16 && state.aggregate.hosts > 0 ? prefixCidrOf(address, state.aggregate.prefixLength) : null;
+  const prefixRule = prefix ? state.table.get(blockRuleId(prefix)) : undefined;
+  if (!existing && prefixRule && isActive(prefixRule.rule, now)) existing = prefixRule;
   const offences = state.offences.count(address.text, now);
-  const decision = state.policy.decide(v, { offences, alreadyBlocked: !!existing, allowedBy: state.table.allowRuleFor(address, now) });
+  const whileBlocked = seenWhileBlocked(v, existing, state.offences.lastBlock(address.text, now));
+  if (whileBlocked) {
+    const decision: Decision = { outcome: "seen-while-blocked", reason: whileBlocked, verified: 0, detectors: [v.detector], verdictIds: [v.id], agreement: false, ttlS: 0, offences };
+    return { decision, ruleId: existing?.rule.id ?? 0, change: none };
+  }
+  let decision = state.policy.decide(v, { offences, alreadyBlocked: !!existing, allowedBy: state.table.allowRuleFor(address, now) });
   if (decision.outcome !== "blocked") return { decision, ruleId: 0, change: none };
-  const change = existing ? onBlocked(state, existing, v, decision, now) : block(state, v, address, id, decision, now);
-  return { decision, ruleId: id, change };
+  if (existing) return { decision, ruleId: existing.rule.id, change: onBlocked(state, existing, v, decision, now) };
+  if (state.table.automatic >= state.maxAutomatic) {
+    decision = { ...decision, outcome: "table-full", reason: `${decision.reason}; refused: ${state.table.automatic} automatic rules, the limit of rules.maxAutomaticRules` };
+    return { decision, ruleId: 0, change: none };
+  }
+  const neighbours = prefix ? state.table.hostsIn(prefix) : [];
+  if (prefix && neighbours.length + 1 >= state.aggregate.hosts) {
+    const replaces = neighbours.map((n) => state.table.get(n)?.rule).filter((r): r is Rule => !!r);
+    const why = `${decision.reason}; ${neighbours.length + 1} offenders in ${prefix}: blocked as one prefix`;
+    const change = block(state, v, address, { cidr: prefix, id: blockRuleId(prefix) }, { ...decision, reason: why }, now, replaces);
+    return { decision: { ...decision, reason: why }, ruleId: blockRuleId(prefix), change };
+  }
+  return { decision, ruleId: id, change: block(state, v, address, { cidr: hostCidrOf(address), id }, decision, now, []) };
+}
+
+/**
+ * Capture sees packets before the firewall drops them, so a blocked source's
+ * retries reach the detectors. Evidence that began (capture time) at or after
+ * the decision of the block in force, or within the last block's window
+ * (decision to decision + TTL), is such traffic: it neither renews, extends
+ * nor escalates a block. Evidence from before a block still counts, and so
+ * does a source coming back after its block ended. Returns why, or null.
+ * Verdicts without capture times are judged as before.
+ */
+function seenWhileBlocked(v: Verdict, existing: StoredRule | undefined, last: { from: number; until: number } | null): string | null {
+  const start = v.firstTs || v.lastTs;
+  if (start <= 0) return null;
+  const since = existing?.rule.decidedTs ?? 0;
+  if (existing && since > 0 && start >= since) return `evidence from ${fmtTs(start)}, after the block decided at ${fmtTs(since)}: seen while blocked, no renewal`;
+  if (!existing && last && start >= last.from && start < last.until) return `evidence from ${fmtTs(start)}, within the last block (${fmtTs(last.from)} to ${fmtTs(last.until)}): seen while blocked, no renewal`;
+  return null;
+}
+
+function fmtTs(s: number): string {
+  return new Date(s * 1000).toISOString();
 }
 
 function onBlocked(state: DecideState, s: StoredRule, v: Verdict, d: Decision, now: number): RuleChange {
@@ -86,14 +132,14 @@ function agree(state: DecideState, s: StoredRule, v: Verdict, detectors: string[
   return { kind: "agree", stored: { rule, history, verdicts: verdicts.slice(-MAX_RULE_VERDICTS) }, enforce: rule.expiresAt !== s.rule.expiresAt };
 }
 
-function block(state: DecideState, v: Verdict, address: HostAddress, id: number, d: Decision, now: number): RuleChange {
+function block(state: DecideState, v: Verdict, address: HostAddress, target: { cidr: string; id: number }, d: Decision, now: number, replaces: Rule[]): RuleChange {
   const offences = d.offences + 1;
   const verdicts = d.verdictIds.map((vid) => (vid === v.id ? v : state.verdicts.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
   const reason = d.agreement ? state.policy.agreementReason(verdicts) : d.reason;
   const rule = Rule.fromPartial({
-    id,
+    id: target.id,
     action: Action.ACTION_DROP,
-    srcCidr: hostCidrOf(address),
+    srcCidr: target.cidr,
     direction: Direction.DIRECTION_BOTH,
     priority: DETECTOR_RULE_PRIORITY,
     origin: Origin.ORIGIN_DETECTOR,
@@ -108,5 +154,6 @@ function block(state: DecideState, v: Verdict, address: HostAddress, id: number,
     decidedTs: v.lastTs || v.firstTs,
   });
   const stored: StoredRule = { rule, history: [{ ts: now, event: "added", by: state.by, why: reason, verdictIds: d.verdictIds }], verdicts };
-  return { kind: "add", stored, address: address.text, offence: { count: offences, lastAt: now } };
+  const from = rule.decidedTs;
+  return { kind: "add", stored, address: address.text, offence: { count: offences, lastAt: now, ...(from > 0 ? { from, until: from + d.ttlS } : {}) }, replaces };
 }

@@ -105,9 +105,24 @@ export function hostCidrOf(a: HostAddress): string {
   return `${a.text}/${a.bytes.length * 8}`;
 }
 
-/** The id of the detector block rule on a host (DROP, both directions): what canonicalRule would derive, without building a rule. */
+/** The id of a DROP rule on a canonical CIDR in both directions: what canonicalRule would derive, without building a rule. */
+export function blockRuleId(canonicalCidr: string): number {
+  return fnv53([Action.ACTION_DROP, canonicalCidr, "", 0, 0, 0, Direction.DIRECTION_BOTH].join("|"));
+}
+
+/** The id of the detector block rule on a host (DROP, both directions). */
 export function hostRuleId(a: HostAddress): number {
-  return fnv53([Action.ACTION_DROP, hostCidrOf(a), "", 0, 0, 0, Direction.DIRECTION_BOTH].join("|"));
+  return blockRuleId(hostCidrOf(a));
+}
+
+/** The canonical CIDR of the `prefix`-bit network holding the address. */
+export function prefixCidrOf(a: HostAddress, prefix: number): string {
+  const b = a.bytes.slice();
+  for (let i = 0; i < b.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    b[i] &= (0xff << (8 - keep)) & 0xff;
+  }
+  return `${formatAddress(b, 0, b.length)}/${prefix}`;
 }
 
 /** A host rule: one exact address, no other condition (the kernel's hash set, nftables' address sets). */

@@ -24,6 +24,12 @@ export class Offences {
     return o && now - o.lastAt <= this.memoryS ? o.count : 0;
   }
 
+  /** The capture-time window of the address's last block, if known and remembered. */
+  lastBlock(address: string, now: number): { from: number; until: number } | null {
+    const o = this.map.get(address);
+    return o && now - o.lastAt <= this.memoryS && o.from && o.until ? { from: o.from, until: o.until } : null;
+  }
+
   set(address: string, o: Offence): void {
     this.map.set(address, o);
   }

@@ -1,7 +1,7 @@
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "@vigil/frames";
 import { Action, Origin, type ListRulesRequest, type Rule } from "@vigil/proto";
 import { InvalidArgumentError } from "./errors.js";
-import { hostRuleId, isActive, isAddressOnly, normalizeMatch, originName, type HostAddress } from "./model.js";
+import { hostAddress, hostRuleId, prefixCidrOf, isActive, isAddressOnly, normalizeMatch, originName, type HostAddress } from "./model.js";
 import type { StoredRule } from "./store.js";
 
 /**
@@ -11,6 +11,37 @@ import type { StoredRule } from "./store.js";
 export class RuleTable {
   private readonly rules = new Map<number, StoredRule>();
   private readonly allowIndex = new Map<number, { cidr: Cidr; rule: Rule }>();
+  /** Detector IPv6 host rules by the prefix that holds them (for aggregation). */
+  private readonly v6Hosts = new Map<string, Set<number>>();
+  private automaticRules = 0;
+
+  /** `v6Prefix`: the prefix length IPv6 detector host rules are grouped by. */
+  constructor(private readonly v6Prefix = 64) {}
+
+  /** Detector (automatic) rules in the table. */
+  get automatic(): number {
+    return this.automaticRules;
+  }
+
+  /** Ids of the detector host rules inside a prefix of the configured length. */
+  hostsIn(prefixCidr: string): number[] {
+    return [...(this.v6Hosts.get(prefixCidr) ?? [])];
+  }
+
+  private index(r: Rule, add: boolean): void {
+    if (r.origin !== Origin.ORIGIN_DETECTOR) return;
+    this.automaticRules += add ? 1 : -1;
+    if (!r.srcCidr.endsWith("/128")) return;
+    const key = prefixCidrOf(hostAddress(r.srcCidr.slice(0, -4)), this.v6Prefix);
+    let ids = this.v6Hosts.get(key);
+    if (add) {
+      if (!ids) this.v6Hosts.set(key, (ids = new Set()));
+      ids.add(r.id);
+    } else if (ids) {
+      ids.delete(r.id);
+      if (ids.size === 0) this.v6Hosts.delete(key);
+    }
+  }
 
   get size(): number {
     return this.rules.size;
@@ -25,6 +56,9 @@ export class RuleTable {
   }
 
   set(s: StoredRule): void {
+    const prev = this.rules.get(s.rule.id);
+    if (prev) this.index(prev.rule, false);
+    this.index(s.rule, true);
     this.rules.set(s.rule.id, s);
     const r = s.rule;
     const m = r.action === Action.ACTION_ACCEPT ? normalizeMatch(r) : null;
@@ -33,6 +67,8 @@ export class RuleTable {
   }
 
   delete(id: number): void {
+    const prev = this.rules.get(id);
+    if (prev) this.index(prev.rule, false);
     this.rules.delete(id);
     this.allowIndex.delete(id);
   }

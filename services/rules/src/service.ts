@@ -3,10 +3,6 @@ import { hostname } from "node:os";
 import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import {
-  Action,
-  Direction,
-  Feedback,
-  FeedbackKind,
   Origin,
   Rule,
   RuleEvent,
@@ -19,15 +15,16 @@ import {
 } from "@vigil/proto";
 import type { Allowlist } from "./allowlist.js";
 import type { RulesConfig } from "./config.js";
-import { decide, type RuleChange } from "./decide.js";
+import { decide, type DecideState, type RuleChange } from "./decide.js";
 import { EnforcementQueue } from "./enforcement-queue.js";
 import type { Enforcer } from "./enforcers/types.js";
-import { InvalidArgumentError, NotFoundError } from "./errors.js";
+import { markFalseAlarm, type FalseAlarmHost } from "./false-alarm.js";
 import { Fleet } from "./fleet.js";
 import { isRejected, readVerdict } from "./intake.js";
 import type { RulesMetrics } from "./metrics.js";
+import { checkLockout } from "./lockout.js";
 import { manualRule } from "./manual-rules.js";
-import { hostAddress, hostCidrOf, hostRuleId, isActive, nowS, originName, validateTtl } from "./model.js";
+import { blockRuleId, hostRuleId, isActive, nowS, originName, prefixCidrOf } from "./model.js";
 import { Offences } from "./offences.js";
 import { Policy } from "./policy.js";
 import { RuleTable } from "./rule-table.js";
@@ -37,7 +34,6 @@ import { VerdictLog } from "./verdict-log.js";
 
 
 export const SERVICE_VERSION = "0.1.0";
-const FEEDBACK_RULE_PRIORITY = 10;
 
 export interface RulesServiceOptions {
   config: RulesConfig;
@@ -71,7 +67,7 @@ interface Watchers {
  * state if the rule is due, with no second removal.
  */
 export class RulesService extends EventEmitter<Watchers> {
-  readonly rules = new RuleTable();
+  readonly rules: RuleTable;
   private readonly offences: Offences;
   private readonly verdicts: VerdictLog;
   private readonly policy: Policy;
@@ -81,6 +77,8 @@ export class RulesService extends EventEmitter<Watchers> {
   private subs: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
   private countersAt = 0;
+  private refusedLoggedAt = 0;
+  private refusedSinceLog = 0;
   private readonly startedAt = nowS();
   private readonly instance: string;
   private readonly by: string;
@@ -95,8 +93,9 @@ export class RulesService extends EventEmitter<Watchers> {
     this.by = `vigil-rules/${this.instance}`;
     this.policy = new Policy(opts.config, opts.allowlist);
     this.store = new RuleStore(opts.nc, opts.config.bucket, opts.logger);
+    this.rules = new RuleTable(opts.config.ipv6Aggregate.prefixLength);
     this.offences = new Offences(opts.config.offenceMemoryS);
-    this.verdicts = new VerdictLog(opts.config.verdictLogSize);
+    this.verdicts = new VerdictLog(opts.config.verdictLogSize, opts.config.verdictLogBytes);
     this.queue = new EnforcementQueue(
       opts.enforcer,
       { desired: () => this.rules.active(nowS()), markEnforced: (rules, ok) => this.markEnforced(rules, ok) },
@@ -187,7 +186,7 @@ export class RulesService extends EventEmitter<Watchers> {
   onVerdictMessage(data: Uint8Array, subject: string): void {
     const received = performance.now();
     const { metrics } = this.opts;
-    const read = readVerdict(data, subject);
+    const read = readVerdict(data, subject, this.opts.config.maxVerdictBytes);
     if (isRejected(read)) {
       metrics.malformed.inc({ reason: read.reason });
       if (read.log) this.log.warn({ subject, id: read.id, problem: read.problem }, read.reason === "undecodable" ? "malformed verdict rejected" : "invalid verdict rejected");
@@ -200,17 +199,37 @@ export class RulesService extends EventEmitter<Watchers> {
     if (address) {
       // A rule past its expiry that the sweep has not reached yet ends here, announced, before
       // the same source can be blocked again under the same id.
-      const stale = this.rules.get(hostRuleId(address));
-      if (stale && !isActive(stale.rule, now)) this.expire(stale.rule, "expiry");
+      const { prefixLength, hosts } = this.opts.config.ipv6Aggregate;
+      for (const id of [hostRuleId(address), address.bytes.length === 16 && hosts ? blockRuleId(prefixCidrOf(address, prefixLength)) : 0]) {
+        const stale = this.rules.get(id);
+        if (stale && !isActive(stale.rule, now)) this.expire(stale.rule, "expiry");
+      }
     }
-    const { decision, ruleId, change } = decide({ table: this.rules, offences: this.offences, policy: this.policy, verdicts: this.verdicts, by: this.by }, v, address, now);
+    const { decision, ruleId, change } = decide(this.decideState, v, address, now);
     this.commit(change, received);
+    if (decision.outcome === "table-full") this.refused(decision.reason);
     metrics.decisions.inc({ outcome: decision.outcome });
     metrics.capTokens.set(this.policy.capTokens);
     const record: VerdictRecord = { verdict: v, outcome: decision.outcome, ruleId, receivedAt: nowS() };
-    this.verdicts.add(record);
+    this.verdicts.add(record, data.length);
     this.log.debug({ verdict: v.id, address: v.address, outcome: decision.outcome, reason: decision.reason }, "decision");
     this.emit("verdict", record);
+  }
+
+  private get decideState(): DecideState {
+    const c = this.opts.config;
+    return { table: this.rules, offences: this.offences, policy: this.policy, verdicts: this.verdicts, by: this.by, maxAutomatic: c.maxAutomaticRules, aggregate: c.ipv6Aggregate };
+  }
+
+  /** An automatic block refused at the limit: counted always, logged at most once a minute. */
+  private refused(reason: string): void {
+    this.opts.metrics.automaticRefused.inc();
+    const now = Date.now();
+    this.refusedSinceLog++;
+    if (now - this.refusedLoggedAt < 60_000) return;
+    this.log.error({ refused: this.refusedSinceLog, limit: this.opts.config.maxAutomaticRules, reason }, "automatic blocks refused: the automatic rules reached rules.maxAutomaticRules");
+    this.refusedLoggedAt = now;
+    this.refusedSinceLog = 0;
   }
 
   /** Applies a decision's change: table, store (one write), RuleEvent and enforcement queue. */
@@ -228,6 +247,7 @@ export class RulesService extends EventEmitter<Watchers> {
         return;
       case "add": {
         const { rule } = change.stored;
+        for (const r of change.replaces) void this.unset(r, RuleEvent_Kind.KIND_REMOVED, this.by, "aggregated", true);
         // Enforcement starts first; persisting and announcing happen while the kernel works.
         const enforced = this.queue.enforce([rule], []);
         this.offences.set(change.address, change.offence);
@@ -335,9 +355,14 @@ export class RulesService extends EventEmitter<Watchers> {
   // ---- API operations ----------------------------------------------------------
 
   /** A manual rule from the API (origin MANUAL); the service itself also adds FEEDBACK rules through here. */
-  async addRule(input: Rule, ttlS: number, by: string, internal = false): Promise<Rule> {
+  /**
+   * `guard`: the lockout check for API calls (the caller's session sources, and
+   * `force`); the service's own FEEDBACK rules skip it.
+   */
+  async addRule(input: Rule, ttlS: number, by: string, internal = false, guard: { sessions: string[]; force: boolean } = { sessions: [], force: false }): Promise<Rule> {
     const now = nowS();
     const full = manualRule(input, ttlS, by, now, internal);
+    if (!internal) checkLockout(full, this.opts.allowlist.entries, guard.sessions, guard.force);
     const existing = this.rules.get(full.id);
     const history: HistoryEntry[] = [...(existing?.history ?? []), { ts: now, event: existing ? "updated" : "added", by, why: full.reason }];
     this.putRule({ rule: full, history, verdicts: existing?.verdicts ?? [] }, existing ? "updated" : "added", by, !existing);
@@ -390,53 +415,28 @@ export class RulesService extends EventEmitter<Watchers> {
     return undefined;
   }
 
-  async markFalseAlarm(verdictId: string, allowTtlS: number, comment: string, by: string): Promise<{ removed: number[]; allowRuleId: number }> {
-    if (!verdictId) throw new InvalidArgumentError("verdict_id", "is required");
-    validateTtl(allowTtlS, "allow_ttl_s");
-    const verdict = this.findVerdict(verdictId);
-    if (!verdict) throw new NotFoundError(`verdict_id: no recorded verdict "${verdictId}"`);
-    const removed: number[] = [];
-    let allowRuleId = 0;
-    if (verdict.address && !verdict.aggregate) {
-      const address = hostAddress(verdict.address);
-      const hostRule = hostRuleId(address);
-      for (const s of [...this.rules.values()])
-        if (s.rule.origin === Origin.ORIGIN_DETECTOR && (s.rule.id === hostRule || s.rule.verdictIds.includes(verdictId))) {
-          await this.deleteRule(s.rule.id, by, "false-alarm");
-          removed.push(s.rule.id);
-        }
-      this.offences.forget(address.text);
-      this.store.deleteOffence(address.text);
-      this.policy.forget(address.text);
-      const allow = await this.addRule(
-        Rule.fromPartial({
-          action: Action.ACTION_ACCEPT,
-          srcCidr: hostCidrOf(address),
-          direction: Direction.DIRECTION_BOTH,
-          priority: FEEDBACK_RULE_PRIORITY,
-          origin: Origin.ORIGIN_FEEDBACK,
-          reason: `false alarm on verdict ${verdictId}${comment ? `: ${comment}` : ""}`,
-          detector: verdict.detector,
-          verdictIds: [verdictId],
-        }),
-        allowTtlS || this.opts.config.falseAlarmAllowTtlS,
-        by,
-        true,
-      );
-      allowRuleId = allow.id;
-      const s = this.rules.get(allow.id);
-      if (s) {
-        s.rule.verdictIds = [verdictId];
-        s.verdicts = [verdict];
-        this.store.saveRule(s);
-      }
-    }
-    const rec = this.verdicts.get(verdictId);
-    if (rec) rec.outcome = "false-alarm";
-    const fb = Feedback.fromPartial({ verdictId, detector: verdict.detector, kind: FeedbackKind.FEEDBACK_KIND_FALSE_ALARM, verdict, by, comment, ts: nowS() });
-    this.opts.nc.publish(subjects.feedback, codecs.feedback.encode(fb));
-    this.log.info({ verdict: verdictId, removed, allowRuleId, by }, "false alarm recorded");
-    return { removed, allowRuleId };
+  /** A verdict was wrong: its rules go, its source is allowed for a while, the detector is told (see false-alarm.ts). */
+  markFalseAlarm(verdictId: string, allowTtlS: number, comment: string, by: string): Promise<{ removed: number[]; allowRuleId: number }> {
+    return markFalseAlarm(this.falseAlarmHost, { verdictId, allowTtlS, comment, by });
+  }
+
+  private get falseAlarmHost(): FalseAlarmHost {
+    return {
+      rules: this.rules,
+      findVerdict: (id) => this.findVerdict(id),
+      record: (id) => this.verdicts.get(id),
+      deleteRule: (id, by, cause) => this.deleteRule(id, by, cause),
+      addRule: (rule, ttlS, by) => this.addRule(rule, ttlS, by, true),
+      saveRule: (s) => this.store.saveRule(s),
+      forgetOffender: (address) => {
+        this.offences.forget(address);
+        this.store.deleteOffence(address);
+        this.policy.forget(address);
+      },
+      publish: (fb) => this.opts.nc.publish(subjects.feedback, codecs.feedback.encode(fb)),
+      allowTtlS: this.opts.config.falseAlarmAllowTtlS,
+      log: this.log,
+    };
   }
 
   status(): Status {
@@ -457,6 +457,7 @@ export class RulesService extends EventEmitter<Watchers> {
       detectors: this.fleet.detectors(),
       version: SERVICE_VERSION,
       startedAt: this.startedAt,
+      allowlist: this.opts.allowlist.entries.map(({ cidr, why }) => ({ cidr, why })),
     };
   }
 }

@@ -63,7 +63,12 @@ export function checkStoredRule(key: string, raw: unknown): StoredRule {
 /** An offence record: a positive whole count and a time. */
 export function checkStoredOffence(raw: unknown): Offence {
   if (typeof raw !== "object" || raw === null) fail("not a JSON object");
-  const o = raw as { count?: unknown; lastAt?: unknown };
+  const o = raw as { count?: unknown; lastAt?: unknown; from?: unknown; until?: unknown };
   if (typeof o.count !== "number" || !Number.isInteger(o.count) || o.count < 1 || o.count > 1000) fail("count is not a whole number 1..1000");
-  return { count: o.count, lastAt: time("lastAt", o.lastAt) };
+  const out: Offence = { count: o.count, lastAt: time("lastAt", o.lastAt) };
+  if (o.from !== undefined && o.until !== undefined) {
+    out.from = time("from", o.from);
+    out.until = time("until", o.until);
+  }
+  return out;
 }

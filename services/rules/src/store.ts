@@ -23,6 +23,9 @@ export interface StoredRule {
 export interface Offence {
   count: number;
   lastAt: number;
+  /** Capture times of the last block: its decision, and that plus its TTL. Evidence that began in between was seen while blocked. */
+  from?: number;
+  until?: number;
 }
 
 const MAX_HISTORY = 50;
