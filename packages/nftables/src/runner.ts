@@ -90,13 +90,6 @@ export class NftRunner {
     await this.applyText(JSON.stringify({ nftables: commands }), true);
   }
 
-  /** Applies commands given as objects or as already serialized JSON (large element lists). */
-  async applySerialized(commands: Array<string | object>): Promise<void> {
-    if (commands.length === 0) return;
-    const parts = commands.map((c) => (typeof c === "string" ? c : JSON.stringify(c)));
-    await this.applyText(`{"nftables":[${parts.join(",")}]}`, true);
-  }
-
   /** Applies a document already serialized: JSON, or nft's own syntax when `json` is false (benchmarks). */
   async applyText(doc: string, json: boolean): Promise<void> {
     if (this.mode === "library" && json) {

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { unwatchFile, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "@vigil/frames";
@@ -29,8 +30,15 @@ function hostPrefix(addr: string): string | null {
   }
 }
 
-/** The host's own addresses, default gateways (`ip -j`) and DNS servers (/etc/resolv.conf). */
-export async function discoverHostAllowlist(log?: Logger, resolvConf = "/etc/resolv.conf"): Promise<AllowEntry[]> {
+/**
+ * Where DNS servers are read: the classic file, and systemd-resolved's list of
+ * upstream servers (on resolved hosts /etc/resolv.conf names only the
+ * 127.0.0.53 stub).
+ */
+export const RESOLV_CONF_PATHS = ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"];
+
+/** The host's own addresses, default gateways (`ip -j`) and DNS servers (every readable resolv.conf of `resolvConfs`). */
+export async function discoverHostAllowlist(log?: Logger, resolvConfs: string | string[] = RESOLV_CONF_PATHS): Promise<AllowEntry[]> {
   const out: AllowEntry[] = [];
   try {
     for (const link of (await ipJson(["addr", "show"])) as Array<{ addr_info?: Array<{ local?: string }> }>)
@@ -49,24 +57,45 @@ export async function discoverHostAllowlist(log?: Logger, resolvConf = "/etc/res
   } catch (err) {
     log?.warn({ err }, "cannot list own addresses and gateways with `ip -j`; they are not allowlisted");
   }
-  try {
-    const text = await readFile(resolvConf, "utf8");
+  const files = typeof resolvConfs === "string" ? [resolvConfs] : resolvConfs;
+  let read = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+      read++;
+    } catch (err) {
+      // systemd-resolved's file is absent on hosts without it: only other errors are news.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") log?.warn({ err, file }, "cannot read DNS servers from this file");
+      continue;
+    }
     for (const line of text.split("\n")) {
       const m = /^\s*nameserver\s+(\S+)/.exec(line);
       const c = m ? hostPrefix(m[1].split("%")[0]) : null;
       if (c) out.push({ cidr: c, why: "DNS server" });
     }
-  } catch (err) {
-    log?.warn({ err, file: resolvConf }, "cannot read DNS servers; they are not allowlisted");
   }
-  return out;
+  if (read === 0) log?.warn({ files }, "cannot read DNS servers; they are not allowlisted");
+  const seen = new Set<string>();
+  return out.filter((e) => !seen.has(e.cidr) && seen.add(e.cidr));
 }
 
 /** Addresses that are never blocked automatically (manual rules may still block them explicitly). */
 export class Allowlist {
-  private readonly parsed: Array<{ cidr: Cidr; why: string }>;
-  constructor(readonly entries: AllowEntry[]) {
+  private parsed: Array<{ cidr: Cidr; why: string }> = [];
+  private current: AllowEntry[] = [];
+  constructor(entries: AllowEntry[]) {
+    this.update(entries);
+  }
+
+  get entries(): AllowEntry[] {
+    return this.current;
+  }
+
+  /** Replaces the entries in place (a re-discovery): holders of this allowlist see the new ones. */
+  update(entries: AllowEntry[]): void {
     this.parsed = entries.map((e) => ({ cidr: parseCidr(e.cidr), why: e.why }));
+    this.current = entries;
   }
 
   static fromConfig(cidrs: string[], extra: AllowEntry[] = [], withStatic = true): Allowlist {
@@ -98,4 +127,53 @@ export class Allowlist {
     for (const e of this.parsed) if (cidrContains(e.cidr, b, 0, b.length)) return e.why;
     return null;
   }
+}
+
+export interface AllowlistWatchOptions {
+  /** rules.allowlist */
+  configured: string[];
+  /** rules.allowlistDefaults: loopback, link-local and the discovered entries. */
+  defaults: boolean;
+  resolvConfs: string[];
+  /** Full re-discovery period (addresses and gateways change without a file to watch). */
+  refreshS: number;
+  log?: Logger;
+  /** For tests: the discovery itself. */
+  discover?: (log: Logger | undefined, resolvConfs: string[]) => Promise<AllowEntry[]>;
+}
+
+/**
+ * Keeps an allowlist current: re-discovers when a resolv.conf changes
+ * (DHCP, resolved picking new upstreams) and every `refreshS` seconds.
+ */
+export function watchAllowlist(allowlist: Allowlist, opts: AllowlistWatchOptions): { refresh(): Promise<void>; close(): void } {
+  const discover = opts.discover ?? discoverHostAllowlist;
+  let running: Promise<void> | null = null;
+  const refresh = (): Promise<void> =>
+    (running ??= (async () => {
+      try {
+        const found = opts.defaults ? await discover(opts.log, opts.resolvConfs) : [];
+        const next = Allowlist.fromConfig(opts.configured, found, opts.defaults).entries;
+        const key = (l: AllowEntry[]) => l.map((e) => `${e.cidr} ${e.why}`).join("|");
+        if (key(next) !== key(allowlist.entries)) {
+          allowlist.update(next);
+          opts.log?.info({ entries: next.length }, "allowlist re-discovered");
+        }
+      } catch (err) {
+        opts.log?.warn({ err }, "allowlist re-discovery failed; keeping the previous entries");
+      } finally {
+        running = null;
+      }
+    })());
+  const onChange = () => void refresh();
+  if (opts.defaults) for (const f of opts.resolvConfs) watchFile(f, { interval: 1000, persistent: false }, onChange);
+  const timer = opts.defaults ? setInterval(onChange, opts.refreshS * 1000) : null;
+  timer?.unref();
+  return {
+    refresh,
+    close() {
+      if (timer) clearInterval(timer);
+      if (opts.defaults) for (const f of opts.resolvConfs) unwatchFile(f, onChange);
+    },
+  };
 }

@@ -164,6 +164,10 @@ async function guarded(name: string, fn: () => Promise<number>): Promise<number>
       process.stderr.write(`vigil ${name}: refused: ${details}\n`);
       return EXIT.FAILURE;
     }
+    if (code === grpc.status.FAILED_PRECONDITION) {
+      process.stderr.write(`vigil ${name}: refused: ${details}\n`);
+      return EXIT.FAILURE;
+    }
     if (code === grpc.status.NOT_FOUND) {
       process.stderr.write(`vigil ${name}: not found: ${details}\n`);
       return EXIT.FAILURE;
@@ -184,7 +188,7 @@ async function withApi<T>(v: Values, fn: (c: ControlApi) => Promise<T>): Promise
 
 const statusCommand: Command = {
   name: "status",
-  summary: "show the rules service: enforcer, rule counts, detectors and their heartbeats",
+  summary: "show the rules service: enforcer, rule counts, the allowlist, detectors and their heartbeats",
   usage: `usage: vigil status [--json]\n${CONNECTION_USAGE}`,
   run: (args) =>
     guarded("status", async () => {
@@ -209,6 +213,8 @@ const statusCommand: Command = {
         ),
       );
       out("\n");
+      out(s.allowlist.length ? table(["NEVER BLOCKED AUTOMATICALLY", "WHY"], s.allowlist.map((e) => [e.cidr, e.why])) : "allowlist: empty\n");
+      out("\n");
       const now = Date.now() / 1000;
       out(
         s.detectors.length
@@ -227,7 +233,9 @@ const DIRECTIONS: Record<string, Direction> = { in: Direction.DIRECTION_INGRESS,
 
 const rulesUsage = `usage: vigil rules ls [--origin detector|manual|feedback|config] [--action drop|accept] [--address ADDR] [--limit N] [--json]
        vigil rules add block|allow CIDR [--dst CIDR] [--proto tcp|udp|icmp|N] [--port P|P-Q]
-                       [--direction in|out|both] [--ttl 10m] [--priority N] [--reason TEXT] [--json]
+                       [--direction in|out|both] [--ttl 10m] [--priority N] [--reason TEXT] [--force] [--json]
+         a block that covers loopback, this host's addresses, its gateway or DNS servers, the
+         allowlist or your own session is refused unless --force; 0.0.0.0/0 and ::/0 always are
        vigil rules rm ID... [--json]
 ${CONNECTION_USAGE}`;
 
@@ -264,6 +272,7 @@ async function rulesAdd(args: string[]): Promise<number> {
     ttl: { type: "string" },
     priority: { type: "string" },
     reason: { type: "string" },
+    force: { type: "boolean" },
   });
   const [verb, cidr, ...extra] = positionals;
   if (!verb || !cidr) throw new UsageError("expected block|allow and a CIDR");
@@ -283,7 +292,7 @@ async function rulesAdd(args: string[]): Promise<number> {
     rule.priority = Number(values.priority);
   }
   const ttlS = values.ttl ? parseDuration(values.ttl as string, "--ttl") : 0;
-  const res = await withApi(values, (c) => c.call<AddRuleRequest, Rule>("addRule", { rule, ttlS }));
+  const res = await withApi(values, (c) => c.call<AddRuleRequest, Rule>("addRule", { rule, ttlS, force: !!values.force, sessionSource: "" }));
   if (values.json) json(Rule.toJSON(res));
   else out(table(RULE_HEADERS, [ruleRow(res)]));
   return EXIT.OK;

@@ -51,8 +51,24 @@ export const rulesSectionSchema = z.strictObject({
   staticRules: z.array(staticRuleSchema).default([]),
   /** Add loopback, link-local, own addresses, default gateways and DNS servers. */
   allowlistDefaults: z.boolean().default(true),
+  /** Files DNS servers are read from (re-read when they change); the second is systemd-resolved's upstream list. */
+  resolvConf: z.array(z.string().min(1)).default(["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"]),
+  /** Own addresses, gateways and DNS servers are discovered again this often. */
+  allowlistRefreshS: durationS.default(60),
   falseAlarmAllowTtlS: durationS.default(86_400),
   verdictLogSize: z.number().int().min(100).default(10_000),
+  /** Memory the verdict log may hold, in bytes of encoded verdicts; the oldest go first. */
+  verdictLogBytes: z.number().int().min(1 << 20).default(64 << 20),
+  /** Verdict messages larger than this are rejected (counted as too-large). */
+  maxVerdictBytes: z.number().int().min(1024).max(4 << 20).default(64 << 10),
+  /** Automatic (detector) rules at once; beyond it new automatic blocks are refused, never evicting manual or verified rules. */
+  maxAutomaticRules: z.number().int().min(1).default(100_000),
+  /** Sources whose detector flags are kept for agreement; flags past the agreement window are dropped first, verified sources' last. */
+  agreementMemory: z.number().int().min(1000).default(200_000),
+  /** Automatic IPv6 blocks: `hosts` offenders in one prefix of `prefixLength` become one prefix rule (hosts 0: never). */
+  ipv6Aggregate: z
+    .strictObject({ prefixLength: z.number().int().min(16).max(120).default(64), hosts: z.number().int().min(0).default(16) })
+    .default({ prefixLength: 64, hosts: 16 }),
   bucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default("vigil_rules"),
   grpc: z
     .strictObject({

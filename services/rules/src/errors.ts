@@ -12,15 +12,3 @@ export class InvalidArgumentError extends Error {
 export class NotFoundError extends Error {
   readonly code = "VIGIL_ERR_NOT_FOUND";
 }
-
-/** The enforcement back end failed; the rule stays desired and is retried at the next reconcile. */
-export class EnforcementError extends Error {
-  readonly code = "VIGIL_ERR_ENFORCEMENT";
-  constructor(
-    message: string,
-    readonly enforcer: string,
-    override readonly cause?: unknown,
-  ) {
-    super(message);
-  }
-}

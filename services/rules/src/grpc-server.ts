@@ -9,6 +9,7 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "@vigil/lifecycle";
 import { ControlService, Event, type ControlServer } from "@vigil/proto";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
+import { LockoutError, peerAddress } from "./lockout.js";
 import type { RulesService } from "./service.js";
 
 export interface GrpcOptions {
@@ -40,6 +41,7 @@ function protoDir(): string | null {
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof InvalidArgumentError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof LockoutError) return { code: grpc.status.FAILED_PRECONDITION, details: `${err.code}: ${err.message}` };
   if (err instanceof NotFoundError) return { code: grpc.status.NOT_FOUND, details: err.message };
   return { code: grpc.status.INTERNAL, details: (err as Error).message ?? String(err) };
 }
@@ -80,7 +82,7 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
         .then(
           (res) => callback(null, res),
           (err: unknown) => {
-            if (!(err instanceof InvalidArgumentError) && !(err instanceof NotFoundError)) log?.error({ err }, "control call failed");
+            if (!(err instanceof InvalidArgumentError) && !(err instanceof NotFoundError) && !(err instanceof LockoutError)) log?.error({ err }, "control call failed");
             callback(toStatus(err));
           },
         );
@@ -92,7 +94,16 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
       await svc.refreshCounters();
       return { rules: svc.listRules(req) };
     }),
-    addRule: unary((req, call) => svc.addRule(req.rule!, req.ttlS, who(call))),
+    addRule: unary((req, call) => {
+      // The caller's own session must survive its rule: the TCP peer, and the source a front end relays.
+      const sessions = [peerAddress(call.getPeer())].filter((x): x is string => !!x);
+      if (req.sessionSource) {
+        const relayed = peerAddress(`${req.sessionSource}:0`) ?? peerAddress(`[${req.sessionSource}]:0`);
+        if (!relayed) throw new InvalidArgumentError("session_source", `"${req.sessionSource.slice(0, 64)}" is not an IPv4 or IPv6 address`);
+        sessions.push(relayed);
+      }
+      return svc.addRule(req.rule!, req.ttlS, who(call), false, { sessions, force: req.force });
+    }),
     deleteRule: unary(async (req, call) => {
       if (!req.id) throw new InvalidArgumentError("id", "is required");
       return { deleted: await svc.deleteRule(req.id, who(call)) };

@@ -6,6 +6,8 @@ export * from "./kernel-metrics.js";
 export * from "./model.js";
 export * from "./policy.js";
 export * from "./service.js";
+export * from "./intake.js";
+export * from "./lockout.js";
 export * from "./store.js";
 export * from "./grpc-server.js";
 export * from "./client.js";

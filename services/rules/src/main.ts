@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { connectBus } from "@vigil/bus";
 import { createLogger, reportFatal, Shutdown } from "@vigil/lifecycle";
 import { createRegistry, serveMetrics } from "@vigil/metrics";
-import { Allowlist, discoverHostAllowlist } from "./allowlist.js";
+import { Allowlist, discoverHostAllowlist, watchAllowlist } from "./allowlist.js";
 import { loadRulesConfig } from "./config.js";
 import { KmodEnforcer } from "./enforcers/kmod.js";
 import { selectEnforcer } from "./enforcers/select.js";
@@ -30,9 +30,11 @@ async function main(): Promise<void> {
   const nc = await connectBus({ servers: cfg.nats.servers, name: cfg.nats.name ?? "vigil-rules", token: cfg.nats.token, logger: log });
   shutdown.add("nats", () => nc.drain());
 
-  const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log) : [];
+  const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log, rc.resolvConf) : [];
   const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults);
   log.info({ entries: allowlist.entries.length }, "allowlist ready");
+  const watcher = watchAllowlist(allowlist, { configured: rc.allowlist, defaults: rc.allowlistDefaults, resolvConfs: rc.resolvConf, refreshS: rc.allowlistRefreshS, log });
+  shutdown.add("allowlist", () => watcher.close());
 
   const enforcer = await selectEnforcer({ choice: rc.enforcer, dryRun: rc.dryRun, nftTable: rc.nftTable, nftDriver: rc.nftDriver, netns: rc.netns, logger: log });
   log.info({ enforcer: enforcer.name, detail: enforcer.detail }, "enforcer selected");

@@ -1,4 +1,4 @@
-import { AddressError, formatCidr, parseAddress, parseCidr, type Cidr } from "@vigil/frames";
+import { AddressError, formatAddress, formatCidr, parseAddress, parseCidr, type Cidr } from "@vigil/frames";
 import { Action, Direction, Origin, Rule } from "@vigil/proto";
 import { InvalidArgumentError } from "./errors.js";
 
@@ -62,16 +62,67 @@ export function validateTtl(ttlS: number, field = "ttl_s"): number {
   return ttlS;
 }
 
+/**
+ * The low 53 bits of the 64-bit FNV-1a of `key`, at least 1. The 64-bit
+ * product is computed on two 32-bit halves (prime = 2^40 + 0x1b3), each
+ * partial product below 2^53, so doubles hold it exactly.
+ */
+export function fnv53(key: string): number {
+  let hi = 0xcbf29ce4;
+  let lo = 0x84222325;
+  for (let i = 0; i < key.length; i++) {
+    lo = (lo ^ key.charCodeAt(i)) >>> 0;
+    const lp = lo * 0x1b3;
+    const carry = Math.floor(lp / 0x100000000);
+    hi = (hi * 0x1b3 + carry + lo * 0x100) % 0x100000000;
+    lo = lp % 0x100000000;
+  }
+  const id = (hi & 0x1fffff) * 0x100000000 + lo;
+  return id === 0 ? 1 : id;
+}
+
 /** 53-bit FNV-1a of the match: the same match always gets the same id, in every component. */
 export function ruleIdOf(m: NormalizedMatch): number {
-  const key = [m.action, formatCidr(m.src), m.dst ? formatCidr(m.dst) : "", m.protocol, m.dportMin, m.dportMax, m.direction].join("|");
-  let h = 0xcbf29ce484222325n;
-  for (let i = 0; i < key.length; i++) {
-    h ^= BigInt(key.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  return fnv53([m.action, formatCidr(m.src), m.dst ? formatCidr(m.dst) : "", m.protocol, m.dportMin, m.dportMax, m.direction].join("|"));
+}
+
+/** A host address parsed once: its bytes (4 or 16, IPv4-mapped unwrapped) and their canonical text. */
+export interface HostAddress {
+  bytes: Uint8Array;
+  text: string;
+}
+
+/** Parses an address into a HostAddress; throws AddressError when it is not one. */
+export function hostAddress(text: string): HostAddress {
+  let b = parseAddress(text);
+  // An IPv4-mapped IPv6 address is the IPv4 host: a v6 rule would never match its packets.
+  if (b.length === 16 && b[10] === 0xff && b[11] === 0xff && b.subarray(0, 10).every((x) => x === 0)) b = b.slice(12);
+  return { bytes: b, text: formatAddress(b, 0, b.length) };
+}
+
+/** The address as a host CIDR ("a.b.c.d/32", "x::y/128"). */
+export function hostCidrOf(a: HostAddress): string {
+  return `${a.text}/${a.bytes.length * 8}`;
+}
+
+/** The id of a DROP rule on a canonical CIDR in both directions: what canonicalRule would derive, without building a rule. */
+export function blockRuleId(canonicalCidr: string): number {
+  return fnv53([Action.ACTION_DROP, canonicalCidr, "", 0, 0, 0, Direction.DIRECTION_BOTH].join("|"));
+}
+
+/** The id of the detector block rule on a host (DROP, both directions). */
+export function hostRuleId(a: HostAddress): number {
+  return blockRuleId(hostCidrOf(a));
+}
+
+/** The canonical CIDR of the `prefix`-bit network holding the address. */
+export function prefixCidrOf(a: HostAddress, prefix: number): string {
+  const b = a.bytes.slice();
+  for (let i = 0; i < b.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    b[i] &= (0xff << (8 - keep)) & 0xff;
   }
-  const id = Number(h & 0x1fffffffffffffn);
-  return id === 0 ? 1 : id;
+  return `${formatAddress(b, 0, b.length)}/${prefix}`;
 }
 
 /** A host rule: one exact address, no other condition (the kernel's hash set, nftables' address sets). */
@@ -119,6 +170,11 @@ export function protocolName(p: number): string {
 export function hostCidr(address: string): string {
   const b = parseAddress(address);
   return `${address}/${b.length * 8}`;
+}
+
+/** Wall-clock seconds, the unit of every rule time. */
+export function nowS(): number {
+  return Date.now() / 1000;
 }
 
 export function isActive(rule: Rule, nowS: number): boolean {

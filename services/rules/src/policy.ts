@@ -2,7 +2,11 @@ import { Verdict } from "@vigil/proto";
 import type { DetectorPolicy, RulesConfig } from "./config.js";
 import type { Allowlist } from "./allowlist.js";
 
-export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate";
+/**
+ * "table-full": a block the policy wanted, refused because the automatic rules reached rules.maxAutomaticRules.
+ * "seen-while-blocked": the evidence was captured while the source was blocked (packets the firewall dropped): no renewal.
+ */
+export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate" | "table-full" | "seen-while-blocked";
 
 export interface Decision {
   outcome: Outcome;
@@ -105,7 +109,13 @@ export interface DecideContext {
  * thresholds -> combined weight -> anti-spoofing budget -> TTL.
  */
 export class Policy {
+  /**
+   * Detector flags per source, for agreement. Sources with a completed
+   * handshake are kept apart: a flood of unverified (spoofable) verdicts can
+   * only push out other unverified sources, never a verified attacker's flags.
+   */
   private readonly flags = new Map<string, Map<string, Flag>>();
+  private readonly verifiedFlags = new Map<string, Map<string, Flag>>();
   /** One block budget per capture source, clocked by capture time (see budgetFor). */
   private readonly buckets = new Map<string, TokenBucket>();
 
@@ -163,7 +173,8 @@ export class Policy {
     if (v.connections < p.minConnections) return { ...base, reason: `connections ${v.connections} < ${p.minConnections}` };
     if (v.packets < p.minPackets) return { ...base, reason: `packets ${v.packets} < ${p.minPackets}` };
 
-    const flags = this.remember(v, p.weight);
+    const verified = completedHandshakes(v);
+    const flags = this.remember(v, p.weight, verified >= this.cfg.verifiedMinConnections);
     let weight = 0;
     const detectors: string[] = [];
     const verdictIds: string[] = [];
@@ -173,7 +184,6 @@ export class Policy {
       verdictIds.push(f.verdictId);
     }
     const agreement = detectors.length >= 2;
-    const verified = completedHandshakes(v);
     const common = { ...base, detectors, verdictIds, agreement, verified };
     if (weight < this.cfg.blockWeight)
       return { ...common, reason: `weight ${fmt(weight)} of ${detectors.join("+")} < ${fmt(this.cfg.blockWeight)}` };
@@ -208,22 +218,50 @@ export class Policy {
     return `${names} agree (${scores}); ${check}`;
   }
 
-  private remember(v: Verdict, weight: number): Map<string, Flag> {
+  private remember(v: Verdict, weight: number, verified: boolean): Map<string, Flag> {
     const ts = v.lastTs || v.firstTs;
-    let m = this.flags.get(v.address);
+    let m = this.verifiedFlags.get(v.address) ?? this.flags.get(v.address);
+    if (verified && m && !this.verifiedFlags.has(v.address)) {
+      this.flags.delete(v.address);
+      this.verifiedFlags.set(v.address, m);
+    }
     if (!m) {
-      if (this.flags.size >= 200_000) this.flags.delete(this.flags.keys().next().value as string);
+      if (this.flags.size + this.verifiedFlags.size >= this.cfg.agreementMemory) this.makeRoom(ts);
       m = new Map();
-      this.flags.set(v.address, m);
+      (verified ? this.verifiedFlags : this.flags).set(v.address, m);
     }
     m.set(v.detector, { weight, lastTs: ts, verdictId: v.id });
     for (const [det, f] of m) if (Math.abs(ts - f.lastTs) > this.cfg.agreementWindowS) m.delete(det);
     return m;
   }
 
+  /**
+   * Frees one place: the oldest sources whose flags are all past the
+   * agreement window go first (a bounded look, oldest first), else the oldest
+   * unverified source, and a verified one only when there is no other.
+   */
+  private makeRoom(ts: number): void {
+    let looked = 0;
+    let freed = false;
+    for (const [address, m] of this.flags) {
+      if (++looked > 1000) break;
+      let live = false;
+      for (const f of m.values()) if (Math.abs(ts - f.lastTs) <= this.cfg.agreementWindowS) live = true;
+      if (!live) {
+        this.flags.delete(address);
+        freed = true;
+      }
+    }
+    if (freed) return;
+    const victims = this.flags.size ? this.flags : this.verifiedFlags;
+    const oldest = victims.keys().next();
+    if (!oldest.done) victims.delete(oldest.value);
+  }
+
   /** Forget the detectors' flags on an address (after a false alarm). */
   forget(address: string): void {
     this.flags.delete(address);
+    this.verifiedFlags.delete(address);
   }
 }
 

@@ -3,6 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import { Rule, Verdict } from "@vigil/proto";
+import { QuarantineError, checkStoredOffence, checkStoredRule } from "./store-check.js";
 
 export interface HistoryEntry {
   ts: number;
@@ -22,9 +23,14 @@ export interface StoredRule {
 export interface Offence {
   count: number;
   lastAt: number;
+  /** Capture times of the last block: its decision, and that plus its TTL. Evidence that began in between was seen while blocked. */
+  from?: number;
+  until?: number;
 }
 
 const MAX_HISTORY = 50;
+/** A rule record with 5 verdicts of bounded size stays far below this. */
+const MAX_RECORD_BYTES = 1 << 20;
 const MAX_VERDICTS = 5;
 
 function ruleKey(id: number): string {
@@ -103,7 +109,12 @@ export class RuleStore {
     return this.kv;
   }
 
-  async loadAll(): Promise<{ rules: StoredRule[]; offences: Map<string, Offence> }> {
+  /**
+   * Every rule and offence in the bucket, each checked as untrusted input
+   * (see store-check.ts). A record that fails is reported to `quarantine` and
+   * skipped: it stays in the bucket for inspection and never stops the load.
+   */
+  async loadAll(quarantine: (key: string, problem: string) => void = () => undefined): Promise<{ rules: StoredRule[]; offences: Map<string, Offence> }> {
     const rules: StoredRule[] = [];
     const offences = new Map<string, Offence>();
     const keys: string[] = [];
@@ -112,10 +123,11 @@ export class RuleStore {
       const e = await this.store.get(k);
       if (!e || e.operation !== "PUT" || e.value.length === 0) continue;
       try {
-        if (k.startsWith("rule.")) rules.push(decodeStored(e.value));
-        else if (k.startsWith("offence.")) offences.set(k.slice(8).replace(/_/g, ":"), JSON.parse(e.string()) as Offence);
+        if (e.value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
+        if (k.startsWith("rule.")) rules.push(checkStoredRule(k, JSON.parse(e.string())));
+        else if (k.startsWith("offence.")) offences.set(k.slice(8).replace(/_/g, ":"), checkStoredOffence(JSON.parse(e.string())));
       } catch (err) {
-        this.log?.error({ err, key: k }, "unreadable entry in the rule store; skipped");
+        quarantine(k, (err as Error).message);
       }
     }
     return { rules, offences };
@@ -124,6 +136,12 @@ export class RuleStore {
   saveRule(s: StoredRule, fresh = false): void {
     const ttlS = s.rule.expiresAt ? Math.max(1, Math.ceil(s.rule.expiresAt - Date.now() / 1000)) + 60 : undefined;
     this.enqueue(ruleKey(s.rule.id), { kind: "put", data: encodeStored(s), ttlS, fresh });
+  }
+
+  /** A new block: the rule and the offence it counts, queued together. */
+  saveBlock(s: StoredRule, address: string, o: Offence): void {
+    this.saveOffence(address, o);
+    this.saveRule(s, true);
   }
 
   deleteRule(id: number): void {

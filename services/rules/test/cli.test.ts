@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { commands, EXIT, parseDuration } from "../src/cli.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
-import { publishVerdict, startService, verdict, type Running } from "./helpers.js";
+import { publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 if (natsSkip) console.warn(`CLI tests skipped: ${natsSkip}`);

@@ -8,7 +8,7 @@ import type { Status } from "@vigil/proto";
 import { disposeNatsServer, freePort, startNatsServer, toolMissing, type NatsServerHandle } from "@vigil/testing";
 import { ControlApi } from "../src/client.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
-import { startService, type Running } from "./helpers.js";
+import { startService, type Running } from "./support/rules.js";
 
 const skip = toolMissing("openssl", "", ["version"]) ?? toolMissing("nats-server");
 if (skip) console.warn(`gRPC TLS tests skipped: ${skip}`);

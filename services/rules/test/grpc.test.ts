@@ -8,7 +8,7 @@ import { Action, Direction, Event, WatchEventsRequest, Origin, Rule, RuleEvent_K
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { ControlApi } from "../src/client.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
-import { publishVerdict, startService, verdict, type Running } from "./helpers.js";
+import { publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 if (natsSkip) console.warn(`gRPC tests skipped: ${natsSkip}`);

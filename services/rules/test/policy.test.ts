@@ -5,7 +5,7 @@ import { rulesDefaults } from "../src/config.js";
 import { InvalidArgumentError } from "../src/errors.js";
 import { canonicalRule, validateTtl } from "../src/model.js";
 import { completedHandshakes, handshakeCompleted, Policy, TokenBucket } from "../src/policy.js";
-import { verdict } from "./helpers.js";
+import { verdict } from "./support/rules.js";
 
 describe("handshake evidence", () => {
   it("counts a remote client that ACKs our SYN-ACK, not one that resets it", () => {

@@ -5,7 +5,7 @@ import { createVethPair, disposeNatsServer, inNetns, netnsUnavailableReason, sta
 import { Allowlist } from "../src/allowlist.js";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
 import { hostCidr } from "../src/model.js";
-import { metricValue, publishVerdict, startService, verdict, type Running } from "./helpers.js";
+import { metricValue, publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");

@@ -8,25 +8,33 @@ import { remainingMs, type Enforcer, type ReconcileResult } from "./types.js";
 const HOOK_PRIORITY = -300; // before conntrack (-200): dropped packets never create state
 
 type SetName = "drop4" | "drop6" | "allow4" | "allow6";
+type Elem = string | { elem: { val: string; timeout: number } };
 
 interface Placement {
   set: SetName | null;
   match: NormalizedMatch;
 }
 
+const V4_TEXT = /^\d{1,3}(\.\d{1,3}){3}$/;
+const V6_TEXT = /^[0-9a-f:]+$/;
+
 /**
  * The set and address of a canonical host rule, without parsing: rules reach
  * the enforcer canonical (see canonicalRule), so "a.b.c.d/32" and "x::y/128"
- * are exact. Saves most of the time of a bulk load.
+ * are exact. Saves most of the time of a bulk load. Anything else, such as a
+ * srcCidr that is not plain address text, takes the parsing path, which
+ * rejects it.
  */
 function fastHostPlacement(rule: Rule): { set: SetName; addr: string } | null {
   if (rule.dstCidr || rule.protocol || rule.dportMin || rule.dportMax || rule.direction !== Direction.DIRECTION_BOTH) return null;
   const cidr = rule.srcCidr;
   const v6 = cidr.includes(":");
   if (!cidr.endsWith(v6 ? "/128" : "/32")) return null;
+  const addr = cidr.slice(0, cidr.lastIndexOf("/"));
+  if (!(v6 ? V6_TEXT : V4_TEXT).test(addr)) return null;
   const kind = rule.action === Action.ACTION_ACCEPT ? "allow" : rule.action === Action.ACTION_DROP ? "drop" : null;
   if (!kind) return null;
-  return { set: `${kind}${v6 ? "6" : "4"}` as SetName, addr: cidr.slice(0, cidr.lastIndexOf("/")) };
+  return { set: `${kind}${v6 ? "6" : "4"}` as SetName, addr };
 }
 
 /** Host rules for both directions go into address sets; everything else is a chain rule. */
@@ -119,19 +127,18 @@ export class NftablesEnforcer implements Enforcer {
   }
 
   /**
-   * A set element as JSON text. Addresses are canonical (digits, hex, '.'
-   * and ':' only), so no escaping is needed; building the text directly keeps
-   * a 100,000-rule load from spending its time in JSON.stringify. Elements
-   * carry no comment: reconciliation keys them by address, and comments cost
-   * nft a fifth of its parsing time.
+   * A set element. Elements carry no comment: reconciliation keys them by
+   * address, and comments cost nft a fifth of its parsing time. Commands are
+   * always objects serialized by JSON.stringify, never text pasted together:
+   * a hostile string can only ever be a (rejected) value.
    */
-  private elem(rule: Rule, addr: string, nowMs: number): string {
+  private elem(rule: Rule, addr: string, nowMs: number): Elem {
     const ms = remainingMs(rule, nowMs);
-    return ms ? `{"elem":{"val":"${addr}","timeout":${Math.max(1, Math.ceil(ms / 1000))}}}` : `"${addr}"`;
+    return ms ? { elem: { val: addr, timeout: Math.max(1, Math.ceil(ms / 1000)) } } : addr;
   }
 
-  private elementCmd(op: "add" | "delete", set: SetName, elems: string[]): string {
-    return `{"${op}":{"element":{"family":"inet","table":"${this.table}","name":"${set}","elem":[${elems.join(",")}]}}}`;
+  private elementCmd(op: "add" | "delete", set: SetName, elem: Elem[]): object {
+    return { [op]: { element: { family: "inet", table: this.table, name: set, elem } } };
   }
 
   private generalRuleCmds(chain: "rules_in" | "rules_out", rule: Rule, match: NormalizedMatch): unknown {
@@ -169,15 +176,15 @@ export class NftablesEnforcer implements Enforcer {
 
   async apply(upserts: Rule[], removals: Rule[]): Promise<void> {
     const nowMs = Date.now();
-    const del = new Map<SetName, string[]>();
-    const add = new Map<SetName, string[]>();
+    const del = new Map<SetName, Elem[]>();
+    const add = new Map<SetName, Elem[]>();
     let generalChanged = false;
     for (const r of removals) {
       const h = this.hosts.get(r.id);
       if (h) {
         // Also when the rule's time is up: the element's whole-second timeout outlives the rule by
         // up to a second, and the source must pass once the rule is announced expired.
-        push(del, h.set, `"${h.addr}"`);
+        push(del, h.set, h.addr);
         this.hosts.delete(r.id);
       }
       if (this.general.delete(r.id)) generalChanged = true;
@@ -188,7 +195,7 @@ export class NftablesEnforcer implements Enforcer {
       const host = fast ?? (p?.set ? { set: p.set, addr: addrOf(p.match) } : null);
       if (host) {
         // Replace: before Linux 6.10 an add leaves an existing element's timeout as it was.
-        if (this.hosts.has(r.id)) push(del, host.set, `"${host.addr}"`);
+        if (this.hosts.has(r.id)) push(del, host.set, host.addr);
         push(add, host.set, this.elem(r, host.addr, nowMs));
         this.hosts.set(r.id, host);
       } else {
@@ -196,11 +203,11 @@ export class NftablesEnforcer implements Enforcer {
         generalChanged = true;
       }
     }
-    const cmds: Array<string | object> = [...this.removalCmds(del)];
+    const cmds: unknown[] = [...this.removalCmds(del)];
     for (const [set, elems] of add) cmds.push(this.elementCmd("add", set, elems));
-    if (generalChanged) cmds.push(...(this.chainCmds(nowMs / 1000) as object[]));
+    if (generalChanged) cmds.push(...this.chainCmds(nowMs / 1000));
     try {
-      await this.nft.applySerialized(cmds);
+      await this.nft.apply(cmds);
       this.problem = "";
     } catch (err) {
       this.problem = (err as Error).message;
@@ -214,8 +221,8 @@ export class NftablesEnforcer implements Enforcer {
    * of the batch); adding the element first (no-op when present) makes the delete always valid.
    * nft 1.0.8's `destroy element` does the same, but older nft is still common.
    */
-  private removalCmds(del: Map<SetName, string[]>): string[] {
-    const cmds: string[] = [];
+  private removalCmds(del: Map<SetName, Elem[]>): object[] {
+    const cmds: object[] = [];
     for (const [set, elems] of del) cmds.push(this.elementCmd("add", set, elems), this.elementCmd("delete", set, elems));
     return cmds;
   }
@@ -251,15 +258,22 @@ export class NftablesEnforcer implements Enforcer {
     for (const r of desired) {
       if (r.expiresAt && r.expiresAt * 1000 <= nowMs) continue;
       const fast = fastHostPlacement(r);
-      const p = fast ? null : place(r);
+      let p: Placement | null = null;
+      try {
+        p = fast ? null : place(r);
+      } catch (err) {
+        // One unusable rule must not keep the others out of the kernel.
+        this.opts.logger?.error({ id: r.id, err: (err as Error).message }, "rule skipped at reconciliation: not enforceable");
+        continue;
+      }
       const host = fast ?? (p?.set ? { set: p.set, addr: addrOf(p.match) } : null);
       if (host) {
         want.set(`${host.set}|${host.addr}`, r);
         this.hosts.set(r.id, host);
       } else this.general.set(r.id, r);
     }
-    const del = new Map<SetName, string[]>();
-    const add = new Map<SetName, string[]>();
+    const del = new Map<SetName, Elem[]>();
+    const add = new Map<SetName, Elem[]>();
     let added = 0;
     let removed = 0;
     let kept = 0;
@@ -271,7 +285,7 @@ export class NftablesEnforcer implements Enforcer {
       // A permanent rule has no timeout; a timed one is replaced when the kernel's clock drifts from ours by > 5 s.
       const drift = r ? (r.expiresAt ? Math.abs(e.expiresS - wantS) > 5 || e.expiresS === 0 : e.expiresS !== 0) : true;
       if (!r || drift) {
-        push(del, e.set, `"${addr}"`);
+        push(del, e.set, addr);
         if (r) replaced++;
         else removed++;
       } else kept++;
@@ -286,10 +300,10 @@ export class NftablesEnforcer implements Enforcer {
     for (const id of ruleIds) if (!desiredGeneral.has(id)) removed++;
     for (const id of desiredGeneral) if (!ruleIds.has(id)) added++;
     // Listed elements may time out before this runs.
-    const cmds: Array<string | object> = [...this.removalCmds(del)];
+    const cmds: unknown[] = [...this.removalCmds(del)];
     for (const [set, elems] of add) cmds.push(this.elementCmd("add", set, elems));
-    cmds.push(...(this.chainCmds(nowMs / 1000) as object[]));
-    await this.nft.applySerialized(cmds);
+    cmds.push(...this.chainCmds(nowMs / 1000));
+    await this.nft.apply(cmds);
     this.problem = "";
     return { added, removed, kept, replaced };
   }

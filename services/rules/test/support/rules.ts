@@ -2,12 +2,12 @@ import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
-import { Allowlist } from "../src/allowlist.js";
-import { rulesDefaults, type RulesConfig } from "../src/config.js";
-import { DryRunEnforcer } from "../src/enforcers/dry-run.js";
-import type { Enforcer } from "../src/enforcers/types.js";
-import { createRulesMetrics } from "../src/metrics.js";
-import { RulesService } from "../src/service.js";
+import { Allowlist } from "../../src/allowlist.js";
+import { rulesDefaults, type RulesConfig } from "../../src/config.js";
+import { DryRunEnforcer } from "../../src/enforcers/dry-run.js";
+import type { Enforcer } from "../../src/enforcers/types.js";
+import { createRulesMetrics } from "../../src/metrics.js";
+import { RulesService } from "../../src/service.js";
 
 export const log = createLogger("rules-test", process.env.VIGIL_LOG_LEVEL ?? "silent");
 

@@ -1,0 +1,159 @@
+import { Action, Direction, Origin, Rule, type Verdict } from "@vigil/proto";
+import { blockRuleId, hostCidrOf, hostRuleId, isActive, prefixCidrOf, type HostAddress } from "./model.js";
+import type { Offences } from "./offences.js";
+import type { Decision, Policy } from "./policy.js";
+import type { RuleTable } from "./rule-table.js";
+import type { HistoryEntry, Offence, StoredRule } from "./store.js";
+import type { VerdictLog } from "./verdict-log.js";
+
+export const DETECTOR_RULE_PRIORITY = 1000;
+const MAX_RULE_VERDICT_IDS = 20;
+const MAX_RULE_VERDICTS = 5;
+
+/** What a decision changes; commit() applies it. */
+export type RuleChange =
+  | { kind: "none" }
+  /** A new detector rule, and the offence it counts; `replaces`: host rules an IPv6 prefix rule takes over. */
+  | { kind: "add"; stored: StoredRule; address: string; offence: Offence; replaces: Rule[] }
+  /** Another detector agreed on a blocked source; `enforce` when the expiry moved. */
+  | { kind: "agree"; stored: StoredRule; enforce: boolean }
+  /** A repeat verdict on a blocked source, kept with the rule. */
+  | { kind: "attach"; stored: StoredRule };
+
+export interface DecideState {
+  table: RuleTable;
+  offences: Offences;
+  policy: Policy;
+  verdicts: VerdictLog;
+  /** Who detector rules are made by ("vigil-rules/<instance>"). */
+  by: string;
+  /** rules.maxAutomaticRules */
+  maxAutomatic: number;
+  /** rules.ipv6Aggregate */
+  aggregate: { prefixLength: number; hosts: number };
+}
+
+export interface Decided {
+  decision: Decision;
+  /** The rule the verdict blocked under (0 = none). */
+  ruleId: number;
+  change: RuleChange;
+}
+
+/**
+ * A verdict's decision and the rule change it implies, from the table, the
+ * offences and the policy, writing none of them (the policy keeps its own
+ * agreement flags and block budget). A rule past its expiry must have been
+ * expired before this is called.
+ */
+export function decide(state: DecideState, v: Verdict, address: HostAddress | null, now: number): Decided {
+  const none: RuleChange = { kind: "none" };
+  if (!address) return { decision: state.policy.decide(v, { offences: 0, alreadyBlocked: false }), ruleId: 0, change: none };
+  const id = hostRuleId(address);
+  let existing = state.table.get(id);
+  // IPv6: an offender inside a prefix already blocked as a whole is blocked.
+  const prefix = address.bytes.length === 16 && state.aggregate.hosts > 0 ? prefixCidrOf(address, state.aggregate.prefixLength) : null;
+  const prefixRule = prefix ? state.table.get(blockRuleId(prefix)) : undefined;
+  if (!existing && prefixRule && isActive(prefixRule.rule, now)) existing = prefixRule;
+  const offences = state.offences.count(address.text, now);
+  const whileBlocked = seenWhileBlocked(v, existing, state.offences.lastBlock(address.text, now));
+  if (whileBlocked) {
+    const decision: Decision = { outcome: "seen-while-blocked", reason: whileBlocked, verified: 0, detectors: [v.detector], verdictIds: [v.id], agreement: false, ttlS: 0, offences };
+    return { decision, ruleId: existing?.rule.id ?? 0, change: none };
+  }
+  let decision = state.policy.decide(v, { offences, alreadyBlocked: !!existing, allowedBy: state.table.allowRuleFor(address, now) });
+  if (decision.outcome !== "blocked") return { decision, ruleId: 0, change: none };
+  if (existing) return { decision, ruleId: existing.rule.id, change: onBlocked(state, existing, v, decision, now) };
+  if (state.table.automatic >= state.maxAutomatic) {
+    decision = { ...decision, outcome: "table-full", reason: `${decision.reason}; refused: ${state.table.automatic} automatic rules, the limit of rules.maxAutomaticRules` };
+    return { decision, ruleId: 0, change: none };
+  }
+  const neighbours = prefix ? state.table.hostsIn(prefix) : [];
+  if (prefix && neighbours.length + 1 >= state.aggregate.hosts) {
+    const replaces = neighbours.map((n) => state.table.get(n)?.rule).filter((r): r is Rule => !!r);
+    const why = `${decision.reason}; ${neighbours.length + 1} offenders in ${prefix}: blocked as one prefix`;
+    const change = block(state, v, address, { cidr: prefix, id: blockRuleId(prefix) }, { ...decision, reason: why }, now, replaces);
+    return { decision: { ...decision, reason: why }, ruleId: blockRuleId(prefix), change };
+  }
+  return { decision, ruleId: id, change: block(state, v, address, { cidr: hostCidrOf(address), id }, decision, now, []) };
+}
+
+/**
+ * Capture sees packets before the firewall drops them, so a blocked source's
+ * retries reach the detectors. Evidence that began (capture time) at or after
+ * the decision of the block in force, or within the last block's window
+ * (decision to decision + TTL), is such traffic: it neither renews, extends
+ * nor escalates a block. Evidence from before a block still counts, and so
+ * does a source coming back after its block ended. Returns why, or null.
+ * Verdicts without capture times are judged as before.
+ */
+function seenWhileBlocked(v: Verdict, existing: StoredRule | undefined, last: { from: number; until: number } | null): string | null {
+  const start = v.firstTs || v.lastTs;
+  if (start <= 0) return null;
+  const since = existing?.rule.decidedTs ?? 0;
+  if (existing && since > 0 && start >= since) return `evidence from ${fmtTs(start)}, after the block decided at ${fmtTs(since)}: seen while blocked, no renewal`;
+  if (!existing && last && start >= last.from && start < last.until) return `evidence from ${fmtTs(start)}, within the last block (${fmtTs(last.from)} to ${fmtTs(last.until)}): seen while blocked, no renewal`;
+  return null;
+}
+
+function fmtTs(s: number): string {
+  return new Date(s * 1000).toISOString();
+}
+
+function onBlocked(state: DecideState, s: StoredRule, v: Verdict, d: Decision, now: number): RuleChange {
+  if (s.rule.verdictIds.includes(v.id)) return { kind: "none" };
+  const named = s.rule.origin === Origin.ORIGIN_DETECTOR ? s.rule.detector.split("+").filter(Boolean) : [];
+  const joining = d.agreement && named.length > 0 ? d.detectors.filter((x) => !named.includes(x)) : [];
+  if (joining.length) return agree(state, s, v, [...new Set([...named, ...joining])].sort(), now);
+  const rule = { ...s.rule, verdictIds: [...s.rule.verdictIds, v.id].slice(-MAX_RULE_VERDICT_IDS) };
+  return { kind: "attach", stored: { ...s, rule, verdicts: [...s.verdicts, v].slice(-MAX_RULE_VERDICTS) } };
+}
+
+/**
+ * Another detector agrees on an already blocked source: the rule gets what it
+ * would have had if the detectors had agreed before the block (their names,
+ * the agreement TTL counted from its creation, never shorter), and keeps the
+ * earliest capture time of decision, so the rule ends the same whichever
+ * verdict arrived first. No new offence is counted.
+ */
+function agree(state: DecideState, s: StoredRule, v: Verdict, detectors: string[], now: number): RuleChange {
+  const verdicts = [...s.verdicts, v];
+  const ts = v.lastTs || v.firstTs;
+  const ttlS = state.policy.ttlFor(Math.max(0, s.rule.offences - 1), true);
+  const rule: Rule = {
+    ...s.rule,
+    detector: detectors.join("+"),
+    reason: state.policy.agreementReason(verdicts),
+    verdictIds: [...s.rule.verdictIds, v.id].slice(-MAX_RULE_VERDICT_IDS),
+    expiresAt: s.rule.expiresAt > 0 ? Math.max(s.rule.expiresAt, s.rule.createdAt + ttlS) : 0,
+    decidedTs: s.rule.decidedTs > 0 && ts > 0 ? Math.min(s.rule.decidedTs, ts) : s.rule.decidedTs || ts,
+  };
+  const history: HistoryEntry[] = [...s.history, { ts: now, event: "updated", by: state.by, why: rule.reason, verdictIds: [v.id] }];
+  return { kind: "agree", stored: { rule, history, verdicts: verdicts.slice(-MAX_RULE_VERDICTS) }, enforce: rule.expiresAt !== s.rule.expiresAt };
+}
+
+function block(state: DecideState, v: Verdict, address: HostAddress, target: { cidr: string; id: number }, d: Decision, now: number, replaces: Rule[]): RuleChange {
+  const offences = d.offences + 1;
+  const verdicts = d.verdictIds.map((vid) => (vid === v.id ? v : state.verdicts.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
+  const reason = d.agreement ? state.policy.agreementReason(verdicts) : d.reason;
+  const rule = Rule.fromPartial({
+    id: target.id,
+    action: Action.ACTION_DROP,
+    srcCidr: target.cidr,
+    direction: Direction.DIRECTION_BOTH,
+    priority: DETECTOR_RULE_PRIORITY,
+    origin: Origin.ORIGIN_DETECTOR,
+    reason,
+    detector: d.detectors.join("+"),
+    verdictIds: d.verdictIds,
+    createdBy: state.by,
+    createdAt: now,
+    expiresAt: now + d.ttlS,
+    offences,
+    enforced: false,
+    decidedTs: v.lastTs || v.firstTs,
+  });
+  const stored: StoredRule = { rule, history: [{ ts: now, event: "added", by: state.by, why: reason, verdictIds: d.verdictIds }], verdicts };
+  const from = rule.decidedTs;
+  return { kind: "add", stored, address: address.text, offence: { count: offences, lastAt: now, ...(from > 0 ? { from, until: from + d.ttlS } : {}) }, replaces };
+}
