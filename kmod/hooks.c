@@ -15,7 +15,10 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 
-#include "core.h"
+#include "netns.h"
+#include "rules.h"
+#include "ring.h"
+#include "hooks.h"
 
 static bool vigil_parse_v4(const struct sk_buff *skb, unsigned int noff,
 			   struct vigil_pkt *p)

@@ -10,7 +10,12 @@
 #include <linux/rcupdate.h>
 #include <net/genetlink.h>
 
-#include "core.h"
+#include "params.h"
+#include "ring_geom.h"
+#include "rules.h"
+#include "netns.h"
+#include "netlink.h"
+#include "ring.h"
 
 unsigned int vigil_param_slots = 4096;
 module_param_named(slots, vigil_param_slots, uint, 0444);

@@ -1,26 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Kernel-independent part of Vigil: packet/rule matching, the host-set hash
- * and the capture ring arithmetic. Compiled into vigil.ko and into the
- * userspace unit tests and benchmark (test/unit), so it must not use any
- * kernel API: only fixed-width integer types and plain C.
+ * Kernel-independent packet/rule matching and the host-set hash. Compiled
+ * into vigil.ko and into the userspace unit tests and benchmark (test/unit),
+ * so it must not use any kernel API: only fixed-width integer types and
+ * plain C.
  */
 #ifndef _VIGIL_MATCH_H
 #define _VIGIL_MATCH_H
 
-#ifdef __KERNEL__
-#include <linux/types.h>
-#include <linux/string.h>
-#else
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
-typedef uint64_t u64;
-#endif
+#include "ktypes.h"
 
 /* An IPv4 address occupies b[0..3]; the rest stays zero. Network order. */
 union vigil_addr {
@@ -114,37 +102,5 @@ void vigil_host_key_from_pkt(const struct vigil_pkt *p,
 			     struct vigil_host_key *k);
 u32 vigil_host_hash(const struct vigil_host_key *k, u32 seed);
 bool vigil_port_proto(u8 proto);
-
-/* ---- capture ring arithmetic ------------------------------------------ */
-
-struct vigil_ring_geom {
-	u64	page_size;
-	u64	ring_count;
-	u64	slots;		/* power of two */
-	u64	snaplen;
-	u64	slot_size;	/* derived */
-	u64	ring_offset;	/* derived */
-	u64	ring_stride;	/* derived */
-	u64	map_size;	/* derived */
-};
-
-int vigil_ring_geom_compute(struct vigil_ring_geom *g);
-static inline bool vigil_is_pow2(u64 x)
-{
-	return x && !(x & (x - 1));
-}
-static inline u64 vigil_ring_slot_off(u64 n, u64 slots, u64 slot_size)
-{
-	return (n & (slots - 1)) * slot_size;
-}
-/* Frames the producer may still write; untrusted consumer values (a reader
- * that scribbled over its index) only ever make the ring look full. */
-static inline u64 vigil_ring_free(u64 prod, u64 cons, u64 slots)
-{
-	u64 used = prod - cons;
-
-	return used >= slots ? 0 : slots - used;
-}
-bool vigil_mmap_ok(const struct vigil_ring_geom *g, u64 pgoff, u64 len);
 
 #endif /* _VIGIL_MATCH_H */

@@ -14,7 +14,9 @@
  * - Every rule is also in an rbtree keyed by id (idempotent adds, deletes,
  *   resumable dumps in id order) and, if it expires, on the expiring list.
  *
- * All writers (netlink, GC, namespace exit) hold vn->lock.
+ * All writers (netlink, the expiry work, namespace exit) hold vn->lock.
+ * Nothing in here knows the control interface: expire.c announces what
+ * expires, netlink.c what is asked for.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -24,8 +26,11 @@
 #include <linux/sched.h>
 #include <linux/delay.h>
 #include <linux/mm.h>
+#include <linux/rhashtable.h>
+#include <linux/netlink.h>
 
-#include "core.h"
+#include "netns.h"
+#include "rules.h"
 
 static struct kmem_cache *vigil_rule_cache __read_mostly;
 
@@ -205,8 +210,8 @@ int vigil_gen_publish(struct vigil_net *vn)
 
 /* Take @r out of every structure. Host rules are freed after a grace
  * period; general rules go to the graveyard until the next publish. */
-static void vigil_rule_unlink(struct vigil_net *vn, struct vigil_rule *r,
-			      bool *gen_dirty)
+void vigil_rule_unlink(struct vigil_net *vn, struct vigil_rule *r,
+		       bool *gen_dirty)
 {
 	rb_erase(&r->id_node, &vn->by_id);
 	if (!list_empty(&r->expire_node))
@@ -242,7 +247,8 @@ static struct vigil_rule *vigil_rule_alloc(u8 kind)
 	return r;
 }
 
-static void vigil_gc_arm(struct vigil_net *vn, u64 expires)
+/* Runs the expiry work (expire.c) at @expires, unless it runs earlier. */
+void vigil_gc_arm(struct vigil_net *vn, u64 expires)
 {
 	u64 now = get_jiffies_64();
 
@@ -428,36 +434,6 @@ void vigil_rules_flush(struct vigil_net *vn)
 	/* An empty table needs no allocation: this cannot fail. */
 	if (dirty || rcu_access_pointer(vn->gen))
 		vigil_gen_publish(vn);
-}
-
-void vigil_gc_work(struct work_struct *work)
-{
-	struct vigil_net *vn = container_of(to_delayed_work(work),
-					    struct vigil_net, gc);
-	struct vigil_rule *r, *tmp;
-	unsigned int i = 0;
-	bool dirty = false;
-	u64 now, next = 0;
-
-	mutex_lock(&vn->lock);
-	now = get_jiffies_64();
-	vn->gc_at = 0;
-	list_for_each_entry_safe(r, tmp, &vn->expiring, expire_node) {
-		if (r->expires <= now) {
-			vigil_notify_expired(vn, r);
-			vigil_rule_unlink(vn, r, &dirty);
-		} else if (!next || r->expires < next) {
-			next = r->expires;
-		}
-		if (!(++i & 1023))
-			cond_resched();
-	}
-	if (dirty && vigil_gen_publish(vn))
-		next = now + HZ;	/* retry the publish soon */
-	/* Expired rules already stopped matching; batch the cleanup. */
-	if (next)
-		vigil_gc_arm(vn, max_t(u64, next, now + HZ / 20));
-	mutex_unlock(&vn->lock);
 }
 
 int vigil_rules_net_init(struct vigil_net *vn)

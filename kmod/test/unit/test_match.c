@@ -8,6 +8,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "match.h"
+#include "ring_geom.h"
 #include "linux/vigil.h"
 
 static int passed, failed;

@@ -1,4 +1,5 @@
-import { constants, VigilNetlink, type KernelRule, type KernelStats } from "@vigil/netlink";
+import { ACTION_ACCEPT, ACTION_DROP, FAMILY_IPV4, FAMILY_IPV6, RULE_DIR_BOTH, RULE_GENERAL, RULE_HOST } from "@vigil/frames";
+import { VigilNetlink, type KernelRule, type KernelStats } from "@vigil/netlink";
 import { Action, type Rule } from "@vigil/proto";
 import type { Logger } from "@vigil/lifecycle";
 import { isHostMatch, normalizeMatch } from "../model.js";
@@ -6,19 +7,18 @@ import { remainingMs, type Enforcer, type ReconcileResult } from "./types.js";
 
 /** Converts a rule into the module's attributes (host rules to its hash set, the rest to its ordered list). */
 export function toKernelRule(rule: Rule, nowMs = Date.now()): KernelRule {
-  const c = constants();
   const m = normalizeMatch(rule);
-  const family = m.src.family === 4 ? c.VIGIL_FAMILY_IPV4 : c.VIGIL_FAMILY_IPV6;
+  const family = m.src.family === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
   const common = {
     id: rule.id,
     family,
     direction: m.direction,
-    action: m.action === Action.ACTION_ACCEPT ? c.VIGIL_ACTION_ACCEPT : c.VIGIL_ACTION_DROP,
+    action: m.action === Action.ACTION_ACCEPT ? ACTION_ACCEPT : ACTION_DROP,
     priority: rule.priority,
     timeoutMs: remainingMs(rule, nowMs),
   };
-  if (isHostMatch(m)) return { ...common, kind: c.VIGIL_RULE_HOST, addr: Buffer.from(m.src.bytes) };
-  const k: KernelRule = { ...common, kind: c.VIGIL_RULE_GENERAL, src: Buffer.from(m.src.bytes), srcPrefix: m.src.prefix, proto: m.protocol };
+  if (isHostMatch(m)) return { ...common, kind: RULE_HOST, addr: Buffer.from(m.src.bytes) };
+  const k: KernelRule = { ...common, kind: RULE_GENERAL, src: Buffer.from(m.src.bytes), srcPrefix: m.src.prefix, proto: m.protocol };
   if (m.dst) {
     k.dst = Buffer.from(m.dst.bytes);
     k.dstPrefix = m.dst.prefix;
@@ -32,7 +32,7 @@ export function toKernelRule(rule: Rule, nowMs = Date.now()): KernelRule {
 
 function sameMatch(a: KernelRule, b: KernelRule): boolean {
   const buf = (x?: Buffer) => (x ? x.toString("hex") : "");
-  const general = a.kind !== constants().VIGIL_RULE_HOST;
+  const general = a.kind !== RULE_HOST;
   return (
     a.kind === b.kind &&
     a.family === b.family &&
@@ -44,8 +44,8 @@ function sameMatch(a: KernelRule, b: KernelRule): boolean {
         (a.proto ?? 0) === (b.proto ?? 0) &&
         (a.dportMin ?? 0) === (b.dportMin ?? 0) &&
         (a.dportMax ?? 65535) === (b.dportMax ?? 65535))) &&
-    (a.direction ?? 3) === (b.direction ?? 3) &&
-    (a.action ?? 1) === (b.action ?? 1) &&
+    (a.direction ?? RULE_DIR_BOTH) === (b.direction ?? RULE_DIR_BOTH) &&
+    (a.action ?? ACTION_DROP) === (b.action ?? ACTION_DROP) &&
     (a.priority ?? 0) === (b.priority ?? 0)
   );
 }
