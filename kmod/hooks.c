@@ -44,6 +44,7 @@ static bool vigil_parse_v4(const struct sk_buff *skb, unsigned int noff,
 					   sizeof(_ports), &_ports);
 		if (ports) {
 			p->has_ports = 1;
+			p->sport = ntohs(ports[0]);
 			p->dport = ntohs(ports[1]);
 		}
 	}
@@ -83,6 +84,7 @@ static bool vigil_parse_v6(struct sk_buff *skb, unsigned int noff,
 		ports = skb_header_pointer(skb, thoff, sizeof(_ports), &_ports);
 		if (ports) {
 			p->has_ports = 1;
+			p->sport = ntohs(ports[0]);
 			p->dport = ntohs(ports[1]);
 		}
 	}

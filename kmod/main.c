@@ -41,6 +41,10 @@ bool vigil_param_capture_loopback;
 module_param_named(capture_loopback, vigil_param_capture_loopback, bool, 0444);
 MODULE_PARM_DESC(capture_loopback, "Initially also capture packets on loopback devices");
 
+unsigned int vigil_param_userns_max_rules = 65536;
+module_param_named(userns_max_rules, vigil_param_userns_max_rules, uint, 0644);
+MODULE_PARM_DESC(userns_max_rules, "Rules a namespace owned by a non-initial user namespace may hold");
+
 static int __init vigil_init(void)
 {
 	struct vigil_ring_geom g = {

@@ -77,9 +77,15 @@ static inline bool addr_in(const union vigil_addr *a, const union vigil_addr *ne
 	       ((a->w[3] & mask->w[3]) ^ net->w[3]) == 0;
 }
 
+/* Rules are written from our side (see struct vigil_gen_match): remote and
+ * local are source and destination of ingress packets, and the other way
+ * round for egress. */
 bool vigil_gen_matches(const struct vigil_gen_match *m,
 		       const struct vigil_pkt *p, u64 now)
 {
+	bool egress = p->dir == VIGIL_DIR_EGRESS;
+	u16 lport = egress ? p->sport : p->dport;
+
 	if (m->family != p->family || !(m->dir & p->dir))
 		return false;
 	if (m->proto && m->proto != p->proto)
@@ -88,11 +94,11 @@ bool vigil_gen_matches(const struct vigil_gen_match *m,
 		/* Non-first fragments and unknown transports carry no port. */
 		if (!p->has_ports)
 			return false;
-		if (p->dport < m->dport_min || p->dport > m->dport_max)
+		if (lport < m->dport_min || lport > m->dport_max)
 			return false;
 	}
-	if (!addr_in(&p->src, &m->src, &m->smask) ||
-	    !addr_in(&p->dst, &m->dst, &m->dmask))
+	if (!addr_in(egress ? &p->dst : &p->src, &m->src, &m->smask) ||
+	    !addr_in(egress ? &p->src : &p->dst, &m->dst, &m->dmask))
 		return false;
 	return !vigil_expired(m->expires, now);
 }

@@ -20,13 +20,13 @@ union vigil_addr {
 struct vigil_pkt {
 	union vigil_addr src;
 	union vigil_addr dst;
-	u16	dport;		/* host order; valid only if has_ports */
+	u16	sport;		/* host order; valid only if has_ports */
+	u16	dport;
 	u8	family;		/* VIGIL_FAMILY_IPV4 / _IPV6 */
 	u8	proto;		/* L4 protocol, 0 when it could not be found */
 	u8	dir;		/* VIGIL_DIR_INGRESS / _EGRESS */
 	u8	has_ports;	/* first fragment (or unfragmented) of TCP/UDP/SCTP/UDPLITE/DCCP */
 	u8	is_frag;	/* non-first fragment: addresses and protocol only */
-	u8	pad;
 };
 
 /* Key of the exact-address host set: family + the remote address. */
@@ -41,16 +41,21 @@ struct vigil_host_key {
 /*
  * A general rule as the packet path sees it: an entry of the sorted array
  * published under RCU. Masks are precomputed; src/dst are stored masked.
+ * Like host rules, and like the nftables back end, a general rule is written
+ * from our side: src is the remote side (the source of ingress packets, the
+ * destination of egress ones), dst the local side, and the port range is the
+ * local port (the destination port of ingress packets, the source port of
+ * egress ones: the service we offer and its replies).
  */
 struct vigil_gen_match {
-	union vigil_addr src;
+	union vigil_addr src;	/* remote side */
 	union vigil_addr smask;
-	union vigil_addr dst;
+	union vigil_addr dst;	/* local side */
 	union vigil_addr dmask;
 	u64	expires;	/* jiffies64; 0 = never */
 	u64	id;
 	u32	priority;
-	u16	dport_min;
+	u16	dport_min;	/* local port */
 	u16	dport_max;
 	u8	family;
 	u8	proto;		/* 0 = any */

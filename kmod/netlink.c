@@ -7,8 +7,10 @@
  * wrong lengths, trailing data and nests without NLA_F_NESTED are rejected
  * by the core with an extack message before a handler runs; rule_nla.c
  * then checks the cross-attribute rules.
- * Mutating commands carry GENL_UNS_ADMIN_PERM: CAP_NET_ADMIN in the user
- * namespace that owns the request's network namespace.
+ * Mutating commands, the rule dump and the events group need CAP_NET_ADMIN
+ * in the user namespace that owns the request's network namespace
+ * (GENL_UNS_ADMIN_PERM, GENL_MCAST_CAP_NET_ADMIN): the rule set says whom we
+ * block and allow. Statistics and configuration stay readable.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -358,6 +360,7 @@ static const struct genl_ops vigil_genl_ops[] = {
 	{
 		.cmd	= VIGIL_CMD_RULE_GET,
 		.dumpit	= vigil_cmd_rule_dump,
+		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd	= VIGIL_CMD_STATS_GET,
@@ -374,8 +377,13 @@ static const struct genl_ops vigil_genl_ops[] = {
 	},
 };
 
+/* Events name the rules, so they are as private as the dump. Kernels
+ * without the flag (before 6.7 and its stable backports) let anyone join. */
+#ifndef GENL_MCAST_CAP_NET_ADMIN
+#define GENL_MCAST_CAP_NET_ADMIN 0
+#endif
 static const struct genl_multicast_group vigil_mcgrps[] = {
-	{ .name = VIGIL_MCGRP_EVENTS },
+	{ .name = VIGIL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
 static struct genl_family vigil_genl_family __ro_after_init = {

@@ -14,5 +14,6 @@ extern bool vigil_param_capture;
 extern unsigned int vigil_param_sample;
 extern bool vigil_param_capture_dropped;
 extern bool vigil_param_capture_loopback;
+extern unsigned int vigil_param_userns_max_rules;
 
 #endif /* _VIGIL_PARAMS_H */
