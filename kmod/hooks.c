@@ -15,7 +15,10 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 
-#include "core.h"
+#include "netns.h"
+#include "rules.h"
+#include "ring.h"
+#include "hooks.h"
 
 static bool vigil_parse_v4(const struct sk_buff *skb, unsigned int noff,
 			   struct vigil_pkt *p)
@@ -41,6 +44,7 @@ static bool vigil_parse_v4(const struct sk_buff *skb, unsigned int noff,
 					   sizeof(_ports), &_ports);
 		if (ports) {
 			p->has_ports = 1;
+			p->sport = ntohs(ports[0]);
 			p->dport = ntohs(ports[1]);
 		}
 	}
@@ -80,6 +84,7 @@ static bool vigil_parse_v6(struct sk_buff *skb, unsigned int noff,
 		ports = skb_header_pointer(skb, thoff, sizeof(_ports), &_ports);
 		if (ports) {
 			p->has_ports = 1;
+			p->sport = ntohs(ports[0]);
 			p->dport = ntohs(ports[1]);
 		}
 	}

@@ -10,7 +10,12 @@
 #include <linux/rcupdate.h>
 #include <net/genetlink.h>
 
-#include "core.h"
+#include "params.h"
+#include "ring_geom.h"
+#include "rules.h"
+#include "netns.h"
+#include "netlink.h"
+#include "ring.h"
 
 unsigned int vigil_param_slots = 4096;
 module_param_named(slots, vigil_param_slots, uint, 0444);
@@ -35,6 +40,10 @@ MODULE_PARM_DESC(capture_dropped, "Initially also capture packets dropped by rul
 bool vigil_param_capture_loopback;
 module_param_named(capture_loopback, vigil_param_capture_loopback, bool, 0444);
 MODULE_PARM_DESC(capture_loopback, "Initially also capture packets on loopback devices");
+
+unsigned int vigil_param_userns_max_rules = 65536;
+module_param_named(userns_max_rules, vigil_param_userns_max_rules, uint, 0644);
+MODULE_PARM_DESC(userns_max_rules, "Rules a namespace owned by a non-initial user namespace may hold");
 
 static int __init vigil_init(void)
 {

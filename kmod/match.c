@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Kernel-independent matching and ring arithmetic; see match.h. No kernel
- * API in here: the same file is built into test/unit/ with ASan/UBSan.
+ * Kernel-independent matching; see match.h. No kernel API in here: the
+ * same file is built into test/unit/ with ASan/UBSan.
  */
 #include "match.h"
 #include "include/uapi/linux/vigil.h"
@@ -77,9 +77,15 @@ static inline bool addr_in(const union vigil_addr *a, const union vigil_addr *ne
 	       ((a->w[3] & mask->w[3]) ^ net->w[3]) == 0;
 }
 
+/* Rules are written from our side (see struct vigil_gen_match): remote and
+ * local are source and destination of ingress packets, and the other way
+ * round for egress. */
 bool vigil_gen_matches(const struct vigil_gen_match *m,
 		       const struct vigil_pkt *p, u64 now)
 {
+	bool egress = p->dir == VIGIL_DIR_EGRESS;
+	u16 lport = egress ? p->sport : p->dport;
+
 	if (m->family != p->family || !(m->dir & p->dir))
 		return false;
 	if (m->proto && m->proto != p->proto)
@@ -88,11 +94,11 @@ bool vigil_gen_matches(const struct vigil_gen_match *m,
 		/* Non-first fragments and unknown transports carry no port. */
 		if (!p->has_ports)
 			return false;
-		if (p->dport < m->dport_min || p->dport > m->dport_max)
+		if (lport < m->dport_min || lport > m->dport_max)
 			return false;
 	}
-	if (!addr_in(&p->src, &m->src, &m->smask) ||
-	    !addr_in(&p->dst, &m->dst, &m->dmask))
+	if (!addr_in(egress ? &p->dst : &p->src, &m->src, &m->smask) ||
+	    !addr_in(egress ? &p->src : &p->dst, &m->dst, &m->dmask))
 		return false;
 	return !vigil_expired(m->expires, now);
 }
@@ -192,44 +198,4 @@ u32 vigil_host_hash(const struct vigil_host_key *k, u32 seed)
 	h *= 0xc2b2ae35u;
 	h ^= h >> 16;
 	return h;
-}
-
-/* ---- capture ring arithmetic ------------------------------------------ */
-
-#define VIGIL_MAX_MAP	(1ULL << 36)
-
-static u64 round_up_u64(u64 x, u64 a)
-{
-	return (x + a - 1) / a * a;
-}
-
-/* Fill in the derived fields; -1 when the parameters are out of range. */
-int vigil_ring_geom_compute(struct vigil_ring_geom *g)
-{
-	u64 slot_bytes;
-
-	if (!vigil_is_pow2(g->page_size) || g->page_size < 4096)
-		return -1;
-	if (!vigil_is_pow2(g->slots) || g->slots < 2 || g->slots > (1u << 20))
-		return -1;
-	if (g->ring_count < 1 || g->ring_count > 8192)
-		return -1;
-	if (g->snaplen > 65535 - VIGIL_FRAME_HDR_LEN - 63)
-		return -1;
-	g->slot_size = round_up_u64(VIGIL_FRAME_HDR_LEN + g->snaplen, 64);
-	slot_bytes = g->slots * g->slot_size;
-	g->ring_offset = g->page_size;
-	g->ring_stride = g->page_size + round_up_u64(slot_bytes, g->page_size);
-	if (g->ring_stride > VIGIL_MAX_MAP / g->ring_count)
-		return -1;
-	g->map_size = g->ring_offset + g->ring_count * g->ring_stride;
-	if (g->map_size > VIGIL_MAX_MAP)
-		return -1;
-	return 0;
-}
-
-/* Only a mapping that starts at offset 0 and stays inside the area. */
-bool vigil_mmap_ok(const struct vigil_ring_geom *g, u64 pgoff, u64 len)
-{
-	return pgoff == 0 && len > 0 && len <= g->map_size;
 }

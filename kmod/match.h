@@ -1,26 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Kernel-independent part of Vigil: packet/rule matching, the host-set hash
- * and the capture ring arithmetic. Compiled into vigil.ko and into the
- * userspace unit tests and benchmark (test/unit), so it must not use any
- * kernel API: only fixed-width integer types and plain C.
+ * Kernel-independent packet/rule matching and the host-set hash. Compiled
+ * into vigil.ko and into the userspace unit tests and benchmark (test/unit),
+ * so it must not use any kernel API: only fixed-width integer types and
+ * plain C.
  */
 #ifndef _VIGIL_MATCH_H
 #define _VIGIL_MATCH_H
 
-#ifdef __KERNEL__
-#include <linux/types.h>
-#include <linux/string.h>
-#else
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
-typedef uint64_t u64;
-#endif
+#include "ktypes.h"
 
 /* An IPv4 address occupies b[0..3]; the rest stays zero. Network order. */
 union vigil_addr {
@@ -32,13 +20,13 @@ union vigil_addr {
 struct vigil_pkt {
 	union vigil_addr src;
 	union vigil_addr dst;
-	u16	dport;		/* host order; valid only if has_ports */
+	u16	sport;		/* host order; valid only if has_ports */
+	u16	dport;
 	u8	family;		/* VIGIL_FAMILY_IPV4 / _IPV6 */
 	u8	proto;		/* L4 protocol, 0 when it could not be found */
 	u8	dir;		/* VIGIL_DIR_INGRESS / _EGRESS */
 	u8	has_ports;	/* first fragment (or unfragmented) of TCP/UDP/SCTP/UDPLITE/DCCP */
 	u8	is_frag;	/* non-first fragment: addresses and protocol only */
-	u8	pad;
 };
 
 /* Key of the exact-address host set: family + the remote address. */
@@ -53,16 +41,21 @@ struct vigil_host_key {
 /*
  * A general rule as the packet path sees it: an entry of the sorted array
  * published under RCU. Masks are precomputed; src/dst are stored masked.
+ * Like host rules, and like the nftables back end, a general rule is written
+ * from our side: src is the remote side (the source of ingress packets, the
+ * destination of egress ones), dst the local side, and the port range is the
+ * local port (the destination port of ingress packets, the source port of
+ * egress ones: the service we offer and its replies).
  */
 struct vigil_gen_match {
-	union vigil_addr src;
+	union vigil_addr src;	/* remote side */
 	union vigil_addr smask;
-	union vigil_addr dst;
+	union vigil_addr dst;	/* local side */
 	union vigil_addr dmask;
 	u64	expires;	/* jiffies64; 0 = never */
 	u64	id;
 	u32	priority;
-	u16	dport_min;
+	u16	dport_min;	/* local port */
 	u16	dport_max;
 	u8	family;
 	u8	proto;		/* 0 = any */
@@ -114,37 +107,5 @@ void vigil_host_key_from_pkt(const struct vigil_pkt *p,
 			     struct vigil_host_key *k);
 u32 vigil_host_hash(const struct vigil_host_key *k, u32 seed);
 bool vigil_port_proto(u8 proto);
-
-/* ---- capture ring arithmetic ------------------------------------------ */
-
-struct vigil_ring_geom {
-	u64	page_size;
-	u64	ring_count;
-	u64	slots;		/* power of two */
-	u64	snaplen;
-	u64	slot_size;	/* derived */
-	u64	ring_offset;	/* derived */
-	u64	ring_stride;	/* derived */
-	u64	map_size;	/* derived */
-};
-
-int vigil_ring_geom_compute(struct vigil_ring_geom *g);
-static inline bool vigil_is_pow2(u64 x)
-{
-	return x && !(x & (x - 1));
-}
-static inline u64 vigil_ring_slot_off(u64 n, u64 slots, u64 slot_size)
-{
-	return (n & (slots - 1)) * slot_size;
-}
-/* Frames the producer may still write; untrusted consumer values (a reader
- * that scribbled over its index) only ever make the ring look full. */
-static inline u64 vigil_ring_free(u64 prod, u64 cons, u64 slots)
-{
-	u64 used = prod - cons;
-
-	return used >= slots ? 0 : slots - used;
-}
-bool vigil_mmap_ok(const struct vigil_ring_geom *g, u64 pgoff, u64 len);
 
 #endif /* _VIGIL_MATCH_H */

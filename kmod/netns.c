@@ -8,7 +8,12 @@
 #include <linux/slab.h>
 #include <linux/netfilter.h>
 
-#include "core.h"
+#include "netns.h"
+#include "params.h"
+#include "rules.h"
+#include "hooks.h"
+#include "ring.h"
+#include "expire.h"
 
 unsigned int vigil_net_id __read_mostly;
 

@@ -33,9 +33,12 @@
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
+#include <linux/version.h>
 #include <linux/vmalloc.h>
 
-#include "core.h"
+#include "netns.h"
+#include "params.h"
+#include "ring.h"
 
 void vigil_wake_fn(struct irq_work *work)
 {

@@ -14,7 +14,9 @@
  * - Every rule is also in an rbtree keyed by id (idempotent adds, deletes,
  *   resumable dumps in id order) and, if it expires, on the expiring list.
  *
- * All writers (netlink, GC, namespace exit) hold vn->lock.
+ * All writers (netlink, the expiry work, namespace exit) hold vn->lock.
+ * Nothing in here knows the control interface: expire.c announces what
+ * expires, netlink.c what is asked for.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -24,8 +26,13 @@
 #include <linux/sched.h>
 #include <linux/delay.h>
 #include <linux/mm.h>
+#include <linux/rhashtable.h>
+#include <linux/netlink.h>
+#include <linux/user_namespace.h>
 
-#include "core.h"
+#include "netns.h"
+#include "params.h"
+#include "rules.h"
 
 static struct kmem_cache *vigil_rule_cache __read_mostly;
 
@@ -44,7 +51,8 @@ static const struct rhashtable_params vigil_host_params = {
 
 int vigil_rules_init(void)
 {
-	vigil_rule_cache = KMEM_CACHE(vigil_rule, 0);
+	/* Charged to the memory cgroup of whoever adds the rule. */
+	vigil_rule_cache = KMEM_CACHE(vigil_rule, SLAB_ACCOUNT);
 	return vigil_rule_cache ? 0 : -ENOMEM;
 }
 
@@ -181,7 +189,7 @@ int vigil_gen_publish(struct vigil_net *vn)
 
 	lockdep_assert_held(&vn->lock);
 	if (vn->n_gen) {
-		t = kvmalloc(struct_size(t, e, vn->n_gen), GFP_KERNEL);
+		t = kvmalloc(struct_size(t, e, vn->n_gen), GFP_KERNEL_ACCOUNT);
 		if (!t)
 			return -ENOMEM;
 		list_for_each_entry(r, &vn->gen_rules, gen_node) {
@@ -205,8 +213,8 @@ int vigil_gen_publish(struct vigil_net *vn)
 
 /* Take @r out of every structure. Host rules are freed after a grace
  * period; general rules go to the graveyard until the next publish. */
-static void vigil_rule_unlink(struct vigil_net *vn, struct vigil_rule *r,
-			      bool *gen_dirty)
+void vigil_rule_unlink(struct vigil_net *vn, struct vigil_rule *r,
+		       bool *gen_dirty)
 {
 	rb_erase(&r->id_node, &vn->by_id);
 	if (!list_empty(&r->expire_node))
@@ -233,7 +241,7 @@ static struct vigil_rule *vigil_rule_alloc(u8 kind)
 	INIT_LIST_HEAD(&r->expire_node);
 	INIT_LIST_HEAD(&r->gen_node);
 	if (kind == VIGIL_RULE_GENERAL) {
-		r->ctr = alloc_percpu(struct vigil_rule_pcpu);
+		r->ctr = alloc_percpu_gfp(struct vigil_rule_pcpu, GFP_KERNEL_ACCOUNT);
 		if (!r->ctr) {
 			kmem_cache_free(vigil_rule_cache, r);
 			return NULL;
@@ -242,7 +250,8 @@ static struct vigil_rule *vigil_rule_alloc(u8 kind)
 	return r;
 }
 
-static void vigil_gc_arm(struct vigil_net *vn, u64 expires)
+/* Runs the expiry work (expire.c) at @expires, unless it runs earlier. */
+void vigil_gc_arm(struct vigil_net *vn, u64 expires)
 {
 	u64 now = get_jiffies_64();
 
@@ -281,57 +290,89 @@ static int vigil_host_insert(struct vigil_net *vn, struct vigil_rule *r)
 	}
 }
 
+/* Room for one more rule. A namespace owned by a non-initial user namespace
+ * belongs to whoever ran unshare -Urn: at most userns_max_rules, so that
+ * unprivileged users cannot pin much kernel memory (what they do allocate
+ * is charged to their memory cgroup). */
+static int vigil_rule_room(struct vigil_net *vn, u8 kind,
+			   struct netlink_ext_ack *extack)
+{
+	if (kind == VIGIL_RULE_HOST && vn->n_host >= VIGIL_MAX_HOST_RULES) {
+		NL_SET_ERR_MSG(extack, "too many host rules");
+		return -ENOSPC;
+	}
+	if (kind == VIGIL_RULE_GENERAL && vn->n_gen >= VIGIL_MAX_GENERAL_RULES) {
+		NL_SET_ERR_MSG(extack, "too many general rules");
+		return -ENOSPC;
+	}
+	if (vn->net->user_ns != &init_user_ns &&
+	    vn->n_host + vn->n_gen >= READ_ONCE(vigil_param_userns_max_rules)) {
+		NL_SET_ERR_MSG(extack, "rule limit reached: this namespace is owned by a user namespace (module parameter userns_max_rules)");
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/*
+ * One host rule per address. The new object takes the place of the rule
+ * that holds the address, atomically for lookups
+ * (rhashtable_replace_fast()): the same id (an update, counters carried
+ * over) or another one, which then ends here as if deleted (no event: it
+ * did not expire). So an allow added over a detector's drop replaces it.
+ */
 static int vigil_host_add(struct vigil_net *vn, const struct vigil_rule_spec *s,
 			  struct vigil_rule *old, u64 expires,
 			  struct netlink_ext_ack *extack, bool *gen_dirty)
 {
-	struct vigil_rule *new, *clash;
+	struct vigil_host_key key = { .family = s->family, .addr = s->addr };
+	struct vigil_rule *new, *holder;
 	int err;
 
+	rcu_read_lock();
+	holder = rhashtable_lookup(&vn->hosts, &key, vigil_host_params);
+	rcu_read_unlock();
+	/* Taking an address from another id adds no rule. */
+	if (!old && !holder) {
+		err = vigil_rule_room(vn, VIGIL_RULE_HOST, extack);
+		if (err)
+			return err;
+	}
 	new = vigil_rule_alloc(VIGIL_RULE_HOST);
 	if (!new)
 		return -ENOMEM;
 	new->id = s->id;
-	new->key.family = s->family;
-	new->key.addr = s->addr;
+	new->key = key;
 	new->hm.expires = expires;
 	new->hm.priority = s->priority;
 	new->hm.dir = s->dir;
 	new->hm.action = s->action;
 
-	if (old && old->kind == VIGIL_RULE_HOST &&
-	    !memcmp(&old->key, &new->key, sizeof(new->key))) {
-		/* Same address: swap the object in place for lookups. */
-		err = rhashtable_replace_fast(&vn->hosts, &old->host_node,
+	if (holder) {
+		err = rhashtable_replace_fast(&vn->hosts, &holder->host_node,
 					      &new->host_node, vigil_host_params);
 		if (err) {
+			NL_SET_ERR_MSG(extack, "host set replace failed");
 			kmem_cache_free(vigil_rule_cache, new);
 			return err;
 		}
-		rb_replace_node(&old->id_node, &new->id_node, &vn->by_id);
-		if (!list_empty(&old->expire_node))
-			list_del_init(&old->expire_node);
-		/* Hits during the grace period still land on the old object. */
-		atomic64_set(&new->hits, atomic64_read(&old->hits));
-		atomic64_set(&new->bytes, atomic64_read(&old->bytes));
+		if (holder == old) {
+			rb_replace_node(&old->id_node, &new->id_node, &vn->by_id);
+			/* Hits during the grace period still land on the old object. */
+			atomic64_set(&new->hits, atomic64_read(&old->hits));
+			atomic64_set(&new->bytes, atomic64_read(&old->bytes));
+		} else {
+			rb_erase(&holder->id_node, &vn->by_id);
+			if (old)
+				vigil_rule_unlink(vn, old, gen_dirty);
+			vigil_rule_link_id(vn, new);
+		}
+		if (!list_empty(&holder->expire_node))
+			list_del_init(&holder->expire_node);
 		vigil_rule_set_expiry(vn, new, expires);
-		call_rcu(&old->rcu, vigil_rule_free_rcu);
+		call_rcu(&holder->rcu, vigil_rule_free_rcu);
 		return 0;
 	}
 
-	rcu_read_lock();
-	clash = rhashtable_lookup(&vn->hosts, &new->key, vigil_host_params);
-	rcu_read_unlock();
-	if (clash && clash != old) {
-		NL_SET_ERR_MSG(extack, "address already has a host rule with another id");
-		kmem_cache_free(vigil_rule_cache, new);
-		return -EEXIST;
-	}
-	if (!old && vn->n_host >= VIGIL_MAX_HOST_RULES) {
-		NL_SET_ERR_MSG(extack, "too many host rules");
-		kmem_cache_free(vigil_rule_cache, new);
-		return -ENOSPC;
-	}
 	err = vigil_host_insert(vn, new);
 	if (err) {
 		NL_SET_ERR_MSG(extack, "host set insert failed");
@@ -362,9 +403,11 @@ static int vigil_gen_add(struct vigil_net *vn, const struct vigil_rule_spec *s,
 		*gen_dirty = true;
 		return 0;
 	}
-	if (vn->n_gen >= VIGIL_MAX_GENERAL_RULES) {
-		NL_SET_ERR_MSG(extack, "too many general rules");
-		return -ENOSPC;
+	if (!old) {
+		int err = vigil_rule_room(vn, VIGIL_RULE_GENERAL, extack);
+
+		if (err)
+			return err;
 	}
 	new = vigil_rule_alloc(VIGIL_RULE_GENERAL);
 	if (!new)
@@ -428,36 +471,6 @@ void vigil_rules_flush(struct vigil_net *vn)
 	/* An empty table needs no allocation: this cannot fail. */
 	if (dirty || rcu_access_pointer(vn->gen))
 		vigil_gen_publish(vn);
-}
-
-void vigil_gc_work(struct work_struct *work)
-{
-	struct vigil_net *vn = container_of(to_delayed_work(work),
-					    struct vigil_net, gc);
-	struct vigil_rule *r, *tmp;
-	unsigned int i = 0;
-	bool dirty = false;
-	u64 now, next = 0;
-
-	mutex_lock(&vn->lock);
-	now = get_jiffies_64();
-	vn->gc_at = 0;
-	list_for_each_entry_safe(r, tmp, &vn->expiring, expire_node) {
-		if (r->expires <= now) {
-			vigil_notify_expired(vn, r);
-			vigil_rule_unlink(vn, r, &dirty);
-		} else if (!next || r->expires < next) {
-			next = r->expires;
-		}
-		if (!(++i & 1023))
-			cond_resched();
-	}
-	if (dirty && vigil_gen_publish(vn))
-		next = now + HZ;	/* retry the publish soon */
-	/* Expired rules already stopped matching; batch the cleanup. */
-	if (next)
-		vigil_gc_arm(vn, max_t(u64, next, now + HZ / 20));
-	mutex_unlock(&vn->lock);
 }
 
 int vigil_rules_net_init(struct vigil_net *vn)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,4 +171,70 @@ void vnl_close(struct vnl *v)
 	if (v->nl)
 		mnl_socket_close(v->nl);
 	free(v->buf);
+}
+
+int vnl_send_raw(struct vnl *v, const void *buf, size_t len)
+{
+	return mnl_socket_sendto(v->nl, buf, len) < 0 ? -errno : 0;
+}
+
+static int vnl_wait_readable(struct vnl *v, int timeout_ms)
+{
+	struct pollfd p = { .fd = mnl_socket_get_fd(v->nl), .events = POLLIN };
+	int r = poll(&p, 1, timeout_ms);
+
+	if (r < 0)
+		return errno == EINTR ? -ETIMEDOUT : -errno;
+	return r ? 0 : -ETIMEDOUT;
+}
+
+int vnl_wait_answer(struct vnl *v, uint32_t seq, int timeout_ms)
+{
+	for (;;) {
+		const struct nlmsghdr *h;
+		int err = vnl_wait_readable(v, timeout_ms), n;
+
+		if (err)
+			return err;
+		n = mnl_socket_recvfrom(v->nl, v->buf, v->bufsz);
+		if (n < 0)
+			return -errno;
+		for (h = (const void *)v->buf; mnl_nlmsg_ok(h, n);
+		     h = mnl_nlmsg_next(h, &n)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+
+				return e->error;
+			}
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 1;
+		}
+	}
+}
+
+int vnl_join_events(struct vnl *v)
+{
+	int grp = v->mcgrp;
+
+	if (!grp)
+		return -ENOENT;
+	if (mnl_socket_setsockopt(v->nl, NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) < 0)
+		return -errno;
+	return 0;
+}
+
+int vnl_recv_events(struct vnl *v, mnl_cb_t cb, void *data, int timeout_ms)
+{
+	int err = vnl_wait_readable(v, timeout_ms);
+	ssize_t n;
+
+	if (err)
+		return err;
+	n = mnl_socket_recvfrom(v->nl, v->buf, v->bufsz);
+	if (n < 0)
+		return -errno;
+	mnl_cb_run(v->buf, n, 0, 0, cb, data);
+	return 0;
 }

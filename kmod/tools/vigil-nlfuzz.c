@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <linux/netlink.h>
 #include "nl.h"
 
@@ -101,10 +99,9 @@ int main(int argc, char **argv)
 	unsigned int seed = argc > 2 ? atoi(argv[2]) : 1;
 	long acks = 0, errors = 0, silent = 0, dumps = 0, sent = 0;
 	long per_errno[140] = { 0 };
-	static char msg[8192], rbuf[65536];
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 40000 };
+	static char msg[8192];
 	struct vnl v;
-	int fd, err;
+	int err;
 
 	srandom(seed);
 	err = vnl_open(&v);
@@ -112,15 +109,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vigil-nlfuzz: family: %s\n", strerror(-err));
 		return 1;
 	}
-	fd = mnl_socket_get_fd(v.nl);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
 	for (i = 0; i < count; i++) {
 		struct nlmsghdr *nlh = (void *)msg;
 		struct genlmsghdr *g = (void *)(msg + NLMSG_HDRLEN);
 		size_t off = NLMSG_HDRLEN + GENL_HDRLEN, len;
 		unsigned int seq = i + 1000;
-		int mode = rnd(20), done = 0;
+		int mode = rnd(20);
 
 		memset(msg, 0, sizeof(msg));
 		nlh->nlmsg_type = rnd(50) ? v.family : rnd(0x30);
@@ -175,45 +170,21 @@ int main(int argc, char **argv)
 		if (nlh->nlmsg_len > off)
 			off = nlh->nlmsg_len;	/* the extra bytes are zeros */
 
-		if (send(fd, msg, off, 0) < 0) {
-			errors++;
-			if (errno < 140)
-				per_errno[errno]++;
-			continue;
+		err = vnl_send_raw(&v, msg, off);
+		if (!err) {
+			sent++;
+			err = vnl_wait_answer(&v, seq, 40);
 		}
-		sent++;
-		while (!done) {
-			ssize_t r = recv(fd, rbuf, sizeof(rbuf), 0);
-			struct nlmsghdr *h;
-			int left;
-
-			if (r < 0) {
-				silent++;
-				break;
-			}
-			left = r;
-			for (h = (void *)rbuf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-				if (h->nlmsg_seq != seq)
-					continue;
-				if (h->nlmsg_type == NLMSG_ERROR) {
-					struct nlmsgerr *e = NLMSG_DATA(h);
-
-					if (e->error == 0) {
-						acks++;
-					} else {
-						errors++;
-						if (-e->error < 140)
-							per_errno[-e->error]++;
-					}
-					done = 1;
-					break;
-				}
-				if (h->nlmsg_type == NLMSG_DONE) {
-					dumps++;
-					done = 1;
-					break;
-				}
-			}
+		if (err == 0)
+			acks++;
+		else if (err == 1)
+			dumps++;
+		else if (err == -ETIMEDOUT)
+			silent++;
+		else {
+			errors++;
+			if (-err < 140)
+				per_errno[-err]++;
 		}
 	}
 	printf("{\"sent\":%ld,\"acks\":%ld,\"errors\":%ld,\"silent\":%ld,\"dumps\":%ld,\"errno\":{",

@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,19 +404,16 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 static int cmd_monitor(int argc, char **argv)
 {
 	unsigned long want = argc > 0 ? strtoul(argv[0], NULL, 0) : 0, n = 0;
-	int timeout = argc > 1 ? atoi(argv[1]) : -1;
+	int timeout = argc > 1 ? atoi(argv[1]) : -1, err;
 	struct timespec t0, t;
-	int grp = v.mcgrp, ret;
 
-	if (!grp)
-		die("no events multicast group");
-	if (mnl_socket_setsockopt(v.nl, NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) < 0)
-		die("cannot join the events group");
+	err = vnl_join_events(&v);
+	if (err)
+		return err;
 	printf("listening\n");
 	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!want || n < want) {
-		struct pollfd p = { .fd = mnl_socket_get_fd(v.nl), .events = POLLIN };
 		int left = -1;
 
 		if (timeout >= 0) {
@@ -427,12 +423,9 @@ static int cmd_monitor(int argc, char **argv)
 			if (left <= 0)
 				break;
 		}
-		if (poll(&p, 1, left) <= 0)
-			continue;
-		ret = mnl_socket_recvfrom(v.nl, v.buf, v.bufsz);
-		if (ret < 0)
-			return -errno;
-		mnl_cb_run(v.buf, ret, 0, 0, event_cb, &n);
+		err = vnl_recv_events(&v, event_cb, &n, left);
+		if (err && err != -ETIMEDOUT)
+			return err;
 	}
 	printf("events=%lu\n", n);
 	return want && n < want ? -ETIMEDOUT : 0;

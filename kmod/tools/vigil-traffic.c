@@ -2,7 +2,7 @@
 /*
  * vigil-traffic: deterministic traffic for the VM tests and the benchmark.
  *
- *   udp-send ADDR PORT COUNT [SIZE]     COUNT datagrams, prints sent=N
+ *   udp-send ADDR PORT COUNT [SIZE [SPORT]]  COUNT datagrams (from SPORT), prints sent=N
  *   udp-recv PORT COUNT TIMEOUT_MS      waits for COUNT datagrams (v4+v6)
  *   tcp-send ADDR PORT BYTES [TIMEOUT_MS]  one connection; exit 1 on failure
  *   tcp-recv PORT TIMEOUT_MS            accepts one connection, reads to EOF
@@ -71,6 +71,18 @@ static socklen_t mkaddr(const char *a, int port, struct sockaddr_storage *ss)
 	exit(2);
 }
 
+static int bind_port(int fd, int family, int port)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		return bind(fd, (void *)&s6, sizeof(s6));
+	return bind(fd, (void *)&s4, sizeof(s4));
+}
+
 static int listen_sock(int type, int port)
 {
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
@@ -114,6 +126,10 @@ int main(int argc, char **argv)
 
 		sl = mkaddr(argv[2], atoi(argv[3]), &ss);
 		fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+		if (argc > 6 && bind_port(fd, ss.ss_family, atoi(argv[6])) < 0) {
+			perror("bind");
+			return 1;
+		}
 		for (i = 0; i < count; i++) {
 			if (sendto(fd, buf, size, 0, (void *)&ss, sl) == size)
 				n++;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "match.h"
+#include "ring_geom.h"
 #include "linux/vigil.h"
 
 static int passed, failed;
@@ -157,12 +158,51 @@ static void test_general(void)
 	q.dport = 443;
 	q.has_ports = 1;
 	q.dir = VIGIL_DIR_EGRESS;
+	/* Our reply from 2001:db8:1::2 port 443 to 2001:db8::1 port 40000. */
+	q.src = a6("2001:db8:1::2");
+	q.dst = a6("2001:db8::1");
+	q.sport = 443;
+	q.dport = 40000;
 	m = gen(6, a6("2001:db8::"), 32, a6("2001:db8:1::"), 48, 6, 443, 443, 2, 1, 0, 1);
 	CHECK(vigil_gen_matches(&m, &q, 0));
 	m = gen(6, a6("2001:db8::"), 32, a6("2001:db8:2::"), 48, 6, 443, 443, 2, 1, 0, 1);
 	CHECK(!vigil_gen_matches(&m, &q, 0));
 	m = gen(6, a6("2001:db8::1"), 128, a6("::"), 0, 0, 0, 0xffff, 2, 1, 0, 1);
 	CHECK(vigil_gen_matches(&m, &q, 0));
+	m = gen(6, a6("::"), 0, a6("::"), 0, 6, 40000, 40000, 2, 1, 0, 1);
+	CHECK(!vigil_gen_matches(&m, &q, 0));		/* the remote port */
+}
+
+/* General rules are written from our side, in both directions (as the
+ * nftables back end reads them): SRC remote, DST local, the port ours. */
+static void test_remote_side(void)
+{
+	/* We send from 10.0.0.5:5353 to 192.168.1.1:53. */
+	struct vigil_pkt out = pkt4("10.0.0.5", "192.168.1.1", 17, 53, VIGIL_DIR_EGRESS);
+	/* 192.168.1.1:53 sends to us at 10.0.0.5:5353. */
+	struct vigil_pkt in = pkt4("192.168.1.1", "10.0.0.5", 17, 5353, VIGIL_DIR_INGRESS);
+	struct vigil_gen_match m;
+
+	out.sport = 5353;
+	in.sport = 53;
+	m = gen(4, a4("192.168.1.0"), 24, a4("0.0.0.0"), 0, 0, 0, 0xffff, 3, 1, 0, 1);
+	CHECK(vigil_gen_matches(&m, &out, 0));		/* a blocked CIDR, outbound */
+	CHECK(vigil_gen_matches(&m, &in, 0));		/* and inbound */
+	m = gen(4, a4("10.0.0.0"), 8, a4("0.0.0.0"), 0, 0, 0, 0xffff, 3, 1, 0, 1);
+	CHECK(!vigil_gen_matches(&m, &out, 0));		/* our own address is not remote */
+	CHECK(!vigil_gen_matches(&m, &in, 0));
+	m = gen(4, a4("0.0.0.0"), 0, a4("10.0.0.0"), 8, 0, 0, 0xffff, 3, 1, 0, 1);
+	CHECK(vigil_gen_matches(&m, &out, 0));		/* DST is ours */
+	CHECK(vigil_gen_matches(&m, &in, 0));
+	m = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 5353, 5353, 3, 1, 0, 1);
+	CHECK(vigil_gen_matches(&m, &out, 0));		/* our port, outbound: sport */
+	CHECK(vigil_gen_matches(&m, &in, 0));		/* inbound: dport */
+	m = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 53, 53, 3, 1, 0, 1);
+	CHECK(!vigil_gen_matches(&m, &out, 0));		/* the remote port */
+	CHECK(!vigil_gen_matches(&m, &in, 0));
+	m = gen(4, a4("192.168.1.0"), 24, a4("0.0.0.0"), 0, 0, 0, 0xffff, 1, 1, 0, 1);
+	CHECK(!vigil_gen_matches(&m, &out, 0));		/* inbound only */
+	CHECK(vigil_gen_matches(&m, &in, 0));
 }
 
 static void test_order_and_decide(void)
@@ -319,6 +359,7 @@ int main(void)
 {
 	test_masks();
 	test_general();
+	test_remote_side();
 	test_order_and_decide();
 	test_host_key();
 	test_ring();

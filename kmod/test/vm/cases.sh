@@ -102,13 +102,13 @@ wait_for() { # file word: up to 30 s (the host may be loaded)
 }
 wait_ready() { wait_for "$1" ready; }
 
-udp_exchange() { # from-ns to-addr port count [size] -> prints received count
-	local ns=$1 addr=$2 port=$3 n=$4 size=${5:-64} dst rpid
+udp_exchange() { # from-ns to-addr port count [size [sport]] -> prints received count
+	local ns=$1 addr=$2 port=$3 n=$4 size=${5:-64} sport=${6:-} dst rpid
 	if [ "$ns" = vA ]; then dst=vB; else dst=vA; fi
 	ip netns exec $dst "$TRAF" udp-recv "$port" "$n" 30000 > "$TMP/recv" 2>&1 &
 	rpid=$!
 	wait_ready "$TMP/recv"
-	ip netns exec "$ns" "$TRAF" udp-send "$addr" "$port" "$n" "$size" > "$TMP/send" 2>&1
+	ip netns exec "$ns" "$TRAF" udp-send "$addr" "$port" "$n" "$size" $sport > "$TMP/send" 2>&1
 	# veth delivers synchronously: once the sender is done, what was not
 	# dropped is queued at the receiver. Tell it to stop waiting.
 	sleep 0.3
@@ -343,10 +343,11 @@ case_rule_egress() {
 	expect_eq egress_blocked "$(udp_exchange vA $B4 5007 20)" 0 || return 1
 	d1=$(stat_of vA dropped)
 	expect_eq dropped_at_A $((d1 - d0)) 20 || return 1
-	$A "$RULE" add 51 net dst 10.99.0.2/32 proto udp dport 5008 dir out || { fail "add general out"; return 1; }
+	# General egress rule: SRC is the remote side (B), the port A's own.
+	$A "$RULE" add 51 net src 10.99.0.2/32 proto udp dport 5008 dir out || { fail "add general out"; return 1; }
 	$A "$RULE" del 50
-	expect_eq general_egress "$(udp_exchange vA $B4 5008 20)" 0 || return 1
-	expect_eq other_port "$(udp_exchange vA $B4 5009 20)" 20 || return 1
+	expect_eq general_egress "$(udp_exchange vA $B4 6008 20 64 5008)" 0 || return 1
+	expect_eq other_local_port "$(udp_exchange vA $B4 5008 20 64 5009)" 20 || return 1
 	$A "$RULE" flush
 }
 
@@ -550,6 +551,9 @@ case_slab() {
 	[ "$delta" -lt 4096 ] || { fail "$DETAIL"; return 1; }
 }
 
+# The cases of the security review's kernel findings (F5, F6, F14, F19).
+. "$(dirname "${BASH_SOURCE[0]}")/cases-review.sh"
+
 # Sourced with VIGIL_CASES_LIB=1: only the helpers above.
 [ "${VIGIL_CASES_LIB:-0}" = 1 ] && return 0
 
@@ -577,6 +581,11 @@ run_case rule_egress case_rule_egress
 run_case rule_priority case_rule_priority
 run_case rule_fragments case_rule_fragments
 run_case rule_expiry case_expiry
+run_case host_replace case_host_replace
+run_case rule_remote case_rule_remote
+run_case memcg_charge case_memcg
+run_case userns_limit case_userns_limit
+run_case priv_reads case_priv_reads
 run_case bulk_100k case_bulk
 run_case bulk_1m case_bulk_1m
 run_case policy case_policy

@@ -24,24 +24,31 @@ function skipReason(): string | null {
   return null;
 }
 
+/** Boots the VM, loads the module, runs `command` there and collects the {k, v} lines it prints. */
+async function runInVm(command: string): Promise<Map<string, unknown>> {
+  const { stdout } = await promisify(execFile)(runVm, ["--timeout", "500", "--", `insmod "$VIGIL_KO" && ${command}`], {
+    cwd: repoRoot,
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 590_000,
+    env: { ...process.env, VIGIL_VM_DIR: vmDir, VIGIL_KVER: KVER! },
+  }).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
+    throw new Error(`VM run failed (exit ${err.code}): ${err.stdout ?? ""}\n${(err.stderr ?? "").slice(-3000)}`);
+  });
+  const results = new Map<string, unknown>();
+  for (const line of stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const { k, v } = JSON.parse(line) as { k: string; v: unknown };
+    results.set(k, v);
+  }
+  return results;
+}
+
 const skip = skipReason();
 if (skip) console.warn(`kmod enforcer VM test skipped: ${skip}`);
 
 describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (skipped: ${skip})` : ""}`, () => {
   it("adds in batches, dumps, deletes, reconciles, blocks traffic and mirrors expiry events", async () => {
-    const { stdout } = await promisify(execFile)(
-      runVm,
-      ["--timeout", "500", "--", 'insmod "$VIGIL_KO" && node services/rules/test/vm/kmod-e2e.mjs'],
-      { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024, timeout: 590_000, env: { ...process.env, VIGIL_VM_DIR: vmDir, VIGIL_KVER: KVER! } },
-    ).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
-      throw new Error(`VM run failed (exit ${err.code}): ${err.stdout ?? ""}\n${(err.stderr ?? "").slice(-3000)}`);
-    });
-    const results = new Map<string, unknown>();
-    for (const line of stdout.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const { k, v } = JSON.parse(line) as { k: string; v: unknown };
-      results.set(k, v);
-    }
+    const results = await runInVm("node services/rules/test/vm/kmod-e2e.mjs");
     expect(results.get("error")).toBeUndefined();
     expect(results.get("ping-before")).toBe(true);
     expect(results.get("family")).toBe(true);
@@ -66,7 +73,33 @@ describe.skipIf(skip)(`kmod enforcer against the real module in a VM${skip ? ` (
     expect(results.get("extack")).toEqual({ code: "VIGIL_ERR_NETLINK", errno: 22, extack: "address has bits set beyond the prefix length" });
     expect(results.get("enoent")).toEqual({ errno: 2, extack: "no rule with this ID" });
     expect(results.get("config")).toEqual({ before: 1, after: 3, snaplen: true, loopback: [false, true, false] });
+    expect(results.get("host-clash")).toEqual({ blocked: true, allowed: true, reconciled: true, settled: true, held: [[true, 2]], blockedAgain: true, dropBack: [true] });
     expect(results.get("flush")).toBe(0);
+    expect(results.get("done")).toBe(true);
+  }, 620_000);
+
+  // Security review F6: the same rule sets through both back ends, the same probes, the same verdicts.
+  it("enforces general rules as the nftables back end does, in both directions", async () => {
+    const results = await runInVm("node services/rules/test/vm/parity-e2e.mjs");
+    expect(results.get("error")).toBeUndefined();
+    const P = "pass";
+    const B = "blocked";
+    const names = ["in .2 to our 5300", "in .2 from its 5300", "out to .2 from our 5300", "out to .2 port 5300", "out to .3", "out to fd88::2", "in fd88::2"];
+    const expected: Record<string, string[]> = {
+      baseline: [P, P, P, P, P, P, P],
+      "cidr both": [B, B, B, B, B, P, P],
+      "cidr out": [P, P, B, B, B, P, P],
+      "port both": [B, P, B, P, P, P, P],
+      "host out": [P, P, P, P, B, P, P],
+      "allow in a blocked cidr": [P, P, P, P, B, P, P],
+      "v6 cidr out": [P, P, P, P, P, B, P],
+    };
+    for (const [set, want] of Object.entries(expected)) {
+      const got = results.get(set) as { kmod: Record<string, string>; nftables: Record<string, string> } | undefined;
+      const table = Object.fromEntries(names.map((n, i) => [n, want[i]]));
+      expect({ set, nftables: got?.nftables }).toEqual({ set, nftables: table });
+      expect({ set, kmod: got?.kmod }).toEqual({ set, kmod: got?.nftables });
+    }
     expect(results.get("done")).toBe(true);
   }, 620_000);
 });

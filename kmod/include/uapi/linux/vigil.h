@@ -91,14 +91,14 @@ struct vigil_ring_ctl {
  */
 #define VIGIL_GENL_NAME		"vigil"
 #define VIGIL_GENL_VERSION	1
-#define VIGIL_MCGRP_EVENTS	"events"
+#define VIGIL_MCGRP_EVENTS	"events"	/* joining needs CAP_NET_ADMIN */
 
 enum vigil_cmd {
 	VIGIL_CMD_UNSPEC,
 	VIGIL_CMD_RULE_ADD,	/* one or more VIGIL_ATTR_RULE; CAP_NET_ADMIN */
 	VIGIL_CMD_RULE_DEL,	/* one or more VIGIL_ATTR_RULE carrying an ID; CAP_NET_ADMIN */
 	VIGIL_CMD_RULE_FLUSH,	/* CAP_NET_ADMIN */
-	VIGIL_CMD_RULE_GET,	/* dump: one VIGIL_ATTR_RULE per message */
+	VIGIL_CMD_RULE_GET,	/* dump: one VIGIL_ATTR_RULE per message; CAP_NET_ADMIN */
 	VIGIL_CMD_STATS_GET,	/* reply: VIGIL_ATTR_STATS */
 	VIGIL_CMD_CONFIG_GET,	/* reply: VIGIL_ATTR_CONFIG */
 	VIGIL_CMD_CONFIG_SET,	/* VIGIL_ATTR_CONFIG; CAP_NET_ADMIN */
@@ -117,6 +117,18 @@ enum vigil_attr {
 };
 #define VIGIL_ATTR_MAX (__VIGIL_ATTR_MAX - 1)
 
+/*
+ * Rules are written from our side, in both directions. A host rule's ADDR
+ * and a general rule's SRC are the remote side: the source of ingress
+ * packets, the destination of egress ones. DST is the local side, and
+ * DPORT_MIN..DPORT_MAX the local port: the destination port of ingress
+ * packets, the source port of egress ones (our service and its replies).
+ *
+ * One host rule per address: a RULE_ADD of a host rule for an address that
+ * another id holds replaces that rule atomically, and the other id ends
+ * there (as if deleted; no RULE_EXPIRED event). IDs are the caller's names
+ * for rules; for host rules the address is the key.
+ */
 enum vigil_rule_kind {
 	VIGIL_RULE_HOST		= 1,	/* exact address, hash set */
 	VIGIL_RULE_GENERAL	= 2,	/* CIDRs, protocol, ports: ordered list */
@@ -140,13 +152,13 @@ enum vigil_rule_attr {
 	VIGIL_RULE_ATTR_ID,		/* u64, chosen by userspace; required */
 	VIGIL_RULE_ATTR_KIND,		/* u8, enum vigil_rule_kind; required on add */
 	VIGIL_RULE_ATTR_FAMILY,		/* u8, enum vigil_family; required on add */
-	VIGIL_RULE_ATTR_ADDR,		/* host rules: 4 or 16 bytes, network order */
-	VIGIL_RULE_ATTR_SRC,		/* general rules: 4 or 16 bytes */
+	VIGIL_RULE_ATTR_ADDR,		/* host rules: 4 or 16 bytes, network order; remote */
+	VIGIL_RULE_ATTR_SRC,		/* general rules: 4 or 16 bytes; remote side */
 	VIGIL_RULE_ATTR_SRC_PREFIX,	/* u8, 0..32 or 0..128 */
-	VIGIL_RULE_ATTR_DST,		/* general rules: 4 or 16 bytes */
+	VIGIL_RULE_ATTR_DST,		/* general rules: 4 or 16 bytes; local side */
 	VIGIL_RULE_ATTR_DST_PREFIX,	/* u8 */
 	VIGIL_RULE_ATTR_PROTO,		/* u8, IPPROTO_*; 0 = any */
-	VIGIL_RULE_ATTR_DPORT_MIN,	/* u16, host order */
+	VIGIL_RULE_ATTR_DPORT_MIN,	/* u16, host order; the local port */
 	VIGIL_RULE_ATTR_DPORT_MAX,	/* u16, host order; >= DPORT_MIN */
 	VIGIL_RULE_ATTR_DIRECTION,	/* u8, VIGIL_RULE_DIR_*; default BOTH */
 	VIGIL_RULE_ATTR_ACTION,		/* u8, enum vigil_action; default DROP */

@@ -130,6 +130,30 @@ try {
   const cfg2 = await nl.getConfig();
   report("config", { before: cfg0.sample, after: cfg1.sample, snaplen: typeof cfg0.snaplen === "number", loopback: [cfg0.captureLoopback, cfg1.captureLoopback, cfg2.captureLoopback] });
 
+  // One address, a detector's drop and an operator's allow (security review F5): the allow wins, and reconciling
+  // settles instead of failing on every pass.
+  await nl.flush();
+  const det = rule({ srcCidr: "10.77.0.2/32" }, 600);
+  const allow = rule({ srcCidr: "10.77.0.2/32", action: Action.ACTION_ACCEPT }, 600);
+  await enforcer.apply([det], []);
+  const clashBlocked = !ping();
+  await enforcer.apply([allow], []);
+  const clashAllowed = ping();
+  const first = await enforcer.reconcile([det, allow]);
+  const again = await enforcer.reconcile([det, allow]);
+  const held = await nl.dumpRules();
+  await enforcer.apply([], [allow]);
+  const clashBlockedAgain = !ping();
+  report("host-clash", {
+    blocked: clashBlocked,
+    allowed: clashAllowed,
+    reconciled: first.removed === 0 && first.added === 0,
+    settled: again.added === 0 && again.removed === 0 && again.kept + again.replaced === 1,
+    held: held.map((k) => [k.id === allow.id, k.action]),
+    blockedAgain: clashBlockedAgain,
+    dropBack: (await nl.dumpRules()).map((k) => k.id === det.id),
+  });
+
   await nl.flush();
   report("flush", (await nl.dumpRules()).length);
   nl.close();
