@@ -15,7 +15,11 @@ describe("score stream", () => {
   it("batches scores, bounded per interval", async () => {
     const nc = await connectBus({ servers: [nats.url], name: "t" });
     const batches: number[] = [];
-    nc.subscribe(subjects.scores("pst"), { callback: (_e, m) => batches.push(codecs.scoreBatch.decode(m.data).scores.length) });
+    nc.subscribe(subjects.scores("pst"), {
+      callback: (_e, m) => {
+        batches.push(codecs.scoreBatch.decode(m.data).scores.length);
+      },
+    });
     await nc.flush();
     const pub = new ScorePublisher(nc, "pst", "i1", { format: identityScore, intervalMs: 100, maxPerBatch: 50 });
     pub.start();
@@ -29,7 +33,11 @@ describe("score stream", () => {
   it("formats only the samples it keeps, at flush", async () => {
     const nc = await connectBus({ servers: [nats.url], name: "t" });
     const keys: string[][] = [];
-    nc.subscribe(subjects.scores("pst"), { callback: (_e, m) => keys.push(codecs.scoreBatch.decode(m.data).scores.map((s) => s.key)) });
+    nc.subscribe(subjects.scores("pst"), {
+      callback: (_e, m) => {
+        keys.push(codecs.scoreBatch.decode(m.data).scores.map((s) => s.key));
+      },
+    });
     await nc.flush();
     let formatted = 0;
     const pub = new ScorePublisher<{ n: number }>(nc, "pst", "i1", {

@@ -39,7 +39,7 @@ describe("PST evidence", () => {
     seq("C:S S:RA", 5);
     const model = new pst.PstModel(
       "ssh", 1, { name: "ssh", ports: [22] }, { ...pst.DEFAULT_PST_PARAMS, maxDepth: 4 }, counts,
-      { value: 3, percentile: 99, heldOut: 0, minSymbols: 3 },
+      { value: 3, percentile: 99, suspicion: 2, suspicionPercentile: 95, heldOut: 0, minSymbols: 3 },
       { sequences: 85, symbols: 0, heldOut: 0, sha256: "", inputs: [], feedbackSequences: 0, learnedSequences: 0 } as never,
     );
     const fromFile = parsePstExport(JSON.parse(JSON.stringify(model.toFile())))[0];
