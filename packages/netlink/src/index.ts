@@ -64,6 +64,8 @@ export interface VigilConstants {
 
 export interface ExpiryOverrun {
   overrun: true;
+  /** Set when an event arrived but could not be decoded (it counts as lost). */
+  error?: string;
 }
 
 interface NativeClient {
