@@ -22,5 +22,3 @@ export const subjects = {
   endOfStream: (stage: string) => `vigil.eos.${stage}`,
   endOfStreamAll: "vigil.eos.>",
 } as const;
-
-export const DEFAULT_SHARD_COUNT = 16;

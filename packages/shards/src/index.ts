@@ -1,6 +1,5 @@
 import { EventEmitter } from "node:events";
-import { hostname } from "node:os";
-import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
+import { HEARTBEAT_INTERVAL_MS, LIVENESS_CUTOFF_MS, PresenceView, startHeartbeat, type HeartbeatHandle, type NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 
 function hashString(s: string): number {
@@ -47,8 +46,9 @@ export interface ShardOwnershipOptions {
   shardCount: number;
   version?: string;
   metricsPort?: number;
+  /** Default HEARTBEAT_INTERVAL_MS. */
   heartbeatMs?: number;
-  /** A member silent for this long is considered gone. */
+  /** A member silent for this long is considered gone; default LIVENESS_CUTOFF_MS. */
   expiryMs?: number;
   logger?: Logger;
 }
@@ -68,18 +68,22 @@ export interface OwnershipChange {
  * Emits "change" with the shards gained and lost.
  */
 export class ShardOwnership extends EventEmitter<{ change: [OwnershipChange] }> {
-  private members = new Map<string, number>();
   private owned: number[] = [];
-  private sub: Subscription | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly peers: PresenceView;
+  private heartbeat: HeartbeatHandle | null = null;
   private lastChange = Date.now();
   private readonly heartbeatMs: number;
-  private readonly expiryMs: number;
 
   constructor(private readonly opts: ShardOwnershipOptions) {
     super();
-    this.heartbeatMs = opts.heartbeatMs ?? 1000;
-    this.expiryMs = opts.expiryMs ?? 3500;
+    this.heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS;
+    this.peers = new PresenceView(opts.nc, {
+      service: opts.group,
+      self: opts.instance,
+      cutoffMs: opts.expiryMs ?? LIVENESS_CUTOFF_MS,
+      checkMs: this.heartbeatMs,
+      logger: opts.logger,
+    });
   }
 
   get shards(): readonly number[] {
@@ -87,7 +91,7 @@ export class ShardOwnership extends EventEmitter<{ change: [OwnershipChange] }> 
   }
 
   get memberIds(): string[] {
-    return [...this.members.keys()].sort();
+    return [this.opts.instance, ...this.peers.instances().map((p) => p.heartbeat.instance)].sort();
   }
 
   owns(shard: number): boolean {
@@ -95,49 +99,19 @@ export class ShardOwnership extends EventEmitter<{ change: [OwnershipChange] }> 
   }
 
   start(): void {
-    const { nc, group, instance } = this.opts;
-    this.members.set(instance, Date.now());
-    this.sub = nc.subscribe(subjects.heartbeat(group), {
-      callback: (err, msg) => {
-        if (err) return;
-        let hb;
-        try {
-          hb = codecs.heartbeat.decode(msg.data, msg.subject);
-        } catch (e) {
-          this.opts.logger?.warn({ err: e }, "ignoring malformed heartbeat");
-          return;
-        }
-        if (hb.instance === instance) return;
-        if (hb.stopping) {
-          if (this.members.delete(hb.instance)) this.recompute();
-          return;
-        }
-        const known = this.members.has(hb.instance);
-        this.members.set(hb.instance, Date.now());
-        if (!known) {
-          this.announce();
-          this.recompute();
-        }
-      },
+    const { nc, group, instance, version, metricsPort } = this.opts;
+    this.peers.on("join", () => {
+      this.heartbeat?.beat();
+      this.recompute();
     });
+    this.peers.on("leave", () => this.recompute());
+    this.peers.start();
     this.recompute();
-    this.announce();
-    this.timer = setInterval(() => {
-      this.announce();
-      const now = Date.now();
-      let changed = false;
-      for (const [m, seen] of this.members)
-        if (m !== instance && now - seen > this.expiryMs) {
-          this.members.delete(m);
-          changed = true;
-        }
-      if (changed) this.recompute();
-    }, this.heartbeatMs);
-    this.timer.unref();
+    this.heartbeat = startHeartbeat(nc, { service: group, instance, version, metricsPort, shards: () => this.owned, intervalMs: this.heartbeatMs, logger: this.opts.logger });
   }
 
   /** Resolves once membership has been stable for `quietMs` (default two heartbeats). */
-  async settled(quietMs = 2 * (this.opts.heartbeatMs ?? 1000)): Promise<void> {
+  async settled(quietMs = 2 * this.heartbeatMs): Promise<void> {
     for (;;) {
       const wait = this.lastChange + quietMs - Date.now();
       if (wait <= 0) return;
@@ -146,36 +120,13 @@ export class ShardOwnership extends EventEmitter<{ change: [OwnershipChange] }> 
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    if (!this.opts.nc.isClosed()) {
-      this.announce(true);
-      await this.opts.nc.flush().catch(() => undefined);
-    }
-    this.sub?.unsubscribe();
-    this.sub = null;
-  }
-
-  private announce(stopping = false): void {
-    const { nc, group, instance, version, metricsPort } = this.opts;
-    if (nc.isClosed()) return;
-    nc.publish(
-      subjects.heartbeat(group),
-      codecs.heartbeat.encode({
-        service: group,
-        instance,
-        version: version ?? "",
-        host: hostname(),
-        shards: stopping ? [] : this.owned,
-        ts: Date.now() / 1000,
-        metricsPort: metricsPort ?? 0,
-        stopping,
-      }),
-    );
+    this.peers.stop();
+    await this.heartbeat?.stop();
+    this.heartbeat = null;
   }
 
   private recompute(): void {
-    const assignment = assignShards(this.members.keys(), this.opts.shardCount);
+    const assignment = assignShards(this.memberIds, this.opts.shardCount);
     const next = assignment.get(this.opts.instance) ?? [];
     const prev = new Set(this.owned);
     const nextSet = new Set(next);

@@ -10,8 +10,6 @@ import { ShardMerger } from "./merger.js";
 import type { SomMetrics } from "./metrics.js";
 import type { SomModel } from "./model.js";
 
-export const SERVICE_VERSION = "0.1.0";
-
 export interface SomServiceOptions {
   nc: NatsConnection;
   config: SomConfig;
@@ -21,6 +19,7 @@ export interface SomServiceOptions {
   logger: Logger;
   metrics?: SomMetrics;
   metricsPort?: number;
+  version?: string;
   /** Called for every judged window (tests, tools). */
   onWindow?: (sourceId: string, w: JudgedWindow) => void;
 }
@@ -58,7 +57,7 @@ export class SomService {
       group: "som",
       instance: opts.instance,
       shardCount: opts.config.shardCount,
-      version: SERVICE_VERSION,
+      version: opts.version,
       metricsPort: opts.metricsPort,
       logger: opts.logger,
     });
