@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { EXIT, parseCommandArgs, progressBar, reportFatal, UserError, type Command, type CommandOptions } from "@vigil/lifecycle";
+import { MAX_SHARD_COUNT } from "@vigil/config";
 import { Verdict } from "@vigil/proto";
 import { detectorOptionsOf, loadPstConfig } from "./config.js";
 import { Detector } from "./detector.js";
@@ -177,7 +178,7 @@ export const scanCommand: Command = {
       const r = await scanCaptures(files, {
         modelsDir: values.models as string | undefined,
         local: values.local as string[] | undefined,
-        shardCount: num(values.shards as string, "shards", config().shardCount, (n) => Number.isInteger(n) && n >= 1 && n <= 4096, "an integer 1..4096"),
+        shardCount: num(values.shards as string, "shards", config().shardCount, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_SHARD_COUNT, `an integer 1..${MAX_SHARD_COUNT}`),
       });
       if (values.json) for (const v of r.verdicts) process.stdout.write(JSON.stringify(Verdict.toJSON(v)) + "\n");
       else {
