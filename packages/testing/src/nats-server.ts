@@ -1,23 +1,18 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNatsServer as startStackNats } from "@vigil/stack";
+import { startNatsServer as startStackNats, type NatsServer } from "@vigil/stack";
 
-export interface NatsServerHandle {
-  url: string;
-  port: number;
+/** A test's nats-server: its temporary JetStream store (if any) is removed by disposeNatsServer. */
+export interface NatsServerHandle extends NatsServer {
   storeDir: string | null;
-  /** Kills the server (SIGKILL when hard) and waits for it to exit. */
-  stop(hard?: boolean): Promise<void>;
-  /** Starts it again on the same port and store. */
-  start(): Promise<void>;
 }
 
 /** Starts Debian's nats-server on a free loopback port, with JetStream on a temporary store when asked. */
 export async function startNatsServer(opts: { jetstream?: boolean; port?: number } = {}): Promise<NatsServerHandle> {
   const storeDir = opts.jetstream ? mkdtempSync(join(tmpdir(), "vigil-nats-")) : null;
   const server = await startStackNats({ port: opts.port, store: storeDir ?? undefined });
-  return { url: server.url, port: server.port, storeDir, stop: (hard) => server.stop(hard), start: () => server.start() };
+  return Object.assign(server, { storeDir });
 }
 
 /** Stops the server and removes its store. */
