@@ -54,8 +54,18 @@ export function parseCommandArgs<const T extends CommandOptions>(
   options: T,
   context: { command?: string; usage?: string } = {},
 ): CommandValues<T> {
+  return parseCommandLine(args, options, { ...context, positionals: false }).values;
+}
+
+/** parseCommandArgs for commands that take operands too ("vigil block 203.0.113.7"). */
+export function parseCommandLine<const T extends CommandOptions>(
+  args: string[],
+  options: T,
+  context: { command?: string; usage?: string; positionals?: boolean } = {},
+): { values: CommandValues<T>; positionals: string[] } {
   try {
-    return parseArgs({ args, options, allowPositionals: false, strict: true }).values as CommandValues<T>;
+    const r = parseArgs({ args, options, allowPositionals: context.positionals ?? true, strict: true });
+    return { values: r.values as CommandValues<T>, positionals: r.positionals };
   } catch (err) {
     const prefix = context.command ? `vigil ${context.command}: ` : "";
     throw new UserError(`${prefix}${(err as Error).message}${context.usage ? `\n${context.usage}` : ""}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
