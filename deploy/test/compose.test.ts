@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { repoRoot } from "@vigil/testing";
-import { composeCommand } from "./helpers/docker.js";
+import { composeCommand } from "./support/docker.js";
 
 const compose = composeCommand();
 const composeMissing = compose ? null : "neither `docker compose` nor docker-compose is installed (apt-get install docker-compose)";

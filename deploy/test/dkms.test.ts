@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "@vigil/testing";
-import { holdLock, type HeldLock } from "./helpers/docker.js";
+import { holdLock, type HeldLock } from "./support/docker.js";
 
 const dkmsSh = join(repoRoot, "deploy/dkms.sh");
 const dkmsConf = join(repoRoot, "kmod/dkms.conf");

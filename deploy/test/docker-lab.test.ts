@@ -21,9 +21,9 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
 import { freePort, repoRoot, waitFor } from "@vigil/testing";
-import { composeCommand, dockerEngine, holdLock, type DockerEngine, type HeldLock } from "./helpers/docker.js";
-import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
-import { serviceMissing } from "./helpers/services.js";
+import { composeCommand, dockerEngine, holdLock, type DockerEngine, type HeldLock } from "./support/docker.js";
+import { benignConnection, synScan, writePcap, type TimedPacket } from "./support/pcap.js";
+import { serviceMissing } from "./support/services.js";
 
 const compose = composeCommand();
 const staticReason =

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
-import { exportedNames, fetchText, metricNamesIn, serviceMissing, startService, waitHealthy, type RunningService } from "./helpers/services.js";
+import { benignConnection, synScan, writePcap, type TimedPacket } from "./support/pcap.js";
+import { exportedNames, fetchText, metricNamesIn, serviceMissing, startService, waitHealthy, type RunningService } from "./support/services.js";
 
 const prometheusMissing = spawnSync("prometheus", ["--version"]).status === 0 ? null : "prometheus is not installed (apt-get install prometheus)";
 const SCRAPED = ["capture", "pst", "som", "rules", "console"] as const;

@@ -16,9 +16,9 @@ import { fnv1a32, parseAddress } from "@vigil/frames";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
 import { netnsUnavailableReason, repoRoot, toolMissing, waitFor } from "@vigil/testing";
-import { createTopology, startHubNats, startLeafNats, stopNats, type NatsNode, type Topology } from "./helpers/topology.js";
-import { benignConnection, synScan, writePcap, type TimedPacket } from "./helpers/pcap.js";
-import { serviceMissing, startService, type RunningService } from "./helpers/services.js";
+import { createTopology, startHubNats, startLeafNats, stopNats, type NatsNode, type Topology } from "./support/topology.js";
+import { benignConnection, synScan, writePcap, type TimedPacket } from "./support/pcap.js";
+import { serviceMissing, startService, type RunningService } from "./support/services.js";
 
 const SHARDS = 16;
 const NEEDED = ["capture", "pst", "rules"] as const;

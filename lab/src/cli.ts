@@ -1,23 +1,22 @@
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
+import { EXIT, type Command } from "@vigil/lifecycle";
 import { evaluate, formatTable } from "./eval.js";
 import { LAB_SCRIPT, RECORD_SCRIPT } from "./lab.js";
 import { loadLabels } from "./labels.js";
 import type { Detector } from "./pipeline.js";
 import { replayCapture } from "./replay.js";
 
-const EXIT_USAGE = 2;
-
 function usageError(cmd: string, message: string): number {
   process.stderr.write(`vigil ${cmd}: ${message}\n`);
-  return EXIT_USAGE;
+  return EXIT.USAGE;
 }
 
 function fail(cmd: string, err: unknown): number {
   const e = err as Error & { code?: string };
   process.stderr.write(`vigil ${cmd}: ${e.message}\n`);
   if (!e.code?.startsWith("VIGIL_ERR_")) process.stderr.write(`${e.stack}\n`);
-  return e.code === "VIGIL_ERR_USAGE" ? EXIT_USAGE : e.code === "VIGIL_ERR_NOT_BUILT" || e.code === "VIGIL_ERR_NATS" ? 69 : 1;
+  return e.code === "VIGIL_ERR_USAGE" ? EXIT.USAGE : e.code === "VIGIL_ERR_NOT_BUILT" || e.code === "VIGIL_ERR_NATS" ? EXIT.UNAVAILABLE : EXIT.FAILURE;
 }
 
 function csv(v: string | undefined): string[] | undefined {
@@ -42,13 +41,6 @@ const replayOptions = {
   detectors: { type: "string" },
 } as const;
 
-/** Same shape as @vigil/cli's Command (kept structural so the lab does not depend on the CLI package). */
-export interface Command {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
-}
 
 function passthrough(script: string, args: string[]): Promise<number> {
   return new Promise((resolve) => {

@@ -41,8 +41,6 @@ export interface SummaryLine {
   wall_s: number;
 }
 
-export type ReplayLine = VerdictLine | RuleLine | SummaryLine;
-
 export interface ReplayOptions extends PipelineOptions {
   local?: string[];
   speed?: number;

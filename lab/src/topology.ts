@@ -1,7 +1,4 @@
 /** The lab's fixed addressing (mirrors lab.sh): lab-only ranges, one MAC per host. */
-export const LAB_NET4 = "10.77.0.0/24";
-export const LAB_NET6 = "fd77::/64";
-
 export type LabHost = "victim" | "c1" | "c2" | "c3" | "atk" | "atk2";
 
 const OCTETS: Record<LabHost, number> = { victim: 10, c1: 21, c2: 22, c3: 23, atk: 66, atk2: 67 };

@@ -1,11 +1,20 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "@vigil/lifecycle";
+
+/**
+ * The logging the bus needs: a pino logger fits. Structural, because
+ * @vigil/lifecycle (which owns the logger) builds on this package.
+ */
+export interface BusLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
 
 export interface BusOptions {
   servers: string[];
   name: string;
   token?: string;
-  logger?: Logger;
+  logger?: BusLogger;
   /** Give up if the first connection cannot be made within this time (ms); default: keep trying. */
   firstConnectTimeoutMs?: number;
 }

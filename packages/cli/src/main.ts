@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import { reportFatal } from "@vigil/lifecycle";
-import { EXIT_USAGE, type Command, type CommandModule } from "./command.js";
+import { EXIT, reportFatal, type Command, type CommandModule } from "@vigil/lifecycle";
 import { upCommand } from "./up.js";
 
 /**
@@ -54,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   const commands = await loadCommands();
   if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") {
     process.stdout.write(help(commands));
-    return argv.length === 0 ? EXIT_USAGE : 0;
+    return argv.length === 0 ? EXIT.USAGE : EXIT.OK;
   }
   const two = argv.length >= 2 ? `${argv[0]} ${argv[1]}` : "";
   const cmd = commands.find((c) => c.name === two) ?? commands.find((c) => c.name === argv[0]);
@@ -65,12 +64,12 @@ async function main(argv: string[]): Promise<number> {
     } else {
       process.stderr.write(`vigil: unknown command "${argv[0]}"\n\n${help(commands)}`);
     }
-    return EXIT_USAGE;
+    return EXIT.USAGE;
   }
   const rest = argv.slice(cmd.name.split(" ").length);
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(`${cmd.usage ?? `usage: vigil ${cmd.name}`}\n\n${cmd.summary}\n`);
-    return 0;
+    return EXIT.OK;
   }
   return cmd.run(rest);
 }

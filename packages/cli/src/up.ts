@@ -1,18 +1,13 @@
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { connect } from "node:net";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PORTS } from "@vigil/config";
-import { createLogger } from "@vigil/lifecycle";
-import { EXIT_USAGE, type Command } from "./command.js";
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+import { createLogger, EXIT, type Command, type Logger } from "@vigil/lifecycle";
+import { mainOf, portOpen, REPO_ROOT, spawnService, startNatsServer, stopChild, type NatsServer, type ServiceProcess } from "@vigil/stack";
 
 interface ServiceSpec {
   name: string;
-  main: string;
   /** The port whose /healthz (or /) answers once the service is up. */
   healthPort: number;
   /** What the service serves, for the printout. */
@@ -41,33 +36,13 @@ function captureSource(iface: string | undefined): { env: Record<string, string>
   return { env: { VIGIL_CAPTURE__SOURCE: "afpacket", VIGIL_CAPTURE__INTERFACE: dev }, label: `AF_PACKET on ${dev}` };
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => (s.destroy(), done(true)));
-    s.once("error", () => done(false));
-  });
-}
-
-async function startNats(stateDir: string, port: number, log: ReturnType<typeof createLogger>): Promise<ChildProcess | null> {
+/** The nats-server already listening on the port, else one started for Vigil with JetStream in the state directory. */
+async function startNats(stateDir: string, port: number, log: Logger): Promise<NatsServer | null> {
   if (await portOpen(port)) {
     log.info({ port }, "using the nats-server already listening");
     return null;
   }
-  const store = join(stateDir, "nats");
-  mkdirSync(store, { recursive: true });
-  // Its own process group: a Ctrl-C reaches only the launcher, which stops the services before NATS.
-  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-m", String(DEFAULT_PORTS.natsMonitor), "-js", "-sd", store], {
-    stdio: ["ignore", "inherit", "inherit"],
-    detached: true,
-  });
-  const deadline = Date.now() + 10_000;
-  while (!(await portOpen(port))) {
-    if (child.exitCode !== null) throw Object.assign(new Error(`nats-server exited with ${child.exitCode}`), { code: "VIGIL_ERR_NATS" });
-    if (Date.now() > deadline) throw Object.assign(new Error("nats-server did not start within 10 s"), { code: "VIGIL_ERR_NATS" });
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return child;
+  return startNatsServer({ port, store: join(stateDir, "nats"), monitor: DEFAULT_PORTS.natsMonitor, log: "inherit", detached: true });
 }
 
 export const upCommand: Command = {
@@ -83,10 +58,10 @@ export const upCommand: Command = {
       }));
     } catch (err) {
       process.stderr.write(`vigil up: ${(err as Error).message}\n`);
-      return EXIT_USAGE;
+      return EXIT.USAGE;
     }
     const log = createLogger("vigil-up");
-    const stateDir = resolve(values["state-dir"] ?? process.env.VIGIL_STATE_DIR ?? join(repoRoot, ".vigil"));
+    const stateDir = resolve(values["state-dir"] ?? process.env.VIGIL_STATE_DIR ?? join(REPO_ROOT, ".vigil"));
     const natsPort = DEFAULT_PORTS.nats;
     const nats = await startNats(stateDir, natsPort, log);
     const src = captureSource(values.interface);
@@ -96,28 +71,25 @@ export const upCommand: Command = {
       ...(values.config ? { VIGIL_CONFIG: resolve(values.config) } : {}),
     };
     const specs: ServiceSpec[] = [
-      { name: "capture", main: "services/capture/dist/main.js", healthPort: DEFAULT_PORTS.captureMetrics, env: src.env, endpoints: [`source: ${src.label}`, `metrics http://127.0.0.1:${DEFAULT_PORTS.captureMetrics}/metrics`] },
-      { name: "pst", main: "services/pst/dist/main.js", healthPort: DEFAULT_PORTS.pstMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.pstMetrics}/metrics`] },
-      { name: "som", main: "services/som/dist/main.js", healthPort: DEFAULT_PORTS.somMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.somMetrics}/metrics`] },
+      { name: "capture", healthPort: DEFAULT_PORTS.captureMetrics, env: src.env, endpoints: [`source: ${src.label}`, `metrics http://127.0.0.1:${DEFAULT_PORTS.captureMetrics}/metrics`] },
+      { name: "pst", healthPort: DEFAULT_PORTS.pstMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.pstMetrics}/metrics`] },
+      { name: "som", healthPort: DEFAULT_PORTS.somMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.somMetrics}/metrics`] },
       {
         name: "rules",
-        main: "services/rules/dist/main.js",
         healthPort: DEFAULT_PORTS.rulesMetrics,
         env: {},
         endpoints: [`gRPC 127.0.0.1:${DEFAULT_PORTS.rulesGrpc} and unix:${join(stateDir, "control.sock")} (vigil.v1.Control)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
       },
-      { name: "console", main: "services/console/dist/main.js", healthPort: DEFAULT_PORTS.console, env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
-    ].filter((s) => existsSync(join(repoRoot, s.main)));
+      { name: "console", healthPort: DEFAULT_PORTS.console, env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
+    ].filter((s) => existsSync(mainOf(s.name)));
 
-    const children = new Map<string, ChildProcess>();
+    const children = new Map<string, ServiceProcess>();
     let stopping = false;
     const launch = (spec: ServiceSpec, attempt = 0) => {
-      const child = spawn(process.execPath, [join(repoRoot, spec.main)], {
-        stdio: ["ignore", "inherit", "inherit"],
-        detached: true,
-        env: { ...process.env, ...common, ...spec.env },
-      });
-      children.set(spec.name, child);
+      // Its own process group: a Ctrl-C reaches only the launcher, which stops the services before NATS.
+      const svc = spawnService(spec.name, { env: { ...common, ...spec.env }, inheritVigilEnv: true, log: "inherit", detached: true });
+      children.set(spec.name, svc);
+      const child = svc.child;
       const startedAt = Date.now();
       child.once("exit", (code, signal) => {
         if (stopping) return;
@@ -154,24 +126,13 @@ export const upCommand: Command = {
       const stop = () => {
         if (stopping) return;
         stopping = true;
-        const all = [...children.values()].filter((c) => c.exitCode === null);
-        let left = all.length;
-        const finish = () => {
-          nats?.kill("SIGTERM");
-          done();
-        };
-        if (!left) return finish();
-        for (const c of all) {
-          c.once("exit", () => --left === 0 && finish());
-          c.kill("SIGTERM");
-        }
-        setTimeout(() => {
-          for (const c of all) if (c.exitCode === null) c.kill("SIGKILL");
-        }, 15_000).unref();
+        void Promise.all([...children.values()].map((c) => stopChild(c.child, 15_000)))
+          .then(() => nats?.stop())
+          .then(done);
       };
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
     });
-    return 0;
+    return EXIT.OK;
   },
 };

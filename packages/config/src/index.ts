@@ -151,3 +151,6 @@ export function loadConfig<S extends z.ZodObject>(schema: S, opts: LoadOptions =
   });
   throw new ConfigError(`config: ${problems.join("; ")}`);
 }
+
+export * from "./shards.js";
+export * from "./deprecated.js";

@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
 import { basename } from "node:path";
-import { codecs, subjects, type NatsConnection } from "@vigil/bus";
-import type { Logger } from "@vigil/lifecycle";
+import { startHeartbeat, type NatsConnection } from "@vigil/bus";
+import { DEFAULT_SHARD_COUNT } from "@vigil/config";
+import { instanceId, VERSION, type Logger } from "@vigil/lifecycle";
 import { prom } from "@vigil/metrics";
 import {
   openAfPacket,
@@ -11,13 +12,10 @@ import {
   type PacketSource,
   type SourceOptions,
 } from "@vigil/packet-sources";
-import { Heartbeat } from "@vigil/proto";
 import type { SourceKind } from "./config.js";
 import { CaptureMetrics } from "./metrics.js";
 import { BatchPublisher } from "./publisher.js";
 import { FrameBatchEncoder } from "./encode.js";
-
-export const CAPTURE_VERSION = "0.1.0";
 
 export interface CaptureOptions {
   source: SourceKind;
@@ -29,7 +27,7 @@ export interface CaptureOptions {
   device?: string;
   filter?: string;
   speed?: number;
-  shards?: number;
+  shardCount?: number;
   batchBytes?: number;
   flushMs?: number;
   snaplen?: number;
@@ -85,7 +83,7 @@ export function defaultSourceId(opts: Pick<CaptureOptions, "source" | "file" | "
 function openSource(opts: CaptureOptions, headroom: number): PacketSource {
   const common: SourceOptions = {
     headroom,
-    shardCount: opts.shards ?? 16,
+    shardCount: opts.shardCount ?? DEFAULT_SHARD_COUNT,
     batchBytes: opts.batchBytes ?? 65536,
     flushMs: opts.flushMs ?? 5,
     snaplen: opts.snaplen ?? 128,
@@ -115,7 +113,7 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   const log = opts.logger;
   const metrics = opts.metrics ?? new CaptureMetrics(new prom.Registry());
   const sourceId = opts.sourceId ?? defaultSourceId(opts);
-  const shardCount = opts.shards ?? 16;
+  const shardCount = opts.shardCount ?? DEFAULT_SHARD_COUNT;
   // Room for the envelope before each batch (a very long source id falls back to a copy).
   const headroom = Math.min(4096, new FrameBatchEncoder(sourceId, shardCount).headroomNeeded);
   const source = openSource(opts, headroom);
@@ -132,7 +130,7 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   const started = Date.now();
   let endOfStream = false;
   let stopping = false;
-  const instance = opts.instance ?? `${hostname()}:${process.pid}`;
+  const instance = opts.instance ?? instanceId("capture");
 
   const summary = (): CaptureSummary => {
     const native = source.stats();
@@ -160,31 +158,12 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   metrics.initSource(opts.source);
   metrics.onCollect = sync;
 
-  const sendHeartbeat = (stoppingFlag: boolean) => {
-    if (!publisher.connected()) return;
-    try {
-      opts.nc.publish(
-        subjects.heartbeat("capture"),
-        codecs.heartbeat.encode(
-          Heartbeat.fromPartial({
-            service: "capture",
-            instance,
-            version: CAPTURE_VERSION,
-            host: hostname(),
-            ts: Date.now() / 1000,
-            metricsPort: opts.metricsPort ?? 0,
-            stopping: stoppingFlag,
-          }),
-        ),
-      );
-    } catch (err) {
-      log?.warn({ err }, "heartbeat publish failed");
-    }
-  };
   const heartbeatMs = opts.heartbeatMs ?? 0;
-  const heartbeatTimer = heartbeatMs > 0 ? setInterval(() => sendHeartbeat(false), heartbeatMs) : null;
-  heartbeatTimer?.unref();
-  if (heartbeatMs > 0) sendHeartbeat(false);
+  // Beats are skipped while disconnected rather than queued behind the frames.
+  const heartbeat =
+    heartbeatMs > 0
+      ? startHeartbeat(opts.nc, { service: "capture", instance, version: VERSION, metricsPort: opts.metricsPort, intervalMs: heartbeatMs, canSend: () => publisher.connected(), logger: log })
+      : null;
 
   const pump = async (): Promise<CaptureSummary> => {
     let failure: unknown = null;
@@ -212,8 +191,7 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
       log?.warn({ err }, "NATS flush failed");
     }
     metrics.onCollect = null;
-    if (heartbeatTimer) clearInterval(heartbeatTimer);
-    if (heartbeatMs > 0) sendHeartbeat(true);
+    await heartbeat?.stop();
     sync();
     const result = summary();
     await source.close();

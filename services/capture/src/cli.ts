@@ -1,18 +1,10 @@
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
-import { createLogger, reportFatal, UserError } from "@vigil/lifecycle";
+import { createLogger, EXIT, reportFatal, UserError, type Command } from "@vigil/lifecycle";
 import { createRegistry, serveMetrics, type MetricsServer } from "@vigil/metrics";
 import { startCapture, type CaptureSummary } from "./capture.js";
 import { loadCaptureConfig } from "./config.js";
 import { CaptureMetrics } from "./metrics.js";
-
-/** Minimal shape of @vigil/cli's Command (kept local so this package does not depend on the CLI). */
-interface Command {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
-}
 
 const USAGE = `usage: vigil capture (--pcap FILE [--speed N] | --interface IF [--fanout GROUP] | --kernel [--device PATH])
                      [--local CIDR,...] [--filter BPF] [--nats URL] [--shards N] [--snaplen N]
@@ -30,14 +22,14 @@ const USAGE = `usage: vigil capture (--pcap FILE [--speed N] | --interface IF [-
 
 function intFlag(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UserError(`--${name} must be a non-negative integer, got "${v}"`, "VIGIL_ERR_USAGE", 2);
+  if (!/^\d+$/.test(v)) throw new UserError(`--${name} must be a non-negative integer, got "${v}"`, "VIGIL_ERR_USAGE", EXIT.USAGE);
   return Number(v);
 }
 
 function numFlag(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new UserError(`--${name} must be a number >= 0, got "${v}"`, "VIGIL_ERR_USAGE", 2);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new UserError(`--${name} must be a number >= 0, got "${v}"`, "VIGIL_ERR_USAGE", EXIT.USAGE);
   return n;
 }
 
@@ -84,12 +76,12 @@ export const captureCommand: Command = {
       }));
     } catch (err) {
       process.stderr.write(`vigil capture: ${(err as Error).message}\n${USAGE}\n`);
-      return 2;
+      return EXIT.USAGE;
     }
     const chosen = [values.pcap !== undefined, values.interface !== undefined, values.kernel === true].filter(Boolean).length;
     if (chosen > 1) {
       process.stderr.write("vigil capture: choose one source: --pcap, --interface or --kernel\n");
-      return 2;
+      return EXIT.USAGE;
     }
     const log = createLogger("capture", process.env.VIGIL_LOG_LEVEL ?? "warn");
     let metricsServer: MetricsServer | null = null;
@@ -106,7 +98,7 @@ export const captureCommand: Command = {
       if (values.local) overrides["capture.local"] = values.local.flatMap((v) => v.split(",")).map((s) => s.trim()).filter(Boolean);
       if (values.filter !== undefined) overrides["capture.filter"] = values.filter;
       for (const [flag, key] of [
-        ["shards", "shards"],
+        ["shards", "shardCount"],
         ["snaplen", "snaplen"],
         ["batch-bytes", "batchBytes"],
         ["flush-ms", "flushMs"],
@@ -135,7 +127,7 @@ export const captureCommand: Command = {
         waitOnFirstConnect: false,
         timeout: 5000,
       }).catch((err: Error) => {
-        throw new UserError(`cannot reach NATS at ${cfg.nats.servers.join(", ")}: ${err.message}`, "VIGIL_ERR_BUS", 69);
+        throw new UserError(`cannot reach NATS at ${cfg.nats.servers.join(", ")}: ${err.message}`, "VIGIL_ERR_BUS", EXIT.UNAVAILABLE);
       });
       try {
         const handle = startCapture({ ...c, nc, metrics, logger: log, heartbeatMs: c.heartbeatMs, metricsPort: metricsServer?.port });
@@ -155,7 +147,7 @@ export const captureCommand: Command = {
         }
         if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, native: summary.native })}\n`);
         else process.stderr.write(`${describe(summary)}\n`);
-        return 0;
+        return EXIT.OK;
       } finally {
         if (!nc.isClosed()) await nc.drain().catch(() => undefined);
       }

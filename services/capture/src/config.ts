@@ -1,4 +1,4 @@
-import { DEFAULT_PORTS, loadConfig, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, loadConfig, natsSchema, shardCountSchema, warnRenamedKey, z, type LoadOptions } from "@vigil/config";
 import { parseCidr } from "@vigil/frames";
 
 const cidr = z.string().superRefine((text, ctx) => {
@@ -26,7 +26,10 @@ export const captureSectionSchema = z
     filter: z.string().optional(),
     /** pcap: 0 as fast as possible, 1 recorded pace, 10 ten times faster. */
     speed: z.number().min(0).default(0),
-    shards: z.number().int().min(1).max(65536).default(16),
+    /** Frame shards; pst and som must use the same number. */
+    shardCount: shardCountSchema.default(DEFAULT_SHARD_COUNT),
+    /** Deprecated: the old name of shardCount, still accepted. */
+    shards: shardCountSchema.optional(),
     batchBytes: z.number().int().min(256).max(16 << 20).default(65536),
     flushMs: z.number().int().min(1).max(60_000).default(5),
     snaplen: z.number().int().min(1).max(65535).default(128),
@@ -50,9 +53,12 @@ export const captureSectionSchema = z
     if (c.source === "afpacket" && !c.interface)
       ctx.addIssue({ code: "custom", path: ["interface"], message: "source afpacket needs an interface" });
     if (c.source === "pcap" && !c.file) ctx.addIssue({ code: "custom", path: ["file"], message: "source pcap needs a file" });
+  })
+  .transform(({ shards, ...c }) => {
+    if (shards === undefined) return c;
+    warnRenamedKey("capture.shards", "capture.shardCount");
+    return { ...c, shardCount: shards };
   });
-
-export type CaptureSection = z.infer<typeof captureSectionSchema>;
 
 export const captureConfigSchema = z.object({
   nats: natsSchema.prefault({}),

@@ -34,7 +34,7 @@ afterAll(async () => {
 async function replayAndCheck(path: string, sourceId: string, opts: { local?: string[]; shards?: number } = {}) {
   const shards = opts.shards ?? 16;
   const want = expectedRecords(readCaptureFile(path), { local: opts.local, shardCount: shards });
-  const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shards, local: opts.local });
+  const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shardCount: shards, local: opts.local });
   expect(summary.endOfStream).toBe(true);
   expect(summary.framesPublished).toBe(want.frames);
   expect(summary.framesDropped).toBe(0);
@@ -74,7 +74,7 @@ describe("pcap replay to NATS", () => {
     const registry = new prom.Registry();
     const metrics = new CaptureMetrics(registry);
     const sourceId = "test/per-shard";
-    const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shards, metrics });
+    const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shardCount: shards, metrics });
     await waitFor("end-of-stream", () => sink.endOfStreamShards(sourceId) === shards, 10_000);
     const byShard = async (name: string) => {
       const m = (await registry.getSingleMetric(name)!.get()).values;

@@ -1,13 +1,6 @@
 import { parseArgs } from "node:util";
-import { reportFatal } from "@vigil/lifecycle";
+import { EXIT, reportFatal, type Command } from "@vigil/lifecycle";
 import { runConsole } from "./run.js";
-
-interface Command {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
-}
 
 export const commands: Command[] = [
   {
@@ -23,7 +16,7 @@ export const commands: Command[] = [
         }));
       } catch (err) {
         process.stderr.write(`vigil console: ${(err as Error).message}\n`);
-        return 2;
+        return EXIT.USAGE;
       }
       const overrides: Record<string, unknown> = {};
       if (values.host) overrides["console.host"] = values.host;
@@ -31,7 +24,7 @@ export const commands: Command[] = [
         const port = Number(values.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
           process.stderr.write(`vigil console: --port "${values.port}" is not a port number\n`);
-          return 2;
+          return EXIT.USAGE;
         }
         overrides["console.port"] = port;
       }
@@ -43,7 +36,7 @@ export const commands: Command[] = [
         process.exit(reportFatal("vigil console", err));
       }
       await new Promise<never>(() => undefined);
-      return 0;
+      return EXIT.OK;
     },
   },
 ];

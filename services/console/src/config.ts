@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { DEFAULT_PORTS, loadConfig, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { stateRoot } from "@vigil/lifecycle";
 
 export const consoleSchema = z.strictObject({
   host: z.string().min(1).default("127.0.0.1"),
@@ -51,7 +52,7 @@ export type ConsoleConfig = z.infer<typeof consoleSchema>;
 export type FullConfig = z.infer<typeof configSchema>;
 
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VIGIL_STATE_DIR ?? "/var/lib/vigil";
+  return stateRoot(env);
 }
 
 export function defaultControlSocket(env: NodeJS.ProcessEnv = process.env): string {

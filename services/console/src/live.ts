@@ -1,14 +1,12 @@
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
-import type { Logger } from "@vigil/lifecycle";
+import { codecs, startHeartbeat, subjects, type HeartbeatHandle, type NatsConnection, type Subscription } from "@vigil/bus";
+import { instanceId, VERSION, type Logger } from "@vigil/lifecycle";
 import { Heartbeat, RuleEvent, ScoreBatch, Status, Verdict } from "@vigil/proto";
 import { CounterRates, sumCounters } from "./capture-metrics.js";
 import type { ConsoleConfig } from "./config.js";
 import type { RulesClient } from "./rules-client.js";
 import type { InstanceHealth, RulesState, RulesStatus, ScorePoint, SeriesPoint, Tick } from "./wire.js";
-
-export const CONSOLE_VERSION = "0.1.0";
 
 export const scoresSubject = subjects.scores;
 export const scoresAll = subjects.scoresAll;
@@ -34,11 +32,10 @@ export class LiveState extends EventEmitter {
   readonly bmus: ScorePoint[] = [];
   rules: RulesState;
   readonly counters = { messages: 0, decodeErrors: 0, scrapeErrors: 0, rulesErrors: 0 };
-  readonly instance = `${hostname()}/console/${process.pid}`;
+  readonly instance = instanceId("console");
   /** The console's own port, announced in its heartbeat (its /metrics is there). */
   metricsPort = 0;
-  private nc: NatsConnection | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeat: HeartbeatHandle | null = null;
   private readonly verdictsThisSecond = new Map<string, number>();
   private readonly seenDetectors = new Set<string>();
   private readonly rates = new CounterRates();
@@ -73,10 +70,7 @@ export class LiveState extends EventEmitter {
   /** Subscribes to the bus and announces this console; called at start, or later when NATS was not reachable then. */
   attachBus(nc: NatsConnection): void {
     if (this.subs.length) return;
-    this.nc = nc;
-    this.beat(false);
-    this.heartbeatTimer = setInterval(() => this.beat(false), 2000);
-    this.heartbeatTimer.unref();
+    this.heartbeat = startHeartbeat(nc, { service: "console", instance: this.instance, version: VERSION, metricsPort: () => this.metricsPort, logger: this.log });
     const on = (subject: string, handle: (data: Uint8Array, subject: string) => void) => {
       const sub = nc.subscribe(subject);
       this.subs.push(sub);
@@ -103,20 +97,6 @@ export class LiveState extends EventEmitter {
       }
       this.onScores(batch);
     });
-  }
-
-  private beat(stopping: boolean): void {
-    if (!this.nc || this.nc.isClosed()) return;
-    try {
-      this.nc.publish(
-        subjects.heartbeat("console"),
-        codecs.heartbeat.encode(
-          Heartbeat.fromPartial({ service: "console", instance: this.instance, version: CONSOLE_VERSION, host: this.localHost, ts: Date.now() / 1000, metricsPort: this.metricsPort, stopping }),
-        ),
-      );
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "heartbeat publish failed");
-    }
   }
 
   onHeartbeat(hb: Heartbeat): void {
@@ -267,8 +247,8 @@ export class LiveState extends EventEmitter {
 
   stop(): void {
     this.stopped = true;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.beat(true);
+    void this.heartbeat?.stop();
+    this.heartbeat = null;
     if (this.timer) clearInterval(this.timer);
     if (this.statusTimer) clearTimeout(this.statusTimer);
     for (const s of this.subs) s.unsubscribe();

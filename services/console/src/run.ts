@@ -1,35 +1,34 @@
-import { connectBus, type NatsConnection } from "@vigil/bus";
-import { createLogger, Shutdown } from "@vigil/lifecycle";
-import { loadConsoleConfig } from "./config.js";
+import { createLogger, Shutdown, startDaemon, type DaemonSpec } from "@vigil/lifecycle";
+import { loadConsoleConfig, type FullConfig } from "./config.js";
 import { createConsoleServer } from "./server.js";
 
-/** Runs the console until SIGTERM/SIGINT; shared by the daemon and `vigil console`. */
+/**
+ * The console as a daemon. The HTTP server serves its /metrics; the console is
+ * useful without the bus (rules, models from files), so NATS connects in the
+ * background and live data starts when it is there.
+ */
+export function consoleDaemon(overrides: Record<string, unknown> = {}): DaemonSpec<FullConfig> {
+  return {
+    service: "console",
+    loadConfig: () => loadConsoleConfig({ overrides }),
+    settings: (cfg) => ({ nats: { ...cfg.nats, name: cfg.nats.name ?? "vigil-console" }, metrics: null }),
+    bus: "optional",
+    async start({ config, log, nc, bus }) {
+      const server = await createConsoleServer({ config: config.console, logger: log, nats: nc });
+      if (!nc)
+        void bus.then((c) => {
+          if (c) server.attachBus(c);
+        });
+      // Stopped before the bus drains: the goodbye heartbeat still goes out.
+      return { stop: () => server.close() };
+    },
+  };
+}
+
+/** Runs the console until SIGTERM/SIGINT, for `vigil console` (the daemon uses runDaemon). */
 export async function runConsole(overrides: Record<string, unknown> = {}): Promise<void> {
   const log = createLogger("console");
-  const cfg = loadConsoleConfig({ overrides });
   const shutdown = new Shutdown(log);
   shutdown.installSignalHandlers();
-  let nc: NatsConnection | null = null;
-  // The console is useful without the bus (rules, models from files): connect in the background.
-  const bus = connectBus({ servers: cfg.nats.servers, name: cfg.nats.name ?? "vigil-console", token: cfg.nats.token, logger: log })
-    .then((c) => {
-      nc = c;
-      return c;
-    })
-    .catch((err: Error) => {
-      log.error({ err: err.message }, "NATS connection failed");
-      return null;
-    });
-  const first = await Promise.race([bus, new Promise<null>((r) => setTimeout(() => r(null), 3000))]);
-  if (!first) log.warn({ servers: cfg.nats.servers }, "NATS not reachable yet: live data starts when it is");
-  const server = await createConsoleServer({ config: cfg.console, logger: log, nats: first });
-  if (!first)
-    void bus.then((c) => {
-      if (c) server.attachBus(c);
-    });
-  // Hooks run in reverse: the HTTP side (and the goodbye heartbeat) first, then the bus drains.
-  shutdown.add("nats", async () => {
-    if (nc) await nc.drain();
-  });
-  shutdown.add("http", () => server.close());
+  await startDaemon(consoleDaemon(overrides), log, shutdown);
 }

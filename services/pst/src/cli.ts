@@ -1,38 +1,25 @@
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { UserError, reportFatal } from "@vigil/lifecycle";
+import { EXIT, parseCommandArgs, progressBar, reportFatal, UserError, type Command, type CommandOptions } from "@vigil/lifecycle";
+import { MAX_SHARD_COUNT } from "@vigil/config";
 import { Verdict } from "@vigil/proto";
 import { detectorOptionsOf, loadPstConfig } from "./config.js";
 import { Detector } from "./detector.js";
 import { exportModelsJson, ModelSet, readModelDir, ServiceClassMap, writeModelFile } from "./model.js";
 import { readCaptureRecords } from "./pcap.js";
-import { progressBar } from "./progress.js";
 import { DEFAULT_PST_PARAMS, exportTree, treeToDot } from "./pst.js";
 import { loadModels } from "./service.js";
 import { collectSequences, splitByShard, trainModels } from "./training.js";
 
-interface Command {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
-}
-
-type Options = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
 type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
 
-function parse(args: string[], options: Options, usage: string): { values: Values } {
-  try {
-    return parseArgs({ args, options, allowPositionals: false, strict: true }) as { values: Values };
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}\n${usage}`, "VIGIL_ERR_USAGE", 2);
-  }
+function parse(args: string[], options: CommandOptions, usage: string): { values: Values } {
+  return { values: parseCommandArgs(args, options, { usage }) as Values };
 }
 
 function num(value: string | undefined, name: string, fallback: number, check: (n: number) => boolean, what: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new UserError(`--${name} ${value}: must be ${what}`, "VIGIL_ERR_USAGE", 2);
+  if (!Number.isFinite(n) || !check(n)) throw new UserError(`--${name} ${value}: must be ${what}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
   return n;
 }
 
@@ -71,8 +58,8 @@ export const trainCommand: Command = {
         TRAIN_USAGE,
       );
       const files = (values.pcap as string[] | undefined) ?? [];
-      if (!files.length) throw new UserError(`--pcap is required\n${TRAIN_USAGE}`, "VIGIL_ERR_USAGE", 2);
-      if (!values.out) throw new UserError(`--out is required\n${TRAIN_USAGE}`, "VIGIL_ERR_USAGE", 2);
+      if (!files.length) throw new UserError(`--pcap is required\n${TRAIN_USAGE}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
+      if (!values.out) throw new UserError(`--out is required\n${TRAIN_USAGE}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
       const cfg = config();
       const params = {
         maxDepth: num(values["max-depth"] as string, "max-depth", DEFAULT_PST_PARAMS.maxDepth, (n) => Number.isInteger(n) && n >= 0 && n <= 15, "an integer 0..15"),
@@ -104,7 +91,7 @@ export const trainCommand: Command = {
         );
       }
       process.stdout.write(`training data sha256 ${data.sha256}\n`);
-      return 0;
+      return EXIT.OK;
     } catch (err) {
       return reportFatal("vigil train pst", err);
     }
@@ -121,12 +108,12 @@ export const exportCommand: Command = {
     try {
       const { values } = parse(args, { format: { type: "string" }, models: { type: "string" }, model: { type: "string" }, out: { type: "string" } }, EXPORT_USAGE);
       const format = (values.format as string | undefined) ?? "json";
-      if (format !== "dot" && format !== "json") throw new UserError(`--format ${format}: expected dot or json`, "VIGIL_ERR_USAGE", 2);
+      if (format !== "dot" && format !== "json") throw new UserError(`--format ${format}: expected dot or json`, "VIGIL_ERR_USAGE", EXIT.USAGE);
       const models = values.models ? readModelDir(values.models as string) : loadModels(config()).models;
       let list = [...models.values()];
       if (values.model) {
         list = list.filter((m) => m.name === values.model);
-        if (!list.length) throw new UserError(`no model "${values.model}" (have ${[...models.keys()].join(", ")})`, "VIGIL_ERR_USAGE", 2);
+        if (!list.length) throw new UserError(`no model "${values.model}" (have ${[...models.keys()].join(", ")})`, "VIGIL_ERR_USAGE", EXIT.USAGE);
       }
       const text =
         format === "dot"
@@ -134,7 +121,7 @@ export const exportCommand: Command = {
           : JSON.stringify(exportModelsJson(list), null, 2) + "\n";
       if (values.out) writeFileSync(values.out as string, text);
       else process.stdout.write(text);
-      return 0;
+      return EXIT.OK;
     } catch (err) {
       return reportFatal("vigil pst export", err);
     }
@@ -187,18 +174,18 @@ export const scanCommand: Command = {
         SCAN_USAGE,
       );
       const files = (values.pcap as string[] | undefined) ?? [];
-      if (!files.length) throw new UserError(`--pcap is required\n${SCAN_USAGE}`, "VIGIL_ERR_USAGE", 2);
+      if (!files.length) throw new UserError(`--pcap is required\n${SCAN_USAGE}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
       const r = await scanCaptures(files, {
         modelsDir: values.models as string | undefined,
         local: values.local as string[] | undefined,
-        shardCount: num(values.shards as string, "shards", config().shardCount, (n) => Number.isInteger(n) && n >= 1 && n <= 4096, "an integer 1..4096"),
+        shardCount: num(values.shards as string, "shards", config().shardCount, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_SHARD_COUNT, `an integer 1..${MAX_SHARD_COUNT}`),
       });
       if (values.json) for (const v of r.verdicts) process.stdout.write(JSON.stringify(Verdict.toJSON(v)) + "\n");
       else {
         for (const v of r.verdicts) process.stdout.write(`${v.id} ${v.summary}\n`);
         process.stdout.write(`${r.frames} frames, ${r.connections} connections judged, ${r.anomalous} anomalous, ${r.verdicts.length} verdicts\n`);
       }
-      return 0;
+      return EXIT.OK;
     } catch (err) {
       return reportFatal("vigil pst scan", err);
     }

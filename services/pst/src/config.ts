@@ -1,6 +1,7 @@
-import { join, resolve, dirname } from "node:path";
+import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, loadConfig, metricsSchema, natsSchema, shardCountSchema, z, type LoadOptions } from "@vigil/config";
+import { stateDir } from "@vigil/lifecycle";
 import { DEFAULT_SERVICE_CLASSES } from "./model.js";
 import type { DetectorOptions } from "./detector.js";
 
@@ -14,7 +15,8 @@ const serviceClassSchema = z.strictObject({
 
 export const pstSchema = z.strictObject({
   instance: z.string().min(1).optional(),
-  shardCount: z.number().int().min(1).max(4096).default(16),
+  /** Frame shards; capture and som must use the same number. */
+  shardCount: shardCountSchema.default(DEFAULT_SHARD_COUNT),
   /** Where trained models are read from when the state directory has none of its own. */
   modelsDir: z.string().default(DEFAULT_MODELS_DIR),
   /** Defaults to $VIGIL_STATE_DIR/pst: models updated by feedback and learning are kept there. */
@@ -55,7 +57,7 @@ export function loadPstConfig(opts: LoadOptions = {}): Config {
 }
 
 export function stateDirOf(cfg: PstConfig, env: NodeJS.ProcessEnv = process.env): string {
-  return cfg.stateDir ?? join(env.VIGIL_STATE_DIR ?? "/var/lib/vigil", "pst");
+  return stateDir(cfg, "pst", env);
 }
 
 /** The detector options the configuration sets: the daemon and the offline scan build their detector alike. */

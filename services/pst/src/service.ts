@@ -1,11 +1,10 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
-import { serveModelExport } from "@vigil/models";
+import { codecs, subjects, type NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import type { Registry } from "@vigil/metrics";
-import { FeedbackKind, type Verdict } from "@vigil/proto";
-import { ShardOwnership } from "@vigil/shards";
+import type { Feedback, FrameBatch, Verdict } from "@vigil/proto";
+import { DetectorHost, type ShardOwnership } from "@vigil/shards";
 import { detectorOptionsOf, stateDirOf, type PstConfig } from "./config.js";
 import { Detector, type JudgedSequence } from "./detector.js";
 import { sequencesOfVerdict } from "./feedback.js";
@@ -26,7 +25,6 @@ export interface PstServiceOptions {
 }
 
 interface SourceProgress {
-  eosShards: Set<number>;
   frames: number;
   verdicts: number;
 }
@@ -48,14 +46,10 @@ export function loadModels(cfg: PstConfig, log?: Logger): { models: Map<string, 
  */
 export class PstService {
   readonly detector: Detector;
-  readonly ownership: ShardOwnership;
   readonly modelSet: ModelSet;
-  private readonly subs = new Map<number, Subscription>();
-  private feedbackSub: Subscription | null = null;
-  private modelSub: { unsubscribe(): void } | null = null;
+  private readonly host: DetectorHost;
   private readonly scores: PstScorePublisher;
   private readonly sources = new Map<string, SourceProgress>();
-  private readonly applied = new Set<string>();
   private readonly lag = { seconds: 0 };
   private learnBuffer = new Map<string, TrainingSequence[]>();
   private learnTimer: NodeJS.Timeout | null = null;
@@ -63,7 +57,6 @@ export class PstService {
   private readonly metrics: ReturnType<typeof registerMetrics> | null;
   private readonly scoreChildren: Array<{ observe(v: number): void }>;
   feedbackApplied = 0;
-  private warnedShardCount = false;
 
   constructor(private readonly opts: PstServiceOptions) {
     const cfg = opts.config;
@@ -84,127 +77,78 @@ export class PstService {
       },
     );
     this.scores = createScorePublisher(opts.nc, opts.instance);
-    this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.ownership?.shards.length ?? 0) : null;
+    this.host = new DetectorHost(
+      {
+        detector: "pst",
+        nc: opts.nc,
+        instance: opts.instance,
+        shardCount: cfg.shardCount,
+        logger: opts.logger,
+        version: opts.version,
+        metricsPort: opts.metricsPort,
+        heartbeatMs: opts.heartbeatMs,
+        scores: this.scores,
+      },
+      {
+        onBatch: (shard, batch) => this.onBatch(shard, batch),
+        onSourceEnd: (sourceId) => this.onSourceEnd(sourceId),
+        onFeedback: (f) => this.onFeedback(f),
+        exportModel: () => exportModelsJson(this.modelSet.models.values()),
+        onShards: (c) => {
+          for (const s of c.removed) this.detector.dropShard(s);
+        },
+        onDropped: (reason) => this.metrics?.dropped.inc({ reason }),
+        onFeedbackSkipped: (result) => this.metrics?.feedback.inc({ result }),
+      },
+    );
+    this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.host.shards.length) : null;
     this.scoreChildren = this.modelSet.classMap.classes.map((c) => {
       const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(c.name)].name;
       return this.metrics ? this.metrics.scores.labels(model) : { observe: () => undefined };
     });
-    this.ownership = new ShardOwnership({
-      nc: opts.nc,
-      group: "pst",
-      instance: opts.instance,
-      shardCount: cfg.shardCount,
-      version: opts.version,
-      metricsPort: opts.metricsPort,
-      heartbeatMs: opts.heartbeatMs,
-      logger: opts.logger,
-    });
   }
 
   start(): void {
-    const { nc, logger } = this.opts;
-    this.ownership.on("change", (c) => {
-      for (const s of c.removed) {
-        this.subs.get(s)?.unsubscribe();
-        this.subs.delete(s);
-        this.detector.dropShard(s);
-        for (const p of this.sources.values()) p.eosShards.delete(s);
-      }
-      for (const s of c.added) this.subscribeShard(s);
-    });
-    this.ownership.start();
-    this.scores.start();
-    this.modelSub = serveModelExport(nc, "pst", () => exportModelsJson(this.modelSet.models.values()));
-    this.feedbackSub = nc.subscribe(subjects.feedback, {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          this.onFeedback(codecs.feedback.decode(msg.data, msg.subject));
-        } catch (e) {
-          this.metrics?.dropped.inc({ reason: "feedback" });
-          logger.warn({ err: e }, "ignoring feedback");
-        }
-      },
-    });
+    this.host.start();
     if (this.opts.config.learning) {
       this.learnTimer = setInterval(() => this.applyLearned(), this.opts.config.learnRebuildSeconds * 1000);
       this.learnTimer.unref();
-      logger.info("learning mode: judged connections are learnt as normal, no verdicts are published");
+      this.opts.logger.info("learning mode: judged connections are learnt as normal, no verdicts are published");
     }
   }
 
-  get ownedShards(): readonly number[] {
-    return this.ownership.shards;
+  get ownership(): ShardOwnership {
+    return this.host.ownership;
   }
 
-  private subscribeShard(shard: number): void {
-    const { nc, logger } = this.opts;
-    const sub = nc.subscribe(subjects.frames(shard), {
-      callback: (err, msg) => {
-        if (err) return;
-        let batch;
-        try {
-          batch = codecs.frameBatch.decode(msg.data, msg.subject);
-        } catch (e) {
-          this.metrics?.dropped.inc({ reason: "frame_batch" });
-          logger.warn({ err: e }, "dropping undecodable frame batch");
-          return;
-        }
-        if (batch.shardCount && batch.shardCount !== this.opts.config.shardCount) {
-          this.metrics?.dropped.inc({ reason: "shard_count_mismatch" });
-          if (!this.warnedShardCount) logger.error({ capture: batch.shardCount, pst: this.opts.config.shardCount }, "capture and pst disagree on the shard count: dropping its batches");
-          this.warnedShardCount = true;
-          return;
-        }
-        if (batch.shard !== shard || !this.subs.has(shard)) {
-          this.metrics?.dropped.inc({ reason: "wrong_shard" });
-          return;
-        }
-        this.onBatch(shard, batch.sourceId, batch.records, batch.endOfStream);
-      },
-    });
-    this.subs.set(shard, sub);
+  get ownedShards(): readonly number[] {
+    return this.host.shards;
   }
 
   private progress(sourceId: string): SourceProgress {
     let p = this.sources.get(sourceId);
     if (!p) {
-      p = { eosShards: new Set(), frames: 0, verdicts: 0 };
+      p = { frames: 0, verdicts: 0 };
       this.sources.set(sourceId, p);
     }
     return p;
   }
 
-  /** Public for tests and tools that feed batches without the bus. */
-  onBatch(shard: number, sourceId: string, records: Uint8Array, endOfStream: boolean): void {
-    const p = this.progress(sourceId);
-    if (!endOfStream) {
-      p.frames += this.detector.processRecords(shard, sourceId, records);
+  private onBatch(shard: number, batch: FrameBatch): void {
+    const p = this.progress(batch.sourceId);
+    if (batch.records.byteLength) p.frames += this.detector.processRecords(shard, batch.sourceId, batch.records);
+    if (batch.endOfStream) this.detector.endOfStream(shard);
+    else {
       const clock = this.detector.table.clock[shard];
       if (clock > 0) this.lag.seconds = Date.now() / 1000 - clock;
-      this.metrics?.sync();
-      return;
     }
-    if (records.byteLength) p.frames += this.detector.processRecords(shard, sourceId, records);
-    this.detector.endOfStream(shard);
     this.metrics?.sync();
-    p.eosShards.add(shard);
-    const owned = this.ownership.shards;
-    if (owned.every((s) => p.eosShards.has(s))) {
-      this.opts.nc.publish(
-        subjects.endOfStream("pst"),
-        codecs.endOfStream.encode({
-          sourceId,
-          stage: "pst",
-          instance: this.opts.instance,
-          shards: [...owned],
-          frames: p.frames,
-          verdicts: p.verdicts,
-        }),
-      );
-      this.opts.logger.info({ sourceId, frames: p.frames, verdicts: p.verdicts, shards: owned }, "end of stream");
-      this.sources.delete(sourceId);
-    }
+  }
+
+  private onSourceEnd(sourceId: string): { frames: number; verdicts: number } {
+    const p = this.progress(sourceId);
+    this.sources.delete(sourceId);
+    return p;
   }
 
   private publishVerdict(v: Verdict): void {
@@ -239,18 +183,9 @@ export class PstService {
     }
   }
 
-  /** A false alarm: learn the verdict's sequences as normal, rebuild the tree in place and persist it. */
-  onFeedback(f: { verdictId: string; detector: string; kind: FeedbackKind; verdict?: Verdict }): boolean {
+  /** A false alarm: learn the verdict's sequences as normal, rebuild the tree in place and persist it. True when it is done with (not to be applied again). */
+  private onFeedback(f: Feedback): boolean {
     const log = this.opts.logger;
-    if (f.detector !== "pst") return false;
-    if (f.kind !== FeedbackKind.FEEDBACK_KIND_FALSE_ALARM) {
-      this.metrics?.feedback.inc({ result: "ignored_kind" });
-      return false;
-    }
-    if (this.applied.has(f.verdictId)) {
-      this.metrics?.feedback.inc({ result: "duplicate" });
-      return false;
-    }
     if (!f.verdict?.pst?.connections.length) {
       this.metrics?.feedback.inc({ result: "no_evidence" });
       log.warn({ verdictId: f.verdictId }, "false-alarm feedback without PST evidence: nothing to learn");
@@ -268,12 +203,9 @@ export class PstService {
       learnt += seqs.length;
       log.info({ verdictId: f.verdictId, model: model.id, sequences: seqs.length }, "learnt false alarm");
     }
-    this.applied.add(f.verdictId);
-    // Remember recent verdict ids only: redelivery happens within seconds, not after ten thousand verdicts.
-    if (this.applied.size > 10_000) this.applied.delete(this.applied.values().next().value!);
     this.feedbackApplied++;
     this.metrics?.feedback.inc({ result: learnt ? "learnt" : "unknown_model" });
-    return learnt > 0;
+    return true;
   }
 
   private persist(model: PstModel): void {
@@ -284,11 +216,6 @@ export class PstService {
   async stop(): Promise<void> {
     if (this.learnTimer) clearInterval(this.learnTimer);
     if (this.opts.config.learning) this.applyLearned();
-    for (const s of this.subs.values()) s.unsubscribe();
-    this.subs.clear();
-    this.feedbackSub?.unsubscribe();
-    this.modelSub?.unsubscribe();
-    this.scores.stop();
-    await this.ownership.stop();
+    await this.host.stop();
   }
 }

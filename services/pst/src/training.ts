@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { PacketDecoder, RecordCursor, RecordWriter, shardOf } from "@vigil/frames";
+import type { Progress } from "@vigil/lifecycle";
 import { Detector, type DetectorOptions, type JudgedSequence } from "./detector.js";
 import { ModelSet, OTHER_CLASS, PstModel, ServiceClassMap, type ServiceClass } from "./model.js";
 import { readCaptureRecords } from "./pcap.js";
@@ -52,11 +53,6 @@ export interface CollectedSequences {
   sha256: string;
   inputs: string[];
   frames: number;
-}
-
-export interface Progress {
-  update(done: number, total: number, text: string): void;
-  finish(text: string): void;
 }
 
 /**

@@ -1,40 +1,21 @@
 import { existsSync, writeFileSync } from "node:fs";
-
-import { parseArgs } from "node:util";
-
-type ParseArgsOptionsConfig = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
-
-type ParsedValues<T extends ParseArgsOptionsConfig> = {
-  [K in keyof T]?: T[K] extends { multiple: true } ? (T[K] extends { type: "boolean" } ? boolean[] : string[]) : T[K] extends { type: "boolean" } ? boolean : string;
-};
-import { UserError } from "@vigil/lifecycle";
+import { EXIT, parseCommandArgs, progressBar, UserError, type Command, type CommandOptions } from "@vigil/lifecycle";
 import { Verdict } from "@vigil/proto";
 import { DEFAULT_MODEL_DIR, stateDirOf } from "./config.js";
 import { WindowPipeline } from "./detector.js";
 import { FeedbackStore, loadModelWithFeedback } from "./feedback.js";
 import { MODEL_FILE, type TrainingParameters } from "./model.js";
-import { DEFAULT_WINDOW, loadRecordReader, progressBar, trainFromCaptures } from "./training.js";
+import { DEFAULT_WINDOW, loadRecordReader, trainFromCaptures } from "./training.js";
 
-interface Command {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
-}
-
-function parse<const T extends ParseArgsOptionsConfig>(cmd: string, args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: false, strict: true }).values as ParsedValues<T>;
-  } catch (err) {
-    throw new UserError(`vigil ${cmd}: ${(err as Error).message}`, "VIGIL_ERR_USAGE", 2);
-  }
+function parse<const T extends CommandOptions>(command: string, args: string[], options: T) {
+  return parseCommandArgs(args, options, { command });
 }
 
 function num(cmd: string, name: string, v: string | undefined, min: number, max: number, int = true): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n)))
-    throw new UserError(`vigil ${cmd}: --${name} must be ${int ? "an integer" : "a number"} in ${min}..${max}, got "${v}"`, "VIGIL_ERR_USAGE", 2);
+    throw new UserError(`vigil ${cmd}: --${name} must be ${int ? "an integer" : "a number"} in ${min}..${max}, got "${v}"`, "VIGIL_ERR_USAGE", EXIT.USAGE);
   return n;
 }
 
@@ -80,18 +61,18 @@ const trainCommand: Command = {
       margin: { type: "string" },
     });
     const c = "train som";
-    if (!v.pcap?.length) throw new UserError(`vigil ${c}: at least one --pcap FILE is required\n\n${TRAIN_USAGE}`, "VIGIL_ERR_USAGE", 2);
-    if (!v.out) throw new UserError(`vigil ${c}: --out DIR is required`, "VIGIL_ERR_USAGE", 2);
+    if (!v.pcap?.length) throw new UserError(`vigil ${c}: at least one --pcap FILE is required\n\n${TRAIN_USAGE}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
+    if (!v.out) throw new UserError(`vigil ${c}: --out DIR is required`, "VIGIL_ERR_USAGE", EXIT.USAGE);
     for (const f of v.pcap) if (!existsSync(f)) throw new UserError(`vigil ${c}: capture ${f} does not exist`);
     const attacks = (v["attack-pcap"] ?? []).map((spec) => {
       const i = spec.lastIndexOf(":");
-      if (i <= 0 || i === spec.length - 1) throw new UserError(`vigil ${c}: --attack-pcap wants FILE:LABEL, got "${spec}"`, "VIGIL_ERR_USAGE", 2);
+      if (i <= 0 || i === spec.length - 1) throw new UserError(`vigil ${c}: --attack-pcap wants FILE:LABEL, got "${spec}"`, "VIGIL_ERR_USAGE", EXIT.USAGE);
       const file = spec.slice(0, i);
       if (!existsSync(file)) throw new UserError(`vigil ${c}: capture ${file} does not exist`);
       return { file, label: spec.slice(i + 1) };
     });
     if (v.topology && v.topology !== "hexagonal" && v.topology !== "rectangular")
-      throw new UserError(`vigil ${c}: --topology must be hexagonal or rectangular, got "${v.topology}"`, "VIGIL_ERR_USAGE", 2);
+      throw new UserError(`vigil ${c}: --topology must be hexagonal or rectangular, got "${v.topology}"`, "VIGIL_ERR_USAGE", EXIT.USAGE);
     const params: Partial<TrainingParameters> = {};
     const set = <K extends keyof TrainingParameters>(k: K, val: TrainingParameters[K] | undefined) => {
       if (val !== undefined) params[k] = val;
@@ -124,7 +105,7 @@ const trainCommand: Command = {
     process.stdout.write(
       `${path}: ${model.id}, threshold ${model.threshold.toFixed(4)} (p${model.json.training.percentile} of ${model.json.training.heldOutWindows} held-out windows x ${model.json.training.margin}), data sha256 ${model.json.training.dataSha256}\n`,
     );
-    return 0;
+    return EXIT.OK;
   },
 };
 
@@ -144,7 +125,7 @@ const exportCommand: Command = {
     const text = JSON.stringify(model.exportMap(), null, 1) + "\n";
     if (v.out) writeFileSync(v.out, text);
     else process.stdout.write(text);
-    return 0;
+    return EXIT.OK;
   },
 };
 
@@ -160,7 +141,7 @@ const scoreCommand: Command = {
       local: { type: "string", multiple: true },
       json: { type: "boolean" },
     });
-    if (!v.pcap) throw new UserError("vigil som score: --pcap FILE is required", "VIGIL_ERR_USAGE", 2);
+    if (!v.pcap) throw new UserError("vigil som score: --pcap FILE is required", "VIGIL_ERR_USAGE", EXIT.USAGE);
     const { modelPath, stateDir } = resolveModel(v);
     const { model } = loadModelWithFeedback(modelPath, stateDir, { rate: 0.1, radius: 1 });
     const verdicts: Verdict[] = [];
@@ -183,7 +164,7 @@ const scoreCommand: Command = {
     process.stderr.write(
       `${v.pcap}: ${p.windower.frames} frames (${p.windower.malformed} malformed), ${p.windows} windows, ${anomalous} anomalous, ${verdicts.length} verdicts (${verdicts.filter((x) => x.aggregate).length} aggregate) with ${model.id}\n`,
     );
-    return 0;
+    return EXIT.OK;
   },
 };
 

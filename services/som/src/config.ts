@@ -1,13 +1,15 @@
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, loadConfig, metricsSchema, natsSchema, shardCountSchema, z, type LoadOptions } from "@vigil/config";
+import { stateDir } from "@vigil/lifecycle";
 
 /** The model shipped with the package. */
 export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models/default");
 
 export const somSchema = z.strictObject({
   instance: z.string().min(1).optional(),
-  shardCount: z.number().int().min(1).max(4096).default(16),
+  /** Frame shards; capture and pst must use the same number. */
+  shardCount: shardCountSchema.default(DEFAULT_SHARD_COUNT),
   /** A model directory or file; the state directory's copy (with learned feedback) wins when it derives from the same training data. */
   model: z.string().default(DEFAULT_MODEL_DIR),
   /** Defaults to $VIGIL_STATE_DIR/som: false alarms learned online are kept there. */
@@ -46,5 +48,5 @@ export function loadSomConfig(opts: LoadOptions = {}): Config {
 }
 
 export function stateDirOf(cfg: Pick<SomConfig, "stateDir">, env: NodeJS.ProcessEnv = process.env): string {
-  return cfg.stateDir ?? join(env.VIGIL_STATE_DIR ?? "/var/lib/vigil", "som");
+  return stateDir(cfg, "som", env);
 }

@@ -28,7 +28,6 @@ export const FEATURE_NAMES = [
   "icmp_unreachables",
   "source_fanout",
 ] as const;
-export type FeatureName = (typeof FEATURE_NAMES)[number];
 export const FEATURE_COUNT = FEATURE_NAMES.length;
 export const F_AVG_SIZE = 0;
 export const F_SMALL = 1;

@@ -7,6 +7,7 @@ export interface SomMetrics {
   frames: prom.Counter;
   malformed: prom.Counter<"reason">;
   malformedBatches: prom.Counter;
+  droppedBatches: prom.Counter<"reason">;
   windows: prom.Counter<"result">;
   quantizationError: prom.Histogram;
   verdicts: prom.Counter<"kind">;
@@ -30,6 +31,12 @@ export function createSomMetrics(instance?: string): SomMetrics {
     frames: new prom.Counter({ name: "vigil_som_frames_total", help: "Frame records received", ...r }),
     malformed,
     malformedBatches: new prom.Counter({ name: "vigil_som_batches_malformed_total", help: "Frame batches undecodable or with a record overrunning the batch", ...r }),
+    droppedBatches: new prom.Counter({
+      name: "vigil_som_batches_dropped_total",
+      help: "Frame batches dropped unread: cut for another shard count (shard_count_mismatch) or for a shard no longer owned (wrong_shard)",
+      labelNames: ["reason"] as const,
+      ...r,
+    }),
     windows: new prom.Counter({ name: "vigil_som_windows_total", help: "Windows scored, by result (normal, anomalous, forgiven by feedback)", labelNames: ["result"] as const, ...r }),
     quantizationError: new prom.Histogram({
       name: "vigil_som_quantization_error",

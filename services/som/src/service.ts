@@ -1,17 +1,14 @@
-import { codecs, identityScore, ScorePublisher, subjects, type Msg, type NatsConnection, type Subscription } from "@vigil/bus";
-import { serveModelExport } from "@vigil/models";
+import { codecs, identityScore, ScorePublisher, subjects, type NatsConnection } from "@vigil/bus";
 import { MALFORMED_NAMES } from "@vigil/frames";
 import type { Logger } from "@vigil/lifecycle";
-import { FeedbackKind, type FrameBatch, type Verdict } from "@vigil/proto";
-import { ShardOwnership } from "@vigil/shards";
+import type { Feedback, FrameBatch, Verdict } from "@vigil/proto";
+import { DetectorHost, type OwnershipChange, type ShardOwnership } from "@vigil/shards";
 import type { SomConfig } from "./config.js";
 import { WindowPipeline, type JudgedWindow } from "./detector.js";
 import { featuresFromFeedback, type FeedbackStore } from "./feedback.js";
 import { ShardMerger } from "./merger.js";
 import type { SomMetrics } from "./metrics.js";
 import type { SomModel } from "./model.js";
-
-export const SERVICE_VERSION = "0.1.0";
 
 export interface SomServiceOptions {
   nc: NatsConnection;
@@ -22,6 +19,7 @@ export interface SomServiceOptions {
   logger: Logger;
   metrics?: SomMetrics;
   metricsPort?: number;
+  version?: string;
   /** Called for every judged window (tests, tools). */
   onWindow?: (sourceId: string, w: JudgedWindow) => void;
 }
@@ -42,29 +40,49 @@ const SOURCE_EXPIRY_MS = 10 * 60_000;
  * false-alarm feedback.
  */
 export class SomService {
-  readonly ownership: ShardOwnership;
-  private readonly subs = new Map<number, Subscription>();
-  private feedbackSub: Subscription | null = null;
-  private modelSub: { unsubscribe(): void } | null = null;
+  private readonly host: DetectorHost;
   private readonly scores: ScorePublisher;
   private readonly sources = new Map<string, SourceState>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private warnedShardCount = false;
   verdictsPublished = 0;
 
   constructor(private readonly opts: SomServiceOptions) {
-    this.ownership = new ShardOwnership({
-      nc: opts.nc,
-      group: "som",
-      instance: opts.instance,
-      shardCount: opts.config.shardCount,
-      version: SERVICE_VERSION,
-      metricsPort: opts.metricsPort,
-      logger: opts.logger,
-    });
-    opts.metrics?.threshold.set(opts.model.threshold);
+    const m = opts.metrics;
     this.scores = new ScorePublisher(opts.nc, "som", opts.instance, { format: identityScore });
+    this.host = new DetectorHost(
+      {
+        detector: "som",
+        nc: opts.nc,
+        instance: opts.instance,
+        shardCount: opts.config.shardCount,
+        logger: opts.logger,
+        version: opts.version,
+        metricsPort: opts.metricsPort,
+        scores: this.scores,
+      },
+      {
+        onBatch: (shard, batch) => this.onBatch(shard, batch),
+        onSourceEnd: (sourceId) => this.finishSource(sourceId),
+        onFeedback: (fb) => this.onFeedback(fb),
+        exportModel: () => this.opts.model.exportMap(),
+        onShards: (c) => this.onOwnership(c),
+        onDropped: (reason) => {
+          if (reason === "feedback") m?.feedback.inc({ result: "malformed" });
+          else if (reason === "frame_batch") m?.malformedBatches.inc();
+          else m?.droppedBatches.inc({ reason });
+        },
+        onFeedbackSkipped: (result) => {
+          if (result === "duplicate") m?.feedback.inc({ result });
+        },
+        feedbackKnown: (id) => this.opts.feedback.has(id),
+      },
+    );
+    opts.metrics?.threshold.set(opts.model.threshold);
+  }
+
+  get ownership(): ShardOwnership {
+    return this.host.ownership;
   }
 
   get model(): SomModel {
@@ -72,16 +90,7 @@ export class SomService {
   }
 
   start(): void {
-    const { nc } = this.opts;
-    this.feedbackSub = nc.subscribe(subjects.feedback, { callback: (err, msg) => {
-        if (!err) this.onFeedback(msg);
-      },
-    });
-    this.modelSub = serveModelExport(nc, "som", () => this.opts.model.exportMap());
-    this.scores.start();
-    this.ownership.on("change", (c) => this.onOwnership(c.owned, c.added, c.removed));
-    this.ownership.start();
-    this.onOwnership([...this.ownership.shards], [...this.ownership.shards], []);
+    this.host.start();
     // The tick re-checks silent shards: it bounds how long past idleMs a held-back record waits.
     const tick = Math.max(10, Math.floor(Math.min(this.opts.config.idleMs, this.opts.config.replayIdleMs) / 3));
     this.timer = setInterval(() => this.tick(), tick);
@@ -92,30 +101,10 @@ export class SomService {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    for (const s of this.subs.values()) s.unsubscribe();
-    this.subs.clear();
-    this.feedbackSub?.unsubscribe();
-    this.modelSub?.unsubscribe();
-    this.scores.stop();
-    await this.ownership.stop();
+    await this.host.stop();
   }
 
-  private onOwnership(owned: number[], added: number[], removed: number[]): void {
-    for (const s of removed) {
-      this.subs.get(s)?.unsubscribe();
-      this.subs.delete(s);
-    }
-    for (const s of added) {
-      if (this.subs.has(s)) continue;
-      this.subs.set(
-        s,
-        this.opts.nc.subscribe(subjects.frames(s), {
-          callback: (err, msg) => {
-            if (!err) this.onFrames(msg);
-          },
-        }),
-      );
-    }
+  private onOwnership({ owned }: OwnershipChange): void {
     for (const st of this.sources.values()) st.merger.setShards(owned);
     this.opts.metrics?.ownedShards.set(owned.length);
     this.opts.logger.info({ owned }, "consuming frame shards");
@@ -177,36 +166,19 @@ export class SomService {
     return st;
   }
 
-  private onFrames(msg: Msg): void {
+  private onBatch(shard: number, batch: FrameBatch): void {
     const m = this.opts.metrics;
-    let batch: FrameBatch;
-    try {
-      batch = codecs.frameBatch.decode(msg.data, msg.subject);
-    } catch (err) {
-      m?.malformedBatches.inc();
-      this.opts.logger.warn({ err: (err as Error).message }, "skipping undecodable frame batch");
-      return;
-    }
-    if (batch.shardCount && batch.shardCount !== this.opts.config.shardCount && !this.warnedShardCount) {
-      this.warnedShardCount = true;
-      this.opts.logger.error(
-        { captureShards: batch.shardCount, somShards: this.opts.config.shardCount, source: batch.sourceId },
-        "capture shards frames differently from som.shardCount: shards beyond it are not consumed; set both alike",
-      );
-    }
-    if (!this.ownership.owns(batch.shard)) return;
     const st = this.source(batch.sourceId, batch.shardCount);
     st.lastWall = Date.now();
     if (batch.endOfStream) {
-      st.merger.end(batch.shard);
-      if (st.merger.allEnded) this.finishSource(batch.sourceId, st);
-      else this.drain(st);
+      st.merger.end(shard);
+      this.drain(st);
       return;
     }
     m?.frames.inc(batch.frameCount);
-    if (!st.merger.push(batch.shard, batch.records)) {
+    if (!st.merger.push(shard, batch.records)) {
       m?.malformedBatches.inc();
-      this.opts.logger.warn({ source: batch.sourceId, shard: batch.shard, seq: batch.seq }, "frame batch truncated: a record overruns it");
+      this.opts.logger.warn({ source: batch.sourceId, shard, seq: batch.seq }, "frame batch truncated: a record overruns it");
     }
     this.drain(st);
   }
@@ -222,27 +194,15 @@ export class SomService {
     if (st.pipeline.windower.lastTs > 0) m.lag.set(Date.now() / 1000 - st.pipeline.windower.lastTs / 1000);
   }
 
-  private finishSource(sourceId: string, st: SourceState): void {
+  /** Every owned shard has ended: judge the rest of the source and free its state. */
+  private finishSource(sourceId: string): { frames: number; verdicts: number } {
+    const st = this.sources.get(sourceId);
+    if (!st) return { frames: 0, verdicts: 0 };
     this.drain(st, true);
     st.pipeline.finish();
     this.sources.delete(sourceId);
-    const { nc } = this.opts;
-    if (nc.isClosed()) return;
-    nc.publish(
-      subjects.endOfStream("som"),
-      codecs.endOfStream.encode({
-        sourceId,
-        stage: "som",
-        instance: this.opts.instance,
-        shards: [...this.ownership.shards],
-        frames: st.pipeline.windower.frames,
-        verdicts: st.pipeline.verdicts,
-      }),
-    );
-    this.opts.logger.info(
-      { source: sourceId, frames: st.pipeline.windower.frames, windows: st.pipeline.windows, verdicts: st.pipeline.verdicts },
-      "end of stream judged",
-    );
+    this.opts.logger.info({ source: sourceId, windows: st.pipeline.windows }, "end of stream judged");
+    return { frames: st.pipeline.windower.frames, verdicts: st.pipeline.verdicts };
   }
 
   private tick(): void {
@@ -265,27 +225,15 @@ export class SomService {
     if (!this.opts.nc.isClosed()) this.opts.nc.publish(subjects.verdicts("som"), codecs.verdict.encode(v));
   }
 
-  private onFeedback(msg: Msg): void {
+  /** A false alarm: pull the map away from the window's features and persist it; true when learned. */
+  private onFeedback(fb: Feedback): boolean {
     const m = this.opts.metrics;
-    let fb;
-    try {
-      fb = codecs.feedback.decode(msg.data, msg.subject);
-    } catch (err) {
-      m?.feedback.inc({ result: "malformed" });
-      this.opts.logger.warn({ err: (err as Error).message }, "skipping undecodable feedback");
-      return;
-    }
-    if (fb.detector !== "som" || fb.kind !== FeedbackKind.FEEDBACK_KIND_FALSE_ALARM) return;
     const { feedback, model, config, logger } = this.opts;
-    if (feedback.has(fb.verdictId)) {
-      m?.feedback.inc({ result: "duplicate" });
-      return;
-    }
     const features = featuresFromFeedback(fb);
     if (typeof features === "string") {
       m?.feedback.inc({ result: "unusable" });
       logger.warn({ verdict: fb.verdictId }, `cannot learn from false alarm: ${features}`);
-      return;
+      return false;
     }
     const at = fb.ts || Date.now() / 1000;
     const { before, after } = model.learnFalseAlarm(fb.verdictId, features, at, config.feedbackRate, config.feedbackRadius);
@@ -297,5 +245,6 @@ export class SomService {
       logger.error({ err: (err as Error).message, verdict: fb.verdictId }, "false alarm learned but not persisted");
     }
     logger.info({ verdict: fb.verdictId, before, after, threshold: model.threshold }, "learned false alarm");
+    return true;
   }
 }

@@ -6,10 +6,9 @@ import { ModelError, trainModel, type LabelledWindow, type SomModel, type Traini
 
 export const DEFAULT_WINDOW: WindowParameters = { windowMs: 1000, maxPackets: 4096 };
 
-export interface Progress {
-  update(done: number, total: number, text: string): void;
-  finish(text: string): void;
-}
+import type { Progress } from "@vigil/lifecycle";
+
+export type { Progress };
 
 type RecordReader = (path: string, opts: { local?: string[] }) => AsyncIterable<Uint8Array>;
 
@@ -119,30 +118,4 @@ export async function trainFromCaptures(input: CaptureTrainingInput): Promise<So
     `${benign.length} benign windows (${model.json.training.heldOutWindows} held out), ${attacks.length} attack windows; threshold ${model.threshold.toFixed(3)}`,
   );
   return model;
-}
-
-/** A one-line progress bar on stderr, redrawn at most every 100 ms; plain lines every 10% when stderr is not a terminal. */
-export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
-  let last = 0;
-  let lastPct = -10;
-  const tty = stream.isTTY === true;
-  return {
-    update(done, total, text) {
-      const frac = total > 0 ? Math.min(1, done / total) : 0;
-      const pct = Math.floor(frac * 100);
-      if (tty) {
-        const now = Date.now();
-        if (now - last < 100) return;
-        last = now;
-        const fill = Math.round(frac * 30);
-        stream.write(`\r${label} [${"#".repeat(fill)}${"-".repeat(30 - fill)}] ${String(pct).padStart(3)}% ${text}\x1b[K`);
-      } else if (pct >= lastPct + 10) {
-        lastPct = pct - (pct % 10);
-        stream.write(`${label} ${String(pct).padStart(3)}% ${text}\n`);
-      }
-    },
-    finish(text) {
-      stream.write(`${tty ? "\r" : ""}${label} [${"#".repeat(30)}] 100% ${text}${tty ? "\x1b[K" : ""}\n`);
-    },
-  };
 }

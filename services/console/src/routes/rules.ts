@@ -19,6 +19,8 @@ interface RuleBody {
   direction?: "both" | "ingress" | "egress";
   reason: string;
   ttlS?: number;
+  /** Set only after the operator typed the confirmation: the rule would cut off this host or its admin. */
+  force?: boolean;
 }
 
 const ruleIdParams = { type: "object", properties: { id: { type: "string", pattern: "^[0-9]{1,16}$" } } };
@@ -47,6 +49,7 @@ export const ruleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, { rule
             direction: { enum: ["both", "ingress", "egress"] },
             reason: { type: "string", minLength: 1, maxLength: 200 },
             ttlS: { type: "integer", minimum: 0, maximum: 365 * 86400 },
+            force: { type: "boolean" },
           },
           additionalProperties: false,
         },
@@ -66,7 +69,8 @@ export const ruleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, { rule
         reason: b.reason,
         createdBy: "console",
       });
-      return Rule.toJSON(await rules.addRule({ rule, ttlS: b.ttlS ?? 3600 }));
+      // The browser's own address goes along, so a rule that would cut off this very session is refused too.
+      return Rule.toJSON(await rules.addRule({ rule, ttlS: b.ttlS ?? 3600, force: b.force ?? false, sessionSource: req.ip }));
     },
   );
 
@@ -85,7 +89,8 @@ export const ruleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, { rule
       // The rules service derives the id from the match: adding the same match again re-arms its expiry.
       const remaining = existing.expiresAt > 0 ? Math.max(0, existing.expiresAt - Date.now() / 1000) : 0;
       const ttlS = Math.ceil(remaining + req.body.seconds);
-      return Rule.toJSON(await rules.addRule({ rule: { ...existing, createdBy: existing.createdBy || "console" }, ttlS }));
+      // Extending re-adds a rule already in force: the lockout check was passed (or forced) when it was made.
+      return Rule.toJSON(await rules.addRule({ rule: { ...existing, createdBy: existing.createdBy || "console" }, ttlS, force: true, sessionSource: "" }));
     },
   );
 

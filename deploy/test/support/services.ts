@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot, waitFor } from "@vigil/testing";
+import { mainOf, repoRoot, spawnService, waitFor } from "@vigil/testing";
+
+export { mainOf };
 
 export const SERVICE_NAMES = ["capture", "pst", "som", "rules", "console"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
-
-export const mainOf = (name: string) => join(repoRoot, "services", name, "dist/main.js");
 
 /** Trained models a detector cannot start without (shipped in its package). */
 const MODELS: Record<string, string> = { pst: "services/pst/models", som: "services/som/models/default" };
@@ -37,27 +37,8 @@ export interface RunningService {
  * variables leak in from the test runner's environment).
  */
 export function startService(name: string, env: Record<string, string>, opts: { ns?: string; label?: string } = {}): RunningService {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VIGIL_")) base[k] = v;
-  const cmd = opts.ns ? "ip" : process.execPath;
-  const args = opts.ns ? ["netns", "exec", opts.ns, process.execPath, mainOf(name)] : [mainOf(name)];
-  const child = spawn(cmd, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...base, ...env } });
-  let out = "";
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-50_000));
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  return {
-    name: opts.label ?? name,
-    child,
-    output: () => out,
-    stop: (hard = false) =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill("SIGKILL"), 15_000);
-        child.once("exit", () => (clearTimeout(t), resolve()));
-        child.kill(hard ? "SIGKILL" : "SIGTERM");
-      }),
-  };
+  const svc = spawnService(opts.label ?? name, { service: name, env, ns: opts.ns });
+  return { name: svc.name, child: svc.child, output: svc.output, stop: (hard = false) => svc.stop(hard ? 0 : 15_000) };
 }
 
 export async function fetchText(url: string): Promise<string> {

@@ -1,0 +1,24 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+
+/** Vigil's version: every package is released together, so this package's version is everyone's. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+/** The state root when $VIGIL_STATE_DIR is not set. */
+export const DEFAULT_STATE_ROOT = "/var/lib/vigil";
+
+/** $VIGIL_STATE_DIR, else /var/lib/vigil. */
+export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VIGIL_STATE_DIR ?? DEFAULT_STATE_ROOT;
+}
+
+/** A service's state directory: its section's `stateDir` when set, else <state root>/<service>. */
+export function stateDir(section: { stateDir?: string } | undefined, service: string, env: NodeJS.ProcessEnv = process.env): string {
+  return section?.stateDir ?? join(stateRoot(env), service);
+}
+
+/** Names one running process of a service, on the bus and in metrics: "<host>/<service>/<pid>". */
+export function instanceId(service: string): string {
+  return `${hostname()}/${service}/${process.pid}`;
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
+import { createLogger } from "@vigil/lifecycle";
+import { Feedback, FeedbackKind, type FrameBatch } from "@vigil/proto";
+import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { DetectorHost, type DropReason } from "../src/detector-host.js";
+
+const batch = (shard: number, shardCount: number, endOfStream = false): Uint8Array =>
+  codecs.frameBatch.encode({ sourceId: "src", seq: 1, shard, shardCount, frameCount: 0, records: new Uint8Array(0), droppedBefore: 0, endOfStream, framesTotal: 0 });
+
+describe("DetectorHost over a real nats-server", () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connectBus({ servers: [nats.url], name: "t" });
+  });
+  afterAll(async () => {
+    await nc.close();
+    await disposeNatsServer(nats);
+  });
+
+  it("drops, counts and logs once batches cut for another shard count; reports end of stream once every owned shard ended; dedupes feedback", async () => {
+    const seen: FrameBatch[] = [];
+    const dropped: DropReason[] = [];
+    const feedback: string[] = [];
+    const skipped: string[] = [];
+    const lines: string[] = [];
+    const logger = createLogger("t", "info");
+    const log = Object.assign(Object.create(logger), { error: (o: object, msg: string) => lines.push(msg) });
+    const host = new DetectorHost(
+      { detector: "pst", nc, instance: "i1", shardCount: 2, logger: log, heartbeatMs: 100, scores: { start() {}, stop() {} } },
+      {
+        onBatch: (_s, b) => seen.push(b),
+        onSourceEnd: () => ({ frames: 7, verdicts: 1 }),
+        onFeedback: (fb) => (feedback.push(fb.verdictId), true),
+        exportModel: () => ({ ok: true }),
+        onDropped: (r) => dropped.push(r),
+        onFeedbackSkipped: (r) => skipped.push(r),
+      },
+    );
+    const eos: number[] = [];
+    nc.subscribe(subjects.endOfStream("pst"), { callback: (_e, m) => eos.push(codecs.endOfStream.decode(m.data).frames) });
+    host.start();
+    await waitFor("both shards owned", () => host.shards.length === 2, 3000);
+    await nc.flush();
+
+    nc.publish(subjects.frames(0), batch(0, 16));
+    nc.publish(subjects.frames(1), batch(1, 16));
+    nc.publish(subjects.frames(0), batch(0, 2));
+    nc.publish(subjects.frames(0), batch(1, 2));
+    await waitFor("four batches handled", () => seen.length + dropped.length === 4, 3000);
+    expect(dropped).toEqual(["shard_count_mismatch", "shard_count_mismatch", "wrong_shard"]);
+    expect(lines.filter((l) => l.includes("disagree on the shard count"))).toHaveLength(1);
+    expect(seen.map((b) => b.shard)).toEqual([0]);
+
+    nc.publish(subjects.frames(0), batch(0, 2, true));
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(eos).toEqual([]);
+    nc.publish(subjects.frames(1), batch(1, 2, true));
+    await waitFor("end of stream", () => eos.length === 1, 3000);
+    expect(eos).toEqual([7]);
+
+    const fb = (kind: FeedbackKind, detector = "pst") => codecs.feedback.encode(Feedback.fromPartial({ verdictId: "v1", detector, kind }));
+    nc.publish(subjects.feedback, fb(FeedbackKind.FEEDBACK_KIND_FALSE_ALARM, "som"));
+    nc.publish(subjects.feedback, fb(FeedbackKind.FEEDBACK_KIND_FALSE_ALARM));
+    nc.publish(subjects.feedback, fb(FeedbackKind.FEEDBACK_KIND_FALSE_ALARM));
+    nc.publish(subjects.feedback, new Uint8Array([0xff, 0xff, 0xff]));
+    await waitFor("feedback handled", () => skipped.length === 1 && dropped.length === 4, 3000);
+    expect(feedback).toEqual(["v1"]);
+    expect(skipped).toEqual(["duplicate"]);
+
+    const reply = await nc.request(subjects.models("pst"), new Uint8Array(0), { timeout: 2000 });
+    expect(JSON.parse(reply.string())).toEqual({ ok: true });
+    await host.stop();
+  });
+});

@@ -1,0 +1,5 @@
+export * from "./ports.js";
+export * from "./nats.js";
+export * from "./services.js";
+export * from "./config.js";
+export type { OutputTarget } from "./output.js";
