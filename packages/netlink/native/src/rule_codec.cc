@@ -81,10 +81,9 @@ bool DecodeRule(const struct nlattr* nest, Rule* r, std::string* why) {
     uint16_t len = mnl_attr_get_payload_len(a);
     if (type == VIGIL_RULE_ATTR_PAD) return true;
     const RuleAttr* found = FindRuleAttr(type);
-    if (!found) {
-      *why = "rule attribute " + std::to_string(type) + " is unknown (newer module?)";
-      return false;
-    }
+    // A newer module may append attributes (the UAPI only ever grows): skip what this
+    // build does not know, as iproute2 does, but never read a known one of the wrong size.
+    if (!found) return true;
     const RuleAttr& spec = *found;
     if (spec.bytes == 0 ? (len != 4 && len != 16) : len != spec.bytes) {
       *why = Width("rule", spec.name, type, len, spec.bytes == 0 ? "4 or 16" : std::to_string(spec.bytes).c_str());
@@ -118,17 +117,12 @@ bool DecodeRule(const struct nlattr* nest, Rule* r, std::string* why) {
   });
 }
 
-// Top-level attributes: the wanted nest is handed to `fn`; the other types the
-// header defines are skipped, types it does not define are refused.
+// Top-level attributes: the wanted nest is handed to `fn`; every other type is
+// skipped, those a newer module may add included.
 template <typename Fn>
 bool ForEachNest(const struct nlmsghdr* nlh, uint16_t want, std::string* why, Fn&& fn) {
   return ForEachGenlAttr(nlh, why, [&](const struct nlattr* a) {
-    uint16_t type = mnl_attr_get_type(a);
-    if (type == VIGIL_ATTR_UNSPEC || type > VIGIL_ATTR_MAX) {
-      *why = "message attribute " + std::to_string(type) + " is unknown (newer module?)";
-      return false;
-    }
-    return type == want ? fn(a) : true;
+    return mnl_attr_get_type(a) == want ? fn(a) : true;
   });
 }
 
@@ -198,9 +192,8 @@ bool DecodeScalars(const struct nlmsghdr* nlh, const NestSchema& schema, Scalars
                            out->Set(type, Unsigned(a, f.bytes));
                            return true;
                          }
-                         *why = std::string(schema.name) + " attribute " + std::to_string(type) +
-                                " is unknown (newer module?)";
-                         return false;
+                         return true;  // appended by a newer module: skipped
+
                        });
   });
 }
