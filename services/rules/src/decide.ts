@@ -15,8 +15,8 @@ export type RuleChange =
   | { kind: "none" }
   /** A new detector rule, and the offence it counts; `replaces`: host rules an IPv6 prefix rule takes over. */
   | { kind: "add"; stored: StoredRule; address: string; offence: Offence; replaces: Rule[] }
-  /** Another detector agreed on a blocked source; `enforce` when the expiry moved. */
-  | { kind: "agree"; stored: StoredRule; enforce: boolean }
+  /** Another detector agreed on a blocked source; `enforce` when the expiry moved, which moves the end of the block's window (`until`, capture time) too. */
+  | { kind: "agree"; stored: StoredRule; enforce: boolean; until: number }
   /** A repeat verdict on a blocked source, kept with the rule. */
   | { kind: "attach"; stored: StoredRule };
 
@@ -129,7 +129,8 @@ function agree(state: DecideState, s: StoredRule, v: Verdict, detectors: string[
     decidedTs: s.rule.decidedTs > 0 && ts > 0 ? Math.min(s.rule.decidedTs, ts) : s.rule.decidedTs || ts,
   };
   const history: HistoryEntry[] = [...s.history, { ts: now, event: "updated", by: state.by, why: rule.reason, verdictIds: [v.id] }];
-  return { kind: "agree", stored: { rule, history, verdicts: verdicts.slice(-MAX_RULE_VERDICTS) }, enforce: rule.expiresAt !== s.rule.expiresAt };
+  const until = rule.decidedTs > 0 && rule.expiresAt > 0 ? rule.decidedTs + (rule.expiresAt - rule.createdAt) : 0;
+  return { kind: "agree", stored: { rule, history, verdicts: verdicts.slice(-MAX_RULE_VERDICTS) }, enforce: rule.expiresAt !== s.rule.expiresAt, until };
 }
 
 function block(state: DecideState, v: Verdict, address: HostAddress, target: { cidr: string; id: number }, d: Decision, now: number, replaces: Rule[]): RuleChange {
