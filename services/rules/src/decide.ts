@@ -1,4 +1,4 @@
-import { Action, Direction, Origin, Rule, type Verdict } from "@vigil/proto";
+import { Action, Direction, Origin, Rule, Verdict } from "@vigil/proto";
 import { blockRuleId, hostCidrOf, hostRuleId, isActive, prefixCidrOf, type HostAddress } from "./model.js";
 import type { Offences } from "./offences.js";
 import type { Decision, Policy } from "./policy.js";
@@ -9,14 +9,37 @@ import type { VerdictLog } from "./verdict-log.js";
 export const DETECTOR_RULE_PRIORITY = 1000;
 const MAX_RULE_VERDICT_IDS = 20;
 const MAX_RULE_VERDICTS = 5;
+const MAX_RULE_VERDICT_BYTES = 16 << 10;
+
+const encodedSize = new WeakMap<Verdict, number>();
+
+function bytesOf(v: Verdict): number {
+  let n = encodedSize.get(v);
+  if (n === undefined) encodedSize.set(v, (n = Verdict.encode(v).finish().length));
+  return n;
+}
+
+/**
+ * The verdicts a rule keeps (in memory and in its record): the last five, and
+ * of them no more than 16 KiB, the newest always. With the verdict size limit
+ * at intake this bounds a rule's memory whatever the verdicts carry.
+ */
+export function keptVerdicts(list: Verdict[]): Verdict[] {
+  const last = list.slice(-MAX_RULE_VERDICTS);
+  if (last.length <= 1) return last;
+  let start = last.length - 1;
+  let total = bytesOf(last[start]);
+  while (start > 0 && total + bytesOf(last[start - 1]) <= MAX_RULE_VERDICT_BYTES) total += bytesOf(last[--start]);
+  return last.slice(start);
+}
 
 /** What a decision changes; commit() applies it. */
 export type RuleChange =
   | { kind: "none" }
   /** A new detector rule, and the offence it counts; `replaces`: host rules an IPv6 prefix rule takes over. */
   | { kind: "add"; stored: StoredRule; address: string; offence: Offence; replaces: Rule[] }
-  /** Another detector agreed on a blocked source; `enforce` when the expiry moved. */
-  | { kind: "agree"; stored: StoredRule; enforce: boolean }
+  /** Another detector agreed on a blocked source; `enforce` when the expiry moved, which moves the end of the block's window (`until`, capture time) too. */
+  | { kind: "agree"; stored: StoredRule; enforce: boolean; until: number }
   /** A repeat verdict on a blocked source, kept with the rule. */
   | { kind: "attach"; stored: StoredRule };
 
@@ -106,7 +129,7 @@ function onBlocked(state: DecideState, s: StoredRule, v: Verdict, d: Decision, n
   const joining = d.agreement && named.length > 0 ? d.detectors.filter((x) => !named.includes(x)) : [];
   if (joining.length) return agree(state, s, v, [...new Set([...named, ...joining])].sort(), now);
   const rule = { ...s.rule, verdictIds: [...s.rule.verdictIds, v.id].slice(-MAX_RULE_VERDICT_IDS) };
-  return { kind: "attach", stored: { ...s, rule, verdicts: [...s.verdicts, v].slice(-MAX_RULE_VERDICTS) } };
+  return { kind: "attach", stored: { ...s, rule, verdicts: keptVerdicts([...s.verdicts, v]) } };
 }
 
 /**
@@ -129,13 +152,15 @@ function agree(state: DecideState, s: StoredRule, v: Verdict, detectors: string[
     decidedTs: s.rule.decidedTs > 0 && ts > 0 ? Math.min(s.rule.decidedTs, ts) : s.rule.decidedTs || ts,
   };
   const history: HistoryEntry[] = [...s.history, { ts: now, event: "updated", by: state.by, why: rule.reason, verdictIds: [v.id] }];
-  return { kind: "agree", stored: { rule, history, verdicts: verdicts.slice(-MAX_RULE_VERDICTS) }, enforce: rule.expiresAt !== s.rule.expiresAt };
+  const until = rule.decidedTs > 0 && rule.expiresAt > 0 ? rule.decidedTs + (rule.expiresAt - rule.createdAt) : 0;
+  return { kind: "agree", stored: { rule, history, verdicts: keptVerdicts(verdicts) }, enforce: rule.expiresAt !== s.rule.expiresAt, until };
 }
 
 function block(state: DecideState, v: Verdict, address: HostAddress, target: { cidr: string; id: number }, d: Decision, now: number, replaces: Rule[]): RuleChange {
   const offences = d.offences + 1;
-  const verdicts = d.verdictIds.map((vid) => (vid === v.id ? v : state.verdicts.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
-  const reason = d.agreement ? state.policy.agreementReason(verdicts) : d.reason;
+  const cited = d.verdictIds.map((vid) => (vid === v.id ? v : state.verdicts.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
+  const reason = d.agreement ? state.policy.agreementReason(cited) : d.reason;
+  const verdicts = keptVerdicts(cited);
   const rule = Rule.fromPartial({
     id: target.id,
     action: Action.ACTION_DROP,

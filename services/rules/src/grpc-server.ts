@@ -102,7 +102,7 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
         if (!relayed) throw new InvalidArgumentError("session_source", `"${req.sessionSource.slice(0, 64)}" is not an IPv4 or IPv6 address`);
         sessions.push(relayed);
       }
-      return svc.addRule(req.rule!, req.ttlS, who(call), false, { sessions, force: req.force });
+      return svc.addRule(req.rule!, req.ttlS, who(call), false, { sessions, force: !!req.force });
     }),
     deleteRule: unary(async (req, call) => {
       if (!req.id) throw new InvalidArgumentError("id", "is required");

@@ -30,6 +30,15 @@ export class Offences {
     return o && now - o.lastAt <= this.memoryS && o.from && o.until ? { from: o.from, until: o.until } : null;
   }
 
+  /** Moves the window of the address's last block (an agreement extended it); returns the offence, or null. */
+  extendBlock(address: string, from: number, until: number): Offence | null {
+    const o = this.map.get(address);
+    if (!o) return null;
+    o.from = from;
+    o.until = until;
+    return o;
+  }
+
   set(address: string, o: Offence): void {
     this.map.set(address, o);
   }

@@ -241,10 +241,15 @@ export class RulesService extends EventEmitter<Watchers> {
         this.rules.set(change.stored);
         this.store.saveRule(change.stored);
         return;
-      case "agree":
-        if (change.enforce) void this.queue.enforce([change.stored.rule], []);
+      case "agree": {
+        const { rule } = change.stored;
+        if (change.enforce) void this.queue.enforce([rule], []);
         this.putRule(change.stored, "updated", this.by, false);
+        const address = rule.srcCidr.slice(0, rule.srcCidr.lastIndexOf("/"));
+        const o = change.until ? this.offences.extendBlock(address, rule.decidedTs, change.until) : null;
+        if (o) this.store.saveOffence(address, o);
         return;
+      }
       case "add": {
         const { rule } = change.stored;
         for (const r of change.replaces) void this.unset(r, RuleEvent_Kind.KIND_REMOVED, this.by, "aggregated", true);

@@ -48,11 +48,6 @@ export function encodeStored(s: StoredRule): Uint8Array {
   );
 }
 
-export function decodeStored(data: Uint8Array): StoredRule {
-  const o = JSON.parse(new TextDecoder().decode(data)) as { rule: unknown; history?: HistoryEntry[]; verdicts?: unknown[] };
-  return { rule: Rule.fromJSON(o.rule), history: o.history ?? [], verdicts: (o.verdicts ?? []).map((v) => Verdict.fromJSON(v)) };
-}
-
 /** "2.11.3" >= "2.11" */
 export function versionAtLeast(version: string, want: [number, number]): boolean {
   const [maj, min] = version.split(".").map((x) => Number.parseInt(x, 10));

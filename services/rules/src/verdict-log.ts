@@ -3,11 +3,14 @@ import type { ListVerdictsRequest, VerdictRecord } from "@vigil/proto";
 /**
  * The last decided verdicts, oldest first, with an index by verdict id:
  * at most `size` of them and `maxBytes` of encoded verdicts, whichever
- * comes first, so that large verdicts cannot fill the memory.
+ * comes first, so that large verdicts cannot fill the memory. Records before
+ * `head` are gone; the arrays are compacted once that prefix is as long as
+ * the log, so dropping the oldest costs no copy per verdict.
  */
 export class VerdictLog {
   private log: VerdictRecord[] = [];
   private sizes: number[] = [];
+  private head = 0;
   private bytes = 0;
   private byId = new Map<string, VerdictRecord>();
 
@@ -22,15 +25,18 @@ export class VerdictLog {
     this.sizes.push(bytes);
     this.bytes += bytes;
     this.byId.set(record.verdict!.id, record);
-    let drop = Math.max(0, this.log.length - this.size);
-    let kept = this.bytes;
-    for (let i = 0; i < drop; i++) kept -= this.sizes[i];
     // The newest record always stays, whatever its size.
-    while (kept > this.maxBytes && drop < this.log.length - 1) kept -= this.sizes[drop++];
-    if (drop === 0) return;
-    this.sizes.splice(0, drop);
-    this.bytes = kept;
-    for (const old of this.log.splice(0, drop)) if (this.byId.get(old.verdict!.id) === old) this.byId.delete(old.verdict!.id);
+    while (this.log.length - this.head > this.size || (this.bytes > this.maxBytes && this.log.length - this.head > 1)) {
+      const old = this.log[this.head];
+      this.bytes -= this.sizes[this.head];
+      this.head++;
+      if (this.byId.get(old.verdict!.id) === old) this.byId.delete(old.verdict!.id);
+    }
+    if (this.head >= 1024 && this.head * 2 >= this.log.length) {
+      this.log = this.log.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.head = 0;
+    }
   }
 
   get(id: string): VerdictRecord | undefined {
@@ -40,7 +46,7 @@ export class VerdictLog {
   /** Newest first, filtered as the API asks. */
   list(req: Partial<ListVerdictsRequest>): VerdictRecord[] {
     const out: VerdictRecord[] = [];
-    for (let i = this.log.length - 1; i >= 0; i--) {
+    for (let i = this.log.length - 1; i >= this.head; i--) {
       const rec = this.log[i];
       const v = rec.verdict!;
       if (req.detector && v.detector !== req.detector) continue;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, subjects } from "@vigil/bus";
-import { Origin, Rule } from "@vigil/proto";
+import { Origin, Rule, Verdict } from "@vigil/proto";
 import { createVethPair, disposeNatsServer, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
 import { rulesDefaults } from "../src/config.js";
@@ -51,6 +51,29 @@ describe.skipIf(natsSkip)("bounded automatic blocking (F4, F20)", () => {
       expect(r.svc.listRules({ origin: Origin.ORIGIN_MANUAL }).map((x) => x.srcCidr)).toEqual(["203.0.113.0/24"]);
       const manual = await r.svc.addRule(Rule.fromPartial({ srcCidr: "198.51.100.200" }), 600, "test");
       expect(r.svc.listRules({}).some((x) => x.id === manual.id)).toBe(true);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("a rule keeps at most five verdicts and 16 KiB of them, the newest always", async () => {
+    const r = await startService(nats.url, { bucket: "ruleverdicts_test", dryRun: true });
+    try {
+      const big = (address: string) => {
+        const v = verdict(address, { handshakes: 1, half: 40 });
+        for (const c of v.pst!.connections) c.symbols = `${c.symbols} ${"C:A S:A ".repeat(15)}`;
+        return v;
+      };
+      for (let i = 0; i < 6; i++) publishVerdict(r.nc, big("192.0.2.44"));
+      for (let i = 0; i < 7; i++) publishVerdict(r.nc, verdict("192.0.2.45", { handshakes: 1 }));
+      await waitFor("decided", () => r.svc.listVerdicts({}).length === 13 || null);
+      const kept = (a: string) => r.svc.rules.get(r.svc.listRules({ address: a })[0].id)!.verdicts;
+      const bytes = kept("192.0.2.44").map((v) => Verdict.encode(v).finish().length);
+      expect(bytes[0]).toBeGreaterThan(6000);
+      expect(bytes.length).toBeLessThan(5);
+      expect(bytes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(16 << 10);
+      expect(kept("192.0.2.44").at(-1)!.id).toBe(r.svc.listVerdicts({ address: "192.0.2.44", limit: 1 })[0].verdict!.id);
+      expect(kept("192.0.2.45")).toHaveLength(5);
     } finally {
       await r.stop();
     }

@@ -75,4 +75,28 @@ describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the tr
       await enforcer.destroy();
     }
   }, 40_000);
+
+  it("a second detector's verdict on traffic from after the block does not extend it; one on the traffic before it still agrees", async () => {
+    const r = await startService(nats.url, { bucket: "renewal_agree_test", dryRun: true });
+    try {
+      const t = 1_800_000_100;
+      const a = "192.0.2.70";
+      const b = "192.0.2.71";
+      publishVerdict(r.nc, verdict(a, { handshakes: 1, firstTs: t - 5, lastTs: t }));
+      publishVerdict(r.nc, verdict(b, { handshakes: 1, firstTs: t - 5, lastTs: t }));
+      await waitFor("blocked", () => r.svc.listRules({}).length === 2 || null);
+      publishVerdict(r.nc, verdict(a, { detector: "som", half: 0, firstTs: t + 1, lastTs: t + 11 }));
+      publishVerdict(r.nc, verdict(b, { detector: "som", half: 0, firstTs: t - 4, lastTs: t + 6 }));
+      await waitFor("decided", () => r.svc.listVerdicts({}).length === 4 || null);
+      expect(r.svc.listVerdicts({ address: a })[0].outcome).toBe("seen-while-blocked");
+      const ra = r.svc.listRules({ address: a })[0];
+      expect(ra.detector).toBe("pst");
+      expect(ra.expiresAt - ra.createdAt).toBeCloseTo(600, 3);
+      const rb = r.svc.listRules({ address: b })[0];
+      expect(rb.detector).toBe("pst+som");
+      expect(rb.expiresAt - rb.createdAt).toBeCloseTo(2400, 3);
+    } finally {
+      await r.stop();
+    }
+  });
 });
