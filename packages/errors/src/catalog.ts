@@ -131,10 +131,6 @@ export const errorCatalog = {
     meaning: "nftables refused a command, or the libnftables binding is not built.",
     where: "rules (nftables enforcer)",
   },
-  VIGIL_ERR_ENFORCEMENT: {
-    meaning: "An enforcer could not apply a rule change.",
-    where: "rules",
-  },
 
   // Rules API
   VIGIL_ERR_INVALID_ARGUMENT: {
@@ -144,6 +140,15 @@ export const errorCatalog = {
   VIGIL_ERR_NOT_FOUND: {
     meaning: "The rule, verdict or file asked for does not exist.",
     where: "rules API, console",
+  },
+  VIGIL_ERR_LOCKOUT: {
+    meaning:
+      "A manual drop rule would cut this host off (loopback, its own addresses, the gateway, a DNS server, the allowlist or the caller's own session); refused unless forced. A drop of everything (0.0.0.0/0, ::/0) is refused even when forced.",
+    where: "rules (gRPC API, `vigil rules add`, console)",
+  },
+  VIGIL_ERR_STORE_RECORD: {
+    meaning: "A record in the rules' JetStream KV bucket failed the same checks as API input; it is quarantined (left in the bucket, never loaded) and the rest are enforced.",
+    where: "rules (store)",
   },
 
   // Detectors and models
