@@ -2,10 +2,10 @@ import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Packe
 import { CONTEXT_SIZE, DIR_CLIENT, DIR_SERVER, PREDICT_SIZE, SYM_BOS, SYM_END } from "./alphabet.js";
 import type { ModelSet } from "./model.js";
 
-/** Symbols kept per connection: the first HEAD_LEN and, in a ring, the last RING_LEN (≥ the deepest context). */
-export const HEAD_LEN = 16;
-export const RING_LEN = 16;
-const RING_MASK = RING_LEN - 1;
+import { JudgedConnection } from "./judged.js";
+import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
+
+export { HEAD_LEN, RING_LEN } from "./layout.js";
 
 // state bits
 const S_CLIENT_IS_A = 1;
@@ -36,9 +36,12 @@ export const LEVEL_SUSPICIOUS = 1;
 /** Above the threshold. */
 export const LEVEL_ANOMALOUS = 2;
 
-/** Receives every judgement: once per connection, when it crosses the threshold or when it ends. */
+/**
+ * Receives every judgement: once per connection, when it crosses the threshold or when it ends.
+ * The connection is a view that is valid only during the call.
+ */
 export interface JudgementSink {
-  onJudged(table: ConnTable, slot: number, level: number, score: number, reason: EndReason): void;
+  onJudged(c: JudgedConnection, level: number, score: number, reason: EndReason): void;
 }
 
 export interface ConnTableOptions {
@@ -93,6 +96,8 @@ export class ConnTable {
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
   private readonly ka = new Uint32Array(4);
+  /** The one view handed to the sink, pointed at each judged slot in turn. */
+  private readonly view = new JudgedConnection(this);
   private readonly kb = new Uint32Array(4);
 
   /** Full symbol sequences per slot, kept only when tracing (training): every symbol, not just head and tail. */
@@ -142,11 +147,12 @@ export class ConnTable {
     this.lastSweep = new Float64Array(opts.shardCount);
   }
 
-  /** Bytes of typed-array state per tracked connection, hash table included. */
+  /** Keeps every symbol of every connection (training), not just head and tail. */
   enableTracing(): void {
     this.traces = new Array<number[]>(this.capacity);
   }
 
+  /** Bytes of typed-array state per tracked connection, hash table included. */
   get bytesPerConnection(): number {
     const perConn =
       4 + 16 + 16 + 4 + 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4;
@@ -320,7 +326,7 @@ export class ConnTable {
       if (avg > this.peak[slot]) this.peak[slot] = avg;
       if ((this.state[slot] & S_FLAGGED) === 0 && avg > pst.threshold.value) {
         this.state[slot] |= S_FLAGGED;
-        this.sink.onJudged(this, slot, LEVEL_ANOMALOUS, avg, EndReason.Flagged);
+        this.sink.onJudged(this.view.at(slot), LEVEL_ANOMALOUS, avg, EndReason.Flagged);
       }
     }
   }
@@ -341,7 +347,7 @@ export class ConnTable {
       const th = this.models.byClass[this.cls[slot]].threshold;
       const level = score > th.value ? LEVEL_ANOMALOUS : score > th.suspicion ? LEVEL_SUSPICIOUS : LEVEL_NORMAL;
       if (level === LEVEL_ANOMALOUS) this.state[slot] |= S_FLAGGED;
-      this.sink.onJudged(this, slot, level, score, reason);
+      this.sink.onJudged(this.view.at(slot), level, score, reason);
     }
     this.state[slot] |= S_CLOSED;
     const shard = this.shard[slot];

@@ -1,6 +1,6 @@
 import type { ScorePublisher } from "@vigil/bus";
+import { formatAddressWords } from "@vigil/frames";
 import type { ConnTable } from "./conntrack.js";
-import { wordsToAddress } from "./detector.js";
 import type { PstModel } from "./model.js";
 
 interface RawScore {
@@ -65,7 +65,7 @@ export class ScoreSampler {
         ts: r.ts,
         score: r.score,
         threshold: r.threshold,
-        key: `${wordsToAddress(r.words.subarray(0, 4), r.family)} -> ${wordsToAddress(r.words.subarray(4, 8), r.family)}:${r.serverPort} ${r.serviceClass}`,
+        key: `${formatAddressWords(r.words, 0, r.family)} -> ${formatAddressWords(r.words, 4, r.family)}:${r.serverPort} ${r.serviceClass}`,
         model: r.model,
         bmu: -1,
       });
