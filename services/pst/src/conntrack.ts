@@ -2,6 +2,7 @@ import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Packe
 import { CONTEXT_SIZE, DIR_CLIENT, DIR_SERVER, PREDICT_SIZE, SYM_BOS, SYM_END } from "./alphabet.js";
 import type { ModelSet } from "./model.js";
 
+import { Handshakes } from "./handshake.js";
 import { JudgedConnection } from "./judged.js";
 import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
 
@@ -95,6 +96,8 @@ export class ConnTable {
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
+  /** Per connection: whether the remote end acknowledged our initial sequence number. */
+  readonly handshakes: Handshakes;
   private readonly ka = new Uint32Array(4);
   /** The one view handed to the sink, pointed at each judged slot in turn. */
   private readonly view = new JudgedConnection(this);
@@ -140,6 +143,7 @@ export class ConnTable {
     const lists = opts.shardCount * 2;
     this.listHead = new Int32Array(lists).fill(-1);
     this.listTail = new Int32Array(lists).fill(-1);
+    this.handshakes = new Handshakes(cap);
     this.freeStack = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
     this.freeTop = cap;
@@ -155,7 +159,7 @@ export class ConnTable {
   /** Bytes of typed-array state per tracked connection, hash table included. */
   get bytesPerConnection(): number {
     const perConn =
-      4 + 16 + 16 + 4 + 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4;
+      4 + 16 + 16 + 4 + 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4 + Handshakes.bytesPerConnection;
     return perConn + ((this.mask + 1) * 4) / this.capacity;
   }
 
@@ -258,6 +262,7 @@ export class ConnTable {
       const remoteIsSrc = direction === DIR_INGRESS ? true : direction === DIR_EGRESS ? false : true;
       if (remoteIsSrc === srcIsClient) st |= S_REMOTE_IS_CLIENT;
       this.state[slot] = st;
+      this.handshakes.reset(slot);
       const serverPort = srcIsClient ? d.dstPort : d.srcPort;
       this.cls[slot] = this.models.classMap.byPort[serverPort];
       this.shard[slot] = shard;
@@ -276,6 +281,9 @@ export class ConnTable {
 
     const st = this.state[slot];
     const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
+    const remoteIsClient = (st & S_REMOTE_IS_CLIENT) !== 0;
+    if (fromClient === remoteIsClient) this.handshakes.remote(slot, flags, d.tcpAck, remoteIsClient);
+    else this.handshakes.local(slot, flags, d.tcpSeq, d.payloadLen);
     if (!fromClient) this.state[slot] = st | S_SERVER_SPOKE;
     else if (st & S_SERVER_SPOKE && flags & TCP_ACK) this.state[slot] = st | S_ESTABLISHED;
     const sym = ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags;
@@ -476,54 +484,13 @@ export class ConnTable {
     return aIsWanted ? this.ports[slot] >>> 16 : this.ports[slot] & 0xffff;
   }
 
-  /** Address words of the client or server end. */
-  addressWords(slot: number, client: boolean): Uint32Array {
-    const aIsWanted = this.isClientA(slot) === client;
-    return (aIsWanted ? this.addrA : this.addrB).subarray(slot * 4, slot * 4 + 4);
-  }
-
   /** The client's then the server's address words, copied: evidence outlives the slot. */
   endpointWords(slot: number): Uint32Array {
-    const words = new Uint32Array(8);
-    words.set(this.addressWords(slot, true), 0);
-    words.set(this.addressWords(slot, false), 4);
-    return words;
-  }
-
-  /** A hash of the address of the client or server end (no allocation). */
-  addressHash(slot: number, client: boolean): number {
-    const arr = this.isClientA(slot) === client ? this.addrA : this.addrB;
     const o = slot * 4;
-    let h = Math.imul(this.family[slot] ^ arr[o], 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ arr[o + 1], 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ arr[o + 2], 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 16) ^ arr[o + 3], 0x9e3779b1);
-    return (h ^ (h >>> 15)) >>> 0;
-  }
-
-  /** A hash of the kept symbols, to tell distinct sequences apart without formatting them. */
-  symbolHash(slot: number): number {
-    const n = this.nsym[slot];
-    let h = Math.imul(n, 0x9e3779b1);
-    const hl = Math.min(n, HEAD_LEN);
-    for (let i = 0; i < hl; i++) h = Math.imul(h ^ this.head[slot * HEAD_LEN + i], 0x85ebca6b) ^ (h >>> 13);
-    if (n > HEAD_LEN) {
-      const base = slot * RING_LEN;
-      for (let j = Math.max(HEAD_LEN, n - RING_LEN); j < n; j++) h = Math.imul(h ^ this.ring[base + (j & RING_MASK)], 0xc2b2ae35) ^ (h >>> 16);
-    }
-    return h >>> 0;
-  }
-
-  /** The kept symbols: all of them, or the head and the tail (the caller marks the gap). */
-  symbols(slot: number): { head: number[]; tail: number[] | null } {
-    const n = this.nsym[slot];
-    const head = Array.from(this.head.subarray(slot * HEAD_LEN, slot * HEAD_LEN + Math.min(n, HEAD_LEN)));
-    if (n <= HEAD_LEN) return { head, tail: null };
-    const base = slot * RING_LEN;
-    const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
-    const tail: number[] = [];
-    for (let j = n - tailLen; j < n; j++) tail.push(this.ring[base + (j & RING_MASK)]);
-    if (n <= HEAD_LEN + RING_LEN) return { head: head.concat(tail), tail: null };
-    return { head, tail };
+    const [client, server] = this.isClientA(slot) ? [this.addrA, this.addrB] : [this.addrB, this.addrA];
+    const words = new Uint32Array(8);
+    words.set(client.subarray(o, o + 4), 0);
+    words.set(server.subarray(o, o + 4), 4);
+    return words;
   }
 }

@@ -1,4 +1,4 @@
-import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor } from "@vigil/frames";
+import { FRAME_F_DROPPED, IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor } from "@vigil/frames";
 import type { Verdict } from "@vigil/proto";
 import { ConnTable, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
 import type { RawEvidence } from "./evidence.js";
@@ -77,6 +77,8 @@ export interface JudgedSequence {
   reason: string;
   clientPort: number;
   serverPort: number;
+  /** Whether the remote end acknowledged our initial sequence number. */
+  handshakeVerified: boolean;
 }
 
 export interface DetectorHooks {
@@ -102,6 +104,8 @@ export class Detector implements JudgementSink {
   /** Malformed frames by Malformed reason; the last slot counts record-format errors (a batch cut short). */
   readonly malformed = new Float64Array(MALFORMED_NAMES.length + 1);
   frames = 0;
+  /** Frames the kernel dropped (a drop rule matched): not evidence, see processRecords. */
+  droppedFrames = 0;
   nonTcp = 0;
   fragments = 0;
   verdicts = 0;
@@ -148,6 +152,12 @@ export class Detector implements JudgementSink {
     try {
       while (c.next()) {
         n++;
+        // What a drop rule stopped is no evidence against its source: a blocked host's retries
+        // (or a busy NAT's users) would otherwise renew the block that dropped them.
+        if (c.flags & FRAME_F_DROPPED) {
+          this.droppedFrames++;
+          continue;
+        }
         if (!d.decode(c.buf, c.dataOffset, c.capLen, c.family, c.origLen)) {
           this.malformed[d.malformed]++;
           continue;
@@ -212,6 +222,7 @@ export class Detector implements JudgementSink {
         reason: END_REASON_NAMES[reason],
         clientPort: c.clientPort,
         serverPort: c.serverPort,
+        handshakeVerified: c.handshakeVerified,
       });
     }
     const shard = c.shard;

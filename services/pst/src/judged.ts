@@ -1,5 +1,5 @@
 import type { ConnTable } from "./conntrack.js";
-import { HEAD_LEN } from "./layout.js";
+import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
 import type { RawEvidence } from "./evidence.js";
 import { shapeOf, type Shape } from "./shape.js";
 
@@ -45,6 +45,11 @@ export class JudgedConnection {
   /** Whether the remote end opened the connection: what counts against a remote address is what it started. */
   get remoteIsClient(): boolean {
     return this.table.remoteIsClient(this.slot);
+  }
+
+  /** Whether the remote end acknowledged our initial sequence number (see Handshakes): it is not a blind spoofer. */
+  get handshakeVerified(): boolean {
+    return this.table.handshakes.verified(this.slot);
   }
 
   get clientPort(): number {
@@ -106,7 +111,17 @@ export class JudgedConnection {
 
   /** A hash of the kept symbols, to tell distinct sequences apart without formatting them. */
   get hash(): number {
-    return this.table.symbolHash(this.slot);
+    const t = this.table;
+    const slot = this.slot;
+    const n = t.nsym[slot];
+    let h = Math.imul(n, 0x9e3779b1);
+    const hl = Math.min(n, HEAD_LEN);
+    for (let i = 0; i < hl; i++) h = Math.imul(h ^ t.head[slot * HEAD_LEN + i], 0x85ebca6b) ^ (h >>> 13);
+    if (n > HEAD_LEN) {
+      const base = slot * RING_LEN;
+      for (let j = Math.max(HEAD_LEN, n - RING_LEN); j < n; j++) h = Math.imul(h ^ t.ring[base + (j & RING_MASK)], 0xc2b2ae35) ^ (h >>> 16);
+    }
+    return h >>> 0;
   }
 
   /** Every symbol when tracing (training), else undefined. */
@@ -114,9 +129,19 @@ export class JudgedConnection {
     return this.table.traces?.[this.slot];
   }
 
-  /** The kept symbols: all of them, or the head and the tail. */
+  /** The kept symbols: all of them, or the head and the tail (the caller marks the gap). */
   symbols(): { head: number[]; tail: number[] | null } {
-    return this.table.symbols(this.slot);
+    const t = this.table;
+    const slot = this.slot;
+    const n = t.nsym[slot];
+    const head = Array.from(t.head.subarray(slot * HEAD_LEN, slot * HEAD_LEN + Math.min(n, HEAD_LEN)));
+    if (n <= HEAD_LEN) return { head, tail: null };
+    const base = slot * RING_LEN;
+    const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
+    const tail: number[] = [];
+    for (let j = n - tailLen; j < n; j++) tail.push(t.ring[base + (j & RING_MASK)]);
+    if (n <= HEAD_LEN + RING_LEN) return { head: head.concat(tail), tail: null };
+    return { head, tail };
   }
 
   /** The connection copied out as evidence: it outlives the slot. */
@@ -128,7 +153,7 @@ export class JudgedConnection {
     let tail: Uint16Array | null = null;
     if (n <= HEAD_LEN) head = t.head.slice(slot * HEAD_LEN, slot * HEAD_LEN + n);
     else {
-      const kept = t.symbols(slot);
+      const kept = this.symbols();
       head = Uint16Array.from(kept.head);
       if (kept.tail) tail = Uint16Array.from(kept.tail);
     }
@@ -144,6 +169,8 @@ export class JudgedConnection {
       packets: t.packets[slot],
       firstTs: t.firstTs[slot],
       lastTs: t.lastTs[slot],
+      remoteIsClient: t.remoteIsClient(slot),
+      verified: t.handshakes.verified(slot),
     };
   }
 
@@ -160,8 +187,18 @@ export class JudgedConnection {
       this.remote[i] = r[o + i];
       this.local[i] = l[o + i];
     }
-    this.remoteAddrHash = t.addressHash(slot, remoteIsClient);
-    this.localAddrHash = t.addressHash(slot, !remoteIsClient);
+    const fam = t.family[slot];
+    this.remoteAddrHash = addressHash(fam, this.remote);
+    this.localAddrHash = addressHash(fam, this.local);
     this.loaded = slot;
   }
+}
+
+/** A hash of an address (no allocation): the key of its window. */
+function addressHash(family: number, w: Uint32Array): number {
+  let h = Math.imul(family ^ w[0], 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ w[1], 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w[2], 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w[3], 0x9e3779b1);
+  return (h ^ (h >>> 15)) >>> 0;
 }
