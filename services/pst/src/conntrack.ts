@@ -4,6 +4,7 @@ import type { ModelSet } from "./model.js";
 
 import { Handshakes } from "./handshake.js";
 import { JudgedConnection } from "./judged.js";
+import { SlotLists } from "./lists.js";
 import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
 
 export { HEAD_LEN, RING_LEN } from "./layout.js";
@@ -75,7 +76,8 @@ export class ConnTable {
   readonly addrB: Uint32Array;
   readonly ports: Uint32Array;
   readonly family: Uint8Array;
-  readonly state: Uint8Array;
+  /** State bits: the table's in the low byte, the handshake proof's above (see Handshakes). */
+  readonly state: Uint16Array;
   readonly cls: Uint8Array;
   readonly shard: Uint16Array;
   readonly firstTs: Float64Array;
@@ -87,15 +89,15 @@ export class ConnTable {
   readonly peak: Float32Array;
   readonly head: Uint16Array;
   readonly ring: Uint16Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
-  private readonly listHead: Int32Array;
-  private readonly listTail: Int32Array;
+  /** Per shard: open connections in least-recently-used order (list 2·shard), closed ones in closing order (2·shard + 1). */
+  private readonly lists: SlotLists;
   private readonly freeStack: Int32Array;
   private freeTop: number;
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
+  /** Per shard: the time of a frame that jumped ahead of the clock, until another frame confirms it. */
+  private readonly jumpTo: Float64Array;
   /** Per connection: whether the remote end acknowledged our initial sequence number. */
   readonly handshakes: Handshakes;
   private readonly ka = new Uint32Array(4);
@@ -109,6 +111,8 @@ export class ConnTable {
   evictions = 0;
   segments = 0;
   connectionsOpened = 0;
+  /** Frames whose time jumped too far ahead of their shard's clock to move it alone. */
+  clockJumpsHeld = 0;
 
   constructor(
     readonly opts: ConnTableOptions,
@@ -127,7 +131,7 @@ export class ConnTable {
     this.addrB = new Uint32Array(cap * 4);
     this.ports = new Uint32Array(cap);
     this.family = new Uint8Array(cap);
-    this.state = new Uint8Array(cap);
+    this.state = new Uint16Array(cap);
     this.cls = new Uint8Array(cap);
     this.shard = new Uint16Array(cap);
     this.firstTs = new Float64Array(cap);
@@ -138,17 +142,14 @@ export class ConnTable {
     this.peak = new Float32Array(cap);
     this.head = new Uint16Array(cap * HEAD_LEN);
     this.ring = new Uint16Array(cap * RING_LEN);
-    this.prev = new Int32Array(cap);
-    this.next = new Int32Array(cap);
-    const lists = opts.shardCount * 2;
-    this.listHead = new Int32Array(lists).fill(-1);
-    this.listTail = new Int32Array(lists).fill(-1);
-    this.handshakes = new Handshakes(cap);
+    this.lists = new SlotLists(opts.shardCount * 2, cap);
+    this.handshakes = new Handshakes(cap, this.state);
     this.freeStack = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
     this.freeTop = cap;
     this.clock = new Float64Array(opts.shardCount);
     this.lastSweep = new Float64Array(opts.shardCount);
+    this.jumpTo = new Float64Array(opts.shardCount).fill(-Infinity);
   }
 
   /** Keeps every symbol of every connection (training), not just head and tail. */
@@ -159,7 +160,7 @@ export class ConnTable {
   /** Bytes of typed-array state per tracked connection, hash table included. */
   get bytesPerConnection(): number {
     const perConn =
-      4 + 16 + 16 + 4 + 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4 + Handshakes.bytesPerConnection;
+      4 + 16 + 16 + 4 + 1 + 2 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4 + Handshakes.bytesPerConnection;
     return perConn + ((this.mask + 1) * 4) / this.capacity;
   }
 
@@ -169,7 +170,7 @@ export class ConnTable {
    */
   segment(shard: number, ts: number, d: PacketDecoder, direction: number): void {
     this.segments++;
-    if (ts > this.clock[shard]) this.clock[shard] = ts;
+    if (ts > this.clock[shard]) this.advanceClock(shard, ts);
     const b = d.buf;
     const alen = d.addrLen;
     const ka = this.ka;
@@ -262,7 +263,6 @@ export class ConnTable {
       const remoteIsSrc = direction === DIR_INGRESS ? true : direction === DIR_EGRESS ? false : true;
       if (remoteIsSrc === srcIsClient) st |= S_REMOTE_IS_CLIENT;
       this.state[slot] = st;
-      this.handshakes.reset(slot);
       const serverPort = srcIsClient ? d.dstPort : d.srcPort;
       this.cls[slot] = this.models.classMap.byPort[serverPort];
       this.shard[slot] = shard;
@@ -271,21 +271,21 @@ export class ConnTable {
       this.nsym[slot] = 0;
       this.nllSum[slot] = 0;
       this.peak[slot] = 0;
-      this.pushTail(shard * 2, slot);
+      this.lists.pushTail(shard * 2, slot);
     } else {
       // The shard the connection was first seen on owns it (a frame of it on another shard is a capture bug or a fuzzer).
-      this.moveToTail(this.shard[slot] * 2, slot);
+      this.lists.moveToTail(this.shard[slot] * 2, slot);
     }
     this.lastTs[slot] = ts;
     this.packets[slot]++;
 
     const st = this.state[slot];
     const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
+    if (!fromClient) this.state[slot] = st | S_SERVER_SPOKE;
+    else if (st & S_SERVER_SPOKE && flags & TCP_ACK) this.state[slot] = st | S_ESTABLISHED;
     const remoteIsClient = (st & S_REMOTE_IS_CLIENT) !== 0;
     if (fromClient === remoteIsClient) this.handshakes.remote(slot, flags, d.tcpAck, remoteIsClient);
     else this.handshakes.local(slot, flags, d.tcpSeq, d.payloadLen);
-    if (!fromClient) this.state[slot] = st | S_SERVER_SPOKE;
-    else if (st & S_SERVER_SPOKE && flags & TCP_ACK) this.state[slot] = st | S_ESTABLISHED;
     const sym = ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags;
     this.addSymbol(slot, sym);
 
@@ -359,8 +359,24 @@ export class ConnTable {
     }
     this.state[slot] |= S_CLOSED;
     const shard = this.shard[slot];
-    this.unlink(shard * 2, slot);
-    this.pushTail(shard * 2 + 1, slot);
+    this.lists.unlink(shard * 2, slot);
+    this.lists.pushTail(shard * 2 + 1, slot);
+  }
+
+  /**
+   * A frame's time moves its shard's clock forward, but a jump by more than the idle timeout, which
+   * would judge every open connection idle at once, is taken only when the next such frame confirms
+   * it: a single frame with a far-future timestamp (a corrupt capture, an injected batch) must not
+   * move the clock there and freeze it, with every later connection judged idle as soon as seen.
+   */
+  private advanceClock(shard: number, ts: number): void {
+    const clock = this.clock[shard];
+    const step = this.opts.idleTimeout;
+    if (clock === 0 || ts - clock <= step || Math.abs(ts - this.jumpTo[shard]) <= step) this.clock[shard] = ts;
+    else {
+      this.jumpTo[shard] = ts;
+      this.clockJumpsHeld++;
+    }
   }
 
   /** Judges idle connections and frees lingering closed ones of a shard, by that shard's capture clock. */
@@ -369,9 +385,9 @@ export class ConnTable {
     if (!force && now - this.lastSweep[shard] < 0.5) return;
     this.lastSweep[shard] = now;
     const closed = shard * 2 + 1;
-    for (let s = this.listHead[closed]; s >= 0 && now - this.lastTs[s] > this.opts.linger; s = this.listHead[closed]) this.free(s);
+    for (let s = this.lists.head[closed]; s >= 0 && now - this.lastTs[s] > this.opts.linger; s = this.lists.head[closed]) this.free(s);
     const open = shard * 2;
-    for (let s = this.listHead[open]; s >= 0 && now - this.lastTs[s] > this.opts.idleTimeout; s = this.listHead[open]) {
+    for (let s = this.lists.head[open]; s >= 0 && now - this.lastTs[s] > this.opts.idleTimeout; s = this.lists.head[open]) {
       this.end(s, EndReason.Idle);
       this.free(s);
     }
@@ -380,7 +396,7 @@ export class ConnTable {
   /** End of stream on a shard: judge every open connection, then forget the shard's state. */
   flushShard(shard: number): void {
     const open = shard * 2;
-    for (let s = this.listHead[open]; s >= 0; s = this.listHead[open]) {
+    for (let s = this.lists.head[open]; s >= 0; s = this.lists.head[open]) {
       this.end(s, EndReason.EndOfStream);
       this.free(s);
     }
@@ -390,25 +406,26 @@ export class ConnTable {
   /** Connections (open and lingering) held for a shard. */
   shardSize(shard: number): number {
     let n = 0;
-    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.next[s]) n++;
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.lists.head[list]; s >= 0; s = this.lists.next[s]) n++;
     return n;
   }
 
   /** The shard moved to another instance: forget its connections without judging them. */
   dropShard(shard: number): void {
-    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.listHead[list]) this.free(s);
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.lists.head[list]; s >= 0; s = this.lists.head[list]) this.free(s);
     this.clock[shard] = 0;
     this.lastSweep[shard] = 0;
+    this.jumpTo[shard] = -Infinity;
   }
 
   /** Makes room: the stalest closed connection, else the least recently used open one (judged as if idle). */
   private evictOne(preferShard: number): void {
-    let victim = this.listHead[preferShard * 2 + 1];
-    if (victim < 0) victim = this.listHead[preferShard * 2];
+    let victim = this.lists.head[preferShard * 2 + 1];
+    if (victim < 0) victim = this.lists.head[preferShard * 2];
     if (victim < 0) {
       let best = Infinity;
-      for (let l = 0; l < this.listHead.length; l++) {
-        const s = this.listHead[l];
+      for (let l = 0; l < this.lists.head.length; l++) {
+        const s = this.lists.head[l];
         if (s >= 0 && this.lastTs[s] < best) {
           best = this.lastTs[s];
           victim = s;
@@ -423,7 +440,7 @@ export class ConnTable {
 
   private free(slot: number): void {
     const st = this.state[slot];
-    this.unlink(this.shard[slot] * 2 + (st & S_CLOSED ? 1 : 0), slot);
+    this.lists.unlink(this.shard[slot] * 2 + (st & S_CLOSED ? 1 : 0), slot);
     // Backward-shift deletion keeps probe sequences intact without tombstones.
     const mask = this.mask;
     let i = this.hash[slot] & mask;
@@ -442,30 +459,6 @@ export class ConnTable {
     this.state[slot] = 0;
     this.freeStack[this.freeTop++] = slot;
     this.size--;
-  }
-
-  private pushTail(list: number, slot: number): void {
-    const t = this.listTail[list];
-    this.prev[slot] = t;
-    this.next[slot] = -1;
-    if (t >= 0) this.next[t] = slot;
-    else this.listHead[list] = slot;
-    this.listTail[list] = slot;
-  }
-
-  private unlink(list: number, slot: number): void {
-    const p = this.prev[slot];
-    const n = this.next[slot];
-    if (p >= 0) this.next[p] = n;
-    else this.listHead[list] = n;
-    if (n >= 0) this.prev[n] = p;
-    else this.listTail[list] = p;
-  }
-
-  private moveToTail(list: number, slot: number): void {
-    if (this.listTail[list] === slot) return;
-    this.unlink(list, slot);
-    this.pushTail(list, slot);
   }
 
   // Accessors for judgement sinks (not the hot path).

@@ -6,6 +6,7 @@ import type { JudgedConnection } from "./judged.js";
 import type { ModelSet, PstModel } from "./model.js";
 import type { Shape } from "./shape.js";
 import { TIER_NONE, TIER_SUSPICION, significant } from "./significance.js";
+import { Lanes } from "./lanes.js";
 import { composeVerdict } from "./verdict.js";
 import { addressOf, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, noteRecent, type PendingSource, type Window } from "./windows.js";
 
@@ -112,7 +113,8 @@ export class Detector implements JudgementSink {
   private readonly windows: Array<Map<number, Window>>;
   private readonly localWindows: Array<Map<number, Window>>;
   private readonly pending: Array<Map<number, PendingSource>>;
-  private readonly sourceId: string[];
+  /** Per shard, one lane per capture source: connections, clock and windows are per lane. */
+  private readonly lanes: Lanes;
   private pendingEvidence: RawEvidence | null = null;
   judgedAnomalous = 0;
   judgedNormal = 0;
@@ -125,15 +127,16 @@ export class Detector implements JudgementSink {
   ) {
     this.opts = { ...DEFAULT_DETECTOR_OPTIONS, ...opts };
     const o = this.opts;
+    this.lanes = new Lanes(o.shardCount);
+    const n = this.lanes.count;
     this.table = new ConnTable(
-      { capacity: o.maxConnections, shardCount: o.shardCount, idleTimeout: o.idleTimeout, linger: o.linger, minSymbols: o.minSymbols },
+      { capacity: o.maxConnections, shardCount: n, idleTimeout: o.idleTimeout, linger: o.linger, minSymbols: o.minSymbols },
       models,
       this,
     );
-    this.windows = Array.from({ length: o.shardCount }, () => new Map());
-    this.localWindows = Array.from({ length: o.shardCount }, () => new Map());
-    this.pending = Array.from({ length: o.shardCount }, () => new Map());
-    this.sourceId = new Array<string>(o.shardCount).fill("");
+    this.windows = Array.from({ length: n }, () => new Map());
+    this.localWindows = Array.from({ length: n }, () => new Map());
+    this.pending = Array.from({ length: n }, () => new Map());
   }
 
   setModels(models: ModelSet): void {
@@ -144,7 +147,7 @@ export class Detector implements JudgementSink {
   /** Processes one batch of packed frame records of a shard. Returns the number of frames. */
   processRecords(shard: number, sourceId: string, records: Uint8Array): number {
     if (shard < 0 || shard >= this.opts.shardCount) throw new RangeError(`shard ${shard} is outside 0..${this.opts.shardCount - 1}`);
-    this.sourceId[shard] = sourceId;
+    const lane = this.lanes.claim(shard, sourceId);
     const c = this.cursor.reset(records);
     const d = this.decoder;
     const table = this.table;
@@ -170,30 +173,44 @@ export class Detector implements JudgementSink {
           this.fragments++;
           continue;
         }
-        table.segment(shard, c.tsSeconds, d, c.direction);
+        table.segment(lane, c.tsSeconds, d, c.direction);
       }
     } catch (err) {
       if ((err as { code?: string }).code !== "VIGIL_ERR_RECORD_FORMAT") throw err;
       this.malformed[MALFORMED_NAMES.length]++;
     }
     this.frames += n;
-    table.sweep(shard);
-    this.closeDueWindows(shard, table.clock[shard]);
+    table.sweep(lane);
+    this.closeDueWindows(lane, table.clock[lane]);
     return n;
   }
 
-  /** Judges everything pending in a shard (its stream ended) and emits the verdicts. */
-  endOfStream(shard: number): void {
-    this.table.flushShard(shard);
-    this.closeDueWindows(shard, Infinity);
+  /**
+   * Judges everything pending in a shard (its stream ended) and emits the verdicts: the lane of
+   * `sourceId` when given (a replay ended, the live capture beside it goes on), else every lane.
+   */
+  endOfStream(shard: number, sourceId?: string): void {
+    for (const lane of this.lanes.of(shard, sourceId)) {
+      this.table.flushShard(lane);
+      this.closeDueWindows(lane, Infinity);
+      this.lanes.release(lane);
+    }
   }
 
   /** Forgets a shard that moved to another instance. */
   dropShard(shard: number): void {
-    this.table.dropShard(shard);
-    this.windows[shard].clear();
-    this.localWindows[shard].clear();
-    this.pending[shard].clear();
+    for (const lane of this.lanes.of(shard)) {
+      this.table.dropShard(lane);
+      this.windows[lane].clear();
+      this.localWindows[lane].clear();
+      this.pending[lane].clear();
+      this.lanes.release(lane);
+    }
+  }
+
+  /** Batches whose source had to share a lane with another source on the shard (all lanes taken). */
+  get sharedLaneBatches(): number {
+    return this.lanes.shared;
   }
 
   pendingWindows(): number {
@@ -225,12 +242,12 @@ export class Detector implements JudgementSink {
         handshakeVerified: c.handshakeVerified,
       });
     }
-    const shard = c.shard;
+    const lane = c.lane;
     // Only what the remote end started counts against it: a local client's odd outbound
     // connection, or unsolicited SYN-ACKs reflected from a forged source, go to the local window.
     const remoteIsClient = c.remoteIsClient;
-    const windows = this.windows[shard];
-    const pending = this.pending[shard];
+    const windows = this.windows[lane];
+    const pending = this.pending[lane];
     if (level === LEVEL_NORMAL && ((windows.size === 0 && pending.size === 0) || !remoteIsClient)) return;
     const fam = c.family;
     const remote = c.remoteWords;
@@ -248,22 +265,22 @@ export class Detector implements JudgementSink {
     if (!w && remoteIsClient) {
       if (first) {
         pending.delete(first.key);
-        w = newWindow(freeKey(windows, rHash), fam, first.words, shard, now + o.windowSeconds);
+        w = newWindow(freeKey(windows, rHash), fam, first.words, lane, now + o.windowSeconds);
         windows.set(w.key, w);
         this.addPending(w, first);
       } else if (o.minConnections > 1 && o.minSuspicious > 1) {
         if (pending.size < o.maxWindowsPerShard) defer = true;
         else this.windowsRefused++;
       } else if (windows.size < o.maxWindowsPerShard) {
-        w = newWindow(freeKey(windows, rHash), fam, remote.slice(), shard, now + o.windowSeconds);
+        w = newWindow(freeKey(windows, rHash), fam, remote.slice(), lane, now + o.windowSeconds);
         windows.set(w.key, w);
       } else this.windowsRefused++;
     }
     const lHash = c.localHash;
-    const locals = this.localWindows[shard];
+    const locals = this.localWindows[lane];
     let lw = findWindow(locals, lHash, fam, c.localWords);
     if (!lw) {
-      lw = newWindow(freeKey(locals, lHash), fam, c.localWords.slice(), shard, now + o.windowSeconds);
+      lw = newWindow(freeKey(locals, lHash), fam, c.localWords.slice(), lane, now + o.windowSeconds);
       lw.sources = new Map();
       locals.set(lw.key, lw);
     }
@@ -352,19 +369,19 @@ export class Detector implements JudgementSink {
     return m ? significant(w.judged, w.anomalous, w.suspicious, m.rateAnomalous, m.rateSuspicious, this.opts) : TIER_NONE;
   }
 
-  private closeDueWindows(shard: number, now: number): void {
-    const windows = this.windows[shard];
+  private closeDueWindows(lane: number, now: number): void {
+    const windows = this.windows[lane];
     for (const [key, w] of windows) {
       if (w.closeAt > now) break;
       windows.delete(key);
       // A window that did not become a verdict while open cannot become one now: nothing was added since.
     }
-    const pending = this.pending[shard];
+    const pending = this.pending[lane];
     for (const [key, p] of pending) {
       if (p.closeAt > now) break;
       pending.delete(key);
     }
-    const locals = this.localWindows[shard];
+    const locals = this.localWindows[lane];
     for (const [key, lw] of locals) {
       if (lw.closeAt > now) break;
       locals.delete(key);
@@ -381,7 +398,7 @@ export class Detector implements JudgementSink {
   }
 
   private emit(w: Window, aggregate: boolean, sources: number, tier: number, connections?: number): void {
-    const origin = { detector: this.opts.detector, instance: this.opts.instance, sourceId: this.sourceId[w.shard] };
+    const origin = { detector: this.opts.detector, instance: this.opts.instance, sourceId: this.lanes.sourceOf(w.lane), shard: this.lanes.shardOf(w.lane) };
     this.verdicts++;
     this.hooks.onVerdict?.(composeVerdict(w, origin, aggregate, sources, tier, connections));
   }

@@ -29,7 +29,8 @@ export class JudgedConnection {
     return this;
   }
 
-  get shard(): number {
+  /** The lane (a capture source on a shard, see Lanes) the connection was tracked in. */
+  get lane(): number {
     return this.table.shard[this.slot];
   }
 

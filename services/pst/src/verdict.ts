@@ -11,6 +11,8 @@ export interface VerdictOrigin {
   detector: string;
   instance: string;
   sourceId: string;
+  /** The shard (not the lane) the window's connections came from. */
+  shard: number;
 }
 
 /**
@@ -39,8 +41,8 @@ export function composeVerdict(w: Window, origin: VerdictOrigin, aggregate: bool
   }
   const ports = [...w.localPorts].sort((a, b) => a - b);
   const label = aggregate ? labelFor(w.shapes, ports.length, w.suspicious).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length, w.suspicious);
-  const { detector, instance, sourceId } = origin;
-  const idInput = `${detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${address}|${w.firstTs.toFixed(6)}${w.updates ? `|update ${w.updates}` : ""}`;
+  const { detector, instance, sourceId, shard } = origin;
+  const idInput = `${detector}|${sourceId}|${shard}|${aggregate ? "aggregate" : "source"}|${address}|${w.firstTs.toFixed(6)}${w.updates ? `|update ${w.updates}` : ""}`;
   const id = `${detector}-${createHash("sha256").update(idInput).digest("hex").slice(0, 24)}`;
   const tierName = tier === TIER_THRESHOLD ? "threshold" : "suspicion threshold";
   const portText = ports.length === 0 ? "" : ports.length <= 5 ? ` port${ports.length > 1 ? "s" : ""} ${ports.join(",")}` : ` ${ports.length} ports`;

@@ -27,7 +27,8 @@ export interface Window {
   key: number;
   family: number;
   words: Uint32Array;
-  shard: number;
+  /** The lane (a capture source on a shard, see Lanes) the window belongs to. */
+  lane: number;
   address: string;
   closeAt: number;
   judged: number;
@@ -85,12 +86,12 @@ export interface PendingSource {
   evidence: RawEvidence;
 }
 
-export function newWindow(key: number, family: number, words: Uint32Array, shard: number, closeAt: number): Window {
+export function newWindow(key: number, family: number, words: Uint32Array, lane: number, closeAt: number): Window {
   return {
     key,
     family,
     words,
-    shard,
+    lane,
     address: "",
     closeAt,
     judged: 0,
