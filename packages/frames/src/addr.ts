@@ -18,26 +18,49 @@ export function fnv1a32(buf: Uint8Array, off: number, len: number): number {
 export function formatAddress(buf: Uint8Array, off: number, len: number): string {
   if (len === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
   if (len !== 16) throw new AddressError(`address of ${len} bytes`);
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((buf[off + i] << 8) | buf[off + i + 1]);
-  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff)
-    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  const groups = new Array<number>(8);
+  for (let i = 0; i < 8; i++) groups[i] = (buf[off + 2 * i] << 8) | buf[off + 2 * i + 1];
+  return formatGroups(groups);
+}
+
+/**
+ * Text form of an address held as big-endian 32-bit words (IPv4 in words[off], IPv6 in four words
+ * from off), the form the detectors keep addresses in: the same text as formatAddress.
+ */
+export function formatAddressWords(words: ArrayLike<number>, off: number, family: number): string {
+  if (family === FAMILY_IPV4) {
+    const w = words[off];
+    return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
+  }
+  if (family !== FAMILY_IPV6) throw new AddressError(`address family ${family} (expected ${FAMILY_IPV4} or ${FAMILY_IPV6})`);
+  const groups = new Array<number>(8);
+  for (let i = 0; i < 4; i++) {
+    groups[2 * i] = words[off + i] >>> 16;
+    groups[2 * i + 1] = words[off + i] & 0xffff;
+  }
+  return formatGroups(groups);
+}
+
+/** RFC 5952: lower-case hex, the longest run of two or more zero groups compressed, IPv4-mapped as a dotted quad. */
+function formatGroups(g: number[]): string {
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff)
+    return `::ffff:${g[6] >>> 8}.${g[6] & 255}.${g[7] >>> 8}.${g[7] & 255}`;
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
+    if (g[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && words[j] === 0) j++;
+    while (j < 8 && g[j] === 0) j++;
     if (j - i > bestLen && j - i >= 2) {
       bestStart = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = words.map((w) => w.toString(16));
+  const hex = g.map((w) => w.toString(16));
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }

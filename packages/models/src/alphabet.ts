@@ -57,8 +57,15 @@ export function symbolText(sym: number): string {
   return t;
 }
 
-/** Parses one token like "C:SA", "S:R", "END". Flag letters may come in any order. */
+/**
+ * Evidence marks a remote segment with this when it looked like the completion of a handshake but
+ * did not acknowledge our initial sequence number (see evidence.ts): "?C:A". The symbol is the same.
+ */
+export const UNPROVEN_MARK = "?";
+
+/** Parses one token like "C:SA", "S:R", "END", "?C:A". Flag letters may come in any order. */
 export function parseSymbol(token: string): number {
+  if (token.startsWith(UNPROVEN_MARK)) token = token.slice(UNPROVEN_MARK.length);
   const direct = TEXT_SYMBOL.get(token);
   if (direct !== undefined) return direct;
   const m = /^([CS]):([SFRPAUEW]+|0)$/.exec(token);

@@ -2,10 +2,12 @@ import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Packe
 import { CONTEXT_SIZE, DIR_CLIENT, DIR_SERVER, PREDICT_SIZE, SYM_BOS, SYM_END } from "@vigil/models";
 import type { ModelSet } from "./model.js";
 
-/** Symbols kept per connection: the first HEAD_LEN and, in a ring, the last RING_LEN (≥ the deepest context). */
-export const HEAD_LEN = 16;
-export const RING_LEN = 16;
-const RING_MASK = RING_LEN - 1;
+import { Handshakes } from "./handshake.js";
+import { JudgedConnection } from "./judged.js";
+import { SlotLists } from "./lists.js";
+import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
+
+export { HEAD_LEN, RING_LEN } from "./layout.js";
 
 // state bits
 const S_CLIENT_IS_A = 1;
@@ -36,9 +38,12 @@ export const LEVEL_SUSPICIOUS = 1;
 /** Above the threshold. */
 export const LEVEL_ANOMALOUS = 2;
 
-/** Receives every judgement: once per connection, when it crosses the threshold or when it ends. */
+/**
+ * Receives every judgement: once per connection, when it crosses the threshold or when it ends.
+ * The connection is a view that is valid only during the call.
+ */
 export interface JudgementSink {
-  onJudged(table: ConnTable, slot: number, level: number, score: number, reason: EndReason): void;
+  onJudged(c: JudgedConnection, level: number, score: number, reason: EndReason): void;
 }
 
 export interface ConnTableOptions {
@@ -71,7 +76,8 @@ export class ConnTable {
   readonly addrB: Uint32Array;
   readonly ports: Uint32Array;
   readonly family: Uint8Array;
-  readonly state: Uint8Array;
+  /** State bits: the table's in the low byte, the handshake proof's above (see Handshakes). */
+  readonly state: Uint16Array;
   readonly cls: Uint8Array;
   readonly shard: Uint16Array;
   readonly firstTs: Float64Array;
@@ -83,16 +89,20 @@ export class ConnTable {
   readonly peak: Float32Array;
   readonly head: Uint16Array;
   readonly ring: Uint16Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
-  private readonly listHead: Int32Array;
-  private readonly listTail: Int32Array;
+  /** Per shard: open connections in least-recently-used order (list 2·shard), closed ones in closing order (2·shard + 1). */
+  private readonly lists: SlotLists;
   private readonly freeStack: Int32Array;
   private freeTop: number;
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
+  /** Per shard: the time of a frame that jumped ahead of the clock, until another frame confirms it. */
+  private readonly jumpTo: Float64Array;
+  /** Per connection: whether the remote end acknowledged our initial sequence number. */
+  readonly handshakes: Handshakes;
   private readonly ka = new Uint32Array(4);
+  /** The one view handed to the sink, pointed at each judged slot in turn. */
+  private readonly view = new JudgedConnection(this);
   private readonly kb = new Uint32Array(4);
 
   /** Full symbol sequences per slot, kept only when tracing (training): every symbol, not just head and tail. */
@@ -101,6 +111,8 @@ export class ConnTable {
   evictions = 0;
   segments = 0;
   connectionsOpened = 0;
+  /** Frames whose time jumped too far ahead of their shard's clock to move it alone. */
+  clockJumpsHeld = 0;
 
   constructor(
     readonly opts: ConnTableOptions,
@@ -119,7 +131,7 @@ export class ConnTable {
     this.addrB = new Uint32Array(cap * 4);
     this.ports = new Uint32Array(cap);
     this.family = new Uint8Array(cap);
-    this.state = new Uint8Array(cap);
+    this.state = new Uint16Array(cap);
     this.cls = new Uint8Array(cap);
     this.shard = new Uint16Array(cap);
     this.firstTs = new Float64Array(cap);
@@ -130,26 +142,25 @@ export class ConnTable {
     this.peak = new Float32Array(cap);
     this.head = new Uint16Array(cap * HEAD_LEN);
     this.ring = new Uint16Array(cap * RING_LEN);
-    this.prev = new Int32Array(cap);
-    this.next = new Int32Array(cap);
-    const lists = opts.shardCount * 2;
-    this.listHead = new Int32Array(lists).fill(-1);
-    this.listTail = new Int32Array(lists).fill(-1);
+    this.lists = new SlotLists(opts.shardCount * 2, cap);
+    this.handshakes = new Handshakes(cap, this.state);
     this.freeStack = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
     this.freeTop = cap;
     this.clock = new Float64Array(opts.shardCount);
     this.lastSweep = new Float64Array(opts.shardCount);
+    this.jumpTo = new Float64Array(opts.shardCount).fill(-Infinity);
   }
 
-  /** Bytes of typed-array state per tracked connection, hash table included. */
+  /** Keeps every symbol of every connection (training), not just head and tail. */
   enableTracing(): void {
     this.traces = new Array<number[]>(this.capacity);
   }
 
+  /** Bytes of typed-array state per tracked connection, hash table included. */
   get bytesPerConnection(): number {
     const perConn =
-      4 + 16 + 16 + 4 + 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4;
+      4 + 16 + 16 + 4 + 1 + 2 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4 + Handshakes.bytesPerConnection;
     return perConn + ((this.mask + 1) * 4) / this.capacity;
   }
 
@@ -159,7 +170,7 @@ export class ConnTable {
    */
   segment(shard: number, ts: number, d: PacketDecoder, direction: number): void {
     this.segments++;
-    if (ts > this.clock[shard]) this.clock[shard] = ts;
+    if (ts > this.clock[shard]) this.advanceClock(shard, ts);
     const b = d.buf;
     const alen = d.addrLen;
     const ka = this.ka;
@@ -260,10 +271,10 @@ export class ConnTable {
       this.nsym[slot] = 0;
       this.nllSum[slot] = 0;
       this.peak[slot] = 0;
-      this.pushTail(shard * 2, slot);
+      this.lists.pushTail(shard * 2, slot);
     } else {
       // The shard the connection was first seen on owns it (a frame of it on another shard is a capture bug or a fuzzer).
-      this.moveToTail(this.shard[slot] * 2, slot);
+      this.lists.moveToTail(this.shard[slot] * 2, slot);
     }
     this.lastTs[slot] = ts;
     this.packets[slot]++;
@@ -272,6 +283,9 @@ export class ConnTable {
     const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
     if (!fromClient) this.state[slot] = st | S_SERVER_SPOKE;
     else if (st & S_SERVER_SPOKE && flags & TCP_ACK) this.state[slot] = st | S_ESTABLISHED;
+    const remoteIsClient = (st & S_REMOTE_IS_CLIENT) !== 0;
+    if (fromClient === remoteIsClient) this.handshakes.remote(slot, flags, d.tcpAck, remoteIsClient);
+    else this.handshakes.local(slot, flags, d.tcpSeq, d.payloadLen);
     const sym = ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags;
     this.addSymbol(slot, sym);
 
@@ -320,7 +334,7 @@ export class ConnTable {
       if (avg > this.peak[slot]) this.peak[slot] = avg;
       if ((this.state[slot] & S_FLAGGED) === 0 && avg > pst.threshold.value) {
         this.state[slot] |= S_FLAGGED;
-        this.sink.onJudged(this, slot, LEVEL_ANOMALOUS, avg, EndReason.Flagged);
+        this.sink.onJudged(this.view.at(slot), LEVEL_ANOMALOUS, avg, EndReason.Flagged);
       }
     }
   }
@@ -341,12 +355,28 @@ export class ConnTable {
       const th = this.models.byClass[this.cls[slot]].threshold;
       const level = score > th.value ? LEVEL_ANOMALOUS : score > th.suspicion ? LEVEL_SUSPICIOUS : LEVEL_NORMAL;
       if (level === LEVEL_ANOMALOUS) this.state[slot] |= S_FLAGGED;
-      this.sink.onJudged(this, slot, level, score, reason);
+      this.sink.onJudged(this.view.at(slot), level, score, reason);
     }
     this.state[slot] |= S_CLOSED;
     const shard = this.shard[slot];
-    this.unlink(shard * 2, slot);
-    this.pushTail(shard * 2 + 1, slot);
+    this.lists.unlink(shard * 2, slot);
+    this.lists.pushTail(shard * 2 + 1, slot);
+  }
+
+  /**
+   * A frame's time moves its shard's clock forward, but a jump by more than the idle timeout, which
+   * would judge every open connection idle at once, is taken only when the next such frame confirms
+   * it: a single frame with a far-future timestamp (a corrupt capture, an injected batch) must not
+   * move the clock there and freeze it, with every later connection judged idle as soon as seen.
+   */
+  private advanceClock(shard: number, ts: number): void {
+    const clock = this.clock[shard];
+    const step = this.opts.idleTimeout;
+    if (clock === 0 || ts - clock <= step || Math.abs(ts - this.jumpTo[shard]) <= step) this.clock[shard] = ts;
+    else {
+      this.jumpTo[shard] = ts;
+      this.clockJumpsHeld++;
+    }
   }
 
   /** Judges idle connections and frees lingering closed ones of a shard, by that shard's capture clock. */
@@ -355,9 +385,9 @@ export class ConnTable {
     if (!force && now - this.lastSweep[shard] < 0.5) return;
     this.lastSweep[shard] = now;
     const closed = shard * 2 + 1;
-    for (let s = this.listHead[closed]; s >= 0 && now - this.lastTs[s] > this.opts.linger; s = this.listHead[closed]) this.free(s);
+    for (let s = this.lists.head[closed]; s >= 0 && now - this.lastTs[s] > this.opts.linger; s = this.lists.head[closed]) this.free(s);
     const open = shard * 2;
-    for (let s = this.listHead[open]; s >= 0 && now - this.lastTs[s] > this.opts.idleTimeout; s = this.listHead[open]) {
+    for (let s = this.lists.head[open]; s >= 0 && now - this.lastTs[s] > this.opts.idleTimeout; s = this.lists.head[open]) {
       this.end(s, EndReason.Idle);
       this.free(s);
     }
@@ -366,7 +396,7 @@ export class ConnTable {
   /** End of stream on a shard: judge every open connection, then forget the shard's state. */
   flushShard(shard: number): void {
     const open = shard * 2;
-    for (let s = this.listHead[open]; s >= 0; s = this.listHead[open]) {
+    for (let s = this.lists.head[open]; s >= 0; s = this.lists.head[open]) {
       this.end(s, EndReason.EndOfStream);
       this.free(s);
     }
@@ -376,25 +406,26 @@ export class ConnTable {
   /** Connections (open and lingering) held for a shard. */
   shardSize(shard: number): number {
     let n = 0;
-    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.next[s]) n++;
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.lists.head[list]; s >= 0; s = this.lists.next[s]) n++;
     return n;
   }
 
   /** The shard moved to another instance: forget its connections without judging them. */
   dropShard(shard: number): void {
-    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.listHead[list]; s >= 0; s = this.listHead[list]) this.free(s);
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.lists.head[list]; s >= 0; s = this.lists.head[list]) this.free(s);
     this.clock[shard] = 0;
     this.lastSweep[shard] = 0;
+    this.jumpTo[shard] = -Infinity;
   }
 
   /** Makes room: the stalest closed connection, else the least recently used open one (judged as if idle). */
   private evictOne(preferShard: number): void {
-    let victim = this.listHead[preferShard * 2 + 1];
-    if (victim < 0) victim = this.listHead[preferShard * 2];
+    let victim = this.lists.head[preferShard * 2 + 1];
+    if (victim < 0) victim = this.lists.head[preferShard * 2];
     if (victim < 0) {
       let best = Infinity;
-      for (let l = 0; l < this.listHead.length; l++) {
-        const s = this.listHead[l];
+      for (let l = 0; l < this.lists.head.length; l++) {
+        const s = this.lists.head[l];
         if (s >= 0 && this.lastTs[s] < best) {
           best = this.lastTs[s];
           victim = s;
@@ -409,7 +440,7 @@ export class ConnTable {
 
   private free(slot: number): void {
     const st = this.state[slot];
-    this.unlink(this.shard[slot] * 2 + (st & S_CLOSED ? 1 : 0), slot);
+    this.lists.unlink(this.shard[slot] * 2 + (st & S_CLOSED ? 1 : 0), slot);
     // Backward-shift deletion keeps probe sequences intact without tombstones.
     const mask = this.mask;
     let i = this.hash[slot] & mask;
@@ -430,30 +461,6 @@ export class ConnTable {
     this.size--;
   }
 
-  private pushTail(list: number, slot: number): void {
-    const t = this.listTail[list];
-    this.prev[slot] = t;
-    this.next[slot] = -1;
-    if (t >= 0) this.next[t] = slot;
-    else this.listHead[list] = slot;
-    this.listTail[list] = slot;
-  }
-
-  private unlink(list: number, slot: number): void {
-    const p = this.prev[slot];
-    const n = this.next[slot];
-    if (p >= 0) this.next[p] = n;
-    else this.listHead[list] = n;
-    if (n >= 0) this.prev[n] = p;
-    else this.listTail[list] = p;
-  }
-
-  private moveToTail(list: number, slot: number): void {
-    if (this.listTail[list] === slot) return;
-    this.unlink(list, slot);
-    this.pushTail(list, slot);
-  }
-
   // Accessors for judgement sinks (not the hot path).
 
   isClientA(slot: number): boolean {
@@ -470,54 +477,13 @@ export class ConnTable {
     return aIsWanted ? this.ports[slot] >>> 16 : this.ports[slot] & 0xffff;
   }
 
-  /** Address words of the client or server end. */
-  addressWords(slot: number, client: boolean): Uint32Array {
-    const aIsWanted = this.isClientA(slot) === client;
-    return (aIsWanted ? this.addrA : this.addrB).subarray(slot * 4, slot * 4 + 4);
-  }
-
   /** The client's then the server's address words, copied: evidence outlives the slot. */
   endpointWords(slot: number): Uint32Array {
-    const words = new Uint32Array(8);
-    words.set(this.addressWords(slot, true), 0);
-    words.set(this.addressWords(slot, false), 4);
-    return words;
-  }
-
-  /** A hash of the address of the client or server end (no allocation). */
-  addressHash(slot: number, client: boolean): number {
-    const arr = this.isClientA(slot) === client ? this.addrA : this.addrB;
     const o = slot * 4;
-    let h = Math.imul(this.family[slot] ^ arr[o], 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ arr[o + 1], 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ arr[o + 2], 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 16) ^ arr[o + 3], 0x9e3779b1);
-    return (h ^ (h >>> 15)) >>> 0;
-  }
-
-  /** A hash of the kept symbols, to tell distinct sequences apart without formatting them. */
-  symbolHash(slot: number): number {
-    const n = this.nsym[slot];
-    let h = Math.imul(n, 0x9e3779b1);
-    const hl = Math.min(n, HEAD_LEN);
-    for (let i = 0; i < hl; i++) h = Math.imul(h ^ this.head[slot * HEAD_LEN + i], 0x85ebca6b) ^ (h >>> 13);
-    if (n > HEAD_LEN) {
-      const base = slot * RING_LEN;
-      for (let j = Math.max(HEAD_LEN, n - RING_LEN); j < n; j++) h = Math.imul(h ^ this.ring[base + (j & RING_MASK)], 0xc2b2ae35) ^ (h >>> 16);
-    }
-    return h >>> 0;
-  }
-
-  /** The kept symbols: all of them, or the head and the tail (the caller marks the gap). */
-  symbols(slot: number): { head: number[]; tail: number[] | null } {
-    const n = this.nsym[slot];
-    const head = Array.from(this.head.subarray(slot * HEAD_LEN, slot * HEAD_LEN + Math.min(n, HEAD_LEN)));
-    if (n <= HEAD_LEN) return { head, tail: null };
-    const base = slot * RING_LEN;
-    const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
-    const tail: number[] = [];
-    for (let j = n - tailLen; j < n; j++) tail.push(this.ring[base + (j & RING_MASK)]);
-    if (n <= HEAD_LEN + RING_LEN) return { head: head.concat(tail), tail: null };
-    return { head, tail };
+    const [client, server] = this.isClientA(slot) ? [this.addrA, this.addrB] : [this.addrB, this.addrA];
+    const words = new Uint32Array(8);
+    words.set(client.subarray(o, o + 4), 0);
+    words.set(server.subarray(o, o + 4), 4);
+    return words;
   }
 }

@@ -1,9 +1,17 @@
-import { createHash } from "node:crypto";
-import { IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from "@vigil/frames";
-import { ConnectionEvidence, Verdict } from "@vigil/proto";
-import { ELLIPSIS, SYM_END, formatSymbols } from "@vigil/models";
-import { ConnTable, HEAD_LEN, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
+import { FRAME_F_DROPPED, IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor } from "@vigil/frames";
+import type { Verdict } from "@vigil/proto";
+import { ConnTable, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
+import type { RawEvidence } from "./evidence.js";
+import type { JudgedConnection } from "./judged.js";
 import type { ModelSet, PstModel } from "./model.js";
+import type { Shape } from "./shape.js";
+import { TIER_NONE, TIER_SUSPICION, significant } from "./significance.js";
+import { Lanes } from "./lanes.js";
+import { composeVerdict } from "./verdict.js";
+import { addressOf, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, noteRecent, type PendingSource, type Window } from "./windows.js";
+
+export { Shape, shapeOf } from "./shape.js";
+export { binomialTail } from "./significance.js";
 
 export interface DetectorOptions {
   detector: string;
@@ -58,278 +66,6 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   maxWindowsPerShard: 20_000,
 };
 
-/** What an anomalous connection looked like, from its first symbols; decides the verdict's label. */
-export const enum Shape {
-  HalfOpen = 0,
-  Refused = 1,
-  SynProbe = 2,
-  ConnectProbe = 3,
-  Session = 4,
-  Backscatter = 5,
-  RstOnly = 6,
-  Xmas = 7,
-  Null = 8,
-  Fin = 9,
-  Midstream = 10,
-}
-const SHAPE_COUNT = 11;
-
-export function shapeOf(head: ArrayLike<number>, off = 0, len = head.length): Shape {
-  const first = head[off];
-  const dir = first >> 8;
-  const f = first & 0xff;
-  if (dir === 0 && (f & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
-    let synAck = false;
-    let reply = false;
-    let clientAck = false;
-    let clientData = false;
-    for (let i = 1; i < len; i++) {
-      const s = head[off + i];
-      if (s === SYM_END) break;
-      const sf = s & 0xff;
-      if (s >> 8 === 1) {
-        reply = true;
-        if ((sf & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) synAck = true;
-        else if (sf & TCP_RST && !synAck) return Shape.Refused;
-      } else {
-        if (sf & TCP_RST && synAck && !clientAck) return Shape.SynProbe;
-        if (sf & TCP_ACK && synAck) clientAck = true;
-        if (sf & TCP_PSH) clientData = true;
-      }
-    }
-    if (!reply) return Shape.HalfOpen;
-    if (synAck && !clientAck) return Shape.HalfOpen;
-    return clientData ? Shape.Session : Shape.ConnectProbe;
-  }
-  if ((f & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) return Shape.Backscatter;
-  if (f & TCP_RST) return Shape.RstOnly;
-  if (dir === 0 && (f & (TCP_SYN | TCP_ACK)) === 0) {
-    if (f === 0) return Shape.Null;
-    if ((f & (TCP_FIN | TCP_PSH | TCP_URG)) === (TCP_FIN | TCP_PSH | TCP_URG)) return Shape.Xmas;
-    if (f & TCP_FIN) return Shape.Fin;
-    return Shape.Xmas;
-  }
-  return Shape.Midstream;
-}
-
-function labelFor(shapes: Uint32Array, distinctPorts: number, connections: number): string {
-  let best = 0;
-  for (let i = 1; i < SHAPE_COUNT; i++) if (shapes[i] > shapes[best]) best = i;
-  const manyPorts = distinctPorts > 5;
-  switch (best as Shape) {
-    case Shape.HalfOpen:
-    case Shape.Refused:
-    case Shape.SynProbe:
-    case Shape.ConnectProbe:
-      if (manyPorts) return shapes[Shape.ConnectProbe] > shapes[Shape.SynProbe] ? "connect-scan" : "syn-scan";
-      if (best === Shape.ConnectProbe) return "brute-force";
-      return connections >= 100 ? "syn-flood" : "half-open";
-    case Shape.Session:
-      return manyPorts ? "connect-scan" : "brute-force";
-    case Shape.Backscatter:
-      return "syn-ack-reflection";
-    case Shape.RstOnly:
-      return "rst-flood";
-    case Shape.Xmas:
-      return "xmas-scan";
-    case Shape.Null:
-      return "null-scan";
-    case Shape.Fin:
-      return "fin-scan";
-    default:
-      return "anomalous-tcp";
-  }
-}
-
-export function wordsToAddress(words: Uint32Array, family: number): string {
-  if (family === 4) {
-    const w = words[0];
-    return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
-  }
-  const parts: number[] = [];
-  for (let i = 0; i < 4; i++) parts.push(words[i] >>> 16, words[i] & 0xffff);
-  // RFC 5952: compress the longest run of two or more zero groups.
-  let bs = -1;
-  let bl = 0;
-  for (let i = 0; i < 8; ) {
-    if (parts[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && parts[j] === 0) j++;
-    if (j - i > bl && j - i >= 2) {
-      bs = i;
-      bl = j - i;
-    }
-    i = j;
-  }
-  const hex = parts.map((p) => p.toString(16));
-  if (bs < 0) return hex.join(":");
-  return `${hex.slice(0, bs).join(":")}::${hex.slice(bs + bl).join(":")}`;
-}
-
-interface Window {
-  /** Key in its map: the address hash, probed forward on a collision. */
-  key: number;
-  family: number;
-  words: Uint32Array;
-  shard: number;
-  address: string;
-  closeAt: number;
-  judged: number;
-  /** Judged connections above the suspicion threshold (the anomalous ones included). */
-  suspicious: number;
-  anomalous: number;
-  packets: number;
-  scoreSum: number;
-  /** Sum of the scores of the connections above the threshold (not just the suspicion threshold). */
-  anomalousScoreSum: number;
-  firstTs: number;
-  lastTs: number;
-  /** Remote windows: connections per local address (by hash), and the local addresses' text. */
-  peers: Map<number, number>;
-  peerText: Map<number, string>;
-  localPorts: Set<number>;
-  models: Map<string, { count: number; threshold: number; suspicion: number; rateAnomalous: number; rateSuspicious: number }>;
-  shapes: Uint32Array;
-  /** Raw until the window turns into a verdict: most windows never do, and formatting is the costly part. */
-  evidence: RawEvidence[];
-  /** Hashes of the symbol sequences already in evidence (at most evidenceMax). */
-  evidenceSeen: number[];
-  /** Local windows only: anomalous connections per remote source (by address hash). */
-  sources?: Map<number, number>;
-  /**
-   * Set once the window has become a verdict. It stays open until closeAt so the source's
-   * further connections are absorbed into it instead of raising one verdict each.
-   */
-  published: boolean;
-  /** Capture time of the last verdict published from the window, and how many renewed ones followed the first. */
-  publishedAt: number;
-  updates: number;
-  /** Once published: last-packet times of the latest minConnections anomalous and minSuspicious suspicious connections. */
-  recent: { anomalous: Float64Array; suspicious: Float64Array; a: number; s: number } | null;
-}
-
-/**
- * A source seen with one suspicious connection so far. Most never get a second (each packet of a
- * spoofed flood comes from a new address), so a full window is only built on the second.
- */
-interface PendingSource {
-  key: number;
-  family: number;
-  words: Uint32Array;
-  closeAt: number;
-  /** Connections judged normal since. */
-  normal: number;
-  anomalous: boolean;
-  score: number;
-  model: PstModel;
-  localPort: number;
-  shape: Shape;
-  hash: number;
-  localHash: number;
-  localText: string;
-  evidence: RawEvidence;
-}
-
-/** One connection's evidence as copied out of the table: formatted only if a verdict needs it. */
-interface RawEvidence {
-  family: number;
-  /** Client address words then server address words. */
-  words: Uint32Array;
-  clientPort: number;
-  serverPort: number;
-  serviceClass: string;
-  head: Uint16Array;
-  tail: Uint16Array | null;
-  score: number;
-  /** The connection's packets (counted into a window that starts from a pending source). */
-  packets: number;
-  firstTs: number;
-  lastTs: number;
-}
-
-function formatEvidence(e: RawEvidence): ConnectionEvidence {
-  return ConnectionEvidence.fromPartial({
-    client: wordsToAddress(e.words.subarray(0, 4), e.family),
-    clientPort: e.clientPort,
-    server: wordsToAddress(e.words.subarray(4, 8), e.family),
-    serverPort: e.serverPort,
-    serviceClass: e.serviceClass,
-    symbols: e.tail ? `${formatSymbols(e.head)} ${ELLIPSIS} ${formatSymbols(e.tail)}` : formatSymbols(e.head),
-    score: e.score,
-    firstTs: e.firstTs,
-    lastTs: e.lastTs,
-  });
-}
-
-function newWindow(key: number, family: number, words: Uint32Array, shard: number, closeAt: number): Window {
-  return {
-    key,
-    family,
-    words,
-    shard,
-    address: "",
-    closeAt,
-    judged: 0,
-    suspicious: 0,
-    anomalous: 0,
-    packets: 0,
-    scoreSum: 0,
-    anomalousScoreSum: 0,
-    firstTs: Infinity,
-    lastTs: -Infinity,
-    peers: new Map(),
-    peerText: new Map(),
-    localPorts: new Set(),
-    models: new Map(),
-    shapes: new Uint32Array(SHAPE_COUNT),
-    evidence: [],
-    evidenceSeen: [],
-    published: false,
-    publishedAt: 0,
-    updates: 0,
-    recent: null,
-  };
-}
-
-/**
- * Windows keyed by address hash without building strings per connection:
- * the stored address words settle a collision, which moves the key forward.
- * Map insertion order is opening order, hence closing order.
- */
-function dominantModel(w: Window): { id: string; threshold: number; suspicion: number; rateAnomalous: number; rateSuspicious: number } | null {
-  let best: { id: string; threshold: number; suspicion: number; rateAnomalous: number; rateSuspicious: number } | null = null;
-  let bestCount = -1;
-  for (const [id, m] of w.models)
-    if (m.count > bestCount || (m.count === bestCount && best !== null && id < best.id)) {
-      bestCount = m.count;
-      best = { id, ...m };
-    }
-  return best;
-}
-
-function addressOf(w: Window): string {
-  if (!w.address) w.address = wordsToAddress(w.words, w.family);
-  return w.address;
-}
-
-function findWindow<T extends { family: number; words: Uint32Array }>(map: Map<number, T>, hash: number, family: number, arr: Uint32Array, off: number): T | undefined {
-  for (let k = hash; ; k = (k + 1) >>> 0) {
-    const w = map.get(k);
-    if (!w) return undefined;
-    const ws = w.words;
-    if (w.family === family && ws[0] === arr[off] && ws[1] === arr[off + 1] && ws[2] === arr[off + 2] && ws[3] === arr[off + 3]) return w;
-  }
-}
-
-function freeKey(map: Map<number, unknown>, hash: number): number {
-  let k = hash;
-  while (map.has(k)) k = (k + 1) >>> 0;
-  return k;
-}
-
 /** One judged connection as a training sequence, with its class. */
 export interface JudgedSequence {
   serviceClass: string;
@@ -342,6 +78,8 @@ export interface JudgedSequence {
   reason: string;
   clientPort: number;
   serverPort: number;
+  /** Whether the remote end acknowledged our initial sequence number. */
+  handshakeVerified: boolean;
 }
 
 export interface DetectorHooks {
@@ -353,27 +91,6 @@ export interface DetectorHooks {
 }
 
 const MAX_SOURCES_TRACKED = 100_000;
-
-/** P(X ≥ k) for X ~ Binomial(n, p), summed in log space. */
-export function binomialTail(n: number, k: number, p: number): number {
-  if (k <= 0) return 1;
-  if (k > n) return 0;
-  if (p <= 0) return 0;
-  if (p >= 1) return 1;
-  const lp = Math.log(p);
-  const lq = Math.log1p(-p);
-  // log C(n, k) by summation; n is a window's connection count, so this stays cheap.
-  let logC = 0;
-  for (let i = 1; i <= k; i++) logC += Math.log(n - k + i) - Math.log(i);
-  let term = logC + k * lp + (n - k) * lq;
-  let sum = 0;
-  for (let i = k; i <= n; i++) {
-    sum += Math.exp(term);
-    term += Math.log(n - i) - Math.log(i + 1) + lp - lq;
-    if (term < -745) break;
-  }
-  return Math.min(1, sum);
-}
 
 /**
  * The detector without the bus: frames in, verdicts out. Tracks connections,
@@ -388,13 +105,16 @@ export class Detector implements JudgementSink {
   /** Malformed frames by Malformed reason; the last slot counts record-format errors (a batch cut short). */
   readonly malformed = new Float64Array(MALFORMED_NAMES.length + 1);
   frames = 0;
+  /** Frames the kernel dropped (a drop rule matched): not evidence, see processRecords. */
+  droppedFrames = 0;
   nonTcp = 0;
   fragments = 0;
   verdicts = 0;
   private readonly windows: Array<Map<number, Window>>;
   private readonly localWindows: Array<Map<number, Window>>;
   private readonly pending: Array<Map<number, PendingSource>>;
-  private readonly sourceId: string[];
+  /** Per shard, one lane per capture source: connections, clock and windows are per lane. */
+  private readonly lanes: Lanes;
   private pendingEvidence: RawEvidence | null = null;
   judgedAnomalous = 0;
   judgedNormal = 0;
@@ -407,15 +127,16 @@ export class Detector implements JudgementSink {
   ) {
     this.opts = { ...DEFAULT_DETECTOR_OPTIONS, ...opts };
     const o = this.opts;
+    this.lanes = new Lanes(o.shardCount);
+    const n = this.lanes.count;
     this.table = new ConnTable(
-      { capacity: o.maxConnections, shardCount: o.shardCount, idleTimeout: o.idleTimeout, linger: o.linger, minSymbols: o.minSymbols },
+      { capacity: o.maxConnections, shardCount: n, idleTimeout: o.idleTimeout, linger: o.linger, minSymbols: o.minSymbols },
       models,
       this,
     );
-    this.windows = Array.from({ length: o.shardCount }, () => new Map());
-    this.localWindows = Array.from({ length: o.shardCount }, () => new Map());
-    this.pending = Array.from({ length: o.shardCount }, () => new Map());
-    this.sourceId = new Array<string>(o.shardCount).fill("");
+    this.windows = Array.from({ length: n }, () => new Map());
+    this.localWindows = Array.from({ length: n }, () => new Map());
+    this.pending = Array.from({ length: n }, () => new Map());
   }
 
   setModels(models: ModelSet): void {
@@ -426,7 +147,7 @@ export class Detector implements JudgementSink {
   /** Processes one batch of packed frame records of a shard. Returns the number of frames. */
   processRecords(shard: number, sourceId: string, records: Uint8Array): number {
     if (shard < 0 || shard >= this.opts.shardCount) throw new RangeError(`shard ${shard} is outside 0..${this.opts.shardCount - 1}`);
-    this.sourceId[shard] = sourceId;
+    const lane = this.lanes.claim(shard, sourceId);
     const c = this.cursor.reset(records);
     const d = this.decoder;
     const table = this.table;
@@ -434,6 +155,12 @@ export class Detector implements JudgementSink {
     try {
       while (c.next()) {
         n++;
+        // What a drop rule stopped is no evidence against its source: a blocked host's retries
+        // (or a busy NAT's users) would otherwise renew the block that dropped them.
+        if (c.flags & FRAME_F_DROPPED) {
+          this.droppedFrames++;
+          continue;
+        }
         if (!d.decode(c.buf, c.dataOffset, c.capLen, c.family, c.origLen)) {
           this.malformed[d.malformed]++;
           continue;
@@ -446,30 +173,44 @@ export class Detector implements JudgementSink {
           this.fragments++;
           continue;
         }
-        table.segment(shard, c.tsSeconds, d, c.direction);
+        table.segment(lane, c.tsSeconds, d, c.direction);
       }
     } catch (err) {
       if ((err as { code?: string }).code !== "VIGIL_ERR_RECORD_FORMAT") throw err;
       this.malformed[MALFORMED_NAMES.length]++;
     }
     this.frames += n;
-    table.sweep(shard);
-    this.closeDueWindows(shard, table.clock[shard]);
+    table.sweep(lane);
+    this.closeDueWindows(lane, table.clock[lane]);
     return n;
   }
 
-  /** Judges everything pending in a shard (its stream ended) and emits the verdicts. */
-  endOfStream(shard: number): void {
-    this.table.flushShard(shard);
-    this.closeDueWindows(shard, Infinity);
+  /**
+   * Judges everything pending in a shard (its stream ended) and emits the verdicts: the lane of
+   * `sourceId` when given (a replay ended, the live capture beside it goes on), else every lane.
+   */
+  endOfStream(shard: number, sourceId?: string): void {
+    for (const lane of this.lanes.of(shard, sourceId)) {
+      this.table.flushShard(lane);
+      this.closeDueWindows(lane, Infinity);
+      this.lanes.release(lane);
+    }
   }
 
   /** Forgets a shard that moved to another instance. */
   dropShard(shard: number): void {
-    this.table.dropShard(shard);
-    this.windows[shard].clear();
-    this.localWindows[shard].clear();
-    this.pending[shard].clear();
+    for (const lane of this.lanes.of(shard)) {
+      this.table.dropShard(lane);
+      this.windows[lane].clear();
+      this.localWindows[lane].clear();
+      this.pending[lane].clear();
+      this.lanes.release(lane);
+    }
+  }
+
+  /** Batches whose source had to share a lane with another source on the shard (all lanes taken). */
+  get sharedLaneBatches(): number {
+    return this.lanes.shared;
   }
 
   pendingWindows(): number {
@@ -480,86 +221,85 @@ export class Detector implements JudgementSink {
     return n;
   }
 
-  onJudged(t: ConnTable, slot: number, level: number, score: number, reason: EndReason): void {
+  onJudged(c: JudgedConnection, level: number, score: number, reason: EndReason): void {
     const anomalous = level === LEVEL_ANOMALOUS;
     if (anomalous) this.judgedAnomalous++;
     else this.judgedNormal++;
-    const model = this.models.byClass[t.cls[slot]];
-    this.hooks.onScore?.(t, slot, score, model);
+    const model = this.models.byClass[c.serviceClass];
+    this.hooks.onScore?.(c.table, c.slot, score, model);
     if (this.hooks.onJudged) {
-      const trace = t.traces?.[slot];
-      const kept = trace ? { head: trace.slice(), tail: null } : t.symbols(slot);
+      const trace = c.trace;
+      const kept = trace ? { head: trace.slice(), tail: null } : c.symbols();
       this.hooks.onJudged({
-        serviceClass: this.models.classMap.classes[t.cls[slot]].name,
+        serviceClass: this.models.classMap.classes[c.serviceClass].name,
         head: kept.head,
         tail: kept.tail,
         anomalous,
         score,
         reason: END_REASON_NAMES[reason],
-        clientPort: t.port(slot, true),
-        serverPort: t.port(slot, false),
+        clientPort: c.clientPort,
+        serverPort: c.serverPort,
+        handshakeVerified: c.handshakeVerified,
       });
     }
-    const shard = t.shard[slot];
+    const lane = c.lane;
     // Only what the remote end started counts against it: a local client's odd outbound
     // connection, or unsolicited SYN-ACKs reflected from a forged source, go to the local window.
-    const remoteIsClient = t.remoteIsClient(slot);
-    const windows = this.windows[shard];
-    const pending = this.pending[shard];
+    const remoteIsClient = c.remoteIsClient;
+    const windows = this.windows[lane];
+    const pending = this.pending[lane];
     if (level === LEVEL_NORMAL && ((windows.size === 0 && pending.size === 0) || !remoteIsClient)) return;
-    const fam = t.family[slot];
-    const rArr = t.isClientA(slot) === remoteIsClient ? t.addrA : t.addrB;
-    const lArr = rArr === t.addrA ? t.addrB : t.addrA;
-    const off = slot * 4;
-    const rHash = t.addressHash(slot, remoteIsClient);
-    let w = remoteIsClient && windows.size ? findWindow(windows, rHash, fam, rArr, off) : undefined;
-    const first = remoteIsClient && !w && pending.size ? findWindow(pending, rHash, fam, rArr, off) : undefined;
+    const fam = c.family;
+    const remote = c.remoteWords;
+    const rHash = c.remoteHash;
+    let w = remoteIsClient && windows.size ? findWindow(windows, rHash, fam, remote) : undefined;
+    const first = remoteIsClient && !w && pending.size ? findWindow(pending, rHash, fam, remote) : undefined;
     if (level === LEVEL_NORMAL) {
       if (w) w.judged++;
       else if (first) first.normal++;
       return;
     }
-    const now = t.clock[shard];
+    const now = c.now;
     const o = this.opts;
     let defer = false;
     if (!w && remoteIsClient) {
       if (first) {
         pending.delete(first.key);
-        w = newWindow(freeKey(windows, rHash), fam, first.words, shard, now + o.windowSeconds);
+        w = newWindow(freeKey(windows, rHash), fam, first.words, lane, now + o.windowSeconds);
         windows.set(w.key, w);
         this.addPending(w, first);
       } else if (o.minConnections > 1 && o.minSuspicious > 1) {
         if (pending.size < o.maxWindowsPerShard) defer = true;
         else this.windowsRefused++;
       } else if (windows.size < o.maxWindowsPerShard) {
-        w = newWindow(freeKey(windows, rHash), fam, rArr.slice(off, off + 4), shard, now + o.windowSeconds);
+        w = newWindow(freeKey(windows, rHash), fam, remote.slice(), lane, now + o.windowSeconds);
         windows.set(w.key, w);
       } else this.windowsRefused++;
     }
-    const lHash = t.addressHash(slot, !remoteIsClient);
-    const locals = this.localWindows[shard];
-    let lw = findWindow(locals, lHash, fam, lArr, off);
+    const lHash = c.localHash;
+    const locals = this.localWindows[lane];
+    let lw = findWindow(locals, lHash, fam, c.localWords);
     if (!lw) {
-      lw = newWindow(freeKey(locals, lHash), fam, lArr.slice(off, off + 4), shard, now + o.windowSeconds);
+      lw = newWindow(freeKey(locals, lHash), fam, c.localWords.slice(), lane, now + o.windowSeconds);
       lw.sources = new Map();
       locals.set(lw.key, lw);
     }
-    const shape = shapeOf(t.head, slot * HEAD_LEN, Math.min(HEAD_LEN, t.nsym[slot]));
-    const localPort = remoteIsClient ? t.port(slot, false) : t.port(slot, true);
-    const hash = t.symbolHash(slot);
+    const shape = c.shape;
+    const localPort = c.localPort;
+    const hash = c.hash;
     this.pendingEvidence = null;
     if (w) {
-      this.addTo(w, t, slot, anomalous, score, model, localPort, shape, hash);
+      this.addTo(w, c, anomalous, score, model, localPort, shape, hash);
       if (!w.peerText.has(lHash)) w.peerText.set(lHash, addressOf(lw));
       w.peers.set(lHash, (w.peers.get(lHash) ?? 0) + 1);
     }
-    this.addTo(lw, t, slot, anomalous, score, model, localPort, shape, hash);
+    this.addTo(lw, c, anomalous, score, model, localPort, shape, hash);
     if (defer) {
       const key = freeKey(pending, rHash);
       pending.set(key, {
         key,
         family: fam,
-        words: rArr.slice(off, off + 4),
+        words: remote.slice(),
         closeAt: now + o.windowSeconds,
         normal: 0,
         anomalous,
@@ -570,7 +310,7 @@ export class Detector implements JudgementSink {
         hash,
         localHash: lHash,
         localText: addressOf(lw),
-        evidence: (this.pendingEvidence ??= this.evidenceOf(t, slot, score, model.name)),
+        evidence: (this.pendingEvidence ??= c.evidence(score, model.name)),
       });
     }
     const sources = lw.sources!;
@@ -583,22 +323,16 @@ export class Detector implements JudgementSink {
       if (tier) {
         w.published = true;
         w.publishedAt = now;
-        if (o.verdictUpdateSeconds > 0)
-          w.recent = { anomalous: new Float64Array(o.minConnections).fill(-Infinity), suspicious: new Float64Array(o.minSuspicious).fill(-Infinity), a: 0, s: 0 };
+        if (o.verdictUpdateSeconds > 0) w.recent = newRecent(o.minConnections, o.minSuspicious);
         this.emit(w, false, 1, tier);
       }
-    } else if (w?.recent) {
-      const r = w.recent;
-      const lastTs = t.lastTs[slot];
-      if (anomalous && r.anomalous.length) r.anomalous[r.a++ % r.anomalous.length] = lastTs;
-      if (r.suspicious.length) r.suspicious[r.s++ % r.suspicious.length] = lastTs;
-    }
+    } else if (w?.recent) noteRecent(w.recent, anomalous, c.lastTs);
     // The attack goes on: a renewed verdict lets the rules service block the source again if its
     // rule has expired meanwhile (a TTL shorter than the window); it attaches to a live rule. The
     // window as a whole stays significant, so the renewal needs as many fresh connections as a
     // first verdict, within the last verdictUpdateSeconds: one odd connection of a source that has
     // stopped (a SYN retransmitted because our block dropped the first) must not block it again.
-    if (w?.recent && now - w.publishedAt >= o.verdictUpdateSeconds && this.attackGoesOn(w.recent, now - o.verdictUpdateSeconds)) {
+    if (w?.recent && now - w.publishedAt >= o.verdictUpdateSeconds && attackGoesOn(w.recent, now - o.verdictUpdateSeconds)) {
       const tier = this.significant(w);
       if (tier) {
         w.publishedAt = now;
@@ -611,7 +345,7 @@ export class Detector implements JudgementSink {
   /** The source's second suspicious connection: its window starts with the first one, as if it had always been there. */
   private addPending(w: Window, p: PendingSource): void {
     const e = p.evidence;
-    this.count(w, p.anomalous, p.score, p.model, p.localPort, p.shape, e.packets, e.firstTs, e.lastTs);
+    count(w, p.anomalous, p.score, p.model, p.localPort, p.shape, e.packets, e.firstTs, e.lastTs);
     w.judged += p.normal;
     w.evidenceSeen.push(p.hash);
     w.evidence.push(e);
@@ -619,96 +353,35 @@ export class Detector implements JudgementSink {
     w.peers.set(p.localHash, 1);
   }
 
-  private count(win: Window, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, packets: number, firstTs: number, lastTs: number): void {
-    win.judged++;
-    win.suspicious++;
-    if (anomalous) {
-      win.anomalous++;
-      win.anomalousScoreSum += score;
-    }
-    win.packets += packets;
-    win.scoreSum += score;
-    if (firstTs < win.firstTs) win.firstTs = firstTs;
-    if (lastTs > win.lastTs) win.lastTs = lastTs;
-    if (win.localPorts.size < 1024) win.localPorts.add(localPort);
-    let m = win.models.get(model.id);
-    if (!m) {
-      const th = model.threshold;
-      m = { count: 0, threshold: th.value, suspicion: th.suspicion, rateAnomalous: 1 - th.percentile / 100, rateSuspicious: 1 - th.suspicionPercentile / 100 };
-      win.models.set(model.id, m);
-    }
-    m.count++;
-    win.shapes[shape]++;
-  }
-
-  private addTo(win: Window, t: ConnTable, slot: number, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
-    this.count(win, anomalous, score, model, localPort, shape, t.packets[slot], t.firstTs[slot], t.lastTs[slot]);
+  private addTo(win: Window, c: JudgedConnection, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
+    count(win, anomalous, score, model, localPort, shape, c.packets, c.firstTs, c.lastTs);
     if (win.evidence.length < this.opts.evidenceMax && !win.evidenceSeen.includes(hash)) {
       win.evidenceSeen.push(hash);
       // One copy per connection, shared by its source and local windows.
-      this.pendingEvidence ??= this.evidenceOf(t, slot, score, model.name);
+      this.pendingEvidence ??= c.evidence(score, model.name);
       win.evidence.push(this.pendingEvidence);
     }
   }
 
-  /** Whether the latest minConnections anomalous, or minSuspicious suspicious, connections all ended after `since`. */
-  private attackGoesOn(r: NonNullable<Window["recent"]>, since: number): boolean {
-    const all = (times: Float64Array) => times.length > 0 && times.every((ts) => ts >= since);
-    return all(r.anomalous) || all(r.suspicious);
-  }
-
-  /**
-   * Whether a source's window holds more anomalous or suspicious connections than benign traffic
-   * plausibly would: 2 on the anomalous count, 1 on the suspicious count, 0 when neither.
-   */
+  /** Whether a source's window holds more anomalous or suspicious connections than benign traffic plausibly would (its tier). */
   private significant(w: Window): number {
     const m = dominantModel(w);
-    if (!m) return 0;
-    const o = this.opts;
-    if (w.anomalous >= o.minConnections && binomialTail(w.judged, w.anomalous, m.rateAnomalous) < o.alpha) return 2;
-    if (w.suspicious >= o.minSuspicious && binomialTail(w.judged, w.suspicious, m.rateSuspicious) < o.alpha) return 1;
-    return 0;
+    return m ? significant(w.judged, w.anomalous, w.suspicious, m.rateAnomalous, m.rateSuspicious, this.opts) : TIER_NONE;
   }
 
-  private evidenceOf(t: ConnTable, slot: number, score: number, serviceClass: string): RawEvidence {
-    const words = t.endpointWords(slot);
-    const n = t.nsym[slot];
-    let head: Uint16Array;
-    let tail: Uint16Array | null = null;
-    if (n <= HEAD_LEN) head = t.head.slice(slot * HEAD_LEN, slot * HEAD_LEN + n);
-    else {
-      const kept = t.symbols(slot);
-      head = Uint16Array.from(kept.head);
-      if (kept.tail) tail = Uint16Array.from(kept.tail);
-    }
-    return {
-      family: t.family[slot],
-      words,
-      clientPort: t.port(slot, true),
-      serverPort: t.port(slot, false),
-      serviceClass,
-      head,
-      tail,
-      score,
-      packets: t.packets[slot],
-      firstTs: t.firstTs[slot],
-      lastTs: t.lastTs[slot],
-    };
-  }
-
-  private closeDueWindows(shard: number, now: number): void {
-    const windows = this.windows[shard];
+  private closeDueWindows(lane: number, now: number): void {
+    const windows = this.windows[lane];
     for (const [key, w] of windows) {
       if (w.closeAt > now) break;
       windows.delete(key);
       // A window that did not become a verdict while open cannot become one now: nothing was added since.
     }
-    const pending = this.pending[shard];
+    const pending = this.pending[lane];
     for (const [key, p] of pending) {
       if (p.closeAt > now) break;
       pending.delete(key);
     }
-    const locals = this.localWindows[shard];
+    const locals = this.localWindows[lane];
     for (const [key, lw] of locals) {
       if (lw.closeAt > now) break;
       locals.delete(key);
@@ -720,66 +393,13 @@ export class Detector implements JudgementSink {
         rest += count;
         sources++;
       }
-      if (rest >= this.opts.floodMinConnections && sources >= this.opts.floodMinSources) this.emit(lw, true, sources, 1, rest);
+      if (rest >= this.opts.floodMinConnections && sources >= this.opts.floodMinSources) this.emit(lw, true, sources, TIER_SUSPICION, rest);
     }
   }
 
-  /**
-   * Publishes a window as a verdict. Its score is the mean score of the connections that made the
-   * tier (all above the tier's threshold), and its threshold is that tier's: the threshold for the
-   * anomalous count, the suspicion threshold otherwise, so score > threshold always holds.
-   */
   private emit(w: Window, aggregate: boolean, sources: number, tier: number, connections?: number): void {
-    const m = dominantModel(w)!;
-    const model = m.id;
-    const threshold = tier === 2 ? m.threshold : m.suspicion;
-    const score = tier === 2 ? w.anomalousScoreSum / Math.max(1, w.anomalous) : w.scoreSum / Math.max(1, w.suspicious);
-    // Every connection above the suspicion threshold is part of the verdict; score and threshold are the tier's.
-    const counted = connections ?? w.suspicious;
-    addressOf(w);
-    let other = "";
-    let otherCount = -1;
-    for (const [h, c] of w.peers) {
-      const text = w.peerText.get(h)!;
-      if (c > otherCount || (c === otherCount && text < other)) {
-        other = text;
-        otherCount = c;
-      }
-    }
-    const ports = [...w.localPorts].sort((a, b) => a - b);
-    const label = aggregate ? labelFor(w.shapes, ports.length, w.suspicious).replace("half-open", "syn-flood") : labelFor(w.shapes, ports.length, w.suspicious);
-    const sourceId = this.sourceId[w.shard];
-    const idInput = `${this.opts.detector}|${sourceId}|${w.shard}|${aggregate ? "aggregate" : "source"}|${w.address}|${w.firstTs.toFixed(6)}${w.updates ? `|update ${w.updates}` : ""}`;
-    const id = `${this.opts.detector}-${createHash("sha256").update(idInput).digest("hex").slice(0, 24)}`;
-    const tierName = tier === 2 ? "threshold" : "suspicion threshold";
-    const portText = ports.length === 0 ? "" : ports.length <= 5 ? ` port${ports.length > 1 ? "s" : ""} ${ports.join(",")}` : ` ${ports.length} ports`;
-    const summary = aggregate
-      ? `${label}: ${counted} anomalous TCP connections from ${sources} sources to ${w.address}${portText} (mean score ${score.toFixed(2)} > ${tierName} ${threshold.toFixed(2)}, ${model})`
-      : `${label}: ${counted} of ${w.judged} TCP connections from ${w.address} to ${other}${portText} anomalous, ${tier === 2 ? w.anomalous : w.suspicious} above the ${tierName} (mean score ${score.toFixed(2)} > ${threshold.toFixed(2)}, ${model})`;
+    const origin = { detector: this.opts.detector, instance: this.opts.instance, sourceId: this.lanes.sourceOf(w.lane), shard: this.lanes.shardOf(w.lane) };
     this.verdicts++;
-    this.hooks.onVerdict?.(
-      Verdict.fromPartial({
-        id,
-        detector: this.opts.detector,
-        instance: this.opts.instance,
-        sourceId,
-        address: aggregate ? "" : w.address,
-        aggregate,
-        localAddress: aggregate ? w.address : other,
-        localPorts: ports,
-        protocol: IPPROTO_TCP,
-        score,
-        threshold,
-        model,
-        label,
-        connections: counted,
-        packets: w.packets,
-        firstTs: w.firstTs,
-        lastTs: w.lastTs,
-        summary,
-        pst: { connections: w.evidence.map(formatEvidence) },
-      }),
-    );
+    this.hooks.onVerdict?.(composeVerdict(w, origin, aggregate, sources, tier, connections));
   }
 }
-

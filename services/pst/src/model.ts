@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CompiledPst, ContextCounter, exportTree, learnTree, PstError, validateParams, type PstParams, type TrainingSequence } from "./pst.js";
@@ -230,12 +229,6 @@ export class ModelSet {
     const depth = Math.max(...[...models.values()].map((m) => m.params.maxDepth));
     if (depth > 15) throw new PstError("maxDepth above 15 does not fit the per-connection ring", "VIGIL_ERR_PST_MODEL");
   }
-}
-
-export function sha256Hex(chunks: Iterable<Uint8Array>): string {
-  const h = createHash("sha256");
-  for (const c of chunks) h.update(c);
-  return h.digest("hex");
 }
 
 /** The models as `vigil pst export --format json` prints them (and the console draws them). */

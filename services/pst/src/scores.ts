@@ -1,7 +1,7 @@
 import { ScorePublisher, type NatsConnection } from "@vigil/bus";
+import { formatAddressWords } from "@vigil/frames";
 import type { ScoreSample } from "@vigil/proto";
 import type { ConnTable } from "./conntrack.js";
-import { wordsToAddress } from "./detector.js";
 import type { PstModel } from "./model.js";
 
 /** A judged connection's score as kept in the reservoir: addresses still as words. */
@@ -23,7 +23,7 @@ export function formatScore(r: RawScore): ScoreSample {
     ts: r.ts,
     score: r.score,
     threshold: r.threshold,
-    key: `${wordsToAddress(r.words.subarray(0, 4), r.family)} -> ${wordsToAddress(r.words.subarray(4, 8), r.family)}:${r.serverPort} ${r.serviceClass}`,
+    key: `${formatAddressWords(r.words, 0, r.family)} -> ${formatAddressWords(r.words, 4, r.family)}:${r.serverPort} ${r.serviceClass}`,
     model: r.model,
     bmu: -1,
   };

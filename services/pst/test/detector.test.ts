@@ -4,7 +4,7 @@ import type { Verdict } from "@vigil/proto";
 import { formatSymbols } from "@vigil/models";
 import { Detector, type DetectorOptions, type JudgedSequence } from "../src/detector.js";
 import type { ModelSet } from "../src/model.js";
-import { A, F, P, R, S, benignVariants, syntheticModels, writeConversation } from "./helpers.js";
+import { A, F, P, R, S, benignVariants, syntheticModels, writeConversation } from "./support/models.js";
 import type { Step } from "../src/synthetic.js";
 
 let models: ModelSet;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FAMILY_IPV4, FAMILY_IPV6, RecordWriter, craftPacket } from "@vigil/frames";
 import { Detector } from "../src/detector.js";
-import { syntheticModels } from "./helpers.js";
+import { syntheticModels } from "./support/models.js";
 
 function prng(seed: number) {
   let x = seed >>> 0 || 1;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { RecordWriter } from "@vigil/frames";
 import { exportCommand, trainCommand } from "../src/cli.js";
 import { readModelDir, readModelFile, ServiceClassMap } from "../src/model.js";
-import { benignVariants, writeConversation, writeTempRecords } from "./helpers.js";
+import { benignVariants, writeConversation, writeTempRecords } from "./support/models.js";
 
 async function syntheticPcap(n: number): Promise<string> {
   const w = new RecordWriter();

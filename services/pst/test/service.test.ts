@@ -13,7 +13,7 @@ import { pstSchema } from "../src/config.js";
 import { writeModelFile } from "../src/model.js";
 import { PstService } from "../src/service.js";
 import { splitByShard } from "../src/training.js";
-import { A, R, S, benignVariants, syntheticModels, writeConversation } from "./helpers.js";
+import { A, R, S, benignVariants, syntheticModels, writeConversation } from "./support/models.js";
 
 const SHARDS = 16;
 const log = createLogger("pst-test", "silent");

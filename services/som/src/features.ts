@@ -1,6 +1,8 @@
 import {
   DIR_EGRESS,
   DIR_INGRESS,
+  FAMILY_IPV4,
+  FAMILY_IPV6,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
   IPPROTO_TCP,
@@ -9,7 +11,7 @@ import {
   TCP_FIN,
   TCP_RST,
   TCP_SYN,
-  formatAddress,
+  formatAddressWords,
   type PacketDecoder,
 } from "@vigil/frames";
 
@@ -441,22 +443,7 @@ export class WindowStats {
   /** Formats the address of a dense index. */
   address(idx: number): string {
     const slot = this.addrSlots[idx];
-    const k = slot << 2;
-    const len = this.addrLen[slot];
-    const words = this.addrKeys;
-    if (len === 4) {
-      const w = words[k];
-      return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
-    }
-    const b = new Uint8Array(16);
-    for (let i = 0; i < 4; i++) {
-      const w = words[k + i];
-      b[4 * i] = w >>> 24;
-      b[4 * i + 1] = (w >>> 16) & 0xff;
-      b[4 * i + 2] = (w >>> 8) & 0xff;
-      b[4 * i + 3] = w & 0xff;
-    }
-    return formatAddress(b, 0, 16);
+    return formatAddressWords(this.addrKeys, slot << 2, this.addrLen[slot] === 4 ? FAMILY_IPV4 : FAMILY_IPV6);
   }
 
   /** Destination ports that carried at least minPackets packets of this window, most packets first. */

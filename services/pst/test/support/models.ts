@@ -1,8 +1,8 @@
 import { RecordWriter } from "@vigil/frames";
-import { ModelSet, ServiceClassMap } from "../src/model.js";
-import { collectSequences, trainModels, type CollectedSequences } from "../src/training.js";
+import { ModelSet, ServiceClassMap } from "../../src/model.js";
+import { collectSequences, trainModels, type CollectedSequences } from "../../src/training.js";
 import { parseSequence } from "@vigil/models";
-import { A, F, P, R, S, benignExchange, writeConversation, type Step } from "../src/synthetic.js";
+import { A, F, P, R, S, benignExchange, writeConversation, type Step } from "../../src/synthetic.js";
 
 export { A, F, P, R, S, benignExchange, writeConversation };
 
