@@ -1,6 +1,7 @@
 // The compose lab for real: local base images (no registry here), the Vigil
 // images, `compose up`, an attack replayed through capture, the verdict and the
-// rule read over the gRPC API, pst scaled to three replicas sharing the shards
+// rule read over the gRPC API and found in the enforcement namespace's nftables
+// (not the host's), pst scaled to three replicas sharing the shards
 // (seen on the bus and by Prometheus), then everything torn down and checked gone.
 //
 // Runs wherever a Docker engine can: the host's when it answers, else a dockerd
@@ -12,7 +13,7 @@
 // and Debian has no grafana package (its dashboards are checked by
 // dashboards.test.ts and metrics.test.ts).
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -100,8 +101,8 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       VIGIL_PROMETHEUS_PORT: String(promPort),
       VIGIL_RULES_GRPC_PORT: String(await freePort()),
       VIGIL_CONSOLE_PORT: String(await freePort()),
-      // The host's own firewall stays untouched: decisions are recorded, not enforced.
-      VIGIL_RULES_ENFORCER: "dry-run",
+      // No VIGIL_RULES_ENFORCER: the lab's default, nftables in the enforcement
+      // container's namespace; the host's own firewall stays untouched (checked below).
       // An idle interface of its own (one end of a veth pair): live AF_PACKET
       // capture starts, capabilities and all, without reading anybody else's traffic.
       VIGIL_CAPTURE_INTERFACE: dummy,
@@ -184,6 +185,10 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     expect(capEff("rules")).toBe(NET_ADMIN);
     expect(capEff("capture")).toBe(NET_ADMIN | NET_RAW);
     expect(capEff("pst")).toBe(0n);
+    // Rules live in the enforcement container's network namespace, not the host's.
+    const netns = (svc: string) => readlinkSync(`/proc/${must("docker", ["inspect", "-f", "{{.State.Pid}}", containerOf(svc)]).trim()}/ns/net`);
+    expect(netns("rules")).toBe(netns("enforcement"));
+    expect(netns("rules")).not.toBe(readlinkSync("/proc/self/ns/net"));
   }, 240_000);
 
   it("a replayed attack becomes a verdict and a rule, read over the gRPC API", async (ctx) => {
@@ -208,6 +213,10 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     expect(verdicts.verdicts.length).toBeGreaterThan(0);
     const rules = await new Promise<ListRulesResponse>((res, rej) => control!.listRules(ListRulesRequest.fromPartial({}), (e: grpc.ServiceError | null, r: ListRulesResponse) => (e ? rej(e) : res(r))));
     expect(rules.rules.some((r) => r.srcCidr === `${attacker}/32`), JSON.stringify(rules.rules)).toBe(true);
+    // Enforced by nftables inside the enforcement namespace, and nowhere in the host's ruleset.
+    const pid = must("docker", ["inspect", "-f", "{{.State.Pid}}", containerOf("rules")]).trim();
+    await waitFor("the block in the enforcement namespace's nftables", () => must("nsenter", [`--net=/proc/${pid}/ns/net`, "nft", "list", "table", "inet", "vigil"]).includes(attacker), 20_000, 500);
+    expect(must("nft", ["list", "ruleset"])).not.toContain(attacker);
   }, 120_000);
 
   it("scales pst to three replicas that share the shards, and Prometheus finds all three", async (ctx) => {
@@ -222,5 +231,10 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; health: string }> } };
       return r.data.activeTargets.filter((t) => t.labels.job === "vigil-pst" && t.health === "up").length === 3;
     }, 90_000, 1000);
+    // Rules are scraped in their namespace, through the enforcement container's name.
+    await waitFor("Prometheus scraping rules at enforcement:9473", async () => {
+      const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string; instance: string }; health: string }> } };
+      return r.data.activeTargets.some((t) => t.labels.job === "vigil-rules" && t.labels.instance === "enforcement:9473" && t.health === "up");
+    }, 60_000, 1000);
   }, 240_000);
 });
