@@ -57,7 +57,7 @@ function targetBlock(target: string): string {
 describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${composeMissing})` : ""}`, () => {
   it("is valid, alone and with the kernel overlay", () => {
     const base = resolved(["compose.yaml"]);
-    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "enforcement", "grafana", "nats", "nats-volume-init", "prometheus", "pst", "rules", "som"]);
+    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "enforcement", "grafana", "nats", "nats-volume-init", "notify", "prometheus", "pst", "rules", "som"]);
     const kernel = resolved(["compose.yaml", "deploy/compose.kernel.yaml"]);
     expect(JSON.stringify(kernel.services.capture.devices)).toContain("/dev/vigil");
     expect(kernel.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe("kernel");
@@ -100,7 +100,7 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
 
   it("builds every Vigil service from a target of the one Dockerfile", () => {
     const { services } = resolved(["compose.yaml"]);
-    for (const name of ["capture", "pst", "som", "rules", "console"]) {
+    for (const name of ["capture", "pst", "som", "rules", "console", "notify"]) {
       const svc = services[name];
       expect(svc.build?.dockerfile, name).toMatch(/deploy\/docker\/Dockerfile$/);
       expect(targets.has(svc.build!.target!), `${name}: Dockerfile has no target ${svc.build?.target}`).toBe(true);
@@ -114,7 +114,7 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
 
   it("lets detectors scale, keeps capture and the console on the host's network, rules in a namespace of their own", () => {
     const { services } = resolved(["compose.yaml"]);
-    for (const name of ["pst", "som"]) {
+    for (const name of ["pst", "som", "notify"]) {
       const svc = services[name];
       // Fixed names or published ports would make a second replica fail to start.
       expect(svc.container_name, name).toBeUndefined();
