@@ -232,8 +232,15 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
     readdirSync(dashboardsDir)
       .filter((f) => f.endsWith(".json"))
       .flatMap((f) => {
-        const d = JSON.parse(readFileSync(join(dashboardsDir, f), "utf8")) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
-        return d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${f} / ${p.title}`, expr: t.expr })));
+        const d = JSON.parse(readFileSync(join(dashboardsDir, f), "utf8")) as {
+          panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+          annotations?: { list: Array<{ name: string; expr?: string }> };
+        };
+        return [
+          ...d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${f} / ${p.title}`, expr: t.expr }))),
+          // The block/unblock annotation queries too.
+          ...(d.annotations?.list ?? []).flatMap((a) => (a.expr ? [{ where: `${f} / annotation ${a.name}`, expr: a.expr }] : [])),
+        ];
       });
 
   it("every dashboard panel queries only metrics the services export, in valid PromQL", async () => {
