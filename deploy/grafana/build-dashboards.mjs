@@ -155,7 +155,7 @@ const dashboards = [
   {
     uid: "vigil-kernel",
     title: "Vigil / Kernel module",
-    description: "The vigil module as the services see it: frames through its capture ring and their losses, the rule table the rules service keeps in it.",
+    description: "The vigil module as the services see it: frames through its capture ring and their losses, the rule table the rules service keeps in it. Without the module (enforcer nftables or dry-run, capture on AF_PACKET) these panels show no data: that is expected.",
     panels: [
       stat("Frames/s through the ring", "", [[`sum(rate(vigil_capture_frames_captured_total{source="kernel"}[${R}]))`, "frames"]], "pps"),
       stat("Ring drops/s", "Frames the module could not put in a full ring. Packets are never affected, only what the detectors see.", [[`sum(rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "drops"]], "pps", { thresholds: [1, 100] }),
