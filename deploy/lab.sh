@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The compose lab with the right files: adds deploy/compose.kernel.yaml when the
 # vigil module's ring (/dev/vigil) exists, otherwise capture uses AF_PACKET on
-# VIGIL_CAPTURE_INTERFACE (default: the interface of the default route).
+# VIGIL_CAPTURE_INTERFACE (default: the interface of the default route). Rules
+# enforce in the lab's own network namespace; VIGIL_HOST_ENFORCEMENT=1 adds
+# deploy/compose.host-enforcement.yaml (rules block in the host's firewall).
 #
 #   deploy/lab.sh up [--scale pst=3]     build missing images, start, wait until healthy
 #   deploy/lab.sh <any docker compose command and options>
@@ -9,6 +11,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 files=(-f "$repo/compose.yaml")
 [ -e /dev/vigil ] && files+=(-f "$repo/deploy/compose.kernel.yaml")
+[ "${VIGIL_HOST_ENFORCEMENT:-0}" = 1 ] && files+=(-f "$repo/deploy/compose.host-enforcement.yaml")
 if [ -z "${VIGIL_CAPTURE_INTERFACE:-}" ]; then
   VIGIL_CAPTURE_INTERFACE=$(ip -4 route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
   export VIGIL_CAPTURE_INTERFACE=${VIGIL_CAPTURE_INTERFACE:-eth0}

@@ -35,8 +35,8 @@ const dashboards = [
       stat("Frames lost", "Share of frames that never reached the bus: ring full plus capture's own drops.", [
         [`(sum(rate(vigil_capture_ring_drops_total[${R}])) + sum(rate(vigil_capture_frames_dropped_total[${R}]))) / clamp_min(sum(rate(vigil_capture_frames_captured_total[${R}])) + sum(rate(vigil_capture_ring_drops_total[${R}])), 1)`, "lost"],
       ], "percentunit", { thresholds: [0.001, 0.01] }),
-      stat("Services up", "Scrape targets answering, by job.", [["sum by (job) (up{job=~\"vigil-.*\"})", "{{job}}"]], "short"),
-      stat("Bus connected", "Capture instances connected to NATS.", [["sum(vigil_capture_bus_connected)", "connected"]], "short"),
+      stat("Services up", "Scrape targets answering, by job: red at 0 (no instance of that service answers).", [["sum by (job) (up{job=~\"vigil-.*\"})", "{{job}}"]], "short", { upDown: true }),
+      stat("Bus connected", "Capture instances connected to NATS: red at 0.", [["sum(vigil_capture_bus_connected)", "connected"]], "short", { upDown: true }),
       row("Capture"),
       ts("Packets/s captured and published", "Read from the source versus published on vigil.frames.<shard>; the gap is skipped (non-IP, filtered) or dropped frames.", [
         [`sum by (instance, source) (rate(vigil_capture_frames_captured_total[${R}]))`, "captured {{instance}} ({{source}})"],
@@ -130,6 +130,7 @@ const dashboards = [
     title: "Vigil / Rules",
     description: "Decisions from verdicts to enforced rules: what is blocked, why, for how long, and how fast.",
     panels: [
+      stat("Rules service up", "Rules instances Prometheus scrapes: red at 0 (no decisions, no expiries).", [["sum(up{job=\"vigil-rules\"})", "up"]], "short", { upDown: true }),
       stat("Active rules", "", [["sum(vigil_rules_active_rules)", "active"]], "short"),
       stat("Decision latency p99", "From verdict received to rule enforced.", [[`histogram_quantile(0.99, sum by (le) (rate(vigil_rules_decision_latency_seconds_bucket[${R}])))`, "p99"]], "s", { thresholds: [0.1, 1] }),
       stat("Enforcement errors (1h)", "", [["sum(increase(vigil_rules_enforcement_errors_total[1h]))", "errors"]], "short", { thresholds: [1, 1] }),
@@ -154,7 +155,7 @@ const dashboards = [
   {
     uid: "vigil-kernel",
     title: "Vigil / Kernel module",
-    description: "The vigil module as the services see it: frames through its capture ring and their losses, the rule table the rules service keeps in it.",
+    description: "The vigil module as the services see it: frames through its capture ring and their losses, the rule table the rules service keeps in it. Without the module (enforcer nftables or dry-run, capture on AF_PACKET) these panels show no data: that is expected.",
     panels: [
       stat("Frames/s through the ring", "", [[`sum(rate(vigil_capture_frames_captured_total{source="kernel"}[${R}]))`, "frames"]], "pps"),
       stat("Ring drops/s", "Frames the module could not put in a full ring. Packets are never affected, only what the detectors see.", [[`sum(rate(vigil_capture_ring_drops_total{source="kernel"}[${R}]))`, "drops"]], "pps", { thresholds: [1, 100] }),
@@ -163,7 +164,7 @@ const dashboards = [
       stat("Packets/s through the hooks", "Packets the module's netfilter hooks saw (module stats over generic netlink, read by the rules service with the kmod enforcer).", [[`sum(rate(vigil_kernel_packets_seen_total[${R}]))`, "seen"]], "pps"),
       stat("Dropped by rules/s", "Packets the module dropped because a rule matched.", [[`sum(rate(vigil_kernel_packets_dropped_total[${R}]))`, "dropped"]], "pps"),
       stat("Module ring drops/s", "Frames the module itself counted as lost to full capture rings (all readers).", [[`sum(rate(vigil_kernel_ring_drops_total[${R}]))`, "drops"]], "pps", { thresholds: [1, 100] }),
-      stat("Module reachable", "1: the rules service read the module's stats at the last scrape; 0: the module is unloaded or does not answer; no data: the enforcer is not kmod.", [["min(vigil_kernel_module_up)", "up"]], "short"),
+      stat("Module reachable", "1: the rules service read the module's stats at the last scrape; 0: the module is unloaded or does not answer; no data: the enforcer is not kmod.", [["min(vigil_kernel_module_up)", "up"]], "short", { upDown: true }),
       row("Module counters"),
       ts("Packets seen and dropped by the module", "From the module's own counters: packets through the hooks, dropped by a rule, and written to the capture rings.", [
         [`sum(rate(vigil_kernel_packets_seen_total[${R}]))`, "seen"],
@@ -197,6 +198,40 @@ const dashboards = [
     ],
   },
 ];
+
+/**
+ * The instance filter every query carries: each vigil_* selector and up{} gets
+ * instance=~"$instance", so one host (or one detector replica) can be picked.
+ */
+const INSTANCE = 'instance=~"$instance"';
+export function withInstance(expr) {
+  return expr.replace(/\b(vigil_[a-z0-9_]+|up)(\{([^}]*)\})?(?=[\s[)]|$)/g, (_m, name, _b, inner) =>
+    `${name}{${inner ? `${inner}, ` : ""}${INSTANCE}}`,
+  );
+}
+
+/** Block and unblock marks on every time series, from the rules service's counters (a Prometheus annotation query). */
+const ANNOTATIONS = [
+  {
+    name: "Blocks",
+    iconColor: "red",
+    expr: `sum by (origin) (increase(vigil_rules_rules_added_total[1m])) > 0`,
+    titleFormat: "Rules added",
+    textFormat: "{{origin}}: rules added",
+    tagKeys: "origin",
+  },
+  {
+    name: "Unblocks",
+    iconColor: "green",
+    expr: `sum by (origin) (increase(vigil_rules_rules_expired_total[1m])) > 0 or sum by (cause) (increase(vigil_rules_rules_removed_total[1m])) > 0`,
+    titleFormat: "Rules expired or removed",
+    textFormat: "{{origin}}{{cause}}: rules expired or removed",
+    tagKeys: "origin,cause",
+  },
+];
+
+/** Up/connected stats: red at 0, green from 1. */
+const UP_DOWN = { mode: "absolute", steps: [{ color: "red", value: null }, { color: "green", value: 1 }] };
 
 function thresholds(steps) {
   if (!steps) return { mode: "absolute", steps: [{ color: "green", value: null }] };
@@ -232,7 +267,7 @@ function build(d) {
       datasource: DS,
       gridPos: { h, w, x, y },
       fieldConfig: {
-        defaults: { unit: p.unit, thresholds: thresholds(p.thresholds), color: { mode: p.type === "stat" ? "thresholds" : "palette-classic" } },
+        defaults: { unit: p.unit, thresholds: p.upDown ? UP_DOWN : thresholds(p.thresholds), color: { mode: p.type === "stat" ? "thresholds" : "palette-classic" } },
         overrides: [],
       },
       options:
@@ -244,7 +279,7 @@ function build(d) {
       targets: p.targets.map(([expr, legend], i) => ({
         refId: String.fromCharCode(65 + i),
         datasource: DS,
-        expr,
+        expr: withInstance(expr),
         legendFormat: legend,
         ...(p.heatmap ? { format: "heatmap" } : {}),
         range: true,
@@ -268,13 +303,38 @@ function build(d) {
     time: { from: "now-1h", to: "now" },
     links: [{ type: "dashboards", tags: ["vigil"], asDropdown: true, title: "Vigil", includeVars: true, keepTime: true }],
     templating: {
-      list: [{ name: "datasource", label: "Prometheus", type: "datasource", query: "prometheus", current: { text: "Prometheus", value: "vigil-prometheus" }, hide: 0 }],
+      list: [
+        { name: "datasource", label: "Prometheus", type: "datasource", query: "prometheus", current: { text: "Prometheus", value: "vigil-prometheus" }, hide: 0 },
+        {
+          name: "instance",
+          label: "Instance",
+          description: "Host or replica (the scrape target's instance label); All shows every one.",
+          type: "query",
+          datasource: DS,
+          query: { query: 'label_values(up{job=~"vigil-.*"}, instance)', refId: "instance" },
+          definition: 'label_values(up{job=~"vigil-.*"}, instance)',
+          refresh: 2,
+          multi: true,
+          includeAll: true,
+          allValue: ".*",
+          current: { text: ["All"], value: ["$__all"] },
+          sort: 1,
+          hide: 0,
+        },
+      ],
     },
-    annotations: { list: [] },
+    annotations: {
+      list: [
+        { builtIn: 1, name: "Annotations & Alerts", type: "dashboard", datasource: { type: "grafana", uid: "-- Grafana --" }, enable: true, hide: true, iconColor: "rgba(0, 211, 255, 1)" },
+        ...ANNOTATIONS.map((a) => ({ datasource: DS, enable: true, hide: false, step: "1m", useValueForTime: false, ...a, expr: withInstance(a.expr) })),
+      ],
+    },
     panels,
   };
 }
 
-mkdirSync(outDir, { recursive: true });
-for (const d of dashboards) writeFileSync(join(outDir, `${d.uid}.json`), JSON.stringify(build(d), null, 2) + "\n");
-process.stderr.write(`build-dashboards: ${dashboards.length} dashboards in ${outDir}\n`);
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  mkdirSync(outDir, { recursive: true });
+  for (const d of dashboards) writeFileSync(join(outDir, `${d.uid}.json`), JSON.stringify(build(d), null, 2) + "\n");
+  process.stderr.write(`build-dashboards: ${dashboards.length} dashboards in ${outDir}\n`);
+}

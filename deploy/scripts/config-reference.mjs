@@ -18,7 +18,7 @@ const { values } = parseArgs({ options: { out: { type: "string" }, check: { type
 const out = values.out ?? join(root, "docs/config-reference.md");
 
 /** Sections and where their schema lives; the shared "nats" section comes from @vigil/config. */
-const SERVICES = ["capture", "pst", "som", "rules", "console"];
+const SERVICES = ["capture", "pst", "som", "rules", "console", "notify"];
 
 let ts = null;
 try {

@@ -42,6 +42,9 @@ function resolveUncached(files: string[], env: Record<string, string>): { servic
   return parseYaml(r.stdout) as { services: Record<string, ComposeService> };
 }
 
+const mountsOf = (svc: ComposeService) =>
+  (svc.volumes ?? []).map((v) => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1], type: v.startsWith("/") || v.startsWith(".") ? "bind" : "volume" } : v));
+
 const dockerfile = readFileSync(join(repoRoot, "deploy/docker/Dockerfile"), "utf8");
 const targets = new Set([...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]));
 function targetBlock(target: string): string {
@@ -54,7 +57,7 @@ function targetBlock(target: string): string {
 describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${composeMissing})` : ""}`, () => {
   it("is valid, alone and with the kernel overlay", () => {
     const base = resolved(["compose.yaml"]);
-    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "grafana", "nats", "nats-volume-init", "prometheus", "pst", "rules", "som"]);
+    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "enforcement", "grafana", "nats", "nats-volume-init", "notify", "prometheus", "pst", "rules", "som"]);
     const kernel = resolved(["compose.yaml", "deploy/compose.kernel.yaml"]);
     expect(JSON.stringify(kernel.services.capture.devices)).toContain("/dev/vigil");
     expect(kernel.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe("kernel");
@@ -97,7 +100,7 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
 
   it("builds every Vigil service from a target of the one Dockerfile", () => {
     const { services } = resolved(["compose.yaml"]);
-    for (const name of ["capture", "pst", "som", "rules", "console"]) {
+    for (const name of ["capture", "pst", "som", "rules", "console", "notify"]) {
       const svc = services[name];
       expect(svc.build?.dockerfile, name).toMatch(/deploy\/docker\/Dockerfile$/);
       expect(targets.has(svc.build!.target!), `${name}: Dockerfile has no target ${svc.build?.target}`).toBe(true);
@@ -109,9 +112,9 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
     expect(local.services.pst.image).toBe("vigil/pst:t1");
   });
 
-  it("lets detectors scale and keeps capture and rules on the host's network", () => {
+  it("lets detectors scale, keeps capture and the console on the host's network, rules in a namespace of their own", () => {
     const { services } = resolved(["compose.yaml"]);
-    for (const name of ["pst", "som"]) {
+    for (const name of ["pst", "som", "notify"]) {
       const svc = services[name];
       // Fixed names or published ports would make a second replica fail to start.
       expect(svc.container_name, name).toBeUndefined();
@@ -119,10 +122,39 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
       expect(svc.network_mode, name).toBeUndefined();
       expect(svc.environment!.VIGIL_NATS__SERVERS).toBe("[nats://nats:4222]");
     }
-    for (const name of ["capture", "rules", "console"]) {
+    for (const name of ["capture", "console"]) {
       expect(services[name].network_mode, name).toBe("host");
       expect(services[name].environment!.VIGIL_NATS__SERVERS).toBe("[nats://127.0.0.1:4222]");
     }
+    // Not the host's firewall by default: rules share the enforcement container's namespace, enforcing with nftables there.
+    expect(services.rules.network_mode).toMatch(/^(service|container):enforcement/);
+    expect(services.rules.environment!.VIGIL_RULES__ENFORCER).toBe("nftables");
+    expect(services.rules.environment!.VIGIL_NATS__SERVERS).toBe("[nats://nats:4222]");
+    expect(services.rules.ports ?? []).toEqual([]);
+    expect(services.enforcement.networks).toBeDefined();
+    // The console reaches rules over the control socket on the shared state volume.
+    expect(services.console.environment!.VIGIL_CONSOLE__RULES__ADDRESS).toBe("unix:/var/lib/vigil/control.sock");
+    const stateOf = (svc: ComposeService) => JSON.stringify(svc.volumes ?? []);
+    expect(stateOf(services.console)).toMatch(/vigil-state/);
+    expect(stateOf(services.rules)).toMatch(/vigil-state/);
+    // The capture interface comes from the environment, eth0 when unset.
+    expect(services.capture.environment!.VIGIL_CAPTURE__INTERFACE).toBe("eth0");
+    expect(resolved(["compose.yaml"], { VIGIL_CAPTURE_INTERFACE: "ens3" }).services.capture.environment!.VIGIL_CAPTURE__INTERFACE).toBe("ens3");
+    // The overlay puts rules on the host's firewall, and Prometheus follows them there.
+    const host = resolved(["compose.yaml", "deploy/compose.host-enforcement.yaml"]).services;
+    expect(host.rules.network_mode).toBe("host");
+    expect(host.rules.environment!.VIGIL_RULES__ENFORCER).toBe("auto");
+    expect(host.rules.environment!.VIGIL_NATS__SERVERS).toBe("[nats://127.0.0.1:4222]");
+    const promConfig = (svc: ComposeService) => mountsOf(svc).find((m) => m.target === "/etc/prometheus/prometheus.yml")!.source;
+    expect(promConfig(services.prometheus)).toMatch(/prometheus-lab\.yml$/);
+    expect(promConfig(host.prometheus)).toMatch(/prometheus-lab-host-enforcement\.yml$/);
+    expect(mountsOf(host.prometheus).filter((m) => m.target === "/etc/prometheus/prometheus.yml")).toHaveLength(1);
+    const scrapes = (f: string) => readFileSync(join(repoRoot, "deploy/prometheus", f), "utf8");
+    expect(scrapes("prometheus-lab.yml")).toContain('"enforcement:9473"');
+    expect(scrapes("prometheus-lab-host-enforcement.yml")).toContain('"172.30.47.1:9473"');
+    // Apart from the rules target the two files say the same.
+    const strip = (t: string) => t.replace(/^[ \t]*#.*\n/gm, "").replace(/"enforcement:9473"|"172\.30\.47\.1:9473"/, "RULES");
+    expect(strip(scrapes("prometheus-lab-host-enforcement.yml"))).toBe(strip(scrapes("prometheus-lab.yml")));
     // Published ports stay on the host's loopback.
     for (const [name, svc] of Object.entries(services))
       for (const p of (svc.ports ?? []) as Array<{ host_ip?: string } | string>)
@@ -131,8 +163,7 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
 
   it("keeps JetStream on a volume and mounts configuration that exists", () => {
     const { services } = resolved(["compose.yaml"]);
-    const mounts = (svc: ComposeService) =>
-      (svc.volumes ?? []).map((v) => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1], type: v.startsWith("/") || v.startsWith(".") ? "bind" : "volume" } : v));
+    const mounts = mountsOf;
     const natsData = mounts(services.nats).find((m) => m.target === "/data");
     expect(natsData?.type).toBe("volume");
     const natsConf = readFileSync(join(repoRoot, "deploy/config/nats-lab.conf"), "utf8");

@@ -13,13 +13,30 @@ interface Panel {
   gridPos: { x: number; y: number; w: number; h: number };
   datasource?: { type: string; uid: string };
   targets?: Array<{ refId: string; expr: string; datasource: { uid: string } }>;
-  fieldConfig?: { defaults: { unit?: string } };
+  fieldConfig?: { defaults: { unit?: string; thresholds?: { steps: Array<{ color: string; value: number | null }> } } };
+}
+interface Variable {
+  name: string;
+  type: string;
+  current?: { value: string | string[] };
+  query?: { query: string } | string;
+  includeAll?: boolean;
+  multi?: boolean;
+  allValue?: string;
+}
+interface Annotation {
+  name: string;
+  builtIn?: number;
+  enable: boolean;
+  expr?: string;
+  datasource: { uid: string };
 }
 interface Dashboard {
   uid: string;
   title: string;
   panels: Panel[];
-  templating: { list: Array<{ name: string; type: string; current?: { value: string } }> };
+  templating: { list: Variable[] };
+  annotations: { list: Annotation[] };
 }
 
 const dir = join(repoRoot, "deploy/grafana/dashboards");
@@ -96,6 +113,67 @@ describe("Grafana dashboards", () => {
       }
     });
   }
+
+  // Metric names a PromQL expression selects (not functions, labels or keywords).
+  const metricsIn = (expr: string) => [...expr.matchAll(/\b(vigil_[a-z0-9_]+|up)\b(?=\s*[{[)]|\s*$)/g)].map((m) => m[1]);
+  const documented = new Set([...readFileSync(join(repoRoot, "docs/metrics-reference.md"), "utf8").matchAll(/^\| `(vigil_[a-z0-9_]+)` \|/gm)].map((m) => m[1]));
+
+  for (const f of files) {
+    it(`${f}: an instance variable every query filters on, block/unblock annotations, up stats red at 0`, () => {
+      const d = load(f);
+      const v = d.templating.list.find((x) => x.name === "instance");
+      expect(v, "no instance variable").toBeDefined();
+      expect(v!.type).toBe("query");
+      expect(JSON.stringify(v!.query)).toContain("label_values(up{job=~\\\"vigil-.*\\\"}, instance)");
+      expect(v!.includeAll && v!.multi).toBe(true);
+      expect(v!.allValue).toBe(".*");
+      const queries = [
+        ...d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: p.title, expr: t.expr }))),
+        ...d.annotations.list.filter((a) => a.expr).map((a) => ({ where: `annotation ${a.name}`, expr: a.expr! })),
+      ];
+      for (const { where, expr } of queries) {
+        const names = metricsIn(expr);
+        expect(names.length, `${where}: ${expr}`).toBeGreaterThan(0);
+        // Every selector, not just one: a sum over two metrics filtered on one would mix hosts.
+        const filtered = [...expr.matchAll(/\b(?:vigil_[a-z0-9_]+|up)\{[^}]*instance=~"\$instance"[^}]*\}/g)].length;
+        expect(filtered, `${where}: ${expr}`).toBe(names.length);
+      }
+      const marks = d.annotations.list.filter((a) => !a.builtIn);
+      const blocks = marks.find((a) => a.name === "Blocks");
+      const unblocks = marks.find((a) => a.name === "Unblocks");
+      expect(blocks?.enable && unblocks?.enable).toBe(true);
+      expect(blocks!.expr).toMatch(/increase\(vigil_rules_rules_added_total\{/);
+      expect(unblocks!.expr).toMatch(/increase\(vigil_rules_rules_expired_total\{/);
+      expect(unblocks!.expr).toMatch(/increase\(vigil_rules_rules_removed_total\{/);
+      for (const a of marks) expect(a.datasource.uid).toBe("${datasource}");
+      // Up / connected / reachable stats: red below 1, green from 1.
+      const upStats = d.panels.filter((p) => p.type === "stat" && /\b(up|connected|reachable)\b/i.test(p.title));
+      for (const p of upStats) {
+        const steps = p.fieldConfig!.defaults.thresholds!.steps;
+        expect(steps, p.title).toEqual([{ color: "red", value: null }, { color: "green", value: 1 }]);
+      }
+    });
+  }
+
+  it("up and connected stats exist where the review asked for them", () => {
+    const upTitles = files.flatMap((f) => load(f).panels.filter((p) => p.type === "stat" && p.fieldConfig?.defaults.thresholds?.steps[0]?.color === "red").map((p) => p.title));
+    expect(upTitles).toEqual(expect.arrayContaining(["Services up", "Bus connected", "Module reachable", "Rules service up"]));
+  });
+
+  it("query only metrics docs/metrics-reference.md documents", () => {
+    expect(documented.size).toBeGreaterThan(50);
+    const missing = new Set<string>();
+    for (const f of files) {
+      const d = load(f);
+      const exprs = [...d.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...d.annotations.list.flatMap((a) => (a.expr ? [a.expr] : []))];
+      for (const n of exprs.flatMap(metricsIn)) {
+        if (n === "up") continue;
+        const base = n.replace(/_(bucket|sum|count)$/, "");
+        if (!documented.has(n) && !documented.has(base)) missing.add(`${f}: ${n}`);
+      }
+    }
+    expect([...missing]).toEqual([]);
+  });
 
   it("are provisioned where compose mounts them, with the datasource they name", () => {
     const compose = parseYaml(readFileSync(join(repoRoot, "compose.yaml"), "utf8")) as { services: Record<string, { volumes: string[]; environment: Record<string, string> }> };

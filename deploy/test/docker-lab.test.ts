@@ -1,6 +1,7 @@
 // The compose lab for real: local base images (no registry here), the Vigil
 // images, `compose up`, an attack replayed through capture, the verdict and the
-// rule read over the gRPC API, pst scaled to three replicas sharing the shards
+// rule read over the gRPC API and found in the enforcement namespace's nftables
+// (not the host's), the block notified to a webhook by the notifier, pst scaled to three replicas sharing the shards
 // (seen on the bus and by Prometheus), then everything torn down and checked gone.
 //
 // Runs wherever a Docker engine can: the host's when it answers, else a dockerd
@@ -12,7 +13,8 @@
 // and Debian has no grafana package (its dashboards are checked by
 // dashboards.test.ts and metrics.test.ts).
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -31,7 +33,7 @@ const staticReason =
     ? "VIGIL_DOCKER_LAB=0 asks to skip the docker lab"
     : !compose
       ? "neither `docker compose` nor docker-compose is installed (apt-get install docker-compose; scripts/deps/deploy.apt lists it)"
-      : (["capture", "pst", "som", "rules"].map(serviceMissing).find(Boolean) ?? null);
+      : (["capture", "pst", "som", "rules", "notify"].map(serviceMissing).find(Boolean) ?? null);
 if (staticReason) console.warn(`deploy/test/docker-lab: skipped: ${staticReason}`);
 
 const PROJECT = "vigil-labtest";
@@ -50,6 +52,10 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
   const pstOwners = new Map<string, { shards: number[]; at: number }>();
   const rulesEos = new Set<string>();
   let promPort = 0;
+  /** The notifier's webhook: a receiver on the lab bridge's gateway (the host side), started once the bridge exists. */
+  let hook: Server | null = null;
+  const hooked: Array<Record<string, unknown>> = [];
+  const hookPort = 39000 + (process.pid % 1000);
   const timings: Record<string, number> = {};
   const timed = async <T>(phase: string, fn: () => T | Promise<T>): Promise<T> => {
     const t = Date.now();
@@ -100,11 +106,12 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       VIGIL_PROMETHEUS_PORT: String(promPort),
       VIGIL_RULES_GRPC_PORT: String(await freePort()),
       VIGIL_CONSOLE_PORT: String(await freePort()),
-      // The host's own firewall stays untouched: decisions are recorded, not enforced.
-      VIGIL_RULES_ENFORCER: "dry-run",
+      // No VIGIL_RULES_ENFORCER: the lab's default, nftables in the enforcement
+      // container's namespace; the host's own firewall stays untouched (checked below).
       // An idle interface of its own (one end of a veth pair): live AF_PACKET
       // capture starts, capabilities and all, without reading anybody else's traffic.
       VIGIL_CAPTURE_INTERFACE: dummy,
+      VIGIL_NOTIFY_TARGETS: `[{name: lab, type: webhook, url: "http://172.30.47.1:${hookPort}/hook"}]`,
     };
     // A run killed half-way leaves its project behind: start from nothing.
     if (projectObjects("container").length + projectObjects("volume").length + projectObjects("network").length > 0) {
@@ -121,11 +128,20 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     );
     await timed("base images", () => must(join(repoRoot, "deploy/docker/local-base-images.sh"), [], 1_200_000));
     await timed("vigil images", () =>
-      must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules"]),
+      must(join(repoRoot, "deploy/docker/build-images.sh"), ["--tag", TAG, "--node-image", "vigil-local/node:20-bookworm-slim", "capture", "pst", "som", "rules", "notify"]),
     );
     // Rebuilt images leave their predecessors untagged: do not let them pile up.
     run("docker", ["image", "prune", "-f", "--filter", "label=org.opencontainers.image.source=vigil"], 120_000);
-    await timed("compose up", () => dc("up", "-d", "nats", "capture", "pst", "som", "rules", "prometheus"));
+    await timed("compose up", () => dc("up", "-d", "nats", "capture", "pst", "som", "rules", "notify", "prometheus"));
+    hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        hooked.push(JSON.parse(body) as Record<string, unknown>);
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => hook!.listen(hookPort, "172.30.47.1", r));
 
     nc = await connectBus({ servers: [`nats://127.0.0.1:${natsPort}`], name: "docker-lab-test", logger: createLogger("docker-lab-test", "warn") });
     nc.subscribe(subjects.heartbeat("pst"), {
@@ -142,6 +158,8 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
 
   afterAll(async () => {
     control?.close();
+    hook?.closeAllConnections();
+    await new Promise((r) => (hook ? hook.close(r) : r(undefined)));
     if (nc) await nc.close().catch(() => undefined);
     const leftovers: string[] = [];
     try {
@@ -171,12 +189,12 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     await waitFor("every lab container healthy", () => {
       const ps = must("docker", ["ps", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--format", "{{.Names}} {{.Status}}"]);
       const lines = ps.trim().split("\n").filter(Boolean);
-      return lines.length >= 6 && lines.every((l) => l.includes("(healthy)"));
+      return lines.length >= 8 && lines.every((l) => l.includes("(healthy)"));
     }, 180_000, 2000);
     // Who runs as what, inside: only capture and rules are root, and with just their capabilities.
     const proc1 = (svc: string) => must("docker", ["exec", containerOf(svc), "cat", "/proc/1/status"]);
     const field = (status: string, name: string) => new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(status)![1];
-    for (const svc of ["pst", "som"]) expect(field(proc1(svc), "Uid"), svc).toBe("10001");
+    for (const svc of ["pst", "som", "notify"]) expect(field(proc1(svc), "Uid"), svc).toBe("10001");
     expect(field(proc1("nats"), "Uid")).toBe("65534");
     const capEff = (svc: string) => BigInt(`0x${field(proc1(svc), "CapEff")}`);
     const NET_ADMIN = 1n << 12n;
@@ -184,6 +202,10 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     expect(capEff("rules")).toBe(NET_ADMIN);
     expect(capEff("capture")).toBe(NET_ADMIN | NET_RAW);
     expect(capEff("pst")).toBe(0n);
+    // Rules live in the enforcement container's network namespace, not the host's.
+    const netns = (svc: string) => readlinkSync(`/proc/${must("docker", ["inspect", "-f", "{{.State.Pid}}", containerOf(svc)]).trim()}/ns/net`);
+    expect(netns("rules")).toBe(netns("enforcement"));
+    expect(netns("rules")).not.toBe(readlinkSync("/proc/self/ns/net"));
   }, 240_000);
 
   it("a replayed attack becomes a verdict and a rule, read over the gRPC API", async (ctx) => {
@@ -208,6 +230,12 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     expect(verdicts.verdicts.length).toBeGreaterThan(0);
     const rules = await new Promise<ListRulesResponse>((res, rej) => control!.listRules(ListRulesRequest.fromPartial({}), (e: grpc.ServiceError | null, r: ListRulesResponse) => (e ? rej(e) : res(r))));
     expect(rules.rules.some((r) => r.srcCidr === `${attacker}/32`), JSON.stringify(rules.rules)).toBe(true);
+    // Enforced by nftables inside the enforcement namespace, and nowhere in the host's ruleset.
+    const pid = must("docker", ["inspect", "-f", "{{.State.Pid}}", containerOf("rules")]).trim();
+    await waitFor("the block in the enforcement namespace's nftables", () => must("nsenter", [`--net=/proc/${pid}/ns/net`, "nft", "list", "table", "inet", "vigil"]).includes(attacker), 20_000, 500);
+    expect(must("nft", ["list", "ruleset"])).not.toContain(attacker);
+    // The notifier in its container told the webhook.
+    await waitFor("the block notified to the webhook", () => hooked.some((j) => j.kind === "block" && (j.rule as { source?: string })?.source === `${attacker}/32`), 30_000, 500);
   }, 120_000);
 
   it("scales pst to three replicas that share the shards, and Prometheus finds all three", async (ctx) => {
@@ -222,5 +250,10 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
       const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; health: string }> } };
       return r.data.activeTargets.filter((t) => t.labels.job === "vigil-pst" && t.health === "up").length === 3;
     }, 90_000, 1000);
+    // Rules are scraped in their namespace, through the enforcement container's name.
+    await waitFor("Prometheus scraping rules at enforcement:9473", async () => {
+      const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string; instance: string }; health: string }> } };
+      return r.data.activeTargets.some((t) => t.labels.job === "vigil-rules" && t.labels.instance === "enforcement:9473" && t.health === "up");
+    }, 60_000, 1000);
   }, 240_000);
 });

@@ -6,7 +6,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "@vigil/testing";
 
-const SECTIONS = ["capture", "pst", "som", "rules", "console"];
+const SECTIONS = ["capture", "pst", "som", "rules", "console", "notify"];
 const configBuilt = existsSync(join(repoRoot, "packages/config/dist/index.js")) ? null : "packages/config is not built";
 
 describe.skipIf(configBuilt)(`configuration reference ${configBuilt ? `(skipped: ${configBuilt})` : ""}`, () => {

@@ -14,7 +14,7 @@ import { benignConnection, synScan, writePcap, type TimedPacket } from "./suppor
 import { exportedNames, fetchText, metricNamesIn, serviceMissing, startService, waitHealthy, type RunningService } from "./support/services.js";
 
 const prometheusMissing = spawnSync("prometheus", ["--version"]).status === 0 ? null : "prometheus is not installed (apt-get install prometheus)";
-const SCRAPED = ["capture", "pst", "som", "rules", "console"] as const;
+const SCRAPED = ["capture", "pst", "som", "rules", "console", "notify"] as const;
 type Scraped = (typeof SCRAPED)[number];
 
 /** What each service must show in Prometheus once traffic flowed: metric and a check of the value. */
@@ -39,6 +39,7 @@ const KEY_METRICS: Record<Scraped, Array<[string, (v: number) => boolean, string
     ["count(vigil_rules_store_backlog)", (v) => v === 1, "store backlog exported"],
   ],
   console: [["max(vigil_console_rules_reachable)", (v) => v === 1, "the rules service answers the console"]],
+  notify: [["count(vigil_notify_dead_letters_total)", (v) => v === 1, "dead letters counted for its one target"]],
 };
 
 const missing = Object.fromEntries(SCRAPED.map((s) => [s, serviceMissing(s)])) as Record<Scraped, string | null>;
@@ -93,6 +94,8 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
         metrics: { host: "127.0.0.1", port: metricsPort.get("rules") ?? 0 },
       },
       console: { host: "127.0.0.1", port: consolePort, rules: { address: `unix:${join(work, "control.sock")}` } },
+      // One target, so its per-target series exist (nothing listens there: it is not the test's subject).
+      notify: { metrics: { host: "127.0.0.1", port: metricsPort.get("notify") ?? 0 }, targets: [{ name: "metrics-test", type: "webhook", url: "http://127.0.0.1:1/" }] },
     };
     const cfgFile = join(work, "vigil.yaml");
     writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
@@ -100,7 +103,7 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
 
     // Consumers first, so that the replay's first frames find them subscribed.
     // A service that is built but does not start fails its own test below; the others go on.
-    for (const s of (["rules", "console", "pst", "som", "capture"] as const).filter((x) => available.includes(x))) {
+    for (const s of (["rules", "console", "notify", "pst", "som", "capture"] as const).filter((x) => available.includes(x))) {
       const svc = startService(s, env);
       services.set(s, svc);
       try {
@@ -229,8 +232,15 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
     readdirSync(dashboardsDir)
       .filter((f) => f.endsWith(".json"))
       .flatMap((f) => {
-        const d = JSON.parse(readFileSync(join(dashboardsDir, f), "utf8")) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
-        return d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${f} / ${p.title}`, expr: t.expr })));
+        const d = JSON.parse(readFileSync(join(dashboardsDir, f), "utf8")) as {
+          panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+          annotations?: { list: Array<{ name: string; expr?: string }> };
+        };
+        return [
+          ...d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${f} / ${p.title}`, expr: t.expr }))),
+          // The block/unblock annotation queries too.
+          ...(d.annotations?.list ?? []).flatMap((a) => (a.expr ? [{ where: `${f} / annotation ${a.name}`, expr: a.expr }] : [])),
+        ];
       });
 
   it("every dashboard panel queries only metrics the services export, in valid PromQL", async () => {

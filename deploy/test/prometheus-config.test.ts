@@ -18,7 +18,7 @@ describe.skipIf(promtoolMissing)(`Prometheus files ${promtoolMissing ? `(skipped
   });
 
   it("promtool check config accepts the host and the lab configuration", () => {
-    for (const f of ["prometheus.yml", "prometheus-lab.yml"]) {
+    for (const f of ["prometheus.yml", "prometheus-lab.yml", "prometheus-lab-host-enforcement.yml"]) {
       const r = promtool("check", "config", f);
       expect(r.status, `${f}: ${r.stdout}${r.stderr}`).toBe(0);
       expect(r.stdout).toContain(`SUCCESS: ${f} is valid prometheus config file syntax`);

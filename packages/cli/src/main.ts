@@ -13,6 +13,7 @@ const PROVIDERS = [
   "@vigil/rules/cli",
   "@vigil/lab/cli",
   "@vigil/console/cli",
+  "@vigil/notify/cli",
 ];
 
 async function loadCommands(): Promise<Command[]> {

@@ -81,6 +81,7 @@ export const upCommand: Command = {
         endpoints: [`gRPC 127.0.0.1:${DEFAULT_PORTS.rulesGrpc} and unix:${join(stateDir, "control.sock")} (vigil.v1.Control)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
       },
       { name: "console", healthPort: DEFAULT_PORTS.console, env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
+      { name: "notify", healthPort: 9474, env: {}, endpoints: ["notifications: notify.targets in the configuration, `vigil notify test` to try them", "metrics http://127.0.0.1:9474/metrics"] },
     ].filter((s) => existsSync(mainOf(s.name)));
 
     const children = new Map<string, ServiceProcess>();

@@ -45,6 +45,10 @@ export const errorCatalog = {
     meaning: "A message on the bus does not decode as the type its subject carries; the message names the type, size and subject.",
     where: "@vigil/bus codecs",
   },
+  VIGIL_ERR_NOTIFY_DELIVERY: {
+    meaning: "A notification was not accepted by its target (HTTP status, connection error, sendmail exit status); the message names the target, never its URL. Retried with backoff, or dead-lettered when permanent or out of retries.",
+    where: "notify",
+  },
   VIGIL_ERR_STORE: {
     meaning: "The rule store is unusable: JetStream is not enabled on the NATS server, or the store is not open.",
     where: "rules",
