@@ -1,5 +1,6 @@
 import "./styles.css";
 import { connectLive } from "./live";
+import { watchOutages } from "./outage";
 import { modelsPage } from "./pages/models";
 import { overviewPage } from "./pages/overview";
 import { rulesPage } from "./pages/rules";
@@ -51,5 +52,6 @@ document.getElementById("theme")!.addEventListener("click", () => {
   route(true); // charts read their colours from the theme when built
 });
 window.addEventListener("hashchange", () => route());
-connectLive(document.getElementById("conn")!);
+const stream = connectLive(document.getElementById("conn")!);
+watchOutages(document.getElementById("outage")!, stream);
 route(true);
