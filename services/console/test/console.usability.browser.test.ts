@@ -283,6 +283,8 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
 
   it("rules: a refused field is marked at the field, not only in a toast", async () => {
     await page.goto(`${consoleServer!.url}/#/rules`);
+    // The same page without the rule id is a new view: the previous view's notice is gone.
+    await expect.poll(() => page.getByTestId("rule-not-active").count()).toBe(0);
     const form = page.getByTestId("add-rule");
     await form.locator("input[name=srcCidr]").fill("10.0.0.1/8");
     await form.locator("input[name=reason]").fill("bad cidr");

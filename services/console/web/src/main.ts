@@ -35,8 +35,9 @@ function route(force = false) {
   const hash = location.hash.replace(/^#\/?/, "");
   const [name, query = ""] = hash.split("?");
   const page = PAGES[name] ? name : "overview";
-  if (!force && page === current && name) return;
-  current = page;
+  // The query counts too: #/rules?id=… and #/rules are different views of one page.
+  if (!force && hash === current && name) return;
+  current = hash;
   cleanup?.();
   main.replaceChildren();
   document.title = `${PAGES[page].title} · Vigil console`;

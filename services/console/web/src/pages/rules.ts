@@ -1,6 +1,6 @@
 import { api, type Rule } from "../api";
 import { coalesce, h, toast } from "../dom";
-import { enumText, fmtCount, fmtDuration, fmtTime, PROTOCOLS } from "../format";
+import { enumText, fmtCount, fmtDate, fmtDuration, fmtTime, PROTOCOLS } from "../format";
 import { on } from "../live";
 
 export function rulesPage(root: HTMLElement, params: URLSearchParams): () => void {
@@ -70,7 +70,7 @@ export function rulesPage(root: HTMLElement, params: URLSearchParams): () => voi
               h("td", { class: "mono" }, matchText(r)),
               h("td", null, enumText(r.origin, "ORIGIN_"), r.detector ? h("div", { class: "muted" }, r.detector) : null),
               h("td", null, r.reason || "–", r.verdictIds?.length ? h("div", null, r.verdictIds.slice(0, 3).map((id) => h("a", { href: `#/verdicts?id=${encodeURIComponent(id)}`, class: "mono" }, `${id} `))) : null),
-              h("td", null, fmtTime(r.createdAt), r.createdBy ? h("div", { class: "muted" }, r.createdBy) : null),
+              h("td", null, h("div", { class: "sub" }, fmtDate(r.createdAt)), fmtTime(r.createdAt), r.createdBy ? h("div", { class: "muted" }, r.createdBy) : null),
               h("td", { class: "countdown", "data-expires": r.expiresAt ?? 0 }, ""),
               h("td", null, fmtCount(r.hits), r.offences ? h("div", { class: "muted" }, `offence ${r.offences}`) : null),
               h("td", null, h("div", { class: "toolbar" }, extend, del)),
