@@ -194,6 +194,12 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     await expect.poll(async () => JSON.parse((await chart.getAttribute("data-levels")) ?? "[]")).toEqual([{ label: "web", value: 1.3 }]);
     await shots("scores-live-web");
     await pst.getByTestId("class-filter").selectOption("");
+    // Or every class against one line: each score divided by its own class's threshold.
+    await pst.getByTestId("ratio").check();
+    await expect.poll(async () => JSON.parse((await chart.getAttribute("data-levels")) ?? "[]")).toEqual([{ label: "each class's threshold", value: 1 }]);
+    expect(Number(await chart.getAttribute("data-above"))).toBe(above);
+    await shots("scores-live-ratio");
+    await pst.getByTestId("ratio").uncheck();
 
     // Replayed captures: their own view, one run at a time, the latest first, over minutes, not over days.
     await page.click("button[data-view=replay]");
@@ -329,6 +335,19 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     await health.getByTestId("toggle-gone").click();
     expect(await health.locator("tr[data-service=capture]").count()).toBe(1);
     await shots("overview");
+  }, 60_000);
+
+  it("dark theme: the score views and the verdict table use the dark palette", async () => {
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.goto(`${consoleServer!.url}/#/scores`);
+    await page.locator("section[data-detector=pst] canvas").first().waitFor();
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector(".panel")!).backgroundColor)).toBe("rgb(23, 29, 36)");
+    await shots("scores-dark");
+    await page.goto(`${consoleServer!.url}/#/verdicts`);
+    await page.locator("tr[data-verdict-id]").first().click();
+    await page.getByTestId("verdict-detail").locator("h2").first().waitFor();
+    await shots("verdicts-dark");
+    await page.emulateMedia({ colorScheme: "light" });
   }, 60_000);
 
   it("a stopped stack is a banner on every page: rules service, then the bus, then the console itself", async () => {

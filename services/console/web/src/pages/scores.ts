@@ -19,6 +19,7 @@ interface Panel {
   recent: HTMLElement;
   stats: HTMLElement;
   classSel: HTMLSelectElement;
+  ratio: HTMLInputElement;
   levels: Level[];
 }
 
@@ -52,16 +53,18 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
     const recent = h("tbody");
     const stats = h("span", { class: "muted" });
     const classSel = h("select", { "aria-label": `${detector} service class`, "data-testid": "class-filter" }, h("option", { value: "" }, "all classes"));
+    // Each score divided by its own class's threshold: one line at 1 then judges every point of every class.
+    const ratio = h("input", { type: "checkbox", "data-testid": "ratio" });
     panels.append(
       h(
         "section",
         { class: "panel", "data-detector": detector },
-        h("div", { class: "panel-head" }, h("h2", null, `${detector} `, stats), classSel),
+        h("div", { class: "panel-head" }, h("h2", null, `${detector} `, stats), h("div", { class: "toolbar" }, h("label", { title: "Plot each score divided by its own class's threshold: one line at 1 for every class" }, ratio, "score ÷ own threshold"), classSel)),
         chartEl,
         scrollTable(h("table", { "data-testid": "recent-scores" }, h("thead", null, h("tr", null, ["Capture time", "Item", "Model", "Score", "Threshold", ""].map((t) => h("th", null, t)))), recent)),
       ),
     );
-    const panel: Panel = { points: [], chart: null!, chartEl, recent, stats, classSel, levels: [] };
+    const panel: Panel = { points: [], chart: null!, chartEl, recent, stats, classSel, ratio, levels: [] };
     panel.chart = timeChart(
       chartEl,
       [
@@ -72,6 +75,7 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
       { height: 260, yLabel: "score", minSpan: 60, plugins: [levelLines(() => panel.levels, cssVar("--muted"))] },
     );
     classSel.addEventListener("change", () => redraw(detector));
+    ratio.addEventListener("change", () => redraw(detector));
     views.set(detector, panel);
     return panel;
   };
@@ -89,14 +93,16 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
     // The latest threshold of every class shown: each point is coloured by its own class's line (drawn with the data below).
     const byClass = new Map<string, number>();
     for (const p of pts) byClass.set(serviceClass(p), p.threshold);
-    v.levels = [...byClass].map(([label, value]) => ({ label, value }));
+    const relative = v.ratio.checked;
+    v.levels = relative ? (pts.length ? [{ label: "each class's threshold", value: 1 }] : []) : [...byClass].map(([label, value]) => ({ label, value }));
+    const y = (p: Point) => (relative ? p.score / (p.threshold || 1) : p.score);
     const drawn = decimate(pts, v.chartEl.clientWidth || 800, 260, range);
     v.chart.set(
       [
         drawn.map((p) => p.t),
-        drawn.map((p) => (p.verdict || above(p) ? null : p.score)),
-        drawn.map((p) => (!p.verdict && above(p) ? p.score : null)),
-        drawn.map((p) => (p.verdict ? p.score : null)),
+        drawn.map((p) => (p.verdict || above(p) ? null : y(p))),
+        drawn.map((p) => (!p.verdict && above(p) ? y(p) : null)),
+        drawn.map((p) => (p.verdict ? y(p) : null)),
       ],
       range,
     );
