@@ -68,6 +68,32 @@ export function levelLines(get: () => Level[], color: string): uPlot.Plugin {
   };
 }
 
+/** Writes "×n" beside each pile of points that `get()` returns, where one dot stands for many. */
+export function pileCounts(get: () => { t: number; y: number; n: number }[], color: string): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const dpr = devicePixelRatio;
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.font = `600 ${11 * dpr}px system-ui`;
+          ctx.fillStyle = color;
+          ctx.textBaseline = "middle";
+          ctx.textAlign = "left";
+          for (const c of get()) {
+            const x = u.valToPos(c.t, "x", true);
+            const y = u.valToPos(c.y, "y", true);
+            if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+            ctx.fillText(`×${c.n}`, x + 7 * dpr, y);
+          }
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
 /** A colour "#rrggbb" with an alpha, for points that overlap by the hundred. */
 export function withAlpha(color: string, alpha: number): string {
   if (!/^#[0-9a-f]{6}$/i.test(color)) return color;

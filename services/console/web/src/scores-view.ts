@@ -53,3 +53,30 @@ export function decimate<P extends ScorePoint>(points: P[], width: number, heigh
   }
   return kept.sort((a, b) => a.t - b.t);
 }
+
+export interface Cluster {
+  t: number;
+  y: number;
+  n: number;
+}
+
+/**
+ * Points above their threshold that land on one spot (a scan judged in one second: hundreds of
+ * connections with one score) hide behind each other: each such pile is counted, so the chart can
+ * say "×500" where it draws one dot.
+ */
+export function clusters<P extends ScorePoint>(points: P[], y: (p: P) => number, width: number, height: number, range: [number, number], yMax: number, min = 5): Cluster[] {
+  const cellPx = 10;
+  const cols = Math.max(1, width / cellPx);
+  const rows = Math.max(1, height / cellPx);
+  const span = Math.max(1e-9, range[1] - range[0]);
+  const cells = new Map<string, Cluster>();
+  for (const p of points) {
+    if (!(p.verdict || p.score >= p.threshold)) continue;
+    const key = `${Math.round(((p.t - range[0]) / span) * cols)}:${Math.round((y(p) / Math.max(1e-9, yMax)) * rows)}`;
+    const c = cells.get(key);
+    if (c) c.n++;
+    else cells.set(key, { t: p.t, y: y(p), n: 1 });
+  }
+  return [...cells.values()].filter((c) => c.n >= min);
+}

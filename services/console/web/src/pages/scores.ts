@@ -1,9 +1,9 @@
 import { api, type ScorePoint } from "../api";
-import { cssVar, levelLines, timeChart, type Level } from "../charts";
+import { cssVar, levelLines, pileCounts, timeChart, type Level } from "../charts";
 import { h } from "../dom";
 import { fmtDate, fmtItemKey, fmtScore, fmtTime, isReplayed, LIVE_SKEW_S } from "../format";
 import { on } from "../live";
-import { decimate, replayRuns, serviceClass, type Run } from "../scores-view";
+import { clusters, decimate, replayRuns, serviceClass, type Cluster, type Run } from "../scores-view";
 
 const KEEP = 3000;
 /** The live view's window: the last 15 minutes of wall-clock time. */
@@ -21,6 +21,7 @@ interface Panel {
   classSel: HTMLSelectElement;
   ratio: HTMLInputElement;
   levels: Level[];
+  piles: Cluster[];
 }
 
 /**
@@ -36,7 +37,7 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
   const intro = h(
     "p",
     { class: "muted" },
-    "Each point is one judged item (a connection for PST, a traffic window for SOM) at its capture time, against its own service class's threshold (dashed, one line per class); orange points crossed it, red ones became verdicts; dense clouds are faded and thinned, points above a threshold are always drawn. ",
+    "Each point is one judged item (a connection for PST, a traffic window for SOM) at its capture time, against its own service class's threshold (dashed, one line per class); orange points crossed it, red ones became verdicts; dense clouds are faded and thinned, points above a threshold are always drawn, and ×n counts those piled on one spot. ",
     `Live: capture time within ${LIVE_SKEW_S / 60} min of the wall clock, drawn over the last 15 min. Replayed: older capture times (a pcap), one run at a time.`,
   );
   root.append(h("h1", null, "Live scores"), intro, h("div", { class: "toolbar tabs", "data-testid": "score-views" }, liveBtn, replayBtn, runSel), panels);
@@ -64,7 +65,7 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
         scrollTable(h("table", { "data-testid": "recent-scores" }, h("thead", null, h("tr", null, ["Capture time", "Item", "Model", "Score", "Threshold", ""].map((t) => h("th", null, t)))), recent)),
       ),
     );
-    const panel: Panel = { points: [], chart: null!, chartEl, recent, stats, classSel, ratio, levels: [] };
+    const panel: Panel = { points: [], chart: null!, chartEl, recent, stats, classSel, ratio, levels: [], piles: [] };
     panel.chart = timeChart(
       chartEl,
       [
@@ -72,7 +73,7 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
         { label: "above threshold", color: cssVar("--warn"), points: true, size: 6 },
         { label: "verdict", color: cssVar("--danger"), points: true, size: 7 },
       ],
-      { height: 260, yLabel: "score", minSpan: 60, plugins: [levelLines(() => panel.levels, cssVar("--muted"))] },
+      { height: 260, yLabel: "score", minSpan: 60, plugins: [levelLines(() => panel.levels, cssVar("--muted")), pileCounts(() => panel.piles, cssVar("--text"))] },
     );
     classSel.addEventListener("change", () => redraw(detector));
     ratio.addEventListener("change", () => redraw(detector));
@@ -96,6 +97,10 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
     const relative = v.ratio.checked;
     v.levels = relative ? (pts.length ? [{ label: "each class's threshold", value: 1 }] : []) : [...byClass].map(([label, value]) => ({ label, value }));
     const y = (p: Point) => (relative ? p.score / (p.threshold || 1) : p.score);
+    const width = v.chartEl.clientWidth || 800;
+    const xs = pts.map((p) => p.t);
+    const xRange: [number, number] = range ?? [Math.min(...xs), Math.max(...xs)];
+    v.piles = pts.length ? clusters(pts, y, width, 260, xRange, Math.max(...pts.map(y)) * 1.1) : [];
     const drawn = decimate(pts, v.chartEl.clientWidth || 800, 260, range);
     v.chart.set(
       [
@@ -108,6 +113,7 @@ export function scoresPage(root: HTMLElement, params: URLSearchParams): () => vo
     );
     v.chartEl.dataset.levels = JSON.stringify(v.levels);
     v.chartEl.dataset.drawn = String(drawn.length);
+    v.chartEl.dataset.piles = JSON.stringify(v.piles.map((c) => c.n));
     v.chartEl.dataset.shown = String(pts.length);
     v.chartEl.dataset.above = String(pts.filter(above).length);
     v.chartEl.dataset.aboveDrawn = String(drawn.filter(above).length);
