@@ -247,6 +247,13 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     // Dated times, the pcap's row marked as replayed.
     expect(await row(old.id).getByTestId("verdict-time").textContent()).toMatch(/^\d{4}-\d\d-\d\d\d\d:\d\d:\d\dreplay$/);
     expect(await row(live.id).getByTestId("verdict-time").textContent()).not.toContain("replay");
+    // Either kind alone.
+    await page.getByTestId("origin-filter").selectOption("replay");
+    await expect.poll(() => page.locator("tr[data-verdict-id]").count()).toBe(1);
+    expect(await row(old.id).count()).toBe(1);
+    await page.getByTestId("origin-filter").selectOption("live");
+    await expect.poll(() => page.locator("tr[data-verdict-id]").count()).toBe(3);
+    await page.getByTestId("origin-filter").selectOption("");
     // At 1400 px the whole table is visible, Outcome included, with and without a verdict open.
     const fits = async () =>
       page.evaluate(() => {

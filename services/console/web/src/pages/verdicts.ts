@@ -9,6 +9,14 @@ const OUTCOME_CLASS: Record<string, string> = { blocked: "bad", "false-alarm": "
 export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => void {
   const detectorSel = h("select", { "aria-label": "Detector" }, h("option", { value: "" }, "all detectors"));
   const outcomeSel = h("select", { "aria-label": "Outcome" }, h("option", { value: "" }, "any outcome"));
+  // Replayed pcaps and live traffic interleave in one list: either can be shown alone.
+  const originSel = h(
+    "select",
+    { "aria-label": "Live or replayed", "data-testid": "origin-filter" },
+    h("option", { value: "" }, "live and replayed"),
+    h("option", { value: "live" }, "live only"),
+    h("option", { value: "replay" }, "replayed only"),
+  );
   const addressIn = h("input", { type: "search", placeholder: "address", "aria-label": "Address", size: 18 });
   const textIn = h("input", { type: "search", placeholder: "label, summary, model…", "aria-label": "Text", size: 22 });
   const count = h("span", { class: "muted" });
@@ -18,7 +26,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
   root.append(
     h("h1", null, "Verdicts"),
     notice,
-    h("div", { class: "toolbar" }, detectorSel, outcomeSel, addressIn, textIn, count),
+    h("div", { class: "toolbar" }, detectorSel, outcomeSel, originSel, addressIn, textIn, count),
     h(
       "div",
       { class: "split" },
@@ -44,6 +52,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
     const v = e.verdict;
     if (detectorSel.value && v.detector !== detectorSel.value) return false;
     if (outcomeSel.value && (e.outcome || "pending") !== outcomeSel.value) return false;
+    if (originSel.value && isReplayed(v.firstTs, e.receivedAt) !== (originSel.value === "replay")) return false;
     if (addressIn.value && !(v.address ?? "").includes(addressIn.value.trim())) return false;
     const q = textIn.value.trim().toLowerCase();
     if (q && ![v.label, v.summary, v.model, v.id, v.localAddress].some((s) => (s ?? "").toLowerCase().includes(q))) return false;
@@ -173,7 +182,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
     }
   };
   const reload = coalesce(() => void load(), 1000);
-  for (const el of [detectorSel, outcomeSel]) el.addEventListener("change", renderList);
+  for (const el of [detectorSel, outcomeSel, originSel]) el.addEventListener("change", renderList);
   for (const el of [addressIn, textIn]) el.addEventListener("input", renderList);
   void load();
   const offV = on("verdict", (lv) => {
