@@ -13,7 +13,13 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   const headers: Record<string, string> = { accept: "application/json" };
   if (method !== "GET") headers["x-vigil-console"] = "1";
   if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  } catch (err) {
+    // The browser says only "Failed to fetch": what failed is reaching the console server.
+    throw new ApiError(`the console server is not answering (${method} ${path}: ${(err as Error).message})`, 0, "");
+  }
   if (res.status === 401) {
     location.reload();
     throw new ApiError("signed out", 401, "VIGIL_ERR_UNAUTHORIZED");

@@ -16,7 +16,8 @@ export function on<K extends Name>(name: K, fn: Handlers[K]): () => void {
   return () => listeners[name].delete(fn);
 }
 
-export function connectLive(statusEl: HTMLElement): void {
+/** Opens the event stream; returns its state for the outage banner. */
+export function connectLive(statusEl: HTMLElement): () => "live" | "reconnecting" | "down" {
   const es = new EventSource("/api/events");
   const set = (cls: string, text: string) => {
     statusEl.className = `conn ${cls}`;
@@ -29,4 +30,5 @@ export function connectLive(statusEl: HTMLElement): void {
       const data = JSON.parse((ev as MessageEvent<string>).data);
       for (const fn of listeners[name]) (fn as (d: unknown) => void)(data);
     });
+  return () => (es.readyState === EventSource.OPEN ? "live" : es.readyState === EventSource.CLOSED ? "down" : "reconnecting");
 }

@@ -1,5 +1,6 @@
 import "./styles.css";
 import { connectLive } from "./live";
+import { watchOutages } from "./outage";
 import { modelsPage } from "./pages/models";
 import { overviewPage } from "./pages/overview";
 import { rulesPage } from "./pages/rules";
@@ -34,8 +35,9 @@ function route(force = false) {
   const hash = location.hash.replace(/^#\/?/, "");
   const [name, query = ""] = hash.split("?");
   const page = PAGES[name] ? name : "overview";
-  if (!force && page === current && name) return;
-  current = page;
+  // The query counts too: #/rules?id=… and #/rules are different views of one page.
+  if (!force && hash === current && name) return;
+  current = hash;
   cleanup?.();
   main.replaceChildren();
   document.title = `${PAGES[page].title} · Vigil console`;
@@ -51,5 +53,6 @@ document.getElementById("theme")!.addEventListener("click", () => {
   route(true); // charts read their colours from the theme when built
 });
 window.addEventListener("hashchange", () => route());
-connectLive(document.getElementById("conn")!);
+const stream = connectLive(document.getElementById("conn")!);
+watchOutages(document.getElementById("outage")!, stream);
 route(true);

@@ -2,7 +2,7 @@ import { api, type ModelDocument, type PstModelView, type PstNode, type ScorePoi
 import { cssVar } from "../charts";
 import { h, s } from "../dom";
 import { symbolChips } from "../evidence";
-import { fmtCount, fmtScore, fmtTime } from "../format";
+import { fmtCount, fmtDate, fmtScore, fmtTime } from "../format";
 import { on } from "../live";
 
 export function modelsPage(root: HTMLElement, params: URLSearchParams): () => void {
@@ -17,7 +17,7 @@ export function modelsPage(root: HTMLElement, params: URLSearchParams): () => vo
     tabPst.classList.toggle("active", tab === "pst");
     tabSom.classList.toggle("active", tab === "som");
     content.replaceChildren(h("p", { class: "muted" }, "Loading…"));
-    if (tab === "pst") pstView(content);
+    if (tab === "pst") pstView(content, params.get("class"), (params.get("context") ?? "").split(/\s+/).filter(Boolean));
     else cleanup = somView(content, Number(params.get("bmu") ?? -1));
   };
   tabPst.addEventListener("click", () => show("pst"));
@@ -30,11 +30,33 @@ function loadError(content: HTMLElement, err: Error) {
   content.replaceChildren(h("div", { class: "notice", "data-testid": "model-error" }, err.message));
 }
 
-function pstView(content: HTMLElement): void {
+/** The classes a sysadmin looks at first; the rest follow in the export's order. */
+const PREFERRED_CLASSES = ["ssh", "web", "tls"];
+
+/** What the symbols mean, for readers who do not speak TCP flags. */
+function symbolLegend(): HTMLElement {
+  return h(
+    "p",
+    { class: "muted legend-text", "data-testid": "symbol-legend" },
+    "Symbols: ",
+    symbolChips(["C:S"]),
+    " the client sent, ",
+    symbolChips(["S:SA"]),
+    " the server sent; the letters are the TCP flags set: S = SYN, A = ACK, F = FIN, R = RST, P = PSH, U = URG (so C:S is the client's SYN, S:SA the server's SYN-ACK, S:RA a reset). ",
+    symbolChips(["BOS"]),
+    " marks the start of a connection, ",
+    symbolChips(["END"]),
+    " its end.",
+  );
+}
+
+/** `klass` and `focus` (a context, oldest first) open the tree at the node that predicted a symbol, as the verdict's explain links do. */
+function pstView(content: HTMLElement, klass: string | null, focus: string[]): void {
   api.get<ModelDocument<PstModelView>>("/api/models/pst").then(
     (doc) => {
       if (!doc.models.length) return loadError(content, new Error("the PST export holds no model"));
-      const sel = h("select", { "aria-label": "Service class" }, doc.models.map((m, i) => h("option", { value: i }, `${m.serviceClass}${m.version ? ` (${m.version})` : ""}`)));
+      const first = [klass, ...PREFERRED_CLASSES].map((c) => doc.models.findIndex((m) => m.serviceClass === c)).find((i) => i >= 0) ?? 0;
+      const sel = h("select", { "aria-label": "Service class" }, doc.models.map((m, i) => h("option", { value: i, selected: i === first }, `${m.serviceClass}${m.version ? ` (${m.version})` : ""}`)));
       const meta = h("span", { class: "muted" });
       const tree = h("div", { class: "tree", "data-testid": "pst-tree" });
       content.replaceChildren(
@@ -47,6 +69,7 @@ function pstView(content: HTMLElement): void {
             { class: "muted" },
             "Each node is a context: the symbols just before the next one (read left to right, newest last). Its row shows how often the context was seen and the learned next-symbol probabilities. Children extend the context one symbol further into the past. Click ▸ to expand.",
           ),
+          symbolLegend(),
           tree,
         ),
         h("p", { class: "muted" }, `Source: ${doc.origin}, loaded ${fmtTime(doc.loadedAt, true)}`),
@@ -54,7 +77,9 @@ function pstView(content: HTMLElement): void {
       const render = () => {
         const m = doc.models[Number(sel.value)];
         meta.textContent = `${fmtCount(m.nodes)} nodes, depth ${m.depth}${m.threshold !== null ? `, threshold ${fmtScore(m.threshold)}` : ""}`;
-        tree.replaceChildren(h("ul", null, pstNodeEl(m.root, 0, true)));
+        const path = m.serviceClass === klass ? focus : [];
+        tree.replaceChildren(h("ul", null, pstNodeEl(m.root, 0, true, path)));
+        tree.querySelector(".node.target")?.scrollIntoView({ block: "center" });
       };
       sel.addEventListener("change", render);
       render();
@@ -63,7 +88,8 @@ function pstView(content: HTMLElement): void {
   );
 }
 
-function pstNodeEl(node: PstNode, depth: number, open: boolean): HTMLElement {
+/** A tree node; `path` (a context, oldest first) expands the branch down to the node whose context it is, marked as the target. */
+function pstNodeEl(node: PstNode, depth: number, open: boolean, path: string[] = []): HTMLElement {
   const li = h("li");
   const hasKids = node.children.length > 0;
   const toggle = h("button", { class: "toggle", type: "button", "aria-label": "expand", "aria-expanded": "false" }, hasKids ? "▸" : "·");
@@ -78,13 +104,16 @@ function pstNodeEl(node: PstNode, depth: number, open: boolean): HTMLElement {
     }),
     node.next.length > 6 ? h("span", { class: "muted" }, `+${node.next.length - 6} more`) : null,
   );
-  li.append(h("div", { class: "node", "data-depth": depth }, toggle, ctx, h("span", { class: "count", title: "times this context was seen" }, fmtCount(node.count)), nexts));
+  const isTarget = path.length > 0 && node.context.length === path.length && node.context.join(" ") === path.join(" ");
+  // The child on the way to the target: its context is one symbol longer, a suffix of the path.
+  const onPath = (c: PstNode) => path.length > c.context.length - 1 && c.context.join(" ") === path.slice(path.length - c.context.length).join(" ");
+  li.append(h("div", { class: isTarget ? "node target" : "node", "data-depth": depth, "data-context": node.context.join(" ") }, toggle, ctx, h("span", { class: "count", title: "times this context was seen" }, fmtCount(node.count)), nexts));
   let kids: HTMLElement | null = null;
   const setOpen = (o: boolean) => {
     if (!hasKids) return;
     if (o && !kids) {
       // Children are built on first expansion: trees have thousands of nodes.
-      kids = h("ul", null, node.children.slice(0, 200).map((c) => pstNodeEl(c, depth + 1, false)), node.children.length > 200 ? h("li", { class: "muted" }, `… ${node.children.length - 200} rarer contexts not shown`) : null);
+      kids = h("ul", null, node.children.slice(0, 200).map((c) => (path.length > node.context.length && onPath(c) ? pstNodeEl(c, depth + 1, true, path) : pstNodeEl(c, depth + 1, false))), node.children.length > 200 ? h("li", { class: "muted" }, `… ${node.children.length - 200} rarer contexts not shown`) : null);
       li.append(kids);
     }
     if (kids) kids.hidden = !o;
@@ -121,6 +150,8 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
       const recentBody = h("tbody");
       const showLabels = h("input", { type: "checkbox", checked: true });
       const showHits = h("input", { type: "checkbox", checked: true });
+      const showNumbers = h("input", { type: "checkbox", checked: true, "data-testid": "show-numbers" });
+      let hovered = -1;
       content.replaceChildren(
         h(
           "section",
@@ -131,12 +162,13 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
             h("span", { class: "muted" }, `${m.rows} × ${m.cols} neurons (${m.topology})${m.version ? `, ${m.version}` : ""}${m.threshold !== null ? `, threshold ${fmtScore(m.threshold)}` : ""}`),
             h("label", null, showLabels, "labels"),
             h("label", null, showHits, "hit counts"),
+            h("label", null, showNumbers, "neuron numbers"),
             h("span", { class: "legend" }, "U-matrix: near", h("span", { class: "ramp", style: `background:linear-gradient(90deg,${RAMP.join(",")})` }), "far"),
           ),
           h(
             "p",
             { class: "muted" },
-            "Colour is each neuron's mean distance to its neighbours (dark valleys are clusters of similar traffic, bright ridges separate them). Dot size shows how many training windows the neuron won; rings mark the best-matching units of recent windows (red: anomalous).",
+            "Colour is each neuron's mean distance to its neighbours (dark valleys are clusters of similar traffic, bright ridges separate them). Dot size shows how many training windows the neuron won; rings mark the best-matching units of recent windows (white: the last 30, red: every anomalous one of the last 300); hovering a row of the tables marks its neuron.",
           ),
           h(
             "div",
@@ -146,8 +178,11 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
               "div",
               null,
               h("h2", null, "Recent windows"),
-              h("table", null, h("thead", null, h("tr", null, ["Capture time", "BMU", "Score", ""].map((t) => h("th", null, t)))), recentBody),
-              labelsTable(m),
+              h("table", { "data-testid": "som-recent" }, h("thead", null, h("tr", null, ["Capture time (UTC)", "BMU", "Score", ""].map((t) => h("th", null, t)))), recentBody),
+              labelsTable(m, (unit) => {
+                hovered = unit;
+                draw();
+              }),
             ),
           ),
         ),
@@ -204,20 +239,31 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
           svg.append(cellEl);
           if (showHits.checked && m.hits[i] > 0)
             svg.append(s("circle", { cx: x, cy: y, r: Math.max(1.2, (cell / 2.8) * Math.sqrt(m.hits[i] / hmax)), fill: "#ffffff", "fill-opacity": 0.55, "pointer-events": "none" }));
+          if (showNumbers.checked && cell >= 18)
+            svg.append(s("text", { x, y: y - cell * 0.2, "text-anchor": "middle", "font-size": Math.min(8, cell / 4.5), fill: "#ffffff", "fill-opacity": 0.8, "pointer-events": "none", class: "neuron-no" }, String(i)));
           if (showLabels.checked && m.labels[i] && cell >= 22) {
-            // Fit the label inside its cell (the whole name is in the tooltip).
-            const fontSize = Math.min(9, cell / 4.2);
-            const maxChars = Math.max(3, Math.floor((cell * 0.92) / (fontSize * 0.6)));
-            const label = m.labels[i]!.length > maxChars ? `${m.labels[i]!.slice(0, maxChars - 1)}…` : m.labels[i]!;
-            svg.append(s("text", { x, y: y + cell * 0.34, "text-anchor": "middle", "font-size": fontSize, fill: "#ffffff", "pointer-events": "none", "paint-order": "stroke", stroke: "#000", "stroke-width": 2 }, label));
+            // A label is set in up to two lines, split at its hyphen ("icmp-flood"), each fitted to the cell (the whole name is in the tooltip and the table).
+            const fontSize = Math.min(8.5, cell / 4.4);
+            const maxChars = Math.max(3, Math.floor((cell * 0.95) / (fontSize * 0.58)));
+            const fit = (t: string) => (t.length > maxChars ? `${t.slice(0, maxChars - 1)}…` : t);
+            const full = m.labels[i]!;
+            const cut = full.indexOf("-");
+            const lines = full.length > maxChars && cut > 0 ? [full.slice(0, cut), full.slice(cut + 1)] : [full];
+            lines.forEach((line, k) =>
+              svg.append(s("text", { x, y: y + cell * (lines.length > 1 ? 0.12 + k * 0.24 : 0.3), "text-anchor": "middle", "font-size": fontSize, fill: "#ffffff", "pointer-events": "none", "paint-order": "stroke", stroke: "#000", "stroke-width": 2, class: "neuron-label" }, fit(line))),
+            );
           }
         }
         const seen = new Map<number, ScorePoint>();
-        for (const p of recent.slice(-30)) seen.set(p.bmu, p);
+        // Anomalous windows stay marked much longer than ordinary ones: an attack's ring must not vanish within seconds.
+        for (const p of recent) if (p.verdict || p.score >= p.threshold) seen.set(p.bmu, p);
+        for (const p of recent.slice(-30)) if (!seen.has(p.bmu)) seen.set(p.bmu, p);
         for (const [bmu, p] of seen) {
           if (bmu < 0 || bmu >= m.rows * m.cols) continue;
           svg.append(shape(bmu, 2, { fill: "none", stroke: p.verdict || p.score >= p.threshold ? "#ef4444" : "#ffffff", "stroke-width": 3, class: "bmu", "data-bmu": bmu, "pointer-events": "none" }));
         }
+        if (hovered >= 0 && hovered < m.rows * m.cols)
+          svg.append(shape(hovered, 1, { fill: "none", stroke: text, "stroke-width": 3, class: "hover-ring", "data-hovered": hovered, "pointer-events": "none" }));
         if (focusBmu >= 0 && focusBmu < m.rows * m.cols) {
           const [x, y] = centre(focusBmu);
           svg.append(s("circle", { cx: x, cy: y, r: cell * 0.75, fill: "none", stroke: text, "stroke-width": 2, "stroke-dasharray": "4 3", "pointer-events": "none" }));
@@ -225,20 +271,33 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
         svgHolder.replaceChildren(svg);
         recentBody.replaceChildren(
           ...(recent.length
-            ? recent.slice(-12).reverse().map((p) =>
-                h("tr", null, h("td", null, fmtTime(p.t)), h("td", null, `#${p.bmu}`), h("td", null, `${fmtScore(p.score)} / ${fmtScore(p.threshold)}`), h("td", null, p.verdict ? h("span", { class: "badge bad" }, "verdict") : "")),
-              )
+            ? recent.slice(-15).reverse().map((p) => {
+                const tr = h("tr", { "data-bmu": p.bmu }, h("td", { class: "nowrap" }, h("span", { class: "muted" }, fmtDate(p.t), " "), fmtTime(p.t)), h("td", null, `#${p.bmu}`), h("td", null, `${fmtScore(p.score)} / ${fmtScore(p.threshold)}`), h("td", null, p.verdict ? h("span", { class: "badge bad" }, "verdict") : p.score >= p.threshold ? h("span", { class: "badge warn" }, "above") : ""));
+                hoverMarks(tr, p.bmu);
+                return tr;
+              })
             : [h("tr", null, h("td", { colspan: 4, class: "empty" }, "No windows seen yet."))]),
         );
       };
       showLabels.addEventListener("change", draw);
       showHits.addEventListener("change", draw);
+      showNumbers.addEventListener("change", draw);
+      function hoverMarks(tr: HTMLElement, unit: number) {
+        tr.addEventListener("mouseenter", () => {
+          hovered = unit;
+          draw();
+        });
+        tr.addEventListener("mouseleave", () => {
+          hovered = -1;
+          draw();
+        });
+      }
       draw();
       off = on("scores", (batch) => {
         const pts = (batch.som ?? []).filter((p) => p.bmu >= 0);
         if (!pts.length) return;
         recent.push(...pts);
-        if (recent.length > 100) recent.splice(0, recent.length - 100);
+        if (recent.length > 300) recent.splice(0, recent.length - 300);
         draw();
       });
     },
@@ -251,7 +310,7 @@ function somView(content: HTMLElement, focusBmu: number): () => void {
 }
 
 /** The labelled neurons, readable in full (the map can only show their first letters). */
-function labelsTable(m: SomModelView): HTMLElement | string {
+function labelsTable(m: SomModelView, hover: (unit: number) => void): HTMLElement | string {
   const labelled = m.labels.map((label, unit) => ({ unit, label })).filter((x) => x.label);
   if (!labelled.length) return "";
   return h(
@@ -262,7 +321,16 @@ function labelsTable(m: SomModelView): HTMLElement | string {
       "table",
       null,
       h("thead", null, h("tr", null, ["Neuron", "Label", "Hits"].map((t) => h("th", null, t)))),
-      h("tbody", null, labelled.map((x) => h("tr", null, h("td", null, `#${x.unit}`), h("td", null, x.label!), h("td", null, fmtCount(m.hits[x.unit]))))),
+      h(
+        "tbody",
+        null,
+        labelled.map((x) => {
+          const tr = h("tr", { "data-bmu": x.unit }, h("td", null, `#${x.unit}`), h("td", null, x.label!), h("td", null, fmtCount(m.hits[x.unit])));
+          tr.addEventListener("mouseenter", () => hover(x.unit));
+          tr.addEventListener("mouseleave", () => hover(-1));
+          return tr;
+        }),
+      ),
     ),
   );
 }

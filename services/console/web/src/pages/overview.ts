@@ -1,8 +1,24 @@
 import { api, type InstanceHealth, type Overview, type RulesState, type SeriesPoint } from "../api";
 import { cssVar, SERIES_COLORS, timeChart } from "../charts";
 import { h } from "../dom";
-import { fmtAgo, fmtCount, fmtRate } from "../format";
+import { fmtAgo, fmtCount, fmtDuration, fmtRate } from "../format";
 import { on } from "../live";
+
+/** Instances that said goodbye, or stale ones silent this long, are folded away: most are finished `vigil capture --pcap` runs. */
+const GONE_AFTER_MS = 10 * 60_000;
+
+/** Per point, the verdicts of one detector in the 60 s up to it. */
+function lastMinute(series: SeriesPoint[], detector: string): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  let from = 0;
+  for (let i = 0; i < series.length; i++) {
+    sum += series[i].verdicts[detector] ?? 0;
+    while (series[i].t - series[from].t >= 60) sum -= series[from++].verdicts[detector] ?? 0;
+    out.push(sum);
+  }
+  return out;
+}
 
 export function overviewPage(root: HTMLElement): () => void {
   const cards = {
@@ -10,7 +26,7 @@ export function overviewPage(root: HTMLElement): () => void {
     packetsTotal: h("div", { class: "sub", "data-testid": "packets-total" }, ""),
     drops: h("div", { class: "value", "data-testid": "drops-rate" }, "–"),
     dropsTotal: h("div", { class: "sub" }, ""),
-    verdicts: h("div", { class: "value", "data-testid": "verdicts-rate" }, "–"),
+    verdicts: h("div", { class: "value", "data-testid": "verdicts-count" }, "–"),
     verdictsTotal: h("div", { class: "sub", "data-testid": "verdicts-total" }, ""),
     rules: h("div", { class: "value", "data-testid": "active-rules" }, "–"),
     rulesSub: h("div", { class: "sub" }, ""),
@@ -30,14 +46,15 @@ export function overviewPage(root: HTMLElement): () => void {
       { class: "cards" },
       card("Packets/s captured", cards.packets, cards.packetsTotal),
       card("Drops/s", cards.drops, cards.dropsTotal),
-      card("Verdicts/s", cards.verdicts, cards.verdictsTotal),
+      // Verdicts are rare: a per-second rate reads 0.00 nearly always, a count over the window says something.
+      card("Verdicts, last 15 min", cards.verdicts, cards.verdictsTotal),
       card("Active rules", cards.rules, cards.rulesSub),
     ),
     h(
       "div",
       { class: "grid2" },
       h("section", { class: "panel" }, h("h2", null, "Traffic (per second)"), trafficEl),
-      h("section", { class: "panel" }, h("h2", null, "Verdicts per second by detector"), verdictEl),
+      h("section", { class: "panel" }, h("h2", null, "Verdicts in the last minute, by detector"), verdictEl),
       h("section", { class: "panel" }, h("h2", null, "Active rules"), rulesEl),
       h(
         "section",
@@ -75,16 +92,17 @@ export function overviewPage(root: HTMLElement): () => void {
       detectors.sort();
       rebuildVerdictChart();
     }
-    verdictChart?.set([xs, ...(detectors.length ? detectors.map((d) => series.map((p) => p.verdicts[d] ?? 0)) : [series.map(() => 0)])]);
+    verdictChart?.set([xs, ...(detectors.length ? detectors.map((d) => lastMinute(series, d)) : [series.map(() => 0)])]);
     const last = series[series.length - 1];
     cards.packets.textContent = fmtRate(last?.packets);
     cards.drops.textContent = fmtRate(last?.drops);
-    const vs = last ? Object.values(last.verdicts).reduce((a, b) => a + b, 0) : null;
-    cards.verdicts.textContent = fmtRate(vs);
+    cards.verdicts.textContent = fmtCount(totals.verdicts);
     cards.rules.textContent = fmtCount(last?.activeRules);
     cards.packetsTotal.textContent = `${fmtCount(totals.packets)} in the last ${series.length} s`;
     cards.dropsTotal.textContent = `${fmtCount(totals.drops)} in the last ${series.length} s`;
-    cards.verdictsTotal.textContent = `${fmtCount(totals.verdicts)} in the last ${series.length} s`;
+    // An hourly rate extrapolated from a few seconds would be noise: it shows once five minutes are in.
+    const perHour = series.length >= 300 ? `, about ${fmtCount((totals.verdicts / series.length) * 3600)}/h` : "";
+    cards.verdictsTotal.textContent = `${fmtCount(totals.verdicts)} in the last ${fmtDuration(series.length)}${perHour}`;
   };
 
   const addPoint = (p: SeriesPoint, prev: SeriesPoint | undefined) => {
@@ -101,7 +119,18 @@ export function overviewPage(root: HTMLElement): () => void {
     }
   };
 
-  const showHealth = (health: InstanceHealth[], rules: RulesState) => {
+  let showGone = false;
+  let lastHealth: [InstanceHealth[], RulesState] | null = null;
+  const showHealth = (all: InstanceHealth[], rules: RulesState) => {
+    lastHealth = [all, rules];
+    // Short-lived instances (a pcap fed with vigil capture) would pile up as stale rows: long-silent ones fold into one line.
+    const gone = all.filter((i) => i.state === "stopped" || (i.state === "stale" && Date.now() - i.lastSeen > GONE_AFTER_MS));
+    const health = showGone ? all : all.filter((i) => !gone.includes(i));
+    const toggle = h("button", { type: "button", class: "ghost", "data-testid": "toggle-gone" }, showGone ? "hide them" : "show them");
+    toggle.addEventListener("click", () => {
+      showGone = !showGone;
+      if (lastHealth) showHealth(...lastHealth);
+    });
     healthBody.replaceChildren(
       ...(health.length
         ? health.map((i) =>
@@ -117,6 +146,7 @@ export function overviewPage(root: HTMLElement): () => void {
             ),
           )
         : [h("tr", null, h("td", { colspan: 6, class: "empty" }, "No heartbeats received yet."))]),
+      gone.length ? h("tr", { "data-testid": "gone-instances" }, h("td", { colspan: 6, class: "muted" }, `${gone.length} instance${gone.length === 1 ? "" : "s"} stopped, or stale for over ${GONE_AFTER_MS / 60_000} min `, toggle)) : "",
     );
     const st = rules.status;
     rulesInfo.replaceChildren(

@@ -1,9 +1,11 @@
 import { api, type Rule } from "../api";
 import { coalesce, h, toast } from "../dom";
-import { enumText, fmtCount, fmtDuration, fmtTime, PROTOCOLS } from "../format";
+import { enumText, fmtCount, fmtDate, fmtDuration, fmtTime, PROTOCOLS } from "../format";
 import { on } from "../live";
 
-export function rulesPage(root: HTMLElement): () => void {
+export function rulesPage(root: HTMLElement, params: URLSearchParams): () => void {
+  // Opened from a verdict's rule link: that rule is marked, or said to be gone.
+  const target = Number(params.get("id") ?? 0);
   const body = h("tbody");
   const notice = h("div");
   const count = h("span", { class: "muted" });
@@ -62,13 +64,13 @@ export function rulesPage(root: HTMLElement): () => void {
             const action = enumText(r.action, "ACTION_");
             return h(
               "tr",
-              { "data-rule-id": r.id, "data-src": r.srcCidr ?? "" },
+              { "data-rule-id": r.id, "data-src": r.srcCidr ?? "", class: r.id === target ? "target" : null },
               h("td", { class: "mono" }, String(r.id)),
               h("td", null, h("span", { class: `badge ${action === "drop" ? "bad" : "ok"}` }, action || "?"), r.enforced === false ? h("div", { class: "muted" }, "not enforced") : null),
               h("td", { class: "mono" }, matchText(r)),
               h("td", null, enumText(r.origin, "ORIGIN_"), r.detector ? h("div", { class: "muted" }, r.detector) : null),
               h("td", null, r.reason || "–", r.verdictIds?.length ? h("div", null, r.verdictIds.slice(0, 3).map((id) => h("a", { href: `#/verdicts?id=${encodeURIComponent(id)}`, class: "mono" }, `${id} `))) : null),
-              h("td", null, fmtTime(r.createdAt), r.createdBy ? h("div", { class: "muted" }, r.createdBy) : null),
+              h("td", null, h("div", { class: "sub" }, fmtDate(r.createdAt)), fmtTime(r.createdAt), r.createdBy ? h("div", { class: "muted" }, r.createdBy) : null),
               h("td", { class: "countdown", "data-expires": r.expiresAt ?? 0 }, ""),
               h("td", null, fmtCount(r.hits), r.offences ? h("div", { class: "muted" }, `offence ${r.offences}`) : null),
               h("td", null, h("div", { class: "toolbar" }, extend, del)),
@@ -97,8 +99,13 @@ export function rulesPage(root: HTMLElement): () => void {
       const r = await api.get<{ now: number; rules: Rule[] }>("/api/rules");
       skew = r.now - Date.now() / 1000;
       rules = r.rules.sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
-      notice.replaceChildren();
+      notice.replaceChildren(
+        target && !rules.some((r) => Number(r.id) === target)
+          ? h("div", { class: "notice", "data-testid": "rule-not-active" }, `Rule ${target} is not active any more: it expired, was deleted, or was lifted by a false alarm on one of its verdicts.`)
+          : "",
+      );
       render();
+      if (target) body.querySelector(`tr[data-rule-id="${target}"]`)?.scrollIntoView({ block: "center" });
     } catch (err) {
       notice.replaceChildren(h("div", { class: "notice" }, (err as Error).message));
     }
@@ -132,8 +139,23 @@ function addForm(done: () => void): HTMLFormElement {
   const ttl = h("select", { name: "ttl" }, h("option", { value: "600" }, "10 min"), h("option", { value: "3600", selected: true }, "1 hour"), h("option", { value: "86400" }, "1 day"), h("option", { value: "0" }, "never"));
   const reason = h("input", { name: "reason", required: true, placeholder: "why", size: 24, "aria-label": "Reason" });
   const submit = h("button", { class: "primary", type: "submit" }, "Add rule");
+  const fieldError = h("div", { class: "field-error", "data-testid": "field-error", role: "alert" });
   const label = (text: string, el: HTMLElement) => h("label", null, text, el);
-  const form = h("form", { class: "inline", "data-testid": "add-rule" }, label("Source", src), label("Action", action), label("Protocol", proto), label("Port", port), label("Expires after", ttl), label("Reason", reason), submit);
+  const form = h("form", { class: "inline", "data-testid": "add-rule" }, label("Source", src), label("Action", action), label("Protocol", proto), label("Port", port), label("Expires after", ttl), label("Reason", reason), submit, fieldError);
+  // The service names the field it refused ("rule.src_cidr: …"): that input is marked, with the message under the form.
+  const fields: [RegExp, HTMLInputElement][] = [
+    [/src_?cidr/i, src],
+    [/dport|port/i, port],
+    [/reason/i, reason],
+  ];
+  const clearInvalid = () => {
+    for (const [, el] of fields) {
+      el.classList.remove("invalid");
+      el.removeAttribute("aria-invalid");
+    }
+    fieldError.textContent = "";
+  };
+  for (const [, el] of fields) el.addEventListener("input", clearInvalid);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     submit.setAttribute("disabled", "");
@@ -148,11 +170,19 @@ function addForm(done: () => void): HTMLFormElement {
         ttlS: Number(ttl.value),
         reason: reason.value.trim(),
       });
+      clearInvalid();
       toast(`Rule ${rule.id} added`);
       form.reset();
       done();
     } catch (err) {
-      toast((err as Error).message, true);
+      const message = (err as Error).message;
+      const field = fields.find(([re]) => re.test(message))?.[1];
+      if (field) {
+        field.classList.add("invalid");
+        field.setAttribute("aria-invalid", "true");
+        fieldError.textContent = message;
+        field.focus();
+      } else toast(message, true);
     } finally {
       submit.removeAttribute("disabled");
     }

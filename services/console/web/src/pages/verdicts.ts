@@ -1,7 +1,7 @@
 import { api, ApiError, type ModelDocument, type PstModelView, type Verdict, type VerdictEntry } from "../api";
 import { coalesce, h, toast } from "../dom";
 import { bar, explainSequence, symbolChips } from "../evidence";
-import { fmtCount, fmtNum, fmtScore, fmtTime, PROTOCOLS } from "../format";
+import { fmtCount, fmtDate, fmtEndpoint, fmtNum, fmtScore, fmtTime, isReplayed, PROTOCOLS } from "../format";
 import { on } from "../live";
 
 const OUTCOME_CLASS: Record<string, string> = { blocked: "bad", "false-alarm": "ok", allowlisted: "info", "below-threshold": "warn", capped: "warn", aggregate: "info" };
@@ -9,6 +9,14 @@ const OUTCOME_CLASS: Record<string, string> = { blocked: "bad", "false-alarm": "
 export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => void {
   const detectorSel = h("select", { "aria-label": "Detector" }, h("option", { value: "" }, "all detectors"));
   const outcomeSel = h("select", { "aria-label": "Outcome" }, h("option", { value: "" }, "any outcome"));
+  // Replayed pcaps and live traffic interleave in one list: either can be shown alone.
+  const originSel = h(
+    "select",
+    { "aria-label": "Live or replayed", "data-testid": "origin-filter" },
+    h("option", { value: "" }, "live and replayed"),
+    h("option", { value: "live" }, "live only"),
+    h("option", { value: "replay" }, "replayed only"),
+  );
   const addressIn = h("input", { type: "search", placeholder: "address", "aria-label": "Address", size: 18 });
   const textIn = h("input", { type: "search", placeholder: "label, summary, model…", "aria-label": "Text", size: 22 });
   const count = h("span", { class: "muted" });
@@ -18,20 +26,24 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
   root.append(
     h("h1", null, "Verdicts"),
     notice,
-    h("div", { class: "toolbar" }, detectorSel, outcomeSel, addressIn, textIn, count),
+    h("div", { class: "toolbar" }, detectorSel, outcomeSel, originSel, addressIn, textIn, count),
     h(
       "div",
       { class: "split" },
       h(
         "section",
         { class: "panel" },
-        scroll(h("table", { "data-testid": "verdict-list" }, h("thead", null, h("tr", null, ["Capture time", "Detector", "Address", "Score / threshold", "Label", "Outcome"].map((t) => h("th", null, t)))), body)),
+        scroll(h("table", { "data-testid": "verdict-list", class: "verdict-list" }, h("thead", null, h("tr", null, ["Capture time (UTC)", "Detector / label", "Address", "Score / threshold", "Outcome"].map((t) => h("th", null, t)))), body)),
       ),
       detail,
     ),
   );
 
   let entries: VerdictEntry[] = [];
+  // The rules active now: a verdict's block rule may since have been removed (a false alarm on a sibling verdict) or expired.
+  let activeRules: Set<number> | null = null;
+  const ruleGone = (e: VerdictEntry) => /blocked/.test(e.outcome) && !!e.ruleId && !!activeRules && !activeRules.has(e.ruleId);
+  const outcomeText = (e: VerdictEntry) => e.outcome || "pending";
   let selected = params.get("id");
   // What "false alarm" answered, kept across the re-renders that rule events cause.
   const falseAlarmResults = new Map<string, HTMLElement>();
@@ -40,6 +52,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
     const v = e.verdict;
     if (detectorSel.value && v.detector !== detectorSel.value) return false;
     if (outcomeSel.value && (e.outcome || "pending") !== outcomeSel.value) return false;
+    if (originSel.value && isReplayed(v.firstTs, e.receivedAt) !== (originSel.value === "replay")) return false;
     if (addressIn.value && !(v.address ?? "").includes(addressIn.value.trim())) return false;
     const q = textIn.value.trim().toLowerCase();
     if (q && ![v.label, v.summary, v.model, v.id, v.localAddress].some((s) => (s ?? "").toLowerCase().includes(q))) return false;
@@ -66,19 +79,25 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
             const tr = h(
               "tr",
               { class: `clickable${v.id === selected ? " selected" : ""}`, "data-verdict-id": v.id, tabindex: 0 },
-              h("td", null, fmtTime(v.firstTs)),
-              h("td", null, v.detector),
-              h("td", { class: "mono" }, v.aggregate ? "(aggregate)" : v.address || "–"),
-              h("td", null, `${fmtScore(v.score)} / ${fmtScore(v.threshold)}`),
-              h("td", null, v.label || "–"),
-              h("td", null, h("span", { class: `badge ${OUTCOME_CLASS[e.outcome] ?? "info"}` }, e.outcome || "pending")),
+              // Dated, and replayed captures marked: a pcap from last week and live traffic interleave in this list.
+              h(
+                "td",
+                { class: "nowrap", "data-testid": "verdict-time" },
+                h("div", { class: "sub" }, fmtDate(v.firstTs)),
+                fmtTime(v.firstTs),
+                isReplayed(v.firstTs, e.receivedAt) ? h("span", { class: "tag", title: `replayed capture: received ${fmtDate(e.receivedAt)} ${fmtTime(e.receivedAt)} UTC` }, "replay") : "",
+              ),
+              h("td", null, v.detector, h("div", { class: "sub" }, v.label || "–")),
+              h("td", { class: "mono addr" }, v.aggregate ? "(aggregate)" : v.address || "–"),
+              h("td", { class: "nowrap" }, fmtScore(v.score), h("div", { class: "sub" }, `/ ${fmtScore(v.threshold)}`)),
+              h("td", null, h("span", { class: `badge ${OUTCOME_CLASS[e.outcome] ?? "info"}` }, outcomeText(e)), ruleGone(e) ? h("div", { class: "sub", "data-testid": "rule-gone" }, "rule lifted") : ""),
             );
             const open = () => select(v.id);
             tr.addEventListener("click", open);
             tr.addEventListener("keydown", (ev) => (ev.key === "Enter" ? open() : undefined));
             return tr;
           })
-        : [h("tr", null, h("td", { colspan: 6, class: "empty" }, entries.length ? "No verdict matches the filters." : "No verdicts yet."))]),
+        : [h("tr", null, h("td", { colspan: 5, class: "empty" }, entries.length ? "No verdict matches the filters." : "No verdicts yet."))]),
     );
   };
 
@@ -122,15 +141,21 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
         "dl",
         { class: "kv" },
         kv("Outcome", h("span", { class: `badge ${OUTCOME_CLASS[e.outcome] ?? "info"}` }, e.outcome || "pending")),
-        e.ruleId ? kv("Rule", h("a", { href: "#/rules" }, String(e.ruleId))) : null,
+        e.ruleId
+          ? kv(
+              "Rule",
+              h("span", null, h("a", { href: `#/rules?id=${e.ruleId}` }, String(e.ruleId)), ruleGone(e) ? h("span", { class: "muted", "data-testid": "detail-rule-gone" }, " — no longer active (expired, deleted or lifted by a false alarm)") : ""),
+            )
+          : null,
         kv("Address", v.aggregate ? "aggregate (no dominant source: never a host block)" : v.address || "–"),
-        kv("Attacked", `${v.localAddress || "–"}${v.localPorts?.length ? ` ports ${v.localPorts.slice(0, 12).join(", ")}${v.localPorts.length > 12 ? ", …" : ""}` : ""}`),
+        kv(v.detector === "som" ? "Local side" : "Attacked", `${v.localAddress || "–"}${portsText(v.localPorts)}`),
         kv("Protocol", PROTOCOLS[v.protocol ?? 0] ?? String(v.protocol)),
-        kv("Score", `${fmtScore(v.score)} (threshold ${fmtScore(v.threshold)})`),
+        kv("Score", `${fmtScore(v.score)} (${thresholdText(v)} ${fmtScore(v.threshold)})`),
         kv("Model", v.model || "–"),
         kv("Label", v.label || "–"),
-        kv("Evidence", `${fmtCount(v.connections)} connections, ${fmtCount(v.packets)} packets`),
+        kv("Evidence", v.detector === "som" ? `${fmtCount(v.packets)} packets in the window, ${fmtCount(v.connections)} flows` : `${fmtCount(v.connections)} connections, ${fmtCount(v.packets)} packets`),
         kv("Capture time", `${fmtTime(v.firstTs, true)} → ${fmtTime(v.lastTs)}`),
+        isReplayed(v.firstTs, e.receivedAt) ? kv("Received", `${fmtTime(e.receivedAt, true)} (a replayed capture)`) : null,
         kv("Source", v.sourceId || "–"),
         kv("Instance", v.instance || "–"),
       ),
@@ -143,8 +168,12 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
 
   const load = async () => {
     try {
-      const r = await api.get<{ verdicts: VerdictEntry[]; rulesError: string | null }>("/api/verdicts?limit=1000");
+      const [r, rules] = await Promise.all([
+        api.get<{ verdicts: VerdictEntry[]; rulesError: string | null }>("/api/verdicts?limit=1000"),
+        api.get<{ rules: { id: number }[] }>("/api/rules").catch(() => null),
+      ]);
       entries = r.verdicts;
+      activeRules = rules ? new Set(rules.rules.map((x) => Number(x.id))) : null;
       notice.replaceChildren(r.rulesError ? h("div", { class: "notice" }, `Showing verdicts seen by this console only: ${r.rulesError}`) : "");
       renderList();
       if (selected) select(selected);
@@ -153,7 +182,7 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
     }
   };
   const reload = coalesce(() => void load(), 1000);
-  for (const el of [detectorSel, outcomeSel]) el.addEventListener("change", renderList);
+  for (const el of [detectorSel, outcomeSel, originSel]) el.addEventListener("change", renderList);
   for (const el of [addressIn, textIn]) el.addEventListener("input", renderList);
   void load();
   const offV = on("verdict", (lv) => {
@@ -170,6 +199,18 @@ export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => 
     offV();
     offR();
   };
+}
+
+function portsText(ports: number[] | undefined): string {
+  if (!ports?.length) return "";
+  const n = ports.length;
+  return ` ${n === 1 ? "port" : `${n} ports:`} ${ports.slice(0, 12).join(", ")}${n > 12 ? ", …" : ""}`;
+}
+
+/** A PST verdict rests on its class's anomaly threshold, or on the lower suspicion threshold when many connections were merely suspicious. */
+function thresholdText(v: Verdict): string {
+  if (v.detector !== "pst") return "threshold";
+  return /suspicion threshold/.test(v.summary ?? "") ? "suspicion threshold of the class, the lower tier:" : "anomaly threshold of the class:";
 }
 
 function scroll(el: HTMLElement): HTMLElement {
@@ -207,7 +248,13 @@ async function explainRow(c: { symbols?: string; serviceClass?: string; score?: 
               null,
               h("td", null, String(i + 1)),
               h("td", null, symbolChips([x.symbol])),
-              h("td", null, x.context.length ? symbolChips(x.context) : h("span", { class: "muted" }, "(root)")),
+              h(
+                "td",
+                null,
+                x.context.length ? symbolChips(x.context) : h("span", { class: "muted" }, "(root)"),
+                " ",
+                h("a", { href: `#/models?tab=pst&class=${encodeURIComponent(model.serviceClass)}&context=${encodeURIComponent(x.context.join(" "))}`, class: "tree-link", title: "Open this context in the model's tree" }, "tree ›"),
+              ),
               h("td", null, x.seen ? x.p.toFixed(4) : h("span", { title: "never seen after this context: the smoothing floor" }, `${x.p.toExponential(1)} (floor)`)),
               h("td", null, bar(-Math.log(Math.max(x.p, 1e-300)) / 10, -Math.log(x.p) > (model.threshold ?? Infinity) ? "hot" : ""), (-Math.log(Math.max(x.p, 1e-300))).toFixed(2)),
             ),
@@ -255,7 +302,7 @@ function pstEvidence(v: Verdict): HTMLElement {
                 h(
                   "tr",
                   null,
-                  h("td", { class: "mono" }, `${c.client}:${c.clientPort} → ${c.server}:${c.serverPort}`),
+                  h("td", { class: "mono" }, `${fmtEndpoint(c.client, c.clientPort)} → ${fmtEndpoint(c.server, c.serverPort)}`),
                   h("td", null, c.serviceClass || "–"),
                   h("td", null, fmtScore(c.score)),
                   h("td", null, symbolChips(c.symbols ?? "")),
@@ -307,10 +354,11 @@ function somEvidence(v: Verdict): HTMLElement {
       ),
     ),
     h("h2", null, "Sources' shares"),
+    h("p", { class: "muted" }, "Share: each source's part of what deviates in this window (its weighted contribution to the deviating features), not its part of the packets."),
     scroll(h(
       "table",
       { "data-testid": "som-sources" },
-      h("thead", null, h("tr", null, ["Source", "Share", "", "Packets", "Ports", "Half-open", "Fragments"].map((t) => h("th", null, t)))),
+      h("thead", null, h("tr", null, ["Source", "Share of deviation", "", "Packets", "Ports", "Half-open", "Fragments"].map((t) => h("th", null, t)))),
       h(
         "tbody",
         null,
