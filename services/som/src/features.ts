@@ -1,3 +1,7 @@
+// One window's traffic statistics, the accumulator behind the SOM's feature vector. It is a
+// little over 500 lines because it is one concept on the per-packet hot path: the address table,
+// the pair, flow and port sets and the per-address counters share one slot layout and one reset,
+// and splitting them would spread that layout over files without making any part reusable.
 import {
   DIR_EGRESS,
   DIR_INGRESS,
@@ -15,39 +19,11 @@ import {
   type PacketDecoder,
 } from "@vigil/frames";
 
-/** The window features, in vector order. README.md defines each one. */
-export const FEATURE_NAMES = [
-  "avg_packet_size",
-  "small_packets",
-  "large_packets",
-  "new_tcp_connections",
-  "udp_packets",
-  "icmp_packets",
-  "fragments",
-  "distinct_sources",
-  "distinct_dst_ports",
-  "inactive_tcp_connections",
-  "icmp_unreachables",
-  "source_fanout",
-] as const;
-export const FEATURE_COUNT = FEATURE_NAMES.length;
-export const F_AVG_SIZE = 0;
-export const F_SMALL = 1;
-export const F_LARGE = 2;
-export const F_NEW_TCP = 3;
-export const F_UDP = 4;
-export const F_ICMP = 5;
-export const F_FRAGMENTS = 6;
-export const F_SOURCES = 7;
-export const F_DST_PORTS = 8;
-export const F_INACTIVE = 9;
-export const F_UNREACHABLES = 10;
-export const F_FANOUT = 11;
+import * as vector from "./feature-vector.js";
+import { LARGE_PACKET_BYTES, SMALL_PACKET_BYTES } from "./feature-vector.js";
 
-/** IP packet length (header included) at or below which a packet is small. */
-export const SMALL_PACKET_BYTES = 100;
-/** IP packet length at or above which a packet is large. */
-export const LARGE_PACKET_BYTES = 1000;
+export * from "./feature-vector.js";
+
 /** Hard limit on packets per window: keeps every per-window table bounded (slot indices fit 16 bits). */
 export const MAX_WINDOW_PACKETS = 16384;
 
@@ -479,20 +455,20 @@ export class WindowStats {
   features(out: Float64Array, closedBy: "time" | "packets", scale: number): void {
     this.finish();
     const k = scale / this.durationSeconds(closedBy);
-    out[F_AVG_SIZE] = this.packets > 0 ? this.bytes / this.packets : 0;
-    out[F_SMALL] = this.small * k;
-    out[F_LARGE] = this.large * k;
-    out[F_NEW_TCP] = this.newTcp * k;
-    out[F_UDP] = this.udp * k;
-    out[F_ICMP] = this.icmp * k;
-    out[F_FRAGMENTS] = this.fragments * k;
-    out[F_SOURCES] = this.distinctSources * k;
-    out[F_DST_PORTS] = this.distinctPorts * k;
-    out[F_INACTIVE] = this.inactive * k;
-    out[F_UNREACHABLES] = this.unreachables * k;
+    out[vector.F_AVG_SIZE] = this.packets > 0 ? this.bytes / this.packets : 0;
+    out[vector.F_SMALL] = this.small * k;
+    out[vector.F_LARGE] = this.large * k;
+    out[vector.F_NEW_TCP] = this.newTcp * k;
+    out[vector.F_UDP] = this.udp * k;
+    out[vector.F_ICMP] = this.icmp * k;
+    out[vector.F_FRAGMENTS] = this.fragments * k;
+    out[vector.F_SOURCES] = this.distinctSources * k;
+    out[vector.F_DST_PORTS] = this.distinctPorts * k;
+    out[vector.F_INACTIVE] = this.inactive * k;
+    out[vector.F_UNREACHABLES] = this.unreachables * k;
     // A count, not a rate: one host probed in the last 0.1 s of a slot cut short by the packet limit is
     // no sweep. Nor scaled by the shard share: one source's traffic lands whole on one instance.
-    out[F_FANOUT] = this.maxFanout;
+    out[vector.F_FANOUT] = this.maxFanout;
   }
 
   /** Empties the window and starts the next one at `start` (ms). */
