@@ -47,12 +47,9 @@ function probe(from, to, addr, dport, sport) {
       out += d;
       if (!sent && out.includes("ready")) {
         sent = true;
-        try {
-          const [c, a] = inNs(from, [traffic, "udp-send", addr, String(dport), "3", "64", String(sport)]);
-          execFileSync(c, a, { stdio: "ignore" });
-        } catch (err) {
-          reject(err);
-        }
+        const [c, a] = inNs(from, [traffic, "udp-send", addr, String(dport), "3", "64", String(sport)]);
+        // An output drop fails the sender's sendto() (EPERM): that is a verdict, not an error.
+        spawn(c, a, { stdio: "ignore" }).on("error", reject);
       }
     });
     recv.on("close", () => resolve(/received=3/.test(out)));
@@ -96,10 +93,12 @@ const SETS = {
 };
 
 try {
-  try {
-    sh("modprobe", "veth");
-  } catch {
-    /* built in */
+  for (const m of ["veth", "nf_tables"]) {
+    try {
+      sh("modprobe", m);
+    } catch {
+      /* built in */
+    }
   }
   const kmodSide = topology(null, "kR", "k");
   const nftSide = topology("nL", "nR", "n");
