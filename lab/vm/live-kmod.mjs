@@ -42,7 +42,7 @@ function start(cmd, args, timeoutMs) {
 }
 const run = (cmd, args, timeoutMs) => start(cmd, args, timeoutMs).done;
 const inNs = (ns, args, timeoutMs) => run("ip", ["netns", "exec", ns, ...args], timeoutMs);
-const httpOk = async (ns, url) => (await inNs(ns, ["curl", "-s", "-o", "/dev/null", "-f", "--max-time", "4", url], 8000)).ok;
+const httpOk = async (ns, url, maxTimeS = 4) => (await inNs(ns, ["curl", "-s", "-o", "/dev/null", "-f", "--max-time", String(maxTimeS), url], maxTimeS * 1000 + 4000)).ok;
 const url4 = `http://${o.victim4}/`;
 const url6 = `http://[${o.victim6}]/`;
 
@@ -153,8 +153,17 @@ try {
       // At once, while the rule is young (a fast scan may be over before the block; its TTL is seconds):
       // the module holds it, the attacker's new connection fails (its SYNs come back as dropped frames),
       // the client's succeed.
-      res.attacker_cut_off = !(await httpOk(o.atkNs, url4));
-      res.kmod_rule = await kmodRuleFor(o.atk);
+      // The module holds the rule once the service has enforced it (the event may come first): look for
+      // it before anything slow, since under TCG a 10 s rule can be over by the time a curl gives up.
+      const held = Date.now() + 5_000;
+      let rule = await kmodRuleFor(o.atk);
+      while (!rule && Date.now() < held) {
+        await sleep(100);
+        rule = await kmodRuleFor(o.atk);
+      }
+      // Two SYNs in 2 s: enough for the rule to count hits, short enough to read them while it lasts.
+      res.attacker_cut_off = !(await httpOk(o.atkNs, url4, 2));
+      res.kmod_rule = (await kmodRuleFor(o.atk)) ?? rule;
       res.client_reachable = (await httpOk(o.clientNs, url4)) && (await httpOk(o.clientNs, url6));
       const dl = Date.now() + 5_000;
       while (!atkFrames.slice(frBefore).some((f) => f[1]) && Date.now() < dl) await sleep(100);
