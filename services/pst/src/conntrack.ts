@@ -48,7 +48,7 @@ export interface JudgementSink {
 
 export interface ConnTableOptions {
   capacity: number;
-  /** Upper bound on shard numbers (exclusive). */
+  /** Upper bound on shard numbers (exclusive); the detector passes its lanes (a capture source on a shard) as shards. */
   shardCount: number;
   /** Seconds of capture time without a segment after which an open connection is judged and dropped. */
   idleTimeout: number;

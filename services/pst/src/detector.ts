@@ -144,7 +144,7 @@ export class Detector implements JudgementSink {
     this.table.models = models;
   }
 
-  /** Processes one batch of packed frame records of a shard. Returns the number of frames. */
+  /** Processes one batch of packed frame records of a shard from one capture source (its lane). Returns the number of frames. */
   processRecords(shard: number, sourceId: string, records: Uint8Array): number {
     if (shard < 0 || shard >= this.opts.shardCount) throw new RangeError(`shard ${shard} is outside 0..${this.opts.shardCount - 1}`);
     const lane = this.lanes.claim(shard, sourceId);
