@@ -49,6 +49,10 @@ describe("PST evidence", () => {
       const mean = costs.reduce((s, c) => s - Math.log(c.p), 0) / costs.length;
       expect(mean, text).toBeCloseTo(model.compiled.score(text.split(" ").map(parseSymbol), true), 4);
     }
+    // An unproven completion ("?C:FPAU": the detector's mark for an ACK that missed our ISN + 1) is the same symbol.
+    const marked = explainSequence(fromFile as never, "C:S S:SA ?C:FPAU S:R".split(" "));
+    expect(marked.map((c) => c.symbol)).toEqual(["C:S", "S:SA", "C:FPAU", "S:R"]);
+    expect(marked.map((c) => c.p)).toEqual(explainSequence(fromFile as never, "C:S S:SA C:FPAU S:R".split(" ")).map((c) => c.p));
   });
 });
 

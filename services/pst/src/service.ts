@@ -137,7 +137,8 @@ export class PstService {
   private onBatch(shard: number, batch: FrameBatch): void {
     const p = this.progress(batch.sourceId);
     if (batch.records.byteLength) p.frames += this.detector.processRecords(shard, batch.sourceId, batch.records);
-    if (batch.endOfStream) this.detector.endOfStream(shard);
+    // Only the ending source's lane is flushed: a live capture sharing the shard goes on.
+    if (batch.endOfStream) this.detector.endOfStream(shard, batch.sourceId);
     else {
       const clock = this.detector.table.clock[shard];
       if (clock > 0) this.lag.seconds = Date.now() / 1000 - clock;

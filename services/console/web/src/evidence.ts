@@ -1,16 +1,26 @@
 import type { PstModelView, PstNode } from "./api";
 import { h } from "./dom";
 
-/** "C:S S:SA C:A" as chips coloured by direction; END and BOS as outlined chips. */
+/**
+ * The detector marks a segment "?C:A" when it looked like the completion of a handshake but did not
+ * acknowledge our initial sequence number (a blind spoofer's guess): the symbol is the same.
+ */
+const UNPROVEN = "?";
+const unmarked = (sym: string): string => (sym.startsWith(UNPROVEN) ? sym.slice(UNPROVEN.length) : sym);
+
+/** "C:S S:SA C:A" as chips coloured by direction; END and BOS as outlined chips; unproven completions dashed. */
 export function symbolChips(symbols: string[] | string): HTMLElement {
   const list = typeof symbols === "string" ? symbols.split(/\s+/).filter(Boolean) : symbols;
   return h(
     "span",
     { class: "syms" },
-    list.map((sym) => {
+    list.map((marked) => {
+      const unproven = marked.startsWith(UNPROVEN);
+      const sym = unmarked(marked);
       const cls = sym.startsWith("C:") ? "c" : sym.startsWith("S:") ? "s" : "x";
-      const title = sym.startsWith("C:") ? "client → server" : sym.startsWith("S:") ? "server → client" : sym === "END" ? "end of connection" : sym === "BOS" ? "start of connection" : "";
-      return h("span", { class: `sym ${cls}`, title }, sym);
+      let title = sym.startsWith("C:") ? "client → server" : sym.startsWith("S:") ? "server → client" : sym === "END" ? "end of connection" : sym === "BOS" ? "start of connection" : "";
+      if (unproven) title += ": did not acknowledge our sequence number, so the handshake is not verified";
+      return h("span", { class: `sym ${cls}${unproven ? " unproven" : ""}`, title }, unproven ? `${sym}?` : sym);
     }),
   );
 }
@@ -35,7 +45,8 @@ export interface SymbolCost {
  * first), then -ln P(symbol | context). Symbols the context never saw get the
  * smoothing floor gammaMin.
  */
-export function explainSequence(model: PstModelView, symbols: string[]): SymbolCost[] {
+export function explainSequence(model: PstModelView, marked: string[]): SymbolCost[] {
+  const symbols = marked.map(unmarked);
   return symbols.map((symbol, i) => {
     const history = ["BOS", ...symbols.slice(0, i)];
     let node: PstNode = model.root;
