@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { commands, EXIT, parseDuration } from "../src/cli.js";
+import { EXIT } from "@vigil/lifecycle";
+import { commands, parseDuration } from "../src/cli.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
 import { publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
