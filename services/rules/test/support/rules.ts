@@ -1,7 +1,9 @@
+import { afterAll, beforeAll } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
+import { createVethPair, disposeNatsServer, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../../src/allowlist.js";
 import { rulesDefaults, type RulesConfig } from "../../src/config.js";
 import { DryRunEnforcer } from "../../src/enforcers/dry-run.js";
@@ -10,6 +12,24 @@ import { createRulesMetrics } from "../../src/metrics.js";
 import { RulesService } from "../../src/service.js";
 
 export const log = createLogger("rules-test", process.env.VIGIL_LOG_LEVEL ?? "silent");
+
+/**
+ * A JetStream nats-server and a veth pair (the enforcer works in its second
+ * namespace) for the tests of one describe block: started before them,
+ * removed after.
+ */
+export function natsAndVeth(): { readonly nats: NatsServerHandle; readonly pair: VethPair } {
+  const env = {} as { nats: NatsServerHandle; pair: VethPair };
+  beforeAll(async () => {
+    env.nats = await startNatsServer({ jetstream: true });
+    env.pair = createVethPair();
+  });
+  afterAll(async () => {
+    env.pair?.destroy();
+    if (env.nats) await disposeNatsServer(env.nats);
+  });
+  return env;
+}
 
 export interface Running {
   svc: RulesService;
