@@ -5,6 +5,7 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
 import { createVethPair, disposeNatsServer, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../../src/allowlist.js";
+import { commands } from "../../src/cli.js";
 import { rulesDefaults, type RulesConfig } from "../../src/config.js";
 import { DryRunEnforcer } from "../../src/enforcers/dry-run.js";
 import type { Enforcer } from "../../src/enforcers/types.js";
@@ -115,4 +116,23 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
     if (Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) sum += v.value;
   }
   return sum;
+}
+
+/** Runs a `vigil` command of the rules service in-process ("status", "rules", ...); returns its exit code and what it wrote. */
+export async function runCommand(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [name, ...rest] = args;
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) throw new Error(`no command ${name}`);
+  let stdout = "";
+  let stderr = "";
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => ((stdout += s), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
+  try {
+    return { code: await cmd.run(rest), stdout, stderr };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
 }
