@@ -1,20 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { RuleEvent_Kind } from "@vigil/proto";
-import { inNetns, netnsUnavailableReason, toolMissing, waitFor } from "@vigil/testing";
+import { netnsUnavailableReason, toolMissing, waitFor } from "@vigil/testing";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
-import { metricValue, natsAndVeth, publishVerdict, startService, verdict } from "./support/rules.js";
+import { metricValue, natsAndVeth, ping, publishVerdict, startService, verdict } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
-
-function ping(ns: string, addr: string): boolean {
-  try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 

@@ -5,21 +5,12 @@ import { disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, to
 import { Allowlist } from "../src/allowlist.js";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
 import { hostCidr } from "../src/model.js";
-import { metricValue, natsAndVeth, publishVerdict, startService, verdict, type Running } from "./support/rules.js";
+import { metricValue, natsAndVeth, ping, publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
 if (natsSkip) console.warn(`rules service tests skipped: ${natsSkip}`);
 if (nftSkip) console.warn(`rules service nftables tests skipped: ${nftSkip}`);
-
-function ping(ns: string, addr: string): boolean {
-  try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function collect<T>(nc: NatsConnection, subject: string, decode: (d: Uint8Array) => T): T[] {
   const out: T[] = [];

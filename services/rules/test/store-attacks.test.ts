@@ -3,19 +3,10 @@ import { Kvm } from "@nats-io/kv";
 import { inNetns, netnsUnavailableReason, toolMissing, waitFor } from "@vigil/testing";
 import { Action, Direction, Rule } from "@vigil/proto";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
-import { metricValue, natsAndVeth, publishVerdict, startService, verdict } from "./support/rules.js";
+import { metricValue, natsAndVeth, ping, publishVerdict, startService, verdict } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
-
-function ping(ns: string, addr: string): boolean {
-  try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The F3 payload of security-experiments.md: JSON that closes the element list and adds commands of its own. */
 const INJECTION = '2001:db8::1"]}}},{"add":{"table":{"family":"ip","name":"pwned"}}},{"add":{"element":{"family":"inet","table":"vigil","name":"drop6","elem":["2001:db8::2/128';

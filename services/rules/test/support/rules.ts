@@ -3,7 +3,7 @@ import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
-import { createVethPair, disposeNatsServer, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
+import { createVethPair, disposeNatsServer, inNetns, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../../src/allowlist.js";
 import { commands } from "../../src/cli.js";
 import { rulesDefaults, type RulesConfig } from "../../src/config.js";
@@ -30,6 +30,16 @@ export function natsAndVeth(): { readonly nats: NatsServerHandle; readonly pair:
     if (env.nats) await disposeNatsServer(env.nats);
   });
   return env;
+}
+
+/** Whether one ping from namespace ns reaches addr within a second. */
+export function ping(ns: string, addr: string): boolean {
+  try {
+    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface Running {
