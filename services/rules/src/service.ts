@@ -166,7 +166,8 @@ export class RulesService extends EventEmitter<Watchers> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subs) s.unsubscribe();
-    await this.fleet.stop();
+    // The goodbye is published at once; its flush is not waited for: with NATS away that would hold the shutdown.
+    void this.fleet.stop();
     await this.queue.stop();
     await this.store.close();
     await this.opts.enforcer.close();
