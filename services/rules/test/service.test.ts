@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codecs, subjects, type NatsConnection } from "@vigil/bus";
+import { codecs, connectBus, LIVENESS_CUTOFF_MS, subjects, type NatsConnection } from "@vigil/bus";
 import { EndOfStream, Feedback, FeedbackKind, Heartbeat, Origin, RuleEvent, RuleEvent_Kind, Verdict } from "@vigil/proto";
 import { disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
@@ -294,6 +294,35 @@ describe.skipIf(natsSkip)("rules service decisions (dry-run enforcer, real NATS)
       await expect(r.svc.markFalseAlarm("nope", 0, "", "t")).rejects.toThrow(/no recorded verdict/);
     } finally {
       await r.stop();
+    }
+  });
+
+  it("sees the fleet through the bus's presence: a goodbye leaves at once, a silent instance after the liveness cut-off; beats every second and says goodbye", async () => {
+    const r = await startService(nats.url, { bucket: "presence_test", dryRun: true });
+    const watcher = await connectBus({ servers: [nats.url], name: "presence-watcher" });
+    const beats = collect(watcher, subjects.heartbeat("rules"), (d) => codecs.heartbeat.decode(d));
+    let running = true;
+    try {
+      const hb = (instance: string, stopping = false) =>
+        r.nc.publish(subjects.heartbeat("pst"), codecs.heartbeat.encode(Heartbeat.fromPartial({ service: "pst", instance, shards: [0], ts: Date.now() / 1000, stopping })));
+      hb("pst-a");
+      hb("pst-b");
+      await waitFor("both seen", () => r.svc.status().detectors.length === 2 || null);
+      const lastHeard = Date.now();
+      hb("pst-a", true);
+      await waitFor("pst-a gone on its goodbye", () => r.svc.status().detectors.map((d) => d.instance).join() === "pst-b" || null, 1000);
+      await waitFor("silent pst-b gone", () => r.svc.status().detectors.length === 0 || null, LIVENESS_CUTOFF_MS + 3000, 100);
+      const silentFor = Date.now() - lastHeard;
+      // pst-b was last heard a poll before lastHeard; it goes at the first check past the cut-off.
+      expect(silentFor).toBeGreaterThanOrEqual(LIVENESS_CUTOFF_MS - 1000);
+      expect(beats.length).toBeGreaterThanOrEqual(Math.floor(silentFor / 1000) - 1);
+      expect(beats.every((b) => !b.stopping && b.service === "rules")).toBe(true);
+      await r.stop();
+      running = false;
+      await waitFor("goodbye", () => beats.find((b) => b.stopping) ?? null, 2000);
+    } finally {
+      if (running) await r.stop();
+      await watcher.close();
     }
   });
 
