@@ -32,7 +32,7 @@ export const EXIT = {
   SOFTWARE: 70,
 } as const;
 
-export type CommandOptions = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
+export type CommandOptions = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 
 export type CommandValues<T extends CommandOptions> = {
   [K in keyof T]?: T[K] extends { multiple: true }

@@ -1,5 +1,5 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import * as grpc from "@grpc/grpc-js";
+import { EXIT, parseCommandLine, UserError, type Command, type CommandOptions } from "@vigil/lifecycle";
 import {
   Action,
   Direction,
@@ -23,17 +23,9 @@ import {
 import { ControlApi } from "./client.js";
 import { PROTOCOLS, protocolName, protocolNumber } from "./model.js";
 
-/** Exit codes scripts can rely on (sysexits-style where one fits). */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 69 } as const;
-
-interface Command {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
+function usageError(message: string): UserError {
+  return new UserError(message, "VIGIL_ERR_USAGE", EXIT.USAGE);
 }
-
-class UsageError extends Error {}
 
 const CONNECTION_USAGE = `connection: [--socket PATH | --addr HOST:PORT] [--token TOKEN] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
 output:     --json   machine-readable output
@@ -48,17 +40,14 @@ const common = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   help: { type: "boolean", short: "h" },
-} as const satisfies ParseArgsConfig["options"];
+} as const satisfies CommandOptions;
 
 type Values = Record<string, string | boolean | undefined>;
 
-function parse(args: string[], options: ParseArgsConfig["options"] = {}): { values: Values; positionals: string[] } {
-  try {
-    const r = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
-    return { values: r.values as Values, positionals: r.positionals };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+/** The connection and output options every command takes, plus its own; operands allowed. */
+function parse(args: string[], options: CommandOptions = {}): { values: Values; positionals: string[] } {
+  const r = parseCommandLine(args, { ...common, ...options });
+  return { values: r.values as Values, positionals: r.positionals };
 }
 
 function api(v: Values): ControlApi {
@@ -70,19 +59,19 @@ function api(v: Values): ControlApi {
 /** "90" | "90s" | "10m" | "2h" | "1d" -> seconds. */
 export function parseDuration(text: string, what: string): number {
   const m = /^(\d+)(s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${what}: "${text}" is not a duration (e.g. 90, 90s, 10m, 2h, 1d)`);
+  if (!m) throw usageError(`${what}: "${text}" is not a duration (e.g. 90, 90s, 10m, 2h, 1d)`);
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s"];
 }
 
 function parseProtocol(text: string): number {
   const n = protocolNumber(text);
-  if (n === null) throw new UsageError(`--proto: "${text}" is not a protocol name (${Object.keys(PROTOCOLS).join(", ")}) or number 0..255`);
+  if (n === null) throw usageError(`--proto: "${text}" is not a protocol name (${Object.keys(PROTOCOLS).join(", ")}) or number 0..255`);
   return n;
 }
 
 function parsePorts(text: string): [number, number] {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
-  if (!m) throw new UsageError(`--port: "${text}" is not a port or range (e.g. 22 or 6000-6100)`);
+  if (!m) throw usageError(`--port: "${text}" is not a port or range (e.g. 22 or 6000-6100)`);
   return [Number(m[1]), Number(m[2] ?? m[1])];
 }
 
@@ -144,9 +133,9 @@ async function guarded(name: string, fn: () => Promise<number>): Promise<number>
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UserError) {
       process.stderr.write(`vigil ${name}: ${err.message}\n`);
-      return EXIT.USAGE;
+      return err.exitCode;
     }
     const code = (err as grpc.ServiceError).code;
     const details = (err as grpc.ServiceError).details ?? (err as Error).message;
@@ -193,7 +182,7 @@ const statusCommand: Command = {
   run: (args) =>
     guarded("status", async () => {
       const { values, positionals } = parse(args);
-      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+      if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`);
       const s = await withApi(values, (c) => c.call<object, Status>("getStatus", {}));
       if (values.json) {
         json(Status.toJSON(s));
@@ -241,20 +230,20 @@ ${CONNECTION_USAGE}`;
 
 async function rulesLs(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { origin: { type: "string" }, action: { type: "string" }, address: { type: "string" }, limit: { type: "string" } });
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`);
   const req: ListRulesRequest = { origin: Origin.ORIGIN_UNSPECIFIED, action: Action.ACTION_UNSPECIFIED, address: (values.address as string) ?? "", limit: 0 };
   if (values.origin) {
     const o = ORIGINS[values.origin as string];
-    if (o === undefined) throw new UsageError(`--origin: "${values.origin}" is not one of ${Object.keys(ORIGINS).join(", ")}`);
+    if (o === undefined) throw usageError(`--origin: "${values.origin}" is not one of ${Object.keys(ORIGINS).join(", ")}`);
     req.origin = o;
   }
   if (values.action) {
     const a = { drop: Action.ACTION_DROP, block: Action.ACTION_DROP, accept: Action.ACTION_ACCEPT, allow: Action.ACTION_ACCEPT }[values.action as string];
-    if (a === undefined) throw new UsageError(`--action: "${values.action}" is not drop or accept`);
+    if (a === undefined) throw usageError(`--action: "${values.action}" is not drop or accept`);
     req.action = a;
   }
   if (values.limit) {
-    if (!/^\d+$/.test(values.limit as string)) throw new UsageError(`--limit: "${values.limit}" is not a number`);
+    if (!/^\d+$/.test(values.limit as string)) throw usageError(`--limit: "${values.limit}" is not a number`);
     req.limit = Number(values.limit);
   }
   const res = await withApi(values, (c) => c.call<ListRulesRequest, ListRulesResponse>("listRules", req));
@@ -275,20 +264,20 @@ async function rulesAdd(args: string[]): Promise<number> {
     force: { type: "boolean" },
   });
   const [verb, cidr, ...extra] = positionals;
-  if (!verb || !cidr) throw new UsageError("expected block|allow and a CIDR");
-  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (!verb || !cidr) throw usageError("expected block|allow and a CIDR");
+  if (extra.length) throw usageError(`unexpected argument "${extra[0]}"`);
   const action = { block: Action.ACTION_DROP, drop: Action.ACTION_DROP, allow: Action.ACTION_ACCEPT, accept: Action.ACTION_ACCEPT }[verb];
-  if (action === undefined) throw new UsageError(`"${verb}" is not block or allow`);
+  if (action === undefined) throw usageError(`"${verb}" is not block or allow`);
   const rule = Rule.fromPartial({ action, srcCidr: cidr, dstCidr: (values.dst as string) ?? "", origin: Origin.ORIGIN_MANUAL, reason: (values.reason as string) ?? "" });
   if (values.proto) rule.protocol = parseProtocol(values.proto as string);
   if (values.port) [rule.dportMin, rule.dportMax] = parsePorts(values.port as string);
   if (values.direction) {
     const d = DIRECTIONS[values.direction as string];
-    if (d === undefined) throw new UsageError(`--direction: "${values.direction}" is not in, out or both`);
+    if (d === undefined) throw usageError(`--direction: "${values.direction}" is not in, out or both`);
     rule.direction = d;
   }
   if (values.priority) {
-    if (!/^\d+$/.test(values.priority as string)) throw new UsageError(`--priority: "${values.priority}" is not a number`);
+    if (!/^\d+$/.test(values.priority as string)) throw usageError(`--priority: "${values.priority}" is not a number`);
     rule.priority = Number(values.priority);
   }
   const ttlS = values.ttl ? parseDuration(values.ttl as string, "--ttl") : 0;
@@ -300,8 +289,8 @@ async function rulesAdd(args: string[]): Promise<number> {
 
 async function rulesRm(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
-  if (!positionals.length) throw new UsageError("expected one or more rule ids");
-  for (const p of positionals) if (!/^\d+$/.test(p)) throw new UsageError(`"${p}" is not a rule id`);
+  if (!positionals.length) throw usageError("expected one or more rule ids");
+  for (const p of positionals) if (!/^\d+$/.test(p)) throw usageError(`"${p}" is not a rule id`);
   const results = await withApi(values, async (c) => {
     const r: Array<{ id: number; deleted: boolean }> = [];
     for (const p of positionals) r.push({ id: Number(p), deleted: (await c.call<{ id: number }, DeleteRuleResponse>("deleteRule", { id: Number(p) })).deleted });
@@ -322,7 +311,7 @@ const rulesCommand: Command = {
       if (verb === "ls" || verb === "list") return rulesLs(rest);
       if (verb === "add") return rulesAdd(rest);
       if (verb === "rm" || verb === "remove" || verb === "del") return rulesRm(rest);
-      throw new UsageError(verb ? `unknown subcommand "${verb}"; expected ls, add or rm` : "expected ls, add or rm");
+      throw usageError(verb ? `unknown subcommand "${verb}"; expected ls, add or rm` : "expected ls, add or rm");
     }),
 };
 
@@ -349,8 +338,8 @@ const verdictsCommand: Command = {
   run: (args) =>
     guarded("verdicts", async () => {
       const { values, positionals } = parse(args, { detector: { type: "string" }, address: { type: "string" }, since: { type: "string" }, limit: { type: "string" } });
-      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      if (values.limit && !/^\d+$/.test(values.limit as string)) throw new UsageError(`--limit: "${values.limit}" is not a number`);
+      if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`);
+      if (values.limit && !/^\d+$/.test(values.limit as string)) throw usageError(`--limit: "${values.limit}" is not a number`);
       const req: ListVerdictsRequest = {
         detector: (values.detector as string) ?? "",
         address: (values.address as string) ?? "",
@@ -371,7 +360,7 @@ const watchCommand: Command = {
   run: (args) =>
     guarded("watch", async () => {
       const { values, positionals } = parse(args, { verdicts: { type: "boolean" }, rules: { type: "boolean" }, count: { type: "string" } });
-      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+      if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`);
       const max = values.count ? Number(values.count) : Infinity;
       const c = api(values);
       let seen = 0;
@@ -407,7 +396,7 @@ const falseAlarmCommand: Command = {
   run: (args) =>
     guarded("false-alarm", async () => {
       const { values, positionals } = parse(args, { "allow-ttl": { type: "string" }, comment: { type: "string" } });
-      if (positionals.length !== 1) throw new UsageError("expected exactly one verdict id");
+      if (positionals.length !== 1) throw usageError("expected exactly one verdict id");
       const allowTtlS = values["allow-ttl"] ? parseDuration(values["allow-ttl"] as string, "--allow-ttl") : 0;
       const res = await withApi(values, (c) =>
         c.call<object, MarkFalseAlarmResponse>("markFalseAlarm", { verdictId: positionals[0], allowTtlS, comment: (values.comment as string) ?? "" }),

@@ -3,6 +3,7 @@ import { userInfo, hostname } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_PORTS } from "@vigil/config";
+import { stateRoot } from "@vigil/lifecycle";
 import {
   AddRuleRequest,
   ControlClient,
@@ -37,7 +38,7 @@ export interface ClientOptions {
 }
 
 export function defaultSocket(): string {
-  return join(process.env.VIGIL_STATE_DIR ?? "/var/lib/vigil", "control.sock");
+  return join(stateRoot(), "control.sock");
 }
 
 /** Where to connect: the explicit socket or address, else the default socket when present, else loopback TCP. */

@@ -1,9 +1,7 @@
-import { hostname } from "node:os";
-import { codecs, subjects, type NatsConnection } from "@vigil/bus";
+import { codecs, PresenceView, startHeartbeat, subjects, type HeartbeatHandle, type NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
-import { EndOfStream, Heartbeat, type DetectorStatus } from "@vigil/proto";
+import { EndOfStream, type DetectorStatus } from "@vigil/proto";
 import type { RulesMetrics } from "./metrics.js";
-import { nowS } from "./model.js";
 
 export interface FleetOptions {
   nc: NatsConnection;
@@ -16,36 +14,40 @@ export interface FleetOptions {
   idle(): Promise<void>;
 }
 
-interface SeenInstance {
-  hb: Heartbeat;
-  at: number;
-}
+/** Services whose heartbeats announce shards but which do not judge frames. */
+const NOT_DETECTORS = new Set(["rules", "capture"]);
 
 /**
- * The other services as seen on the bus: our heartbeat out, theirs in, the
- * detector groups they form, and the end-of-stream relay of a replayed
- * capture (rules relays it once every shard of every group has reported).
+ * The other services as seen on the bus: our heartbeat out, who is alive (the
+ * bus's PresenceView, with its one liveness cut-off), the detector groups they
+ * form, and the end-of-stream relay of a replayed capture (rules relays it once
+ * every shard of every live detector group has reported).
  */
 export class Fleet {
-  private instances = new Map<string, SeenInstance>();
+  private readonly presence: PresenceView;
+  private heartbeat: HeartbeatHandle | null = null;
   private eos = new Map<string, Map<string, Set<number>>>();
   private eosDone = new Set<string>();
   private verdictsBySource = new Map<string, number>();
-  private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(private readonly opts: FleetOptions) {}
+  constructor(private readonly opts: FleetOptions) {
+    this.presence = new PresenceView(opts.nc, { self: opts.instance, logger: opts.logger });
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.heartbeat(false), 2000);
-    this.heartbeat(false);
+    const { nc, instance, version, metricsPort, logger } = this.opts;
+    this.presence.start();
+    this.heartbeat = startHeartbeat(nc, { service: "rules", instance, version, metricsPort, logger });
     void this.watchBus();
   }
 
-  stop(): void {
+  /** Stops watching and says goodbye on the bus. */
+  async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.heartbeat(true);
+    this.presence.stop();
+    await this.heartbeat?.stop();
+    this.heartbeat = null;
   }
 
   /** A verdict from a capture source was received (counted in its end of stream). */
@@ -55,51 +57,27 @@ export class Fleet {
 
   detectors(): DetectorStatus[] {
     const out: DetectorStatus[] = [];
-    for (const { hb } of this.instances.values()) out.push({ service: hb.service, instance: hb.instance, version: hb.version, lastHeartbeat: hb.ts, shards: hb.shards });
+    for (const { heartbeat: hb } of this.presence.instances())
+      out.push({ service: hb.service, instance: hb.instance, version: hb.version, lastHeartbeat: hb.ts, shards: hb.shards });
     return out.sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
   }
 
   private async watchBus(): Promise<void> {
     for await (const s of this.opts.nc.status()) {
       if (this.stopped) return;
-      // Heartbeats of others may have been missed; the store writes resume by themselves.
-      if (s.type === "reconnect") this.heartbeat(false);
+      // Heartbeats of others may have been missed while away: announce at once so they learn of us again.
+      if (s.type === "reconnect") this.heartbeat?.beat();
     }
-  }
-
-  private heartbeat(stopping: boolean): void {
-    const { instance, version, metricsPort } = this.opts;
-    const hb = Heartbeat.fromPartial({ service: "rules", instance, version, host: hostname(), ts: nowS(), metricsPort, stopping });
-    try {
-      this.opts.nc.publish(subjects.heartbeat("rules"), codecs.heartbeat.encode(hb));
-    } catch {
-      /* NATS down: the next one will do */
-    }
-  }
-
-  onHeartbeat(data: Uint8Array, subject: string): void {
-    let hb: Heartbeat;
-    try {
-      hb = codecs.heartbeat.decode(data, subject);
-    } catch {
-      return;
-    }
-    if (hb.instance === this.opts.instance) return;
-    if (hb.stopping) this.instances.delete(hb.instance);
-    else this.instances.set(hb.instance, { hb, at: Date.now() });
-    const cutoff = Date.now() - 30_000;
-    for (const [k, v] of this.instances) if (v.at < cutoff) this.instances.delete(k);
   }
 
   /** Shards owned by the live members of each detector group (groups that own shards). */
   private detectorGroups(): Map<string, Set<number>> {
     const groups = new Map<string, Set<number>>();
-    const cutoff = Date.now() - 10_000;
-    for (const { hb, at } of this.instances.values()) {
-      if (at < cutoff || hb.shards.length === 0 || hb.service === "rules" || hb.service === "capture") continue;
-      let g = groups.get(hb.service);
-      if (!g) groups.set(hb.service, (g = new Set()));
-      for (const s of hb.shards) g.add(s);
+    for (const [service, members] of this.presence.groups()) {
+      if (NOT_DETECTORS.has(service)) continue;
+      const owned = new Set<number>();
+      for (const { heartbeat } of members) for (const s of heartbeat.shards) owned.add(s);
+      if (owned.size > 0) groups.set(service, owned);
     }
     return groups;
   }

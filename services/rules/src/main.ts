@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { connectBus } from "@vigil/bus";
-import { createLogger, reportFatal, Shutdown } from "@vigil/lifecycle";
-import { createRegistry, serveMetrics } from "@vigil/metrics";
+import { runDaemon, stateRoot } from "@vigil/lifecycle";
+import { createRegistry } from "@vigil/metrics";
 import { Allowlist, discoverHostAllowlist, watchAllowlist } from "./allowlist.js";
 import { loadRulesConfig } from "./config.js";
 import { KmodEnforcer } from "./enforcers/kmod.js";
@@ -14,58 +13,47 @@ import { createRulesMetrics } from "./metrics.js";
 import { originName } from "./model.js";
 import { RulesService } from "./service.js";
 
-function stateDir(configured?: string): string {
-  return configured ?? process.env.VIGIL_STATE_DIR ?? "/var/lib/vigil";
-}
+void runDaemon({
+  service: "rules",
+  loadConfig: () => loadRulesConfig(),
+  settings: (cfg) => ({ nats: cfg.nats, metrics: cfg.rules.metrics }),
+  // One rules service per host: its series carry no instance label.
+  registry: () => createRegistry("rules"),
+  async start({ config, log, nc, instance, version, registry, metricsPort, shutdown }) {
+    const rc = config.rules;
+    // The control socket's directory: where clients look for it unless told otherwise.
+    const dir = rc.stateDir ?? stateRoot();
+    mkdirSync(dir, { recursive: true });
 
-async function main(): Promise<void> {
-  const log = createLogger("rules");
-  const cfg = loadRulesConfig();
-  const rc = cfg.rules;
-  const dir = stateDir(rc.stateDir);
-  mkdirSync(dir, { recursive: true });
-  const shutdown = new Shutdown(log);
-  shutdown.installSignalHandlers();
+    const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log, rc.resolvConf) : [];
+    const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults);
+    log.info({ entries: allowlist.entries.length }, "allowlist ready");
+    const watcher = watchAllowlist(allowlist, { configured: rc.allowlist, defaults: rc.allowlistDefaults, resolvConfs: rc.resolvConf, refreshS: rc.allowlistRefreshS, log });
+    shutdown.add("allowlist", () => watcher.close());
 
-  const nc = await connectBus({ servers: cfg.nats.servers, name: cfg.nats.name ?? "vigil-rules", token: cfg.nats.token, logger: log });
-  shutdown.add("nats", () => nc.drain());
+    const enforcer = await selectEnforcer({ choice: rc.enforcer, dryRun: rc.dryRun, nftTable: rc.nftTable, nftDriver: rc.nftDriver, netns: rc.netns, logger: log });
+    log.info({ enforcer: enforcer.name, detail: enforcer.detail }, "enforcer selected");
 
-  const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log, rc.resolvConf) : [];
-  const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults);
-  log.info({ entries: allowlist.entries.length }, "allowlist ready");
-  const watcher = watchAllowlist(allowlist, { configured: rc.allowlist, defaults: rc.allowlistDefaults, resolvConfs: rc.resolvConf, refreshS: rc.allowlistRefreshS, log });
-  shutdown.add("allowlist", () => watcher.close());
+    const metrics = createRulesMetrics(registry);
+    const svc = new RulesService({ config: rc, nc: nc!, enforcer, allowlist, metrics, logger: log, instance, version, metricsPort });
+    // Always registered, so the page declares vigil_kernel_*; samples only when the kmod enforcer reads the module.
+    new KernelMetrics(registry, enforcer instanceof KmodEnforcer ? enforcer : null, (id) => {
+      const s = svc.rules.get(id);
+      return s ? originName(s.rule.origin) : undefined;
+    }, { logger: log });
+    await svc.start();
+    shutdown.add("service", () => svc.stop());
 
-  const enforcer = await selectEnforcer({ choice: rc.enforcer, dryRun: rc.dryRun, nftTable: rc.nftTable, nftDriver: rc.nftDriver, netns: rc.netns, logger: log });
-  log.info({ enforcer: enforcer.name, detail: enforcer.detail }, "enforcer selected");
-
-  const registry = createRegistry("rules");
-  const metrics = createRulesMetrics(registry);
-  const metricsServer = await serveMetrics(registry, rc.metrics);
-  shutdown.add("metrics", () => metricsServer.close());
-
-  const svc = new RulesService({ config: rc, nc, enforcer, allowlist, metrics, logger: log, metricsPort: metricsServer.port });
-  // Always registered, so the page declares vigil_kernel_*; samples only when the kmod enforcer reads the module.
-  new KernelMetrics(registry, enforcer instanceof KmodEnforcer ? enforcer : null, (id) => {
-    const s = svc.rules.get(id);
-    return s ? originName(s.rule.origin) : undefined;
-  }, { logger: log });
-  await svc.start();
-  shutdown.add("service", () => svc.stop());
-
-  const grpc = await startGrpcServer(svc, {
-    host: rc.grpc.host,
-    port: rc.grpc.port,
-    socket: rc.grpc.socket ?? join(dir, "control.sock"),
-    token: rc.grpc.token,
-    tls: rc.grpc.tls,
-    logger: log,
-  });
-  shutdown.add("grpc", () => grpc.close());
-  log.info({ grpc: grpc.address, socket: grpc.socket, metrics: metricsServer.url }, "rules service running");
-}
-
-main().catch((err: unknown) => {
-  process.exitCode = reportFatal("vigil-rules", err);
-  process.exit();
+    const grpc = await startGrpcServer(svc, {
+      host: rc.grpc.host,
+      port: rc.grpc.port,
+      socket: rc.grpc.socket ?? join(dir, "control.sock"),
+      token: rc.grpc.token,
+      tls: rc.grpc.tls,
+      logger: log,
+    });
+    log.info({ grpc: grpc.address, socket: grpc.socket }, "rules service running");
+    // Stopped first on shutdown: no new calls while the service winds down.
+    return { stop: () => grpc.close() };
+  },
 });

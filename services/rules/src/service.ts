@@ -1,7 +1,6 @@
 import { EventEmitter } from "node:events";
-import { hostname } from "node:os";
 import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
-import type { Logger } from "@vigil/lifecycle";
+import { instanceId, VERSION, type Logger } from "@vigil/lifecycle";
 import {
   Origin,
   Rule,
@@ -33,8 +32,6 @@ import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
 import { VerdictLog } from "./verdict-log.js";
 
 
-export const SERVICE_VERSION = "0.1.0";
-
 export interface RulesServiceOptions {
   config: RulesConfig;
   nc: NatsConnection;
@@ -42,7 +39,10 @@ export interface RulesServiceOptions {
   allowlist: Allowlist;
   metrics: RulesMetrics;
   logger: Logger;
+  /** Default instanceId("rules"). */
   instance?: string;
+  /** Default the release's VERSION. */
+  version?: string;
   metricsPort?: number;
 }
 
@@ -81,6 +81,7 @@ export class RulesService extends EventEmitter<Watchers> {
   private refusedSinceLog = 0;
   private readonly startedAt = nowS();
   private readonly instance: string;
+  private readonly version: string;
   private readonly by: string;
   private readonly log: Logger;
   private stopped = false;
@@ -89,7 +90,8 @@ export class RulesService extends EventEmitter<Watchers> {
     super();
     this.setMaxListeners(0);
     this.log = opts.logger;
-    this.instance = opts.instance ?? `${hostname()}/rules/${process.pid}`;
+    this.instance = opts.instance ?? instanceId("rules");
+    this.version = opts.version ?? VERSION;
     this.by = `vigil-rules/${this.instance}`;
     this.policy = new Policy(opts.config, opts.allowlist);
     this.store = new RuleStore(opts.nc, opts.config.bucket, opts.logger);
@@ -102,7 +104,7 @@ export class RulesService extends EventEmitter<Watchers> {
       opts.metrics,
       opts.logger,
     );
-    this.fleet = new Fleet({ nc: opts.nc, instance: this.instance, version: SERVICE_VERSION, metricsPort: opts.metricsPort ?? 0, metrics: opts.metrics, logger: opts.logger, idle: () => this.idle() });
+    this.fleet = new Fleet({ nc: opts.nc, instance: this.instance, version: this.version, metricsPort: opts.metricsPort ?? 0, metrics: opts.metrics, logger: opts.logger, idle: () => this.idle() });
   }
 
   get enforcer(): Enforcer {
@@ -148,7 +150,6 @@ export class RulesService extends EventEmitter<Watchers> {
         }),
       );
     on(subjects.verdictsAll, (d, s) => this.onVerdictMessage(d, s));
-    on(subjects.heartbeatAll, (d, s) => this.fleet.onHeartbeat(d, s));
     on(subjects.endOfStreamAll, (d, s) => this.fleet.onEndOfStream(d, s));
 
     this.timers.push(setInterval(() => this.sweep(), 1000));
@@ -165,7 +166,8 @@ export class RulesService extends EventEmitter<Watchers> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subs) s.unsubscribe();
-    this.fleet.stop();
+    // The goodbye is published at once; its flush is not waited for: with NATS away that would hold the shutdown.
+    void this.fleet.stop();
     await this.queue.stop();
     await this.store.close();
     await this.opts.enforcer.close();
@@ -460,7 +462,7 @@ export class RulesService extends EventEmitter<Watchers> {
       activeRules,
       rulesByOrigin,
       detectors: this.fleet.detectors(),
-      version: SERVICE_VERSION,
+      version: this.version,
       startedAt: this.startedAt,
       allowlist: this.opts.allowlist.entries.map(({ cidr, why }) => ({ cidr, why })),
     };

@@ -4,10 +4,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, freePort, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { Allowlist, discoverHostAllowlist, watchAllowlist } from "../src/allowlist.js";
-import { commands } from "../src/cli.js";
 import { ControlApi } from "../src/client.js";
 import { startGrpcServer } from "../src/grpc-server.js";
-import { publishVerdict, startService, verdict } from "./support/rules.js";
+import { publishVerdict, runCommand, startService, verdict } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const ipSkip = toolMissing("ip", "iproute2", ["-V"]);
@@ -70,14 +69,8 @@ describe.skipIf(natsSkip)("the effective allowlist over gRPC and in `vigil statu
     try {
       const st = (await api.call("getStatus", {})) as { allowlist: Array<{ cidr: string; why: string }> };
       expect(st.allowlist).toEqual(expect.arrayContaining([{ cidr: "192.0.2.53/32", why: "DNS server" }, { cidr: "203.0.113.0/24", why: "configuration" }, { cidr: "127.0.0.0/8", why: "loopback/link-local" }]));
-      let stdout = "";
-      const ow = process.stdout.write.bind(process.stdout);
-      process.stdout.write = ((s: string) => ((stdout += s), true)) as typeof process.stdout.write;
-      try {
-        expect(await commands.find((c) => c.name === "status")!.run(["--addr", server.address])).toBe(0);
-      } finally {
-        process.stdout.write = ow;
-      }
+      const { code, stdout } = await runCommand(["status", "--addr", server.address]);
+      expect(code).toBe(0);
       expect(stdout).toMatch(/NEVER BLOCKED AUTOMATICALLY\s+WHY/);
       expect(stdout).toMatch(/192\.0\.2\.53\/32\s+DNS server/);
       publishVerdict(r.nc, verdict("192.0.2.53", { handshakes: 3 }));

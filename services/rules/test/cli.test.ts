@@ -5,44 +5,26 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { commands, EXIT, parseDuration } from "../src/cli.js";
+import { EXIT } from "@vigil/lifecycle";
+import { parseDuration } from "../src/cli.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
-import { publishVerdict, startService, verdict, type Running } from "./support/rules.js";
+import { publishVerdict, runCommand, startService, verdict, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 if (natsSkip) console.warn(`CLI tests skipped: ${natsSkip}`);
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [name, ...rest] = args;
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) throw new Error(`no command ${name}`);
-  let stdout = "";
-  let stderr = "";
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((stdout += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
-  try {
-    const code = await cmd.run(rest);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
-
 describe("CLI without a service", () => {
   it("exits 69 when the service is unavailable and 2 on usage errors", async () => {
     const port = await freePort();
-    const res = await run(["status", "--addr", `127.0.0.1:${port}`]);
+    const res = await runCommand(["status", "--addr", `127.0.0.1:${port}`]);
     expect(res.code).toBe(EXIT.UNAVAILABLE);
     expect(res.stderr).toMatch(/cannot reach the rules service at 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
-    expect((await run(["rules", "frobnicate"])).code).toBe(EXIT.USAGE);
-    expect((await run(["rules", "add", "block"])).code).toBe(EXIT.USAGE);
-    expect((await run(["rules", "add", "block", "10.0.0.1", "--ttl", "soon"])).stderr).toMatch(/--ttl: "soon" is not a duration/);
-    expect((await run(["rules", "add", "block", "10.0.0.1", "--port", "a-b"])).code).toBe(EXIT.USAGE);
-    expect((await run(["status", "--bogus"])).code).toBe(EXIT.USAGE);
-    expect((await run(["false-alarm"])).code).toBe(EXIT.USAGE);
+    expect((await runCommand(["rules", "frobnicate"])).code).toBe(EXIT.USAGE);
+    expect((await runCommand(["rules", "add", "block"])).code).toBe(EXIT.USAGE);
+    expect((await runCommand(["rules", "add", "block", "10.0.0.1", "--ttl", "soon"])).stderr).toMatch(/--ttl: "soon" is not a duration/);
+    expect((await runCommand(["rules", "add", "block", "10.0.0.1", "--port", "a-b"])).code).toBe(EXIT.USAGE);
+    expect((await runCommand(["status", "--bogus"])).code).toBe(EXIT.USAGE);
+    expect((await runCommand(["false-alarm"])).code).toBe(EXIT.USAGE);
     expect(parseDuration("10m", "x")).toBe(600);
     expect(parseDuration("1d", "x")).toBe(86400);
   });
@@ -71,42 +53,42 @@ describe.skipIf(natsSkip)("CLI against a running service", () => {
 
   it("status, rules add/ls/rm, verdicts, false-alarm, watch: tables and --json", async () => {
     const c = ["--socket", sock, "--token", "tok"];
-    expect((await run(["status", "--socket", sock])).code).toBe(EXIT.FAILURE); // no token: refused
-    const st = await run(["status", ...c]);
+    expect((await runCommand(["status", "--socket", sock])).code).toBe(EXIT.FAILURE); // no token: refused
+    const st = await runCommand(["status", ...c]);
     expect(st.code).toBe(0);
     expect(st.stdout).toMatch(/enforcer\s+dry-run/);
-    const stj = JSON.parse((await run(["status", ...c, "--json"])).stdout);
+    const stj = JSON.parse((await runCommand(["status", ...c, "--json"])).stdout);
     expect(stj).toMatchObject({ enforcer: "dry-run", dryRun: true });
 
-    const add = await run(["rules", "add", "block", "198.51.100.0/24", "--proto", "tcp", "--port", "22", "--direction", "in", "--ttl", "1h", "--reason", "ssh abuse", ...c, "--json"]);
+    const add = await runCommand(["rules", "add", "block", "198.51.100.0/24", "--proto", "tcp", "--port", "22", "--direction", "in", "--ttl", "1h", "--reason", "ssh abuse", ...c, "--json"]);
     expect(add.code).toBe(0);
     const rule = JSON.parse(add.stdout);
     expect(rule).toMatchObject({ srcCidr: "198.51.100.0/24", protocol: 6, dportMin: 22, dportMax: 22, direction: "DIRECTION_INGRESS", origin: "ORIGIN_MANUAL" });
-    const bad = await run(["rules", "add", "block", "198.51.100.0/33", ...c]);
+    const bad = await runCommand(["rules", "add", "block", "198.51.100.0/33", ...c]);
     expect(bad.code).toBe(EXIT.USAGE);
     expect(bad.stderr).toMatch(/rule\.src_cidr/);
 
-    const ls = await run(["rules", "ls", ...c]);
+    const ls = await runCommand(["rules", "ls", ...c]);
     expect(ls.stdout).toMatch(/^ID\s+ACTION\s+SOURCE/);
     expect(ls.stdout).toMatch(new RegExp(`${rule.id}\\s+drop\\s+198\\.51\\.100\\.0/24\\s+\\*\\s+tcp\\s+22\\s+ingress\\s+manual\\s+(59m|1h0m)`));
-    const lsj = JSON.parse((await run(["rules", "ls", "--origin", "manual", ...c, "--json"])).stdout);
+    const lsj = JSON.parse((await runCommand(["rules", "ls", "--origin", "manual", ...c, "--json"])).stdout);
     expect(lsj.rules).toHaveLength(1);
 
     const v = verdict("192.0.2.31", { handshakes: 1, label: "ssh-brute-force" });
     publishVerdict(r.nc, v);
     await waitFor("verdict", () => r.svc.listVerdicts({}).length === 1 || null);
-    const vs = await run(["verdicts", ...c]);
+    const vs = await runCommand(["verdicts", ...c]);
     expect(vs.stdout).toMatch(new RegExp(`${v.id}\\s+pst\\s+192\\.0\\.2\\.31\\s+5\\.000\\s+ssh-brute-force\\s+blocked`));
-    const vj = JSON.parse((await run(["verdicts", "--detector", "pst", ...c, "--json"])).stdout);
+    const vj = JSON.parse((await runCommand(["verdicts", "--detector", "pst", ...c, "--json"])).stdout);
     expect(vj.verdicts[0]).toMatchObject({ outcome: "blocked", verdict: { id: v.id } });
 
-    const fa = await run(["false-alarm", v.id, "--allow-ttl", "2h", "--comment", "backup", ...c]);
+    const fa = await runCommand(["false-alarm", v.id, "--allow-ttl", "2h", "--comment", "backup", ...c]);
     expect(fa.code).toBe(0);
     expect(fa.stdout).toMatch(/removed rule\(s\) \d+/);
     expect(fa.stdout).toMatch(/allow rule \d+ added/);
 
     // watch captures stdout until it has seen two events; they are caused without the CLI meanwhile.
-    const watching = run(["watch", "--rules", "--count", "2", ...c, "--json"]);
+    const watching = runCommand(["watch", "--rules", "--count", "2", ...c, "--json"]);
     await new Promise((res) => setTimeout(res, 200));
     const other = verdict("192.0.2.32", { handshakes: 1 });
     publishVerdict(r.nc, other);
@@ -115,11 +97,11 @@ describe.skipIf(natsSkip)("CLI against a running service", () => {
     const w = await watching;
     expect(w.code).toBe(0);
     expect(w.stdout.trim().split("\n").map((l) => JSON.parse(l).rule.kind)).toEqual(["KIND_ADDED", "KIND_REMOVED"]);
-    expect((await run(["false-alarm", "nope", ...c])).code).toBe(EXIT.FAILURE);
+    expect((await runCommand(["false-alarm", "nope", ...c])).code).toBe(EXIT.FAILURE);
 
-    const rm = await run(["rules", "rm", String(rule.id), ...c]);
+    const rm = await runCommand(["rules", "rm", String(rule.id), ...c]);
     expect(rm).toMatchObject({ code: 0, stdout: `removed rule ${rule.id}\n` });
-    expect((await run(["rules", "rm", String(rule.id), ...c])).code).toBe(EXIT.FAILURE);
+    expect((await runCommand(["rules", "rm", String(rule.id), ...c])).code).toBe(EXIT.FAILURE);
   });
 
   const cliMain = join(repoRoot, "packages/cli/dist/main.js");

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, subjects } from "@vigil/bus";
 import { Origin, Rule, Verdict } from "@vigil/proto";
-import { createVethPair, disposeNatsServer, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle, type VethPair } from "@vigil/testing";
+import { disposeNatsServer, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
 import { rulesDefaults } from "../src/config.js";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
 import { Policy } from "../src/policy.js";
-import { metricValue, publishVerdict, startService, verdict } from "./support/rules.js";
+import { metricValue, natsAndVeth, publishVerdict, startService, verdict } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
@@ -100,20 +100,11 @@ describe.skipIf(natsSkip)("bounded automatic blocking (F4, F20)", () => {
 });
 
 describe.skipIf(natsSkip || nftSkip)("IPv6 offenders in one prefix (F4)", () => {
-  let nats: NatsServerHandle;
-  let pair: VethPair;
-  beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    pair = createVethPair();
-  });
-  afterAll(async () => {
-    pair?.destroy();
-    if (nats) await disposeNatsServer(nats);
-  });
+  const env = natsAndVeth();
 
   it("turns the fourth offender of a /64 into one prefix rule that replaces the host rules and covers the rest", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "v6agg_test", netns: pair.b, ipv6Aggregate: { prefixLength: 64, hosts: 4 } }, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "v6agg_test", netns: env.pair.b, ipv6Aggregate: { prefixLength: 64, hosts: 4 } }, enforcer);
     try {
       for (const h of ["1", "2", "3"]) publishVerdict(r.nc, verdict(`2001:db8:1::${h}`, { handshakes: 1 }));
       await waitFor("three hosts", () => r.svc.listRules({}).filter((x) => x.enforced).length === 3 || null, 5000);

@@ -6,29 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Action, Rule } from "@vigil/proto";
 import { disposeNatsServer, freePort, startNatsServer, toolMissing, type NatsServerHandle } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
-import { commands, EXIT } from "../src/cli.js";
+import { EXIT } from "@vigil/lifecycle";
 import { ControlApi } from "../src/client.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
-import { startService, type Running } from "./support/rules.js";
+import { runCommand, startService, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [name, ...rest] = args;
-  const cmd = commands.find((c) => c.name === name)!;
-  let stdout = "";
-  let stderr = "";
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((stdout += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await cmd.run(rest), stdout, stderr };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
 
 /** A non-loopback IPv4 address of this host, to be a TCP peer other than loopback. */
 function ownAddress(): string | null {
@@ -103,13 +86,13 @@ describe.skipIf(natsSkip)("manual rules cannot lock the host out", () => {
 
   it("CLI: `vigil rules add` says why it refuses, exits 1, and adds with --force", async () => {
     const c = ["--socket", join(dir, "control.sock")];
-    const res = await cli(["rules", "add", "block", "198.51.100.0/24", ...c]);
+    const res = await runCommand(["rules", "add", "block", "198.51.100.0/24", ...c]);
     expect(res.code).toBe(EXIT.FAILURE);
     expect(res.stderr).toBe("vigil rules: refused: VIGIL_ERR_LOCKOUT: rule.src_cidr: 198.51.100.0/24 would cut the host off: it covers 198.51.100.53/32 (DNS server); set force (--force) to add it anyway\n");
-    const forced = await cli(["rules", "add", "block", "198.51.100.0/24", "--force", ...c, "--json"]);
+    const forced = await runCommand(["rules", "add", "block", "198.51.100.0/24", "--force", ...c, "--json"]);
     expect(forced.code).toBe(EXIT.OK);
     expect(JSON.parse(forced.stdout)).toMatchObject({ srcCidr: "198.51.100.0/24" });
-    const all = await cli(["rules", "add", "block", "::/0", "--force", ...c]);
+    const all = await runCommand(["rules", "add", "block", "::/0", "--force", ...c]);
     expect(all.code).toBe(EXIT.FAILURE);
     expect(all.stderr).toMatch(/drops all traffic of the family: refused, even with force/);
   });

@@ -1,39 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RuleEvent_Kind } from "@vigil/proto";
-import { createVethPair, disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle, type VethPair } from "@vigil/testing";
+import { netnsUnavailableReason, toolMissing, waitFor } from "@vigil/testing";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
-import { metricValue, publishVerdict, startService, verdict } from "./support/rules.js";
+import { metricValue, natsAndVeth, ping, publishVerdict, startService, verdict } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
 
-function ping(ns: string, addr: string): boolean {
-  try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the traffic they drop (F9)", () => {
-  let nats: NatsServerHandle;
-  let pair: VethPair;
-  beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    pair = createVethPair();
-  });
-  afterAll(async () => {
-    pair?.destroy();
-    if (nats) await disposeNatsServer(nats);
-  });
+  const env = natsAndVeth();
 
   it("a blocked host whose retries keep producing verdicts is let go after its first TTL; coming back afterwards blocks it again, escalated", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "renewal_test", baseTtlS: 2, netns: pair.b }, enforcer);
-    const host = pair.addrA4;
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "renewal_test", baseTtlS: 2, netns: env.pair.b }, enforcer);
+    const host = env.pair.addrA4;
     const kinds: RuleEvent_Kind[] = [];
     r.svc.on("rule", (e) => {
       if (e.rule?.srcCidr === `${host}/32`) kinds.push(e.kind);
@@ -44,7 +26,7 @@ describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the tr
       publishVerdict(r.nc, verdict(host, { handshakes: 2, firstTs: t0 - 1, lastTs: t0 }));
       await waitFor("blocked", () => r.svc.listRules({ address: host })[0]?.enforced, 5000);
       const first = r.svc.listRules({ address: host })[0];
-      expect(ping(pair.a, pair.addrB4)).toBe(false);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(false);
       // Its clients retry: SYNs the firewall drops are still captured, and the detectors keep judging
       // them, during the block and, from windows that began during it, after it ended.
       const retriesUntil = first.expiresAt + 2;
@@ -60,7 +42,7 @@ describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the tr
       expect(kinds).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_EXPIRED]);
       expect(r.svc.listRules({ address: host })).toEqual([]);
       expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "seen-while-blocked" })).toBe(retries);
-      expect(ping(pair.a, pair.addrB4)).toBe(true);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(true);
 
       // The attacker returns after the block: new evidence, a new block, the repeat offence doubling its TTL.
       const t1 = Date.now() / 1000;
@@ -69,7 +51,7 @@ describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the tr
       const again = r.svc.listRules({ address: host })[0];
       expect(again.offences).toBe(2);
       expect(again.expiresAt - again.createdAt).toBeCloseTo(4, 1);
-      expect(ping(pair.a, pair.addrB4)).toBe(false);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(false);
     } finally {
       await r.stop();
       await enforcer.destroy();
@@ -77,7 +59,7 @@ describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the tr
   }, 40_000);
 
   it("a second detector's verdict on traffic from after the block does not extend it; one on the traffic before it still agrees", async () => {
-    const r = await startService(nats.url, { bucket: "renewal_agree_test", dryRun: true });
+    const r = await startService(env.nats.url, { bucket: "renewal_agree_test", dryRun: true });
     try {
       const t = 1_800_000_100;
       const a = "192.0.2.70";

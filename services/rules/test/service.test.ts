@@ -1,25 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codecs, subjects, type NatsConnection } from "@vigil/bus";
+import { codecs, connectBus, LIVENESS_CUTOFF_MS, subjects, type NatsConnection } from "@vigil/bus";
 import { EndOfStream, Feedback, FeedbackKind, Heartbeat, Origin, RuleEvent, RuleEvent_Kind, Verdict } from "@vigil/proto";
-import { createVethPair, disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle, type VethPair } from "@vigil/testing";
+import { disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
 import { hostCidr } from "../src/model.js";
-import { metricValue, publishVerdict, startService, verdict, type Running } from "./support/rules.js";
+import { metricValue, natsAndVeth, ping, publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
 if (natsSkip) console.warn(`rules service tests skipped: ${natsSkip}`);
 if (nftSkip) console.warn(`rules service nftables tests skipped: ${nftSkip}`);
-
-function ping(ns: string, addr: string): boolean {
-  try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function collect<T>(nc: NatsConnection, subject: string, decode: (d: Uint8Array) => T): T[] {
   const out: T[] = [];
@@ -32,38 +23,29 @@ function collect<T>(nc: NatsConnection, subject: string, decode: (d: Uint8Array)
 }
 
 describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network namespace${nftSkip ? ` (skipped: ${nftSkip})` : ""}`, () => {
-  let nats: NatsServerHandle;
-  let pair: VethPair;
-  beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    pair = createVethPair();
-  });
-  afterAll(async () => {
-    pair?.destroy();
-    if (nats) await disposeNatsServer(nats);
-  });
+  const env = natsAndVeth();
 
   it("blocks a source after a verdict and lets it pass again after the TTL", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "ttl_test", baseTtlS: 3, netns: pair.b }, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "ttl_test", baseTtlS: 3, netns: env.pair.b }, enforcer);
     const events = collect(r.nc, subjects.ruleEvents, (d) => codecs.ruleEvent.decode(d));
     try {
-      expect(ping(pair.a, pair.addrB4)).toBe(true);
-      const v = verdict(pair.addrA4, { handshakes: 2 });
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(true);
+      const v = verdict(env.pair.addrA4, { handshakes: 2 });
       publishVerdict(r.nc, v);
       await waitFor("rule enforced", () => r.svc.listRules({})[0]?.enforced, 5000);
       const [rule] = r.svc.listRules({});
-      expect(rule).toMatchObject({ srcCidr: `${pair.addrA4}/32`, origin: Origin.ORIGIN_DETECTOR, verdictIds: [v.id], offences: 1, decidedTs: v.lastTs });
+      expect(rule).toMatchObject({ srcCidr: `${env.pair.addrA4}/32`, origin: Origin.ORIGIN_DETECTOR, verdictIds: [v.id], offences: 1, decidedTs: v.lastTs });
       expect(rule.expiresAt - rule.createdAt).toBeCloseTo(3, 0);
-      expect(ping(pair.a, pair.addrB4)).toBe(false);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(false);
       expect(await metricValue(r.registry, "vigil_rules_decision_latency_seconds")).toBe(1);
       expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "blocked" })).toBe(1);
       await waitFor("rule expired", () => r.svc.listRules({}).length === 0 || null, 6000);
-      await waitFor("traffic passes again", () => ping(pair.a, pair.addrB4) || null, 4000, 200);
+      await waitFor("traffic passes again", () => ping(env.pair.a, env.pair.addrB4) || null, 4000, 200);
       await waitFor("events", () => events.length >= 2 || null);
       expect(events.map((e) => e.kind)).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_EXPIRED]);
       // A repeat offence doubles the TTL.
-      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 2 }));
+      publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 2 }));
       await waitFor("second block", () => r.svc.listRules({})[0]?.enforced, 5000);
       const again = r.svc.listRules({})[0];
       expect(again.offences).toBe(2);
@@ -75,20 +57,20 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
   }, 30_000);
 
   it("announces a rule expired only once its source passes again, also after an agreement extended it", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "expiry_test", baseTtlS: 1, netns: pair.b }, enforcer);
-    const element = `drop4|${pair.addrA4}`;
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "expiry_test", baseTtlS: 1, netns: env.pair.b }, enforcer);
+    const element = `drop4|${env.pair.addrA4}`;
     const sleepUntil = (ms: number) => new Promise((res) => setTimeout(res, Math.max(0, ms - Date.now())));
     let sweptAt = 0;
     let atExpiry: Promise<{ held: boolean; passes: boolean }> | null = null;
     r.svc.on("rule", (e) => {
       if (e.kind !== RuleEvent_Kind.KIND_EXPIRED) return;
-      if (e.rule?.srcCidr !== `${pair.addrA4}/32`) sweptAt = Date.now();
+      if (e.rule?.srcCidr !== `${env.pair.addrA4}/32`) sweptAt = Date.now();
       // Checked as soon as the event is out: when a client watching the events tries again.
       else if (!atExpiry)
         atExpiry = new Promise((res) => setImmediate(res))
           .then(() => r.svc.idle())
-          .then(async () => ({ held: (await enforcer.actual()).elems.has(element), passes: ping(pair.a, pair.addrB4) }));
+          .then(async () => ({ held: (await enforcer.actual()).elems.has(element), passes: ping(env.pair.a, env.pair.addrB4) }));
     });
     try {
       // The expiry sweep runs once a second: learn when, from a throwaway rule.
@@ -98,13 +80,13 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
       // creation + 4 s and is swept about 0.25 s after that, while the kernel's timeout, set at the
       // agreement in whole seconds, ends the element only at creation + 4.9 s.
       await sleepUntil(sweptAt + 1750);
-      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 2 }));
-      await waitFor("rule enforced", () => r.svc.listRules({ address: pair.addrA4 })[0]?.enforced, 5000, 10);
-      const created = r.svc.listRules({ address: pair.addrA4 })[0];
+      publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 2 }));
+      await waitFor("rule enforced", () => r.svc.listRules({ address: env.pair.addrA4 })[0]?.enforced, 5000, 10);
+      const created = r.svc.listRules({ address: env.pair.addrA4 })[0];
       await sleepUntil(created.createdAt * 1000 + 900);
-      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 2, detector: "som", id: `som-expiry-${pair.addrA4}` }));
-      await waitFor("agreement", () => r.svc.listRules({ address: pair.addrA4 })[0]?.detector === "pst+som" || null, 5000, 10);
-      expect(r.svc.listRules({ address: pair.addrA4 })[0].expiresAt - created.createdAt).toBeCloseTo(4, 1);
+      publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 2, detector: "som", id: `som-expiry-${env.pair.addrA4}` }));
+      await waitFor("agreement", () => r.svc.listRules({ address: env.pair.addrA4 })[0]?.detector === "pst+som" || null, 5000, 10);
+      expect(r.svc.listRules({ address: env.pair.addrA4 })[0].expiresAt - created.createdAt).toBeCloseTo(4, 1);
       expect((await enforcer.actual()).elems.has(element)).toBe(true);
       await waitFor("rule expired", () => atExpiry, 8000, 50);
       expect(await atExpiry!).toEqual({ held: false, passes: true });
@@ -115,8 +97,8 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
   }, 30_000);
 
   it("a verdict between a rule's expiry and the sweep: the old rule is announced expired before the source is blocked again", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "race_test", baseTtlS: 1, netns: pair.b }, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "race_test", baseTtlS: 1, netns: env.pair.b }, enforcer);
     const sleepUntil = (ms: number) => new Promise((res) => setTimeout(res, Math.max(0, ms - Date.now())));
     const target = "198.51.100.77";
     const events: { kind: RuleEvent_Kind; createdAt: number; expiresAt: number }[] = [];
@@ -149,8 +131,8 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
   }, 30_000);
 
   it("loses no active rule across restarts of the service, of NATS and of the host's firewall state", async () => {
-    const cfg = { bucket: "restart_test", baseTtlS: 600, netns: pair.b };
-    let r: Running = await startService(nats.url, cfg, new NftablesEnforcer({ netns: pair.b }));
+    const cfg = { bucket: "restart_test", baseTtlS: 600, netns: env.pair.b };
+    let r: Running = await startService(env.nats.url, cfg, new NftablesEnforcer({ netns: env.pair.b }));
     const addrs = ["192.0.2.10", "192.0.2.11", "2001:db8::11"];
     for (const a of addrs) publishVerdict(r.nc, verdict(a, { handshakes: 1 }));
     await waitFor("three rules", () => r.svc.listRules({}).filter((x) => x.enforced).length === 3 || null, 5000);
@@ -163,23 +145,23 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
     await r.stop();
 
     // NATS restarts (hard kill: only what reached the file store survives).
-    await nats.stop(true);
-    await nats.start();
+    await env.nats.stop(true);
+    await env.nats.start();
     // The host rebooted: the kernel lost the table.
-    await new NftablesEnforcer({ netns: pair.b }).destroy();
+    await new NftablesEnforcer({ netns: env.pair.b }).destroy();
 
-    const enforcer = new NftablesEnforcer({ netns: pair.b });
-    r = await startService(nats.url, cfg, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b });
+    r = await startService(env.nats.url, cfg, enforcer);
     try {
       expect(r.svc.listRules({}).map((x) => x.id).sort()).toEqual(before);
       const { elems, ruleIds } = await enforcer.actual();
       expect([...elems.keys()].sort()).toEqual(["drop4|192.0.2.10", "drop4|192.0.2.11", "drop6|2001:db8::11"]);
       expect([...ruleIds]).toEqual([manual.id]);
       // NATS restarts under a running service: a rule added meanwhile is enforced at once and stored once NATS is back.
-      await nats.stop();
+      await env.nats.stop();
       const during = await r.svc.addRule((await import("@vigil/proto")).Rule.fromPartial({ srcCidr: "192.0.2.200" }), 600, "test");
       expect(during.enforced).toBe(true);
-      await nats.start();
+      await env.nats.start();
       await waitFor("reconnected", async () => {
         try {
           await r.nc.flush();
@@ -193,7 +175,7 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
       await waitFor("store drained", () => r.svc.storeBacklog === 0 || null, 15_000);
       const ids = r.svc.listRules({}).map((x) => x.id).sort();
       await r.stop();
-      r = await startService(nats.url, cfg, new NftablesEnforcer({ netns: pair.b }));
+      r = await startService(env.nats.url, cfg, new NftablesEnforcer({ netns: env.pair.b }));
       expect(r.svc.listRules({}).map((x) => x.id).sort()).toEqual(ids);
     } finally {
       await r.stop();
@@ -202,15 +184,15 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
   }, 60_000);
 
   it("restores the rules within seconds when a firewall reload wipes the table", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "wipe_test", netns: pair.b }, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "wipe_test", netns: env.pair.b }, enforcer);
     try {
-      publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 1 }));
+      publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 1 }));
       await waitFor("enforced", () => r.svc.listRules({})[0]?.enforced, 5000);
-      expect(ping(pair.a, pair.addrB4)).toBe(false);
-      inNetns(pair.b, "nft", ["flush", "ruleset"]);
-      expect(ping(pair.a, pair.addrB4)).toBe(true);
-      await waitFor("blocked again", () => !ping(pair.a, pair.addrB4) || null, 12_000, 500);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(false);
+      inNetns(env.pair.b, "nft", ["flush", "ruleset"]);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(true);
+      await waitFor("blocked again", () => !ping(env.pair.a, env.pair.addrB4) || null, 12_000, 500);
       expect(await metricValue(r.registry, "vigil_rules_reconciles_total", { result: "ok" })).toBeGreaterThanOrEqual(2);
     } finally {
       await r.stop();
@@ -219,8 +201,8 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
   }, 30_000);
 
   it("a spoofed-source flood of verdicts blocks nobody beyond the cap", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
-    const r = await startService(nats.url, { bucket: "flood_test", capBurst: 5, capPerMinute: 2, netns: pair.b }, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
+    const r = await startService(env.nats.url, { bucket: "flood_test", capBurst: 5, capPerMinute: 2, netns: env.pair.b }, enforcer);
     try {
       // 2000 distinct sources, each with SYNs answered by the real owner's RST: no completed handshake.
       for (let i = 0; i < 2000; i++) publishVerdict(r.nc, verdict(`10.${(i >> 8) & 255}.${i & 255}.7`, { half: 4 }));
@@ -312,6 +294,35 @@ describe.skipIf(natsSkip)("rules service decisions (dry-run enforcer, real NATS)
       await expect(r.svc.markFalseAlarm("nope", 0, "", "t")).rejects.toThrow(/no recorded verdict/);
     } finally {
       await r.stop();
+    }
+  });
+
+  it("sees the fleet through the bus's presence: a goodbye leaves at once, a silent instance after the liveness cut-off; beats every second and says goodbye", async () => {
+    const r = await startService(nats.url, { bucket: "presence_test", dryRun: true });
+    const watcher = await connectBus({ servers: [nats.url], name: "presence-watcher" });
+    const beats = collect(watcher, subjects.heartbeat("rules"), (d) => codecs.heartbeat.decode(d));
+    let running = true;
+    try {
+      const hb = (instance: string, stopping = false) =>
+        r.nc.publish(subjects.heartbeat("pst"), codecs.heartbeat.encode(Heartbeat.fromPartial({ service: "pst", instance, shards: [0], ts: Date.now() / 1000, stopping })));
+      hb("pst-a");
+      hb("pst-b");
+      await waitFor("both seen", () => r.svc.status().detectors.length === 2 || null);
+      const lastHeard = Date.now();
+      hb("pst-a", true);
+      await waitFor("pst-a gone on its goodbye", () => r.svc.status().detectors.map((d) => d.instance).join() === "pst-b" || null, 1000);
+      await waitFor("silent pst-b gone", () => r.svc.status().detectors.length === 0 || null, LIVENESS_CUTOFF_MS + 3000, 100);
+      const silentFor = Date.now() - lastHeard;
+      // pst-b was last heard a poll before lastHeard; it goes at the first check past the cut-off.
+      expect(silentFor).toBeGreaterThanOrEqual(LIVENESS_CUTOFF_MS - 1000);
+      expect(beats.length).toBeGreaterThanOrEqual(Math.floor(silentFor / 1000) - 1);
+      expect(beats.every((b) => !b.stopping && b.service === "rules")).toBe(true);
+      await r.stop();
+      running = false;
+      await waitFor("goodbye", () => beats.find((b) => b.stopping) ?? null, 2000);
+    } finally {
+      if (running) await r.stop();
+      await watcher.close();
     }
   });
 

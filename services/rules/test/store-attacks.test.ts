@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
-import { createVethPair, disposeNatsServer, inNetns, netnsUnavailableReason, startNatsServer, toolMissing, waitFor, type NatsServerHandle, type VethPair } from "@vigil/testing";
+import { inNetns, netnsUnavailableReason, toolMissing, waitFor } from "@vigil/testing";
 import { Action, Direction, Rule } from "@vigil/proto";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
-import { metricValue, publishVerdict, startService, verdict } from "./support/rules.js";
+import { metricValue, natsAndVeth, ping, publishVerdict, startService, verdict } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 const nftSkip = netnsUnavailableReason() ?? toolMissing("nft");
-
-function ping(ns: string, addr: string): boolean {
-  try {
-    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The F3 payload of security-experiments.md: JSON that closes the element list and adds commands of its own. */
 const INJECTION = '2001:db8::1"]}}},{"add":{"table":{"family":"ip","name":"pwned"}}},{"add":{"element":{"family":"inet","table":"vigil","name":"drop6","elem":["2001:db8::2/128';
@@ -23,21 +14,12 @@ const INJECTION = '2001:db8::1"]}}},{"add":{"table":{"family":"ip","name":"pwned
 const record = (rule: Record<string, unknown>) => JSON.stringify({ rule: { direction: "DIRECTION_BOTH", ...rule }, history: [], verdicts: [] });
 
 describe.skipIf(natsSkip || nftSkip)("records in the rule store are untrusted (F3, F10)", () => {
-  let nats: NatsServerHandle;
-  let pair: VethPair;
-  beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    pair = createVethPair();
-  });
-  afterAll(async () => {
-    pair?.destroy();
-    if (nats) await disposeNatsServer(nats);
-  });
+  const env = natsAndVeth();
 
   it("quarantines an nftables injection, bad CIDRs, a zombie id and a bad offence, and enforces the rest", async () => {
-    const cfg = { bucket: "untrusted_test", baseTtlS: 600, netns: pair.b };
-    let r = await startService(nats.url, cfg, new NftablesEnforcer({ netns: pair.b }));
-    publishVerdict(r.nc, verdict(pair.addrA4, { handshakes: 1 }));
+    const cfg = { bucket: "untrusted_test", baseTtlS: 600, netns: env.pair.b };
+    let r = await startService(env.nats.url, cfg, new NftablesEnforcer({ netns: env.pair.b }));
+    publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 1 }));
     await waitFor("blocked", () => r.svc.listRules({})[0]?.enforced, 5000);
     await waitFor("stored", () => r.svc.storeBacklog === 0 || null, 5000);
     const good = r.svc.listRules({})[0].id;
@@ -52,21 +34,21 @@ describe.skipIf(natsSkip || nftSkip)("records in the rule store are untrusted (F
     await kv.put("offence.192.0.2.9", JSON.stringify({ count: "x", lastAt: 1 }));
     await kv.put("rule.9", "{not json");
     await r.stop();
-    await new NftablesEnforcer({ netns: pair.b }).destroy(); // the host rebooted: all from the store
+    await new NftablesEnforcer({ netns: env.pair.b }).destroy(); // the host rebooted: all from the store
 
-    const enforcer = new NftablesEnforcer({ netns: pair.b });
-    r = await startService(nats.url, cfg, enforcer);
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b });
+    r = await startService(env.nats.url, cfg, enforcer);
     try {
       expect(r.svc.listRules({}).map((x) => x.id)).toEqual([good]);
       expect(await metricValue(r.registry, "vigil_rules_store_quarantined_total", { kind: "rule" })).toBe(5);
       expect(await metricValue(r.registry, "vigil_rules_store_quarantined_total", { kind: "offence" })).toBe(1);
       expect(await metricValue(r.registry, "vigil_rules_reconciles_total", { result: "ok" })).toBe(1);
       expect(r.svc.status().enforcerDetail).not.toMatch(/error/);
-      const tables = inNetns(pair.b, "nft", ["list", "tables"]);
+      const tables = inNetns(env.pair.b, "nft", ["list", "tables"]);
       expect(tables).not.toMatch(/pwned/);
       const { elems } = await enforcer.actual();
-      expect([...elems.keys()]).toEqual([`drop4|${pair.addrA4}`]);
-      expect(ping(pair.a, pair.addrB4)).toBe(false);
+      expect([...elems.keys()]).toEqual([`drop4|${env.pair.addrA4}`]);
+      expect(ping(env.pair.a, env.pair.addrB4)).toBe(false);
       // Enforcement goes on: a new block is enforced, and a repeat offender's count is a number.
       publishVerdict(r.nc, verdict("192.0.2.9", { handshakes: 1 }));
       await waitFor("new block", () => r.svc.listRules({ address: "192.0.2.9" })[0]?.enforced, 5000);
@@ -78,16 +60,16 @@ describe.skipIf(natsSkip || nftSkip)("records in the rule store are untrusted (F
   }, 60_000);
 
   it("the nftables enforcer never turns a rule's text into commands: an injected srcCidr is refused, the other rules go in", async () => {
-    const enforcer = new NftablesEnforcer({ netns: pair.b, table: "vigil" });
+    const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
     try {
       await enforcer.start();
       const evil = Rule.fromPartial({ id: 777, action: Action.ACTION_DROP, srcCidr: `${INJECTION}/128`, direction: Direction.DIRECTION_BOTH });
-      const fine = Rule.fromPartial({ id: 778, action: Action.ACTION_DROP, srcCidr: `${pair.addrA4}/32`, direction: Direction.DIRECTION_BOTH });
+      const fine = Rule.fromPartial({ id: 778, action: Action.ACTION_DROP, srcCidr: `${env.pair.addrA4}/32`, direction: Direction.DIRECTION_BOTH });
       await expect(enforcer.apply([evil], [])).rejects.toThrow();
       const res = await enforcer.reconcile([evil, fine]);
       expect(res.added).toBe(1);
-      expect(inNetns(pair.b, "nft", ["list", "tables"])).not.toMatch(/pwned/);
-      expect([...(await enforcer.actual()).elems.keys()]).toEqual([`drop4|${pair.addrA4}`]);
+      expect(inNetns(env.pair.b, "nft", ["list", "tables"])).not.toMatch(/pwned/);
+      expect([...(await enforcer.actual()).elems.keys()]).toEqual([`drop4|${env.pair.addrA4}`]);
     } finally {
       await enforcer.destroy();
     }

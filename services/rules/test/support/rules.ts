@@ -1,8 +1,11 @@
+import { afterAll, beforeAll } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
+import { createVethPair, disposeNatsServer, inNetns, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../../src/allowlist.js";
+import { commands } from "../../src/cli.js";
 import { rulesDefaults, type RulesConfig } from "../../src/config.js";
 import { DryRunEnforcer } from "../../src/enforcers/dry-run.js";
 import type { Enforcer } from "../../src/enforcers/types.js";
@@ -10,6 +13,34 @@ import { createRulesMetrics } from "../../src/metrics.js";
 import { RulesService } from "../../src/service.js";
 
 export const log = createLogger("rules-test", process.env.VIGIL_LOG_LEVEL ?? "silent");
+
+/**
+ * A JetStream nats-server and a veth pair (the enforcer works in its second
+ * namespace) for the tests of one describe block: started before them,
+ * removed after.
+ */
+export function natsAndVeth(): { readonly nats: NatsServerHandle; readonly pair: VethPair } {
+  const env = {} as { nats: NatsServerHandle; pair: VethPair };
+  beforeAll(async () => {
+    env.nats = await startNatsServer({ jetstream: true });
+    env.pair = createVethPair();
+  });
+  afterAll(async () => {
+    env.pair?.destroy();
+    if (env.nats) await disposeNatsServer(env.nats);
+  });
+  return env;
+}
+
+/** Whether one ping from namespace ns reaches addr within a second. */
+export function ping(ns: string, addr: string): boolean {
+  try {
+    inNetns(ns, "ping", ["-c", "1", "-W", "1", addr]);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface Running {
   svc: RulesService;
@@ -95,4 +126,23 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
     if (Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) sum += v.value;
   }
   return sum;
+}
+
+/** Runs a `vigil` command of the rules service in-process ("status", "rules", ...); returns its exit code and what it wrote. */
+export async function runCommand(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [name, ...rest] = args;
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) throw new Error(`no command ${name}`);
+  let stdout = "";
+  let stderr = "";
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => ((stdout += s), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
+  try {
+    return { code: await cmd.run(rest), stdout, stderr };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
 }
