@@ -78,7 +78,6 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
     writePcap(pcap, packets);
 
     for (const s of available) metricsPort.set(s, await freePort());
-    const grpcPort = await freePort();
     // The console serves its metrics on its own port.
     const consolePort = metricsPort.get("console") ?? 0;
     const cfg = {
@@ -89,7 +88,7 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
       rules: {
         enforcer: "dry-run",
         stateDir: join(work, "rules"),
-        grpc: { host: "127.0.0.1", port: grpcPort, socket: join(work, "control.sock") },
+        grpc: { socket: join(work, "control.sock") },
         metrics: { host: "127.0.0.1", port: metricsPort.get("rules") ?? 0 },
       },
       console: { host: "127.0.0.1", port: consolePort, rules: { address: `unix:${join(work, "control.sock")}` } },

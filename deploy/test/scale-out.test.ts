@@ -131,7 +131,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
         rules: {
           enforcer: "nftables",
           stateDir: join(work, "rules"),
-          grpc: { host: "127.0.0.1", port: 9479, socket },
+          grpc: { socket },
           detectors: { pst: { minScore: 0.001, weight: 1, minConnections: 0, minPackets: 0 } },
         },
         pst: { shardCount: SHARDS },

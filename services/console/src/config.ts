@@ -14,8 +14,10 @@ export const consoleSchema = z.strictObject({
   allowedHosts: z.array(z.string().min(1)).default([]),
   rules: z
     .strictObject({
-      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: the socket in the state dir when it exists, else 127.0.0.1:9479. */
+      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: the socket in the state dir (never TCP unless named). */
       address: z.string().min(1).optional(),
+      /** The rules service's token (rules.grpc.token), sent on every call; needed when it has one. */
+      token: z.string().min(1).optional(),
       timeoutMs: z.number().int().positive().default(3000),
     })
     .prefault({}),

@@ -61,7 +61,7 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
   if (!cfg.token && !isLoopback(cfg.host))
     log.warn({ host: cfg.host }, "console listens beyond loopback without a token: anyone who reaches it can change rules");
 
-  const rules = new RulesClient(resolveRulesAddress(cfg.rules.address, env), cfg.rules.timeoutMs);
+  const rules = new RulesClient(resolveRulesAddress(cfg.rules.address, env), cfg.rules.timeoutMs, cfg.rules.token);
   const live = new LiveState(cfg, log, rules);
   let nats = opts.nats;
   const models = new ModelSource({

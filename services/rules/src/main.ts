@@ -2,6 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { connectBus } from "@vigil/bus";
+import { ConfigError } from "@vigil/config";
 import { createLogger, reportFatal, Shutdown } from "@vigil/lifecycle";
 import { createRegistry, serveMetrics } from "@vigil/metrics";
 import { Allowlist, discoverHostAllowlist, watchAllowlist } from "./allowlist.js";
@@ -22,12 +23,18 @@ async function main(): Promise<void> {
   const log = createLogger("rules");
   const cfg = loadRulesConfig();
   const rc = cfg.rules;
+  // Any local user can reach a TCP port: it is opt-in, and never without a token.
+  if (rc.grpc.port !== undefined && !rc.grpc.token)
+    throw new ConfigError(
+      `rules.grpc.port (${rc.grpc.port}) opens the control API on TCP ${rc.grpc.host}, which needs rules.grpc.token (VIGIL_RULES__GRPC__TOKEN); ` +
+        "without a port the API listens on the unix socket only",
+    );
   const dir = stateDir(rc.stateDir);
   mkdirSync(dir, { recursive: true });
   const shutdown = new Shutdown(log);
   shutdown.installSignalHandlers();
 
-  const nc = await connectBus({ servers: cfg.nats.servers, name: cfg.nats.name ?? "vigil-rules", token: cfg.nats.token, logger: log });
+  const nc = await connectBus({ servers: cfg.nats.servers, name: cfg.nats.name ?? "vigil-rules", token: cfg.nats.token, user: cfg.nats.user, passwordFile: cfg.nats.passwordFile, credsFile: cfg.nats.credsFile, logger: log });
   shutdown.add("nats", () => nc.drain());
 
   const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log, rc.resolvConf) : [];
@@ -56,6 +63,7 @@ async function main(): Promise<void> {
   const grpc = await startGrpcServer(svc, {
     host: rc.grpc.host,
     port: rc.grpc.port,
+    socketGroup: rc.grpc.socketGroup,
     socket: rc.grpc.socket ?? join(dir, "control.sock"),
     token: rc.grpc.token,
     tls: rc.grpc.tls,
