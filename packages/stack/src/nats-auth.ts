@@ -62,7 +62,7 @@ export function natsPermissions(service: NatsService, bucket = "vigil_rules"): S
       };
     case "console":
       return {
-        publish: ["vigil.models.*"],
+        publish: ["vigil.models.*", "vigil.heartbeat.console"],
         subscribe: ["vigil.verdicts.>", "vigil.events.rules", "vigil.heartbeat.>", "vigil.scores.>", "vigil.eos.>", INBOX],
       };
   }

@@ -5,8 +5,12 @@ import { stateRoot } from "@vigil/lifecycle";
 export const consoleSchema = z.strictObject({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(DEFAULT_PORTS.console),
-  /** With a token every request must carry it (header, or the session cookie set by the login form). */
+  /** "token" (default, on loopback too): every request carries the token (header, or the session cookie the login sets). "none": open to anyone who reaches it, for labs only. */
+  auth: z.enum(["token", "none"]).default("token"),
+  /** The login token; absent: read from tokenFile, else made once in the state directory (console-login.token). */
   token: z.string().min(12, "must be at least 12 characters").optional(),
+  /** A file holding the login token (what `vigil up` and install.sh write, mode 0600). */
+  tokenFile: z.string().min(1).optional(),
   /**
    * Host header names accepted besides the bound address, localhost and loopback literals:
    * refusing other names defeats DNS rebinding against a loopback console.

@@ -62,6 +62,7 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
   let grpcPort = 0;
   /** The console's own credential to a rules service that listens on TCP. */
   const RULES_TOKEN = "console-pipeline-rules-token";
+  const LOGIN_TOKEN = "console-pipeline-login-token";
 
   const start = async (service: string, env: Record<string, string>) => {
     const child = spawn(process.execPath, [join(repoRoot, "services", service, "dist/main.js")], {
@@ -113,7 +114,7 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
       throw new Error(`${err.message}\n${diagnose()}`);
     });
     consoleServer = await createConsoleServer({
-      config: consoleSchema.parse({ port: 0, rules: { address: `127.0.0.1:${grpcPort}`, token: RULES_TOKEN }, models: pstPlan === "train" ? { pstDir: pstModels } : {} }),
+      config: consoleSchema.parse({ port: 0, token: LOGIN_TOKEN, rules: { address: `127.0.0.1:${grpcPort}`, token: RULES_TOKEN }, models: pstPlan === "train" ? { pstDir: pstModels } : {} }),
       logger: createLogger("console-pipeline", "warn"),
       nats: nc,
       env: { ...process.env, VIGIL_STATE_DIR: stateDir },
@@ -151,7 +152,8 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
   });
 
   it("shows the replay in the overview, the attack's verdict with evidence, and false alarm lifts its block", async () => {
-    await page.goto(consoleServer.url);
+    // Signs in with the login link, as `vigil up` prints it.
+    await page.goto(`${consoleServer.url}/?token=${LOGIN_TOKEN}`);
     await page.waitForSelector(".conn.live");
     capture = await start("capture", {
       VIGIL_CAPTURE__SOURCE: "pcap",
