@@ -110,3 +110,36 @@ describe.skipIf(skip)("vigil up: authentication on by default", () => {
     expect(violations, violations.slice(0, 3).join("\n")).toEqual([]);
   });
 });
+
+describe.skipIf(skip)("vigil up: a squatted NATS port (F18)", () => {
+  const ns = `vigil-up-squat-${process.pid}`;
+  let squatter: ChildProcess | null = null;
+  let state: string;
+
+  beforeAll(async () => {
+    sh("ip", ["netns", "add", ns]);
+    sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    state = mkdtempSync(join(tmpdir(), "vigil-up-squat-"));
+    // nobody listens on 4222 first, with no authentication: it would receive every frame and serve the rule store.
+    squatter = spawn("ip", ["netns", "exec", ns, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "nats-server", "-a", "127.0.0.1", "-p", "4222"], { stdio: "ignore" });
+    await waitFor("the squatter", () => (run(ns, ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/4222"]).code === 0 ? true : null), 10_000, 100);
+  }, 30_000);
+
+  afterAll(async () => {
+    if (squatter) await stopChild(squatter, 5000);
+    spawnSync("ip", ["netns", "del", ns]);
+    if (state) rmSync(state, { recursive: true, force: true });
+  });
+
+  function run(netns: string, cmd: string[]) {
+    const r = spawnSync("ip", ["netns", "exec", netns, ...cmd], { encoding: "utf8", cwd: repoRoot, timeout: 60_000, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" } });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  it("refuses to start rather than use a nats-server it did not start", () => {
+    const r = run(ns, ["bash", "-c", `${process.execPath} ${CLI} up --interface lo --state-dir ${state}`]);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/port 4222 is already in use/);
+    expect(r.out).not.toMatch(/Vigil is running/);
+  });
+});
