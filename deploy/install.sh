@@ -130,6 +130,11 @@ for f in vigil.yaml nats-server.conf; do
   fi
 done
 
+# Credentials of this install, made once (never printed): a NATS user per
+# service limited to its subjects, and the console's login token. The units
+# name each service's file; nats-server.conf includes secrets/nats-users.conf.
+node "$repo/deploy/scripts/credentials.mjs" "$root/etc/vigil/secrets" || die "could not generate the credentials in $root/etc/vigil/secrets"
+
 # Host-specific choices go to /etc/default/vigil (read by every unit), written once.
 if [ ! -e "$root/etc/default/vigil" ]; then
   mkdir -p "$root/etc/default"
@@ -154,6 +159,9 @@ if [ "$users" = 1 ]; then
   fi
   chgrp vigil "$root/etc/vigil" "$root/etc/vigil"/*
   chmod 0750 "$root/etc/vigil"
+  # The services (all uid vigil, see F17 in the security review) read their own files.
+  chown -R vigil:vigil "$root/etc/vigil/secrets"
+  chmod 0700 "$root/etc/vigil/secrets"
 fi
 
 if [ "$dkms" = 1 ]; then

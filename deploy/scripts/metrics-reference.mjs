@@ -60,7 +60,7 @@ const cfg = {
   som: { stateDir: join(work, "som"), metrics: { host: "127.0.0.1", port: ports.som } },
   console: { host: "127.0.0.1", port: ports.console, rules: { address: `unix:${join(work, "control.sock")}` } },
   notify: { metrics: { host: "127.0.0.1", port: ports.notify } },
-  rules: { enforcer: "dry-run", stateDir: join(work, "rules"), grpc: { host: "127.0.0.1", port: await freePort(), socket: join(work, "control.sock") }, metrics: { host: "127.0.0.1", port: ports.rules } },
+  rules: { enforcer: "dry-run", stateDir: join(work, "rules"), grpc: { socket: join(work, "control.sock") }, metrics: { host: "127.0.0.1", port: ports.rules } },
 };
 writeFileSync(join(work, "vigil.yaml"), JSON.stringify(cfg));
 

@@ -47,6 +47,10 @@ const available = SCRAPED.filter((s) => !missing[s]);
 const noneAvailable = available.length === 0 ? "no Vigil service is built yet" : null;
 for (const s of SCRAPED) if (missing[s]) console.warn(`deploy/test/metrics: ${s} skipped: ${missing[s]}`);
 
+/** The console requires its login; the other services' metrics are open on loopback. */
+const CONSOLE_TOKEN = "metrics-test-console-token";
+const authOf = (s: string): Record<string, string> => (s === "console" ? { authorization: `Bearer ${CONSOLE_TOKEN}` } : {});
+
 describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running services ${prometheusMissing ?? noneAvailable ? `(skipped: ${prometheusMissing ?? noneAvailable})` : ""}`, () => {
   let work: string;
   let nats: NatsServerHandle;
@@ -68,7 +72,7 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "vigil-metrics-"));
-    nats = await startNatsServer({ jetstream: true });
+    nats = await startNatsServer({ jetstream: true, auth: true });
     // Two minutes of recorded traffic replayed at its own pace: capture stays up
     // (and scrapeable) for the whole test while frames keep flowing.
     const t0 = Math.floor(Date.now() / 1000) - 3600;
@@ -79,9 +83,11 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
     writePcap(pcap, packets);
 
     for (const s of available) metricsPort.set(s, await freePort());
-    const grpcPort = await freePort();
     // The console serves its metrics on its own port.
     const consolePort = metricsPort.get("console") ?? 0;
+    // The console requires a login; Prometheus presents the token, as deploy/prometheus/prometheus.yml does.
+    const consoleToken = join(work, "console.token");
+    writeFileSync(consoleToken, `${CONSOLE_TOKEN}\n`, { mode: 0o600 });
     const cfg = {
       nats: { servers: [nats.url] },
       capture: { source: "pcap", file: pcap, speed: 1, local: ["192.0.2.0/24"], metrics: { host: "127.0.0.1", port: metricsPort.get("capture") ?? 0 } },
@@ -90,10 +96,10 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
       rules: {
         enforcer: "dry-run",
         stateDir: join(work, "rules"),
-        grpc: { host: "127.0.0.1", port: grpcPort, socket: join(work, "control.sock") },
+        grpc: { socket: join(work, "control.sock") },
         metrics: { host: "127.0.0.1", port: metricsPort.get("rules") ?? 0 },
       },
-      console: { host: "127.0.0.1", port: consolePort, rules: { address: `unix:${join(work, "control.sock")}` } },
+      console: { host: "127.0.0.1", port: consolePort, tokenFile: consoleToken, rules: { address: `unix:${join(work, "control.sock")}` } },
       // One target, so its per-target series exist (nothing listens there: it is not the test's subject).
       notify: { metrics: { host: "127.0.0.1", port: metricsPort.get("notify") ?? 0 }, targets: [{ name: "metrics-test", type: "webhook", url: "http://127.0.0.1:1/" }] },
     };
@@ -104,10 +110,10 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
     // Consumers first, so that the replay's first frames find them subscribed.
     // A service that is built but does not start fails its own test below; the others go on.
     for (const s of (["rules", "console", "notify", "pst", "som", "capture"] as const).filter((x) => available.includes(x))) {
-      const svc = startService(s, env);
+      const svc = startService(s, { ...env, ...nats.serviceEnv(s) });
       services.set(s, svc);
       try {
-        await waitHealthy(svc, `http://127.0.0.1:${metricsPort.get(s)}`, s === "console" ? "/metrics" : "/healthz");
+        await waitHealthy(svc, `http://127.0.0.1:${metricsPort.get(s)}`, s === "console" ? "/metrics" : "/healthz", 30_000, authOf(s));
         running.push(s);
       } catch (err) {
         startFailure.set(s, (err as Error).message);
@@ -117,7 +123,7 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
     // A service that answered and then went away also fails its own test, with its output.
     for (const s of [...running]) {
       try {
-        exported.set(s, exportedNames(await fetchText(`http://127.0.0.1:${metricsPort.get(s)}/metrics`)));
+        exported.set(s, exportedNames(await fetchText(`http://127.0.0.1:${metricsPort.get(s)}/metrics`, authOf(s))));
       } catch (err) {
         const svc = services.get(s)!;
         running.splice(running.indexOf(s), 1);
@@ -135,7 +141,10 @@ describe.skipIf(prometheusMissing ?? noneAvailable)(`metrics of the running serv
         "global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }",
         `rule_files: ["${join(repoRoot, "deploy/prometheus/alerts.yml")}"]`,
         "scrape_configs:",
-        ...running.map((s) => `  - { job_name: vigil-${s}, static_configs: [{ targets: ["127.0.0.1:${metricsPort.get(s)}"] }] }`),
+        ...running.map(
+          (s) =>
+            `  - { job_name: vigil-${s}, static_configs: [{ targets: ["127.0.0.1:${metricsPort.get(s)}"] }]${s === "console" ? `, authorization: { credentials_file: "${join(work, "console.token")}" }` : ""} }`,
+        ),
       ].join("\n") + "\n",
     );
     prometheus = spawn(

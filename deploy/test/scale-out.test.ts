@@ -15,6 +15,7 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { fnv1a32, parseAddress } from "@vigil/frames";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
+import { createNatsAuth, type NatsAuth } from "@vigil/stack";
 import { netnsUnavailableReason, repoRoot, toolMissing, waitFor } from "@vigil/testing";
 import { createTopology, startHubNats, startLeafNats, stopNats, type NatsNode, type Topology } from "./support/topology.js";
 import { benignConnection, synScan, writePcap, type TimedPacket } from "./support/pcap.js";
@@ -42,6 +43,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
   let hubNats: NatsNode;
   const leaves: NatsNode[] = [];
   let work: string;
+  let auth: NatsAuth;
   let nc: NatsConnection;
   let control: InstanceType<typeof ControlClient>;
   const procs: RunningService[] = [];
@@ -56,7 +58,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
   /** Starts the rules service on the hub and waits for its control socket. */
   async function startRules(env: Record<string, string>): Promise<RunningService> {
     rmSync(socket, { force: true });
-    const svc = startService("rules", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, "rules-state"), ...env }, { ns: topo.hub.ns, label: "rules" });
+    const svc = startService("rules", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, "rules-state"), ...auth.env("rules"), ...env }, { ns: topo.hub.ns, label: "rules" });
     procs.push(svc);
     await waitFor("the rules control socket", async () => {
       if (svc.child.exitCode !== null) throw new Error(`rules exited:\n${svc.output().slice(-3000)}`);
@@ -77,7 +79,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
   const livePst = () => [...owners.entries()].filter(([, o]) => !o.stopping && Date.now() - o.at < 6000);
 
   function startPst(host: number, instance: string): RunningService {
-    const svc = startService("pst", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, instance), VIGIL_PST__INSTANCE: instance }, { ns: topo.detectors[host].ns, label: instance });
+    const svc = startService("pst", { VIGIL_CONFIG: cfgFile, VIGIL_STATE_DIR: join(work, instance), VIGIL_PST__INSTANCE: instance, ...auth.env("pst") }, { ns: topo.detectors[host].ns, label: instance });
     procs.push(svc);
     pst.set(instance, svc);
     return svc;
@@ -95,6 +97,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
       VIGIL_CAPTURE__SOURCE_ID: sourceId,
       VIGIL_CAPTURE__LOCAL: "[192.0.2.0/24]",
       VIGIL_CAPTURE__METRICS__PORT: "0",
+      ...auth.env("capture"),
     }, { ns: topo.hub.ns, label: `capture ${sourceId}` });
     procs.push(capture);
     const exited = new Promise<number | null>((r) => capture.child.once("exit", (code) => r(code)));
@@ -115,8 +118,10 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "vigil-scale-"));
     topo = createTopology(2);
-    hubNats = await startHubNats(topo.hub);
-    for (const [i, host] of topo.detectors.entries()) leaves.push(await startLeafNats(host, topo.hubOnLink[i]));
+    // Authenticated as installed: a user per service, the leaf nodes as `detectors` (F16).
+    auth = createNatsAuth(join(work, "secrets"));
+    hubNats = await startHubNats(topo.hub, { auth });
+    for (const [i, host] of topo.detectors.entries()) leaves.push(await startLeafNats(host, topo.hubOnLink[i], { auth }));
 
     cfgFile = join(work, "vigil.yaml");
     socket = join(work, "control.sock");
@@ -131,7 +136,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
         rules: {
           enforcer: "nftables",
           stateDir: join(work, "rules"),
-          grpc: { host: "127.0.0.1", port: 9479, socket },
+          grpc: { socket },
           detectors: { pst: { minScore: 0.001, weight: 1, minConnections: 0, minPackets: 0 } },
         },
         pst: { shardCount: SHARDS },
@@ -139,7 +144,7 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
     );
 
     // The test watches the hub's bus from outside, over the observer link.
-    nc = await connectBus({ servers: [`nats://${topo.hub.addr}:4222`], name: "scale-out-test", logger: createLogger("scale-out-test", "warn") });
+    nc = await connectBus({ servers: [`nats://${topo.hub.addr}:4222`], name: "scale-out-test", user: "console", passwordFile: auth.credentials.console.passwordFile, logger: createLogger("scale-out-test", "warn") });
     nc.subscribe(subjects.heartbeat("pst"), {
       callback: (_err, msg) => {
         const hb = codecs.heartbeat.decode(msg.data);
@@ -256,4 +261,9 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
     const table = hubNft("list", "table", "inet", "vigil");
     expect(table).not.toContain(attacker);
   }, 120_000);
+
+  it("every service on the hub and the detector hosts had the subjects it uses under its own user", () => {
+    const violations = procs.flatMap((p) => p.output().split("\n").filter((l) => /Permissions Violation/.test(l)).map((l) => `${p.name}: ${l.slice(0, 300)}`));
+    expect(violations).toEqual([]);
+  });
 });

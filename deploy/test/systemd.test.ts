@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -116,6 +116,31 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
     expect(existsSync(join(dest, "opt/vigil/node_modules/@vigil/testing"))).toBe(false);
     expect(existsSync(join(dest, "opt/vigil/packages/testing"))).toBe(false);
   });
+
+  it("generates the install's credentials (0600, never printed), and nats-server accepts the users they define (F2, F22)", () => {
+    const secrets = join(dest, "etc/vigil/secrets");
+    for (const s of ["capture", "pst", "som", "rules", "console"]) {
+      const file = join(secrets, `nats-${s}.password`);
+      expect(statSync(file).mode & 0o777, file).toBe(0o600);
+      expect(readFileSync(file, "utf8").trim().length).toBeGreaterThanOrEqual(24);
+      const units = s === "pst" || s === "som" ? [`vigil-${s}.service`, `vigil-${s}@.service`] : [`vigil-${s}.service`];
+      for (const u of units)
+        expect(readFileSync(join(dest, "etc/systemd/system", u), "utf8"), u).toContain(`VIGIL_NATS__USER=${s} VIGIL_NATS__PASSWORD_FILE=/etc/vigil/secrets/nats-${s}.password`);
+    }
+    expect(statSync(join(secrets, "console.token")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dest, "etc/systemd/system/vigil-console.service"), "utf8")).toContain("VIGIL_CONSOLE__TOKEN_FILE=/etc/vigil/secrets/console.token");
+    const users = readFileSync(join(secrets, "nats-users.conf"), "utf8");
+    expect(users).toMatch(/user: "pst".*\n.*publish: \{ allow: \["vigil\.verdicts\.pst"/);
+    // The shipped nats-server.conf includes them; nats-server -t checks the whole configuration.
+    const conf = readFileSync(join(dest, "etc/vigil/nats-server.conf"), "utf8").replace("/var/lib/vigil-nats", join(dest, "nats-store"));
+    writeFileSync(join(dest, "etc/vigil/nats-test.conf"), conf);
+    const check = spawnSync("nats-server", ["-t", "-c", join(dest, "etc/vigil/nats-test.conf")], { encoding: "utf8" });
+    expect(check.status, check.stderr + check.stdout).toBe(0);
+    // A reinstall keeps them: running services are not locked out.
+    const before = readFileSync(join(secrets, "nats-rules.password"), "utf8");
+    execFileSync(join(repoRoot, "deploy/install.sh"), ["--destdir", dest, "--no-build"], { stdio: ["ignore", "ignore", "pipe"] });
+    expect(readFileSync(join(secrets, "nats-rules.password"), "utf8")).toBe(before);
+  }, 120_000);
 
   it("the staged tree runs on its own", () => {
     const out = execFileSync(join(dest, "opt/vigil/bin/node"), [join(dest, "opt/vigil/packages/cli/dist/main.js"), "--help"], {

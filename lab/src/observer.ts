@@ -1,4 +1,4 @@
-import { codecs, connectBus, PresenceView, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
+import { codecs, connectBus, PresenceView, subjects, type BusCredentials, type NatsConnection, type Subscription } from "@vigil/bus";
 import type { EndOfStream, RuleEvent, Verdict } from "@vigil/proto";
 
 /**
@@ -27,8 +27,8 @@ export class BusObserver {
     this.presence = new PresenceView(nc);
   }
 
-  static async connect(natsUrl: string, shardCount: number, onChange: () => void): Promise<BusObserver> {
-    const nc = await connectBus({ servers: [natsUrl], name: "vigil-replay" });
+  static async connect(natsUrl: string, shardCount: number, onChange: () => void, credentials: BusCredentials = {}): Promise<BusObserver> {
+    const nc = await connectBus({ servers: [natsUrl], name: "vigil-replay", ...credentials });
     const o = new BusObserver(nc, shardCount, onChange);
     await o.start();
     return o;

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { DEFAULT_SHARD_COUNT } from "@vigil/config";
 import type { EndOfStream, RuleEvent, Verdict } from "@vigil/proto";
 import {
+  createNatsAuth,
   mainOf,
   missingServices,
   NatsServerError,
@@ -11,6 +12,7 @@ import {
   stackConfig,
   startNatsServer,
   writeStackConfig,
+  type NatsAuth,
   type NatsServer,
   type ServiceProcess,
 } from "@vigil/stack";
@@ -80,6 +82,7 @@ function tail(file: string, max = 2000): string {
 export class Pipeline {
   readonly workDir: string;
   private nats: NatsServer | null = null;
+  private auth: NatsAuth | null = null;
   private natsUrl = "";
   private bus: BusObserver | null = null;
   private procs = new Map<string, ServiceProcess>();
@@ -155,7 +158,7 @@ export class Pipeline {
     const svc = spawnService(name, {
       service,
       configFile,
-      env: { VIGIL_STATE_DIR: join(this.workDir, "state"), VIGIL_LOG_LEVEL: this.opts.logLevel ?? "warn" },
+      env: { VIGIL_STATE_DIR: join(this.workDir, "state"), VIGIL_LOG_LEVEL: this.opts.logLevel ?? "warn", ...this.auth?.env(service) },
       log: { file: join(this.workDir, `${name}.log`) },
     });
     this.procs.set(name, svc);
@@ -179,14 +182,18 @@ export class Pipeline {
       this.natsUrl = this.opts.nats[0]!;
     } else {
       try {
-        this.nats = await startNatsServer({ store: join(this.workDir, "nats"), log: { file: join(this.workDir, "nats-server.log") } });
+        // Authenticated as `vigil up` runs it: each service under its own user and subject permissions.
+        this.auth = createNatsAuth(join(this.workDir, "secrets"));
+        this.nats = await startNatsServer({ store: join(this.workDir, "nats"), authConfig: this.auth.configFile, log: { file: join(this.workDir, "nats-server.log") } });
       } catch (err) {
         if (err instanceof NatsServerError) throw new PipelineError(err.message, err.code);
         throw err;
       }
       this.natsUrl = this.nats.url;
     }
-    this.bus = await BusObserver.connect(this.natsUrl, this.shardCount, () => this.notify());
+    // The observer reads what the console reads, with the console's user.
+    const reader = this.auth?.credentials.console;
+    this.bus = await BusObserver.connect(this.natsUrl, this.shardCount, () => this.notify(), reader && { user: reader.user, passwordFile: reader.passwordFile });
 
     const config = this.writeConfig("vigil.yaml");
     for (const s of this.services) this.launch(s, s, config);

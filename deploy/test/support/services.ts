@@ -41,14 +41,14 @@ export function startService(name: string, env: Record<string, string>, opts: { 
   return { name: svc.name, child: svc.child, output: svc.output, stop: (hard = false) => svc.stop(hard ? 0 : 15_000) };
 }
 
-export async function fetchText(url: string): Promise<string> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+export async function fetchText(url: string, headers: Record<string, string> = {}): Promise<string> {
+  const r = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r.text();
 }
 
 /** Waits until the service answers /healthz, failing early (with its output) if it exits. */
-export async function waitHealthy(svc: RunningService, metricsBase: string, path = "/healthz", timeoutMs = 30_000): Promise<void> {
+export async function waitHealthy(svc: RunningService, metricsBase: string, path = "/healthz", timeoutMs = 30_000, headers: Record<string, string> = {}): Promise<void> {
   let exited = false;
   const onExit = () => (exited = true);
   svc.child.once("exit", onExit);
@@ -58,7 +58,7 @@ export async function waitHealthy(svc: RunningService, metricsBase: string, path
       `${svc.name} ${path} at ${metricsBase}`,
       async () => {
         if (exited) return "exited";
-        const r = await fetch(`${metricsBase}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+        const r = await fetch(`${metricsBase}${path}`, { headers, signal: AbortSignal.timeout(2000) }).catch(() => null);
         return r?.ok ? "ok" : null;
       },
       timeoutMs,

@@ -1,9 +1,10 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { NatsAuth } from "@vigil/stack";
 import { waitFor } from "@vigil/testing";
 
 function sh(cmd: string, args: string[]): string {
@@ -131,14 +132,19 @@ export interface NatsNode {
   clientUrl: string;
 }
 
+/** The generated users (as installed), for a server's configuration; "" without auth. */
+const usersOf = (auth?: NatsAuth) => (auth ? readFileSync(auth.configFile, "utf8") : "");
+/** The hub user a leaf node connects as (`detectors`, limited to detector subjects). */
+const leafLogin = (auth?: NatsAuth) => (auth ? `${auth.leaf.user}:${encodeURIComponent(auth.leaf.password)}@` : "");
+
 /** The hub: JetStream (rules keeps its state there), clients and leaf nodes on every address of its namespace. */
-export async function startHubNats(hub: Host, opts: { clientPort?: number; leafPort?: number } = {}): Promise<NatsNode> {
+export async function startHubNats(hub: Host, opts: { clientPort?: number; leafPort?: number; auth?: NatsAuth } = {}): Promise<NatsNode> {
   const dir = mkdtempSync(join(tmpdir(), "vigil-hub-"));
   const clientPort = opts.clientPort ?? 4222;
   const leafPort = opts.leafPort ?? 7422;
   writeFileSync(
     join(dir, "nats.conf"),
-    `server_name: hub\nlisten: 0.0.0.0:${clientPort}\njetstream { store_dir: "${dir}/js" }\nleafnodes { listen: 0.0.0.0:${leafPort} }\n`,
+    `server_name: hub\nlisten: 0.0.0.0:${clientPort}\njetstream { store_dir: "${dir}/js" }\nleafnodes { listen: 0.0.0.0:${leafPort} }\n${usersOf(opts.auth)}`,
   );
   const proc = runIn(hub.ns, "nats-hub", "nats-server", ["-c", join(dir, "nats.conf")]);
   await waitFor("the hub nats-server", () => portOpenIn(hub.ns, "127.0.0.1", clientPort), 10_000, 100);
@@ -146,13 +152,13 @@ export async function startHubNats(hub: Host, opts: { clientPort?: number; leafP
 }
 
 /** A detector host's local nats-server: a leaf node of the hub; local clients use 127.0.0.1. */
-export async function startLeafNats(host: Host, hubAddr: string, opts: { clientPort?: number; leafPort?: number } = {}): Promise<NatsNode> {
+export async function startLeafNats(host: Host, hubAddr: string, opts: { clientPort?: number; leafPort?: number; auth?: NatsAuth } = {}): Promise<NatsNode> {
   const dir = mkdtempSync(join(tmpdir(), "vigil-leaf-"));
   const clientPort = opts.clientPort ?? 4222;
   const leafPort = opts.leafPort ?? 7422;
   writeFileSync(
     join(dir, "nats.conf"),
-    `server_name: leaf-${host.ns}\nlisten: 127.0.0.1:${clientPort}\nleafnodes { remotes: [ { url: "nats-leaf://${hubAddr}:${leafPort}" } ] }\n`,
+    `server_name: leaf-${host.ns}\nlisten: 127.0.0.1:${clientPort}\nleafnodes { remotes: [ { url: "nats-leaf://${leafLogin(opts.auth)}${hubAddr}:${leafPort}" } ] }\n${usersOf(opts.auth)}`,
   );
   const proc = runIn(host.ns, `nats-leaf-${host.ns}`, "nats-server", ["-c", join(dir, "nats.conf")]);
   await waitFor(`the leaf nats-server in ${host.ns}`, () => portOpenIn(host.ns, "127.0.0.1", clientPort), 10_000, 100);

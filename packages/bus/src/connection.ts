@@ -1,4 +1,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { credentialOptions, type BusCredentials } from "./credentials.js";
+import { BusError } from "./errors.js";
+
+export { BusError };
 
 /**
  * The logging the bus needs: a pino logger fits. Structural, because
@@ -10,17 +14,12 @@ export interface BusLogger {
   error(obj: object, msg?: string): void;
 }
 
-export interface BusOptions {
+export interface BusOptions extends BusCredentials {
   servers: string[];
   name: string;
-  token?: string;
   logger?: BusLogger;
   /** Give up if the first connection cannot be made within this time (ms); default: keep trying. */
   firstConnectTimeoutMs?: number;
-}
-
-export class BusError extends Error {
-  readonly code = "VIGIL_ERR_BUS";
 }
 
 /**
@@ -32,7 +31,7 @@ export async function connectBus(opts: BusOptions): Promise<NatsConnection> {
   const options = {
     servers: opts.servers,
     name: opts.name,
-    token: opts.token,
+    ...credentialOptions(opts),
     reconnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

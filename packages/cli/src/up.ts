@@ -1,10 +1,23 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PORTS } from "@vigil/config";
-import { createLogger, EXIT, type Command, type Logger } from "@vigil/lifecycle";
-import { mainOf, portOpen, REPO_ROOT, spawnService, startNatsServer, stopChild, type NatsServer, type ServiceProcess } from "@vigil/stack";
+import { createLogger, EXIT, type Command } from "@vigil/lifecycle";
+import {
+  createNatsAuth,
+  freshConsoleLogin,
+  mainOf,
+  portOpen,
+  REPO_ROOT,
+  spawnService,
+  startNatsServer,
+  stopChild,
+  type NatsAuth,
+  type NatsServer,
+  type NatsService,
+  type ServiceProcess,
+} from "@vigil/stack";
 
 interface ServiceSpec {
   name: string;
@@ -36,13 +49,17 @@ function captureSource(iface: string | undefined): { env: Record<string, string>
   return { env: { VIGIL_CAPTURE__SOURCE: "afpacket", VIGIL_CAPTURE__INTERFACE: dev }, label: `AF_PACKET on ${dev}` };
 }
 
-/** The nats-server already listening on the port, else one started for Vigil with JetStream in the state directory. */
-async function startNats(stateDir: string, port: number, log: Logger): Promise<NatsServer | null> {
-  if (await portOpen(port)) {
-    log.info({ port }, "using the nats-server already listening");
-    return null;
-  }
-  return startNatsServer({ port, store: join(stateDir, "nats"), monitor: DEFAULT_PORTS.natsMonitor, log: "inherit", detached: true });
+/**
+ * A nats-server for Vigil with JetStream in the state directory and one user
+ * per service. Never one already listening: whoever squats the port would
+ * receive every frame and serve the rule store.
+ */
+async function startNats(stateDir: string, port: number, auth: NatsAuth): Promise<NatsServer> {
+  if (await portOpen(port))
+    throw Object.assign(new Error(`port ${port} is already in use: vigil up starts its own authenticated nats-server there (stop the other one, e.g. systemctl stop nats-server)`), {
+      code: "VIGIL_ERR_LISTEN",
+    });
+  return startNatsServer({ port, store: join(stateDir, "nats"), monitor: DEFAULT_PORTS.natsMonitor, authConfig: auth.configFile, log: "inherit", detached: true });
 }
 
 export const upCommand: Command = {
@@ -63,14 +80,26 @@ export const upCommand: Command = {
     const log = createLogger("vigil-up");
     const stateDir = resolve(values["state-dir"] ?? process.env.VIGIL_STATE_DIR ?? join(REPO_ROOT, ".vigil"));
     const natsPort = DEFAULT_PORTS.nats;
-    const nats = await startNats(stateDir, natsPort, log);
+    // Group vigil (when an install made it) may reach the control socket; nobody else looks in.
+    mkdirSync(stateDir, { recursive: true });
+    chmodSync(stateDir, 0o750);
+    const secrets = join(stateDir, "secrets");
+    const auth = createNatsAuth(secrets);
+    const login = freshConsoleLogin(secrets);
+    let nats: NatsServer;
+    try {
+      nats = await startNats(stateDir, natsPort, auth);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "cannot start nats-server");
+      return EXIT.FAILURE;
+    }
     const src = captureSource(values.interface);
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
       VIGIL_STATE_DIR: stateDir,
       ...(values.config ? { VIGIL_CONFIG: resolve(values.config) } : {}),
     };
-    const specs: ServiceSpec[] = [
+    const all: ServiceSpec[] = [
       { name: "capture", healthPort: DEFAULT_PORTS.captureMetrics, env: src.env, endpoints: [`source: ${src.label}`, `metrics http://127.0.0.1:${DEFAULT_PORTS.captureMetrics}/metrics`] },
       { name: "pst", healthPort: DEFAULT_PORTS.pstMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.pstMetrics}/metrics`] },
       { name: "som", healthPort: DEFAULT_PORTS.somMetrics, env: {}, endpoints: [`metrics http://127.0.0.1:${DEFAULT_PORTS.somMetrics}/metrics`] },
@@ -78,17 +107,23 @@ export const upCommand: Command = {
         name: "rules",
         healthPort: DEFAULT_PORTS.rulesMetrics,
         env: {},
-        endpoints: [`gRPC 127.0.0.1:${DEFAULT_PORTS.rulesGrpc} and unix:${join(stateDir, "control.sock")} (vigil.v1.Control)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
+        endpoints: [`gRPC unix:${join(stateDir, "control.sock")} (vigil.v1.Control; root and group vigil)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
       },
-      { name: "console", healthPort: DEFAULT_PORTS.console, env: {}, endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/`] },
+      {
+        name: "console",
+        healthPort: DEFAULT_PORTS.console,
+        env: { VIGIL_CONSOLE__TOKEN_FILE: login.tokenFile },
+        endpoints: [`web console http://127.0.0.1:${DEFAULT_PORTS.console}/?token=${login.token} (this run's login link)`],
+      },
       { name: "notify", healthPort: 9474, env: {}, endpoints: ["notifications: notify.targets in the configuration, `vigil notify test` to try them", "metrics http://127.0.0.1:9474/metrics"] },
-    ].filter((s) => existsSync(mainOf(s.name)));
+    ];
+    const specs = all.filter((s) => existsSync(mainOf(s.name)));
 
     const children = new Map<string, ServiceProcess>();
     let stopping = false;
     const launch = (spec: ServiceSpec, attempt = 0) => {
       // Its own process group: a Ctrl-C reaches only the launcher, which stops the services before NATS.
-      const svc = spawnService(spec.name, { env: { ...common, ...spec.env }, inheritVigilEnv: true, log: "inherit", detached: true });
+      const svc = spawnService(spec.name, { env: { ...common, ...auth.env(spec.name as NatsService), ...spec.env }, inheritVigilEnv: true, log: "inherit", detached: true });
       children.set(spec.name, svc);
       const child = svc.child;
       const startedAt = Date.now();
@@ -115,7 +150,7 @@ export const upCommand: Command = {
     const lines = [
       "",
       "Vigil is running:",
-      `  nats       nats://127.0.0.1:${natsPort}${nats ? " (started for Vigil, JetStream in " + join(stateDir, "nats") + ")" : " (already running)"}, monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/`,
+      `  nats       nats://127.0.0.1:${natsPort} (one user per service, credentials in ${secrets}; JetStream in ${join(stateDir, "nats")}), monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/`,
       ...specs.map((s, i) => `  ${s.name.padEnd(10)} ${up[i] ? "" : "(NOT RESPONDING, see its log above) "}${s.endpoints.join("; ")}`),
       "",
       "Stop with Ctrl-C or SIGTERM.",
@@ -128,7 +163,7 @@ export const upCommand: Command = {
         if (stopping) return;
         stopping = true;
         void Promise.all([...children.values()].map((c) => stopChild(c.child, 15_000)))
-          .then(() => nats?.stop())
+          .then(() => nats.stop())
           .then(done);
       };
       process.once("SIGINT", stop);

@@ -29,7 +29,12 @@ export const natsSchema = z.strictObject({
   servers: z.array(z.string().min(1)).min(1).default([`nats://127.0.0.1:${DEFAULT_PORTS.nats}`]),
   name: z.string().optional(),
   token: z.string().optional(),
-  credsFile: z.string().optional(),
+  /** A NATS user (install.sh and `vigil up` generate one per service, each limited to its subjects). */
+  user: z.string().min(1).optional(),
+  /** The file holding that user's password (mode 0600), read at start. */
+  passwordFile: z.string().min(1).optional(),
+  /** A NATS credentials file (JWT and nkey seed), as `nsc` writes them. */
+  credsFile: z.string().min(1).optional(),
 });
 
 export const metricsSchema = z.strictObject({

@@ -8,7 +8,7 @@ import { Shutdown } from "./shutdown.js";
 
 /** What a daemon's configuration must say about the parts runDaemon sets up. */
 export interface DaemonSettings {
-  nats: { servers: string[]; name?: string; token?: string };
+  nats: { servers: string[]; name?: string; token?: string; user?: string; passwordFile?: string; credsFile?: string };
   /** Where /metrics and /healthz listen; null: the service serves them itself. */
   metrics: { host: string; port: number } | null;
   /** An instance id set in the configuration, else instanceId(service). */
@@ -104,6 +104,9 @@ export async function startDaemon<C, P = undefined>(spec: DaemonSpec<C, P>, root
     servers: settings.nats.servers,
     name: settings.nats.name ?? instance,
     token: settings.nats.token,
+    user: settings.nats.user,
+    passwordFile: settings.nats.passwordFile,
+    credsFile: settings.nats.credsFile,
     logger: log,
   }).then((c) => (nc = c));
   // Hooks run in reverse: the service stops before the bus drains.

@@ -20,7 +20,7 @@ const EPHEMERAL_METRICS = { host: "127.0.0.1", port: 0 };
 /**
  * One vigil.yaml for a private stack (replays, tests): every service on the
  * given bus with the same shard count, state under one directory, metrics on
- * ports of their own choosing, rules in dry-run with no gRPC listener. The one
+ * ports of their own choosing, rules in dry-run with no control API listener. The one
  * place that knows the keys of each service's section.
  */
 export function stackConfig(opts: StackConfigOptions): Record<string, Section> {
@@ -46,7 +46,7 @@ export function stackConfig(opts: StackConfigOptions): Record<string, Section> {
       enforcer: "dry-run",
       dryRun: true,
       stateDir: join(opts.stateDir, "rules"),
-      grpc: { host: "127.0.0.1", port: 0, socket: "" },
+      grpc: { socket: "" },
       metrics: EPHEMERAL_METRICS,
       ...o.rules,
     },

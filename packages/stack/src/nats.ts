@@ -15,10 +15,14 @@ export interface NatsServerOptions {
   /** Its own process group, so a Ctrl-C at the launcher's terminal does not reach it before the services stop. */
   detached?: boolean;
   startTimeoutMs?: number;
+  /** nats-server configuration with the users (createNatsAuth's configFile); absent: no authentication. */
+  authConfig?: string;
 }
 
 export interface NatsServer {
   url: string;
+  /** The configuration with the users, when it was started with one. */
+  authConfig: string | null;
   port: number;
   store: string | null;
   /** Stops the server (SIGKILL when hard) and waits for it to exit. */
@@ -41,6 +45,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   let proc: ChildProcess | null = null;
   const start = async () => {
     const args = ["-a", "127.0.0.1", "-p", String(port)];
+    if (opts.authConfig) args.unshift("-c", opts.authConfig);
     if (opts.monitor) args.push("-m", String(opts.monitor));
     if (opts.store) {
       mkdirSync(opts.store, { recursive: true });
@@ -66,6 +71,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    authConfig: opts.authConfig ?? null,
     store: opts.store ?? null,
     async stop(hard = false) {
       const p = proc;

@@ -5,8 +5,12 @@ import { stateRoot } from "@vigil/lifecycle";
 export const consoleSchema = z.strictObject({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(DEFAULT_PORTS.console),
-  /** With a token every request must carry it (header, or the session cookie set by the login form). */
+  /** "token" (default, on loopback too): every request carries the token (header, or the session cookie the login sets). "none": open to anyone who reaches it, for labs only. */
+  auth: z.enum(["token", "none"]).default("token"),
+  /** The login token; absent: read from tokenFile, else made once in the state directory (console-login.token). */
   token: z.string().min(12, "must be at least 12 characters").optional(),
+  /** A file holding the login token (what `vigil up` and install.sh write, mode 0600). */
+  tokenFile: z.string().min(1).optional(),
   /**
    * Host header names accepted besides the bound address, localhost and loopback literals:
    * refusing other names defeats DNS rebinding against a loopback console.
@@ -14,8 +18,10 @@ export const consoleSchema = z.strictObject({
   allowedHosts: z.array(z.string().min(1)).default([]),
   rules: z
     .strictObject({
-      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: the socket in the state dir when it exists, else 127.0.0.1:9479. */
+      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: the socket in the state dir (never TCP unless named). */
       address: z.string().min(1).optional(),
+      /** The rules service's token (rules.grpc.token), sent on every call; needed when it has one. */
+      token: z.string().min(1).optional(),
       timeoutMs: z.number().int().positive().default(3000),
     })
     .prefault({}),

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { credentials, Metadata, status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
 import {
   ControlClient,
@@ -12,7 +11,6 @@ import {
   type Rule,
   type Status,
 } from "@vigil/proto";
-import { DEFAULT_PORTS } from "@vigil/config";
 import { defaultControlSocket } from "./config.js";
 
 /** A failed call to the rules service, with the HTTP status the console answers with. */
@@ -41,11 +39,9 @@ const HTTP_OF_GRPC: Record<number, number> = {
   [grpcStatus.UNIMPLEMENTED]: 501,
 };
 
-/** The rules service's address: configured, else its unix socket when present, else loopback TCP. */
+/** The rules service's address: configured, else its unix socket; never a silent fallback to TCP. */
 export function resolveRulesAddress(configured: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (configured) return configured;
-  const sock = defaultControlSocket(env);
-  return existsSync(sock) ? `unix:${sock}` : `127.0.0.1:${DEFAULT_PORTS.rulesGrpc}`;
+  return configured ?? `unix:${defaultControlSocket(env)}`;
 }
 
 type Unary<Req, Res> = (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown;
@@ -57,6 +53,8 @@ export class RulesClient {
   constructor(
     readonly address: string,
     private readonly timeoutMs: number,
+    /** The rules service's token, when it requires one. */
+    private readonly token?: string,
   ) {
     this.client = new ControlClient(address, credentials.createInsecure(), {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -69,7 +67,9 @@ export class RulesClient {
   private call<Req, Res>(name: string, fn: Unary<Req, Res>, req: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + this.timeoutMs);
-      fn.call(this.client, req, new Metadata(), { deadline }, (err, res) => {
+      const md = new Metadata();
+      if (this.token) md.set("authorization", `Bearer ${this.token}`);
+      fn.call(this.client, req, md, { deadline }, (err, res) => {
         if (!err) return resolve(res);
         const http = HTTP_OF_GRPC[err.code] ?? 502;
         const what = http === 503 || http === 504 ? `rules service at ${this.address} unreachable` : "rules service refused";

@@ -5,13 +5,13 @@ import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
-import { isLoopback } from "./auth.js";
 import { stateDir, type ConsoleConfig } from "./config.js";
 import type { ConsoleContext } from "./http.js";
 import { LiveState } from "./live.js";
 import { ModelSource } from "./models.js";
 import { authPlugin } from "./plugins/auth.js";
 import { errorPlugin } from "./plugins/errors.js";
+import { consoleToken } from "./login-token.js";
 import { RulesClient, resolveRulesAddress } from "./rules-client.js";
 import { EventHub, eventRoutes } from "./routes/events.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -49,19 +49,21 @@ export interface ConsoleServer {
  * over the live state it keeps from the bus and the rules service's API.
  */
 export async function createConsoleServer(opts: ConsoleOptions): Promise<ConsoleServer> {
-  const cfg = opts.config;
   const log = opts.logger;
   const env = opts.env ?? process.env;
+  const login = consoleToken(opts.config, stateDir(env));
+  // From here on cfg.token is the one in force: absent only with console.auth: none.
+  const cfg = { ...opts.config, token: login.token ?? undefined };
+  if (login.generatedIn) log.info({ file: login.generatedIn }, "console login token is in this file (mode 0600): open the console with ?token=<its content>");
+  if (!cfg.token) log.warn({ host: cfg.host }, "console.auth is none: anyone who reaches the console can change rules");
   const webDir = opts.webDir ?? DEFAULT_WEB_DIR;
   if (!existsSync(join(webDir, "index.html")))
     throw Object.assign(new Error(`console: the front end is not built (${join(webDir, "index.html")} missing): run node scripts/build.mjs`), {
       code: "VIGIL_ERR_CONSOLE_BUILD",
     });
   const assets = loadAssets(webDir);
-  if (!cfg.token && !isLoopback(cfg.host))
-    log.warn({ host: cfg.host }, "console listens beyond loopback without a token: anyone who reaches it can change rules");
 
-  const rules = new RulesClient(resolveRulesAddress(cfg.rules.address, env), cfg.rules.timeoutMs);
+  const rules = new RulesClient(resolveRulesAddress(cfg.rules.address, env), cfg.rules.timeoutMs, cfg.rules.token);
   const live = new LiveState(cfg, log, rules);
   let nats = opts.nats;
   const models = new ModelSource({

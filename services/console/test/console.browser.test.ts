@@ -46,6 +46,9 @@ async function modelFileOrigin(detector: "pst" | "som", stateDir: string): Promi
   }
 }
 
+/** The console's own credential to a rules service that listens on TCP. */
+const RULES_TOKEN = "console-browser-rules-token";
+
 describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, () => {
   let nats: NatsServerHandle;
   let nc: NatsConnection;
@@ -88,6 +91,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
           VIGIL_RULES__ENFORCER: "dry-run",
           VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
           VIGIL_RULES__GRPC__PORT: String(grpcPort),
+          VIGIL_RULES__GRPC__TOKEN: RULES_TOKEN,
           VIGIL_RULES__METRICS__PORT: String(await freePort()),
         },
       });
@@ -98,7 +102,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
       standIn = await startControlStandIn(nc);
       rulesAddress = standIn.address;
     }
-    rulesClient = new RulesClient(rulesAddress, 3000);
+    rulesClient = new RulesClient(rulesAddress, 3000, standIn ? undefined : RULES_TOKEN);
     await waitFor("the rules service's Control API", () => rulesClient.getStatus().then(() => true), 30_000, 200);
 
     // Capture's side of the overview: its heartbeat names its metrics port, where the console scrapes the counters.
@@ -142,7 +146,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     }
     console.warn(`console browser test: models from ${JSON.stringify(modelSources)}`);
 
-    const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rulesAddress }, models: { pstDir: SHIPPED_MODELS.pst, somDir: SHIPPED_MODELS.som } });
+    const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rulesAddress, ...(standIn ? {} : { token: RULES_TOKEN }) }, models: { pstDir: SHIPPED_MODELS.pst, somDir: SHIPPED_MODELS.som } });
     consoleServer = await createConsoleServer({ config, logger: createLogger("console-test", "warn"), nats: nc, env: { ...process.env, VIGIL_STATE_DIR: stateDir } });
 
     browser = await launchChromium(consoleErrors);

@@ -60,6 +60,9 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
   const logs = new Map<string, string>();
   const consoleErrors: string[] = [];
   let grpcPort = 0;
+  /** The console's own credential to a rules service that listens on TCP. */
+  const RULES_TOKEN = "console-pipeline-rules-token";
+  const LOGIN_TOKEN = "console-pipeline-login-token";
 
   const start = async (service: string, env: Record<string, string>) => {
     const child = spawn(process.execPath, [join(repoRoot, "services", service, "dist/main.js")], {
@@ -90,6 +93,7 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
       VIGIL_RULES__ENFORCER: "dry-run",
       VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
       VIGIL_RULES__GRPC__PORT: String(grpcPort),
+      VIGIL_RULES__GRPC__TOKEN: RULES_TOKEN,
       VIGIL_RULES__METRICS__PORT: String(await freePort()),
     });
     let pstModels = SHIPPED_PST;
@@ -105,12 +109,12 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
     }
     if (pstPlan !== "none") await start("pst", { VIGIL_PST__METRICS__PORT: String(await freePort()), VIGIL_PST__MODELS_DIR: pstModels });
     await start("som", { VIGIL_SOM__METRICS__PORT: String(await freePort()) });
-    rules = new RulesClient(`127.0.0.1:${grpcPort}`, 3000);
+    rules = new RulesClient(`127.0.0.1:${grpcPort}`, 3000, RULES_TOKEN);
     await waitFor("the rules service", () => rules.getStatus().then(() => true), 30_000, 200).catch((err: Error) => {
       throw new Error(`${err.message}\n${diagnose()}`);
     });
     consoleServer = await createConsoleServer({
-      config: consoleSchema.parse({ port: 0, rules: { address: `127.0.0.1:${grpcPort}` }, models: pstPlan === "train" ? { pstDir: pstModels } : {} }),
+      config: consoleSchema.parse({ port: 0, token: LOGIN_TOKEN, rules: { address: `127.0.0.1:${grpcPort}`, token: RULES_TOKEN }, models: pstPlan === "train" ? { pstDir: pstModels } : {} }),
       logger: createLogger("console-pipeline", "warn"),
       nats: nc,
       env: { ...process.env, VIGIL_STATE_DIR: stateDir },
@@ -148,7 +152,8 @@ describe.skipIf(reason)(`console over the real pipeline (${reason ? `skipped: ${
   });
 
   it("shows the replay in the overview, the attack's verdict with evidence, and false alarm lifts its block", async () => {
-    await page.goto(consoleServer.url);
+    // Signs in with the login link, as `vigil up` prints it.
+    await page.goto(`${consoleServer.url}/?token=${LOGIN_TOKEN}`);
     await page.waitForSelector(".conn.live");
     capture = await start("capture", {
       VIGIL_CAPTURE__SOURCE: "pcap",

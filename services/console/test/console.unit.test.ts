@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -161,12 +161,16 @@ describe("access control", () => {
 describe("console API without the rules service", () => {
   it("answers 503 naming the unreachable rules service, and still serves what it has", async () => {
     const port = await freePort();
+    const state = tempDir();
     const server = await createConsoleServer({
       config: consoleSchema.parse({ port: 0, rules: { address: `127.0.0.1:${port}`, timeoutMs: 500 } }),
       logger: createLogger("console-unit", "silent"),
       nats: null,
-      env: { VIGIL_STATE_DIR: tempDir() },
+      env: { VIGIL_STATE_DIR: state },
     });
+    // Login is required by default: the token the console made for itself is in its state directory.
+    const token = readFileSync(join(state, "console-login.token"), "utf8").trim();
+    const fetch = (url: string, init: RequestInit = {}) => globalThis.fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
     try {
       const rules = await fetch(`${server.url}/api/rules`);
       expect(rules.status).toBe(503);
@@ -184,6 +188,53 @@ describe("console API without the rules service", () => {
       expect(metrics).toMatch(/vigil_console_rules_reachable\{[^}]*\} 0/);
       expect(metrics).toContain("vigil_console_event_streams");
       expect((await fetch(`${server.url}/`)).headers.get("content-security-policy")).toContain("default-src 'self'");
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("console login by default", () => {
+  const config = (extra: object) => consoleSchema.parse({ port: 0, rules: { address: "unix:/nonexistent/control.sock", timeoutMs: 300 }, ...extra });
+  it("refuses the API on loopback without a login, keeps its made token private, and lets the token in", async () => {
+    const state = tempDir();
+    const server = await createConsoleServer({ config: config({}), logger: createLogger("console-unit", "silent"), nats: null, env: { VIGIL_STATE_DIR: state } });
+    try {
+      expect((await fetch(`${server.url}/api/rules`)).status).toBe(401);
+      expect((await fetch(`${server.url}/api/rules`, { method: "POST", headers: { "content-type": "application/json", "x-vigil-console": "1" }, body: "{}" })).status).toBe(401);
+      const file = join(state, "console-login.token");
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const token = readFileSync(file, "utf8").trim();
+      const login = await fetch(`${server.url}/?token=${token}`, { redirect: "manual" });
+      expect(login.status).toBe(303);
+      const cookie = login.headers.get("set-cookie")!.split(";")[0];
+      expect((await fetch(`${server.url}/api/rules`, { headers: { cookie } })).status).toBe(503); // in, and the rules service is away
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("reads the token from console.tokenFile and names the file when it is unusable", async () => {
+    const state = tempDir();
+    const file = join(state, "given.token");
+    writeFileSync(file, "short\n");
+    await expect(createConsoleServer({ config: config({ tokenFile: file }), logger: createLogger("console-unit", "silent"), nats: null, env: { VIGIL_STATE_DIR: state } })).rejects.toThrow(
+      /console\.tokenFile: the token in .*given\.token is shorter than 12/,
+    );
+    writeFileSync(file, "a-token-given-by-vigil-up\n");
+    const server = await createConsoleServer({ config: config({ tokenFile: file }), logger: createLogger("console-unit", "silent"), nats: null, env: { VIGIL_STATE_DIR: state } });
+    try {
+      expect((await fetch(`${server.url}/api/rules`)).status).toBe(401);
+      expect((await fetch(`${server.url}/api/rules`, { headers: { authorization: "Bearer a-token-given-by-vigil-up" } })).status).toBe(503);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("is open only with an explicit console.auth: none", async () => {
+    const server = await createConsoleServer({ config: config({ auth: "none" }), logger: createLogger("console-unit", "silent"), nats: null, env: { VIGIL_STATE_DIR: tempDir() } });
+    try {
+      expect((await fetch(`${server.url}/api/rules`)).status).toBe(503);
     } finally {
       await server.close();
     }

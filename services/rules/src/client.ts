@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { userInfo, hostname } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_PORTS } from "@vigil/config";
 import { stateRoot } from "@vigil/lifecycle";
 import {
   AddRuleRequest,
@@ -41,12 +40,15 @@ export function defaultSocket(): string {
   return join(stateRoot(), "control.sock");
 }
 
-/** Where to connect: the explicit socket or address, else the default socket when present, else loopback TCP. */
+/**
+ * Where to connect: the explicit socket or address, else the default socket.
+ * Never TCP unless asked: a socket this user may not open must fail, not be
+ * bypassed over an unauthenticated port.
+ */
 export function resolveTarget(opts: ClientOptions): string {
   if (opts.socket) return `unix:${opts.socket}`;
   if (opts.addr) return opts.addr;
-  const sock = defaultSocket();
-  return existsSync(sock) ? `unix:${sock}` : `127.0.0.1:${DEFAULT_PORTS.rulesGrpc}`;
+  return `unix:${defaultSocket()}`;
 }
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;

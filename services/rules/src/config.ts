@@ -73,15 +73,19 @@ export const rulesSectionSchema = z.strictObject({
   grpc: z
     .strictObject({
       host: z.string().default("127.0.0.1"),
-      port: z.number().int().min(0).max(65535).default(DEFAULT_PORTS.rulesGrpc),
+      /** Opens the API on TCP (host:port, 9479 by convention) besides the socket; needs `token`. Absent: socket only. */
+      port: z.number().int().min(0).max(65535).optional(),
       /** Unix socket path; default $VIGIL_STATE_DIR/control.sock; "" disables it. */
       socket: z.string().optional(),
+      /** The socket's group (mode 0660); default: `vigil` when that group exists. */
+      socketGroup: z.string().optional(),
+      /** Every call must carry it (authorization: Bearer); required for TCP. */
       token: z.string().optional(),
       tls: z
         .strictObject({ cert: z.string(), key: z.string(), clientCa: z.string().optional() })
         .optional(),
     })
-    .default({ host: "127.0.0.1", port: DEFAULT_PORTS.rulesGrpc }),
+    .default({ host: "127.0.0.1" }),
   /** Enforce inside this named network namespace (containers, tests) instead of the service's own. */
   netns: z.string().optional(),
   /** "auto": libnftables in-process when the binding is built, else the nft command. */

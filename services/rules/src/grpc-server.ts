@@ -10,13 +10,17 @@ import type { Logger } from "@vigil/lifecycle";
 import { ControlService, Event, type ControlServer } from "@vigil/proto";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import { LockoutError, peerAddress } from "./lockout.js";
+import { restrictSocket } from "./socket-access.js";
 import type { RulesService } from "./service.js";
 
 export interface GrpcOptions {
   host: string;
-  port: number;
+  /** TCP port (0: any); absent: no TCP listener. */
+  port?: number;
   /** Unix socket path; empty = none. */
   socket?: string;
+  /** The socket's group; default `vigil` when it exists. */
+  socketGroup?: string;
   token?: string;
   tls?: { cert: string; key: string; clientCa?: string };
   logger?: Logger;
@@ -24,7 +28,9 @@ export interface GrpcOptions {
 
 export interface GrpcHandle {
   server: grpc.Server;
+  /** The TCP port, 0 without TCP. */
   port: number;
+  /** host:port, "" without TCP. */
   address: string;
   socket?: string;
   health: HealthImplementation;
@@ -63,7 +69,8 @@ function who(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableS
 
 /**
  * Serves vigil.v1.Control, the standard health service and server reflection
- * on a unix socket and a TCP address (loopback by default). With a token
+ * on a unix socket (mode 0660, group vigil) and, when a port is given, a TCP
+ * address. With a token
  * configured every Control call must carry `authorization: Bearer <token>`;
  * with TLS and a client CA, TCP clients must present a certificate it signed.
  */
@@ -166,17 +173,18 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
     tcpCreds = grpc.ServerCredentials.createSsl(ca, [{ private_key: readFileSync(opts.tls.key), cert_chain: readFileSync(opts.tls.cert) }], !!ca);
   }
   const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-  const port = await bind(`${hostPart}:${opts.port}`, tcpCreds);
+  const port = opts.port === undefined ? 0 : await bind(`${hostPart}:${opts.port}`, tcpCreds);
+  const address = opts.port === undefined ? "" : `${hostPart}:${port}`;
   if (opts.socket) {
     if (existsSync(opts.socket)) unlinkSync(opts.socket); // a stale socket from a crash
     await bind(`unix:${opts.socket}`, grpc.ServerCredentials.createInsecure());
-    chmodSync(opts.socket, 0o660);
+    restrictSocket(opts.socket, opts.socketGroup);
   }
-  log?.info({ address: `${hostPart}:${port}`, socket: opts.socket || null, tls: !!opts.tls, token: !!opts.token }, "control API listening");
+  log?.info({ address: address || null, socket: opts.socket || null, tls: !!opts.tls, token: !!opts.token }, "control API listening");
   return {
     server,
     port,
-    address: `${hostPart}:${port}`,
+    address,
     socket: opts.socket,
     health,
     close: () =>

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { ConfigError } from "@vigil/config";
 import { runDaemon, stateRoot } from "@vigil/lifecycle";
 import { createRegistry } from "@vigil/metrics";
 import { Allowlist, discoverHostAllowlist, watchAllowlist } from "./allowlist.js";
@@ -21,6 +22,12 @@ void runDaemon({
   registry: () => createRegistry("rules"),
   async start({ config, log, nc, instance, version, registry, metricsPort, shutdown }) {
     const rc = config.rules;
+    // Any local user can reach a TCP port: it is opt-in, and never without a token.
+    if (rc.grpc.port !== undefined && !rc.grpc.token)
+      throw new ConfigError(
+        `rules.grpc.port (${rc.grpc.port}) opens the control API on TCP ${rc.grpc.host}, which needs rules.grpc.token (VIGIL_RULES__GRPC__TOKEN); ` +
+          "without a port the API listens on the unix socket only",
+      );
     // The control socket's directory: where clients look for it unless told otherwise.
     const dir = rc.stateDir ?? stateRoot();
     mkdirSync(dir, { recursive: true });
@@ -47,6 +54,7 @@ void runDaemon({
     const grpc = await startGrpcServer(svc, {
       host: rc.grpc.host,
       port: rc.grpc.port,
+      socketGroup: rc.grpc.socketGroup,
       socket: rc.grpc.socket ?? join(dir, "control.sock"),
       token: rc.grpc.token,
       tls: rc.grpc.tls,

@@ -35,6 +35,7 @@ describe.skipIf(skip)(`the rules daemon (dist/main.js)${skip ? ` (skipped: ${ski
         VIGIL_STATE_DIR: dir,
         VIGIL_NATS__SERVERS: `[${nats.url}]`,
         VIGIL_RULES__GRPC__PORT: String(grpcPort),
+        VIGIL_RULES__GRPC__TOKEN: "daemon-test-token",
         VIGIL_RULES__METRICS__PORT: String(metricsPort),
         VIGIL_RULES__BUCKET: "daemon_test",
       },
@@ -45,11 +46,11 @@ describe.skipIf(skip)(`the rules daemon (dist/main.js)${skip ? ` (skipped: ${ski
     const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
     try {
       await waitFor("control socket", () => existsSync(join(dir, "control.sock")) || null, 20_000);
-      const api = new ControlApi({ socket: join(dir, "control.sock") });
+      const api = new ControlApi({ socket: join(dir, "control.sock"), token: "daemon-test-token" });
       const status = await api.call<object, Status>("getStatus", {});
       api.close();
       expect(status).toMatchObject({ enforcer: "dry-run", dryRun: true, version: "0.1.0" });
-      const tcp = new ControlApi({ addr: `127.0.0.1:${grpcPort}` });
+      const tcp = new ControlApi({ addr: `127.0.0.1:${grpcPort}`, token: "daemon-test-token" });
       expect((await tcp.call<object, Status>("getStatus", {})).enforcer).toBe("dry-run");
       tcp.close();
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

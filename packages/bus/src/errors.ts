@@ -1,0 +1,3 @@
+export class BusError extends Error {
+  readonly code = "VIGIL_ERR_BUS";
+}
