@@ -70,15 +70,17 @@ function isDrop(e: RuleEvent): boolean {
   return e.rule?.action === Action.ACTION_DROP;
 }
 
-/** Drop rules in force after the events seen so far (added or updated, minus expired or removed). */
-function inForce(events: readonly RuleEvent[]): number {
+/** The most drop rules in force at once over the events (added or updated, until expired or removed). */
+function maxInForce(events: readonly RuleEvent[]): number {
   const live = new Set<number>();
+  let max = 0;
   for (const e of events) {
     if (!e.rule || !isDrop(e)) continue;
     if (e.kind === RuleEvent_Kind.KIND_ADDED || e.kind === RuleEvent_Kind.KIND_UPDATED) live.add(e.rule.id);
     else live.delete(e.rule.id);
+    max = Math.max(max, live.size);
   }
-  return live.size;
+  return max;
 }
 
 async function nftElements(table: string): Promise<number> {
@@ -204,8 +206,6 @@ export async function runForged(opts: ForgedOptions): Promise<ForgedReport> {
   try {
     const metrics = await scrape(metricsPort);
     const events = pipeline.seen.ruleEvents;
-    let maxInForce = 0;
-    for (let i = 1; i <= events.length; i++) maxInForce = Math.max(maxInForce, inForce(events.slice(0, i)));
     const forgedRules = events.filter((e) => e.kind === RuleEvent_Kind.KIND_ADDED && isDrop(e) && forgedAddr(e.rule!.srcCidr));
     const reasons: Record<string, number> = {};
     for (const e of forgedRules) {
@@ -215,7 +215,7 @@ export async function runForged(opts: ForgedOptions): Promise<ForgedReport> {
     return {
       maxAutomaticRules: opts.maxAutomaticRules ?? null,
       forged,
-      maxRulesInForce: maxInForce,
+      maxRulesInForce: maxInForce(events),
       maxNftElements: maxNft,
       forgedRules: forgedRules.length,
       forgedVerified: forgedRules.filter((e) => /completed handshake/.test(e.rule!.reason)).length,
