@@ -22,6 +22,10 @@ import { statusRoutes } from "./routes/status.js";
 import { verdictRoutes } from "./routes/verdicts.js";
 import { loadAssets } from "./static.js";
 
+function redactedRequest(req: { method?: string; url?: string; ip?: string }): object {
+  return { method: req.method, url: req.url?.replace(/([?&]token=)[^&#]*/g, "$1[redacted]"), remoteAddress: req.ip };
+}
+
 export const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/web");
 
 export interface ConsoleOptions {
@@ -76,8 +80,8 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
   const hub = new EventHub(live);
 
   const app = Fastify({
-    // Request lines are info: the console logs warnings and errors only.
-    loggerInstance: log.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger,
+    // Request lines are info: the console logs warnings and errors only, and never a login token from a URL.
+    loggerInstance: log.child({ component: "http" }, { level: "warn", serializers: { req: redactedRequest } }) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
   }) as unknown as FastifyInstance;
   // Order matters: the application-wide hooks and error handler first, so every route gets them.

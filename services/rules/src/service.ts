@@ -17,6 +17,7 @@ import type { RulesConfig } from "./config.js";
 import { decide, type DecideState, type RuleChange } from "./decide.js";
 import { EnforcementQueue } from "./enforcement-queue.js";
 import type { Enforcer } from "./enforcers/types.js";
+import { DryRunEnforcer } from "./enforcers/dry-run.js";
 import { markFalseAlarm, type FalseAlarmHost } from "./false-alarm.js";
 import { Fleet } from "./fleet.js";
 import { isRejected, readVerdict } from "./intake.js";
@@ -117,6 +118,7 @@ export class RulesService extends EventEmitter<Watchers> {
 
   async start(): Promise<void> {
     const { nc, enforcer } = this.opts;
+    this.opts.metrics.enforcerFallback.set(enforcer instanceof DryRunEnforcer && enforcer.fallback ? 1 : 0);
     await this.store.open();
     const { rules, offences } = await this.store.loadAll((key, problem) => {
       this.opts.metrics.quarantined.inc({ kind: key.startsWith("rule.") ? "rule" : key.startsWith("offence.") ? "offence" : "other" });
