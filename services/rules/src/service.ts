@@ -28,6 +28,7 @@ import { blockRuleId, hostRuleId, isActive, nowS, originName, prefixCidrOf } fro
 import { Offences } from "./offences.js";
 import { Policy } from "./policy.js";
 import { RuleTable } from "./rule-table.js";
+import { isReplaySource } from "./replay-sources.js";
 import { staticRulesFrom } from "./static-rules.js";
 import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
 import { VerdictLog } from "./verdict-log.js";
@@ -79,6 +80,7 @@ export class RulesService extends EventEmitter<Watchers> {
   private timers: NodeJS.Timeout[] = [];
   private countersAt = 0;
   private refusedLoggedAt = 0;
+  private readonly replayWarned = new Set<string>();
   private refusedSinceLog = 0;
   private readonly startedAt = nowS();
   private readonly instance: string;
@@ -209,6 +211,13 @@ export class RulesService extends EventEmitter<Watchers> {
         if (stale && !isActive(stale.rule, now)) this.expire(stale.rule, "expiry");
       }
     }
+    if (this.simulatesReplay(v.sourceId)) {
+      metrics.decisions.inc({ outcome: "replay-simulated" });
+      const record: VerdictRecord = { verdict: v, outcome: "replay-simulated", ruleId: 0, receivedAt: nowS() };
+      this.verdicts.add(record, data.length);
+      this.emit("verdict", record);
+      return;
+    }
     const { decision, ruleId, change } = decide(this.decideState, v, address, now);
     this.commit(change, received);
     if (decision.outcome === "table-full") this.refused(decision.reason);
@@ -218,6 +227,16 @@ export class RulesService extends EventEmitter<Watchers> {
     this.verdicts.add(record, data.length);
     this.log.debug({ verdict: v.id, address: v.address, outcome: decision.outcome, reason: decision.reason }, "decision");
     this.emit("verdict", record);
+  }
+
+  /** A replay's verdicts never block on an enforcing service unless rules.enforceReplays (F28). */
+  private simulatesReplay(sourceId: string): boolean {
+    if (this.opts.config.enforceReplays || this.opts.enforcer.name === "dry-run" || !isReplaySource(sourceId)) return false;
+    if (!this.replayWarned.has(sourceId) && this.replayWarned.size < 1000) {
+      this.replayWarned.add(sourceId);
+      this.log.warn({ sourceId }, "verdicts from a replayed capture are recorded, not enforced (rules.enforceReplays: true to block)");
+    }
+    return true;
   }
 
   private get decideState(): DecideState {
