@@ -12,6 +12,8 @@ import { ModelSource } from "./models.js";
 import { authPlugin } from "./plugins/auth.js";
 import { errorPlugin } from "./plugins/errors.js";
 import { consoleToken } from "./login-token.js";
+import { LoginCodes } from "./login-codes.js";
+import { LOGIN_LINK_TTL_S } from "./plugins/auth.js";
 import { RulesClient, resolveRulesAddress } from "./rules-client.js";
 import { EventHub, eventRoutes } from "./routes/events.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -76,7 +78,8 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
     dirs: { pst: cfg.models.pstDir, som: cfg.models.somDir },
     requestTimeoutMs: cfg.models.requestTimeoutMs,
   });
-  const ctx: ConsoleContext = { cfg, log, live, rules, models, nats: () => nats };
+  const loginCodes = new LoginCodes();
+  const ctx: ConsoleContext = { cfg, log, live, rules, models, loginCodes, nats: () => nats };
   const hub = new EventHub(live);
 
   const app = Fastify({
@@ -107,6 +110,8 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
   }
   live.metricsPort = (app.server.address() as AddressInfo).port;
   log.info({ url: address, rules: rules.address, token: cfg.token ? "required" : "none" }, "console listening");
+  // A fresh single-use link, not the token, is what goes into the log (like Jupyter's, but spent on first use).
+  if (cfg.token) log.info({ url: `${address}/?login=${loginCodes.mint(LOGIN_LINK_TTL_S).code}`, validS: LOGIN_LINK_TTL_S }, "console login link (works once)");
   return {
     app,
     live,

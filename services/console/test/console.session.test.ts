@@ -102,4 +102,28 @@ describe("console session hardening (F23)", () => {
       await server.close();
     }
   });
+
+  it("hands out login links with a fresh code that works once and only for minutes", async () => {
+    const server = await start();
+    try {
+      const cookie = (await login(server)).split(";")[0];
+      const made = await server.app.inject({ method: "POST", url: "/api/login-link", headers: { cookie, "x-vigil-console": "1" } });
+      expect(made.statusCode).toBe(200);
+      const { url, expiresAt } = made.json() as { url: string; expiresAt: number };
+      expect(url).toMatch(/^\/\?login=[A-Za-z0-9_-]{20,}$/);
+      expect(url).not.toContain(TOKEN);
+      expect(expiresAt - Date.now() / 1000).toBeGreaterThan(60);
+      expect(expiresAt - Date.now() / 1000).toBeLessThanOrEqual(600);
+      const first = await server.app.inject({ url });
+      expect(first.statusCode).toBe(303);
+      expect(first.headers.location).toBe("/");
+      expect(String(first.headers["set-cookie"])).toMatch(/^vigil_console=/);
+      // Used: a second browser with the same link (a leaked log line, a history entry) gets the login form.
+      expect((await server.app.inject({ url })).statusCode).toBe(401);
+      // Without a session nobody can make one.
+      expect((await server.app.inject({ method: "POST", url: "/api/login-link", headers: { "x-vigil-console": "1" } })).statusCode).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -2,6 +2,9 @@ import type { FastifyPluginAsync } from "fastify";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { authenticate, credentialOffered, CSRF_HEADER, hostAllowed, isWildcard, sessionCookie } from "../auth.js";
 import { LoginLimiter } from "../login-limit.js";
+
+/** A login link's code works once and for this long. */
+export const LOGIN_LINK_TTL_S = 600;
 import { appWide, SECURITY_HEADERS, type ConsoleContext } from "../http.js";
 import { loginPage } from "../login-page.js";
 
@@ -10,7 +13,7 @@ import { loginPage } from "../login-page.js";
  * the token (header, session cookie, or once in the URL, traded for the cookie), and the
  * anti-CSRF header on anything that changes state. Also the login form it sends people to.
  */
-export const authPlugin: FastifyPluginAsync<ConsoleContext> = appWide("vigil-console-auth", async (app, { cfg }) => {
+export const authPlugin: FastifyPluginAsync<ConsoleContext> = appWide("vigil-console-auth", async (app, { cfg, loginCodes }) => {
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
@@ -41,6 +44,18 @@ export const authPlugin: FastifyPluginAsync<ConsoleContext> = appWide("vigil-con
     const query = wantsHtml ? url.searchParams : new URLSearchParams();
     const offered = { headers: req.headers, query };
     if (cfg.token && credentialOffered(offered) && tooMany(req, reply, wantsHtml)) return reply;
+    const code = wantsHtml ? url.searchParams.get("login") : null;
+    if (code !== null && cfg.token) {
+      if (tooMany(req, reply, true)) return reply;
+      url.searchParams.delete("login");
+      if (loginCodes.redeem(code)) {
+        reply.header("set-cookie", cookieFor(req, cfg.token)).redirect(url.pathname + url.search, 303);
+        return reply;
+      }
+      limiter.fail(req.ip);
+      reply.code(401).header("cache-control", "no-store").type("text/html; charset=utf-8").send(loginPage("That login link was used already or has expired."));
+      return reply;
+    }
     const result = authenticate(cfg.token, offered);
     if (!result.ok) {
       if (credentialOffered(offered)) limiter.fail(req.ip);
@@ -59,6 +74,13 @@ export const authPlugin: FastifyPluginAsync<ConsoleContext> = appWide("vigil-con
       if (req.headers[CSRF_HEADER] !== "1")
         return reply.code(403).send({ error: `mutating requests need the ${CSRF_HEADER}: 1 header`, code: "VIGIL_ERR_CSRF" });
     }
+  });
+
+  // A fresh single-use link for another browser, from a signed-in one: the token never goes into a URL.
+  app.post("/api/login-link", async (_req, reply) => {
+    if (!cfg.token) return reply.code(404).send({ error: "console.auth is none: there is no login", code: "VIGIL_ERR_NOT_FOUND" });
+    const { code, expiresAt } = loginCodes.mint(LOGIN_LINK_TTL_S);
+    return { url: `/?login=${code}`, expiresAt };
   });
 
   app.post<{ Body: { token?: string } }>("/login", async (req, reply) => {
