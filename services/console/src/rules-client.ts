@@ -72,11 +72,13 @@ export class RulesClient {
     });
   }
 
-  private call<Req, Res>(name: string, fn: Unary<Req, Res>, req: Req): Promise<Res> {
+  /** `user`: who asked, for the rule's audit trail (the rules service records it as this client's claim). */
+  private call<Req, Res>(name: string, fn: Unary<Req, Res>, req: Req, user?: string): Promise<Res> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + this.timeoutMs);
       const md = new Metadata();
       if (this.token) md.set("authorization", `Bearer ${this.token}`);
+      if (user) md.set("x-vigil-user", user);
       fn.call(this.client, req, md, { deadline }, (err, res) => {
         if (!err) return resolve(res);
         const http = HTTP_OF_GRPC[err.code] ?? 502;
@@ -92,8 +94,8 @@ export class RulesClient {
     });
   }
 
-  addRule(req: AddRuleRequest): Promise<Rule> {
-    return this.call("AddRule", this.client.addRule as unknown as Unary<AddRuleRequest, Rule>, req);
+  addRule(req: AddRuleRequest, user?: string): Promise<Rule> {
+    return this.call("AddRule", this.client.addRule as unknown as Unary<AddRuleRequest, Rule>, req, user);
   }
 
   deleteRule(id: number): Promise<{ deleted: boolean }> {

@@ -107,6 +107,9 @@ describe.skipIf(skipReason)("typed confirmation before forcing a lockout rule, i
     await expect.poll(async () => (await rulesClient.listRules()).rules.map((r) => r.srcCidr), { timeout: 10_000 }).toEqual(["127.0.0.0/24"]);
     expect(posted).toHaveLength(3);
     expect(posted[2]).toMatchObject({ srcCidr: "127.0.0.0/24", force: true });
+    // The audit trail: the connection the rules service saw, then the console's word for which session asked.
+    const [made] = (await rulesClient.listRules()).rules;
+    expect(made.createdBy).toMatch(/^via 127\.0\.0\.1:\d+ \(claims user "console session from 127\.0\.0\.1"\)$/);
     await expect.poll(() => page.getByTestId("lockout-confirm").count()).toBe(0);
   }, 60_000);
 
