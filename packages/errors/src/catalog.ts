@@ -198,6 +198,10 @@ export const errorCatalog = {
     meaning: "The console needs a valid session or token for this request.",
     where: "console",
   },
+  VIGIL_ERR_RATE_LIMITED: {
+    meaning: "Too many failed console logins (wrong token at /login, in the header or the URL) from this address in the last minute; the answer's Retry-After says when to try again.",
+    where: "console",
+  },
   VIGIL_ERR_CSRF: {
     meaning: "A mutating console request lacks the anti-CSRF header.",
     where: "console",

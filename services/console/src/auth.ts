@@ -1,13 +1,30 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 
 export const SESSION_COOKIE = "vigil_console";
 /** Mutating API calls must carry this header: a cross-site form or image cannot set it (CSRF). */
 export const CSRF_HEADER = "x-vigil-console";
 
-/** The cookie holds a value derived from the token, never the token itself. */
-export function sessionValue(token: string): string {
-  return createHmac("sha256", token).update("vigil-console-session-v1").digest("base64url");
+/**
+ * A session is `<expiry>.<nonce>.<MAC>`, keyed by the token: never the token itself, each login
+ * its own value, and an expiry the server signed (a client that stretches it breaks the MAC).
+ * Rotating the token ends every session.
+ */
+export function sessionValue(token: string, ttlS: number, now = Date.now()): string {
+  const exp = Math.floor(now / 1000) + ttlS;
+  const nonce = randomBytes(12).toString("base64url");
+  return `${exp}.${nonce}.${sessionMac(token, exp, nonce)}`;
+}
+
+function sessionMac(token: string, exp: number, nonce: string): string {
+  return createHmac("sha256", token).update(`vigil-console-session-v2|${exp}|${nonce}`).digest("base64url");
+}
+
+export function sessionValid(token: string, value: string, now = Date.now()): boolean {
+  const [exp, nonce, mac, extra] = value.split(".");
+  if (extra !== undefined || !/^[0-9]{1,12}$/.test(exp ?? "") || !nonce || !mac) return false;
+  if (Number(exp) <= now / 1000) return false;
+  return safeEqual(mac, sessionMac(token, Number(exp), nonce));
 }
 
 export function safeEqual(a: string, b: string): boolean {
@@ -40,20 +57,29 @@ export interface AuthRequest {
   query: URLSearchParams;
 }
 
-/** Checks the bearer header, the session cookie, then the ?token= parameter. */
-export function authenticate(token: string | undefined, req: AuthRequest): AuthResult {
+/**
+ * Checks the bearer header, the session cookie, then the ?token= parameter (which the caller
+ * passes only for page loads: an API URL with the token would spread it into logs and history).
+ */
+export function authenticate(token: string | undefined, req: AuthRequest, now = Date.now()): AuthResult {
   if (!token) return { ok: true, via: "none" };
   const auth = req.headers.authorization;
   if (typeof auth === "string" && auth.startsWith("Bearer ") && safeEqual(auth.slice(7).trim(), token)) return { ok: true, via: "header" };
   const cookie = parseCookies(typeof req.headers.cookie === "string" ? req.headers.cookie : undefined).get(SESSION_COOKIE);
-  if (cookie && safeEqual(cookie, sessionValue(token))) return { ok: true, via: "cookie" };
+  if (cookie && sessionValid(token, cookie, now)) return { ok: true, via: "cookie" };
   const q = req.query.get("token");
   if (q && safeEqual(q, token)) return { ok: true, via: "query" };
   return { ok: false };
 }
 
-export function sessionCookie(token: string, secure: boolean): string {
-  return `${SESSION_COOKIE}=${sessionValue(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+/** Secure only when this connection is TLS: a client's X-Forwarded-Proto is not trusted. */
+export function sessionCookie(token: string, ttlS: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${sessionValue(token, ttlS)}; Path=/; Max-Age=${ttlS}; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+}
+
+/** Whether a credential was offered at all: only those count as failed guesses. */
+export function credentialOffered(req: AuthRequest): boolean {
+  return typeof req.headers.authorization === "string" || req.query.has("token");
 }
 
 const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);

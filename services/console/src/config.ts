@@ -9,6 +9,10 @@ export const consoleSchema = z.strictObject({
   auth: z.enum(["token", "none"]).default("token"),
   /** The login token; absent: read from tokenFile, else made once in the state directory (console-login.token). */
   token: z.string().min(12, "must be at least 12 characters").optional(),
+  /** Seconds a login lasts: the session cookie's Max-Age and the expiry the server signs into it. */
+  sessionTtlS: z.number().int().min(60).max(30 * 86400).default(12 * 3600),
+  /** Failed logins (wrong token at /login, in the header or the URL) allowed per client address per minute before 429. */
+  loginAttemptsPerMinute: z.number().int().min(1).max(10_000).default(10),
   /** A file holding the login token (what `vigil up` and install.sh write, mode 0600). */
   tokenFile: z.string().min(1).optional(),
   /**

@@ -6,6 +6,7 @@ import type { ConsoleConfig } from "./config.js";
 import type { LiveState } from "./live.js";
 import type { ModelSource } from "./models.js";
 import type { RulesClient } from "./rules-client.js";
+import type { LoginCodes } from "./login-codes.js";
 
 /** What the console's plugins and routes share: handed to each as its options. */
 export interface ConsoleContext {
@@ -14,6 +15,8 @@ export interface ConsoleContext {
   live: LiveState;
   rules: RulesClient;
   models: ModelSource;
+  /** Single-use login links (`/?login=CODE`). */
+  loginCodes: LoginCodes;
   /** The bus, once reachable (it may be attached after start). */
   nats(): NatsConnection | null;
 }

@@ -16,13 +16,21 @@ import { defaultControlSocket } from "./config.js";
 /** A failed call to the rules service, with the HTTP status the console answers with. */
 export class RulesApiError extends Error {
   readonly code: string;
+  /** A lockout refusal that `force` may override (the operator confirms it); false when it may not. */
+  readonly forceable?: boolean;
   constructor(
     message: string,
     readonly httpStatus: number,
     readonly grpcCode: number,
+    details = "",
   ) {
     super(message);
     this.code = httpStatus === 503 ? "VIGIL_ERR_RULES_UNAVAILABLE" : "VIGIL_ERR_RULES_API";
+    // The rules service names a lockout in the details ("VIGIL_ERR_LOCKOUT: rule.src_cidr: ..."): passed on, so the page can ask.
+    if (grpcCode === grpcStatus.FAILED_PRECONDITION && details.startsWith("VIGIL_ERR_LOCKOUT:")) {
+      this.code = "VIGIL_ERR_LOCKOUT";
+      this.forceable = /set force/.test(details);
+    }
   }
 }
 
@@ -64,16 +72,18 @@ export class RulesClient {
     });
   }
 
-  private call<Req, Res>(name: string, fn: Unary<Req, Res>, req: Req): Promise<Res> {
+  /** `user`: who asked, for the rule's audit trail (the rules service records it as this client's claim). */
+  private call<Req, Res>(name: string, fn: Unary<Req, Res>, req: Req, user?: string): Promise<Res> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + this.timeoutMs);
       const md = new Metadata();
       if (this.token) md.set("authorization", `Bearer ${this.token}`);
+      if (user) md.set("x-vigil-user", user);
       fn.call(this.client, req, md, { deadline }, (err, res) => {
         if (!err) return resolve(res);
         const http = HTTP_OF_GRPC[err.code] ?? 502;
         const what = http === 503 || http === 504 ? `rules service at ${this.address} unreachable` : "rules service refused";
-        reject(new RulesApiError(`${name}: ${what}: ${err.details || err.message}`, http, err.code));
+        reject(new RulesApiError(`${name}: ${what}: ${err.details || err.message}`, http, err.code, err.details ?? ""));
       });
     });
   }
@@ -84,8 +94,8 @@ export class RulesClient {
     });
   }
 
-  addRule(req: AddRuleRequest): Promise<Rule> {
-    return this.call("AddRule", this.client.addRule as unknown as Unary<AddRuleRequest, Rule>, req);
+  addRule(req: AddRuleRequest, user?: string): Promise<Rule> {
+    return this.call("AddRule", this.client.addRule as unknown as Unary<AddRuleRequest, Rule>, req, user);
   }
 
   deleteRule(id: number): Promise<{ deleted: boolean }> {

@@ -12,6 +12,8 @@ import { ModelSource } from "./models.js";
 import { authPlugin } from "./plugins/auth.js";
 import { errorPlugin } from "./plugins/errors.js";
 import { consoleToken } from "./login-token.js";
+import { LoginCodes } from "./login-codes.js";
+import { LOGIN_LINK_TTL_S } from "./plugins/auth.js";
 import { RulesClient, resolveRulesAddress } from "./rules-client.js";
 import { EventHub, eventRoutes } from "./routes/events.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -21,6 +23,10 @@ import { staticRoutes } from "./routes/static.js";
 import { statusRoutes } from "./routes/status.js";
 import { verdictRoutes } from "./routes/verdicts.js";
 import { loadAssets } from "./static.js";
+
+function redactedRequest(req: { method?: string; url?: string; ip?: string }): object {
+  return { method: req.method, url: req.url?.replace(/([?&]token=)[^&#]*/g, "$1[redacted]"), remoteAddress: req.ip };
+}
 
 export const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/web");
 
@@ -72,12 +78,13 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
     dirs: { pst: cfg.models.pstDir, som: cfg.models.somDir },
     requestTimeoutMs: cfg.models.requestTimeoutMs,
   });
-  const ctx: ConsoleContext = { cfg, log, live, rules, models, nats: () => nats };
+  const loginCodes = new LoginCodes();
+  const ctx: ConsoleContext = { cfg, log, live, rules, models, loginCodes, nats: () => nats };
   const hub = new EventHub(live);
 
   const app = Fastify({
-    // Request lines are info: the console logs warnings and errors only.
-    loggerInstance: log.child({ component: "http" }, { level: "warn" }) as unknown as FastifyBaseLogger,
+    // Request lines are info: the console logs warnings and errors only, and never a login token from a URL.
+    loggerInstance: log.child({ component: "http" }, { level: "warn", serializers: { req: redactedRequest } }) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
   }) as unknown as FastifyInstance;
   // Order matters: the application-wide hooks and error handler first, so every route gets them.
@@ -103,6 +110,8 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
   }
   live.metricsPort = (app.server.address() as AddressInfo).port;
   log.info({ url: address, rules: rules.address, token: cfg.token ? "required" : "none" }, "console listening");
+  // A fresh single-use link, not the token, is what goes into the log (like Jupyter's, but spent on first use).
+  if (cfg.token) log.info({ url: `${address}/?login=${loginCodes.mint(LOGIN_LINK_TTL_S).code}`, validS: LOGIN_LINK_TTL_S }, "console login link (works once)");
   return {
     app,
     live,

@@ -134,12 +134,12 @@ describe("access control", () => {
   it("accepts the bearer header, the derived session cookie or the query token, nothing else", () => {
     const q = new URLSearchParams();
     expect(authenticate(token, { headers: { authorization: `Bearer ${token}` }, query: q })).toEqual({ ok: true, via: "header" });
-    expect(authenticate(token, { headers: { cookie: `x=1; vigil_console=${sessionValue(token)}` }, query: q })).toEqual({ ok: true, via: "cookie" });
+    expect(authenticate(token, { headers: { cookie: `x=1; vigil_console=${sessionValue(token, 600)}` }, query: q })).toEqual({ ok: true, via: "cookie" });
     expect(authenticate(token, { headers: {}, query: new URLSearchParams({ token }) })).toEqual({ ok: true, via: "query" });
     expect(authenticate(token, { headers: { cookie: `vigil_console=${token}` }, query: q }).ok).toBe(false);
     expect(authenticate(token, { headers: { authorization: `Bearer ${token}x` }, query: q }).ok).toBe(false);
     expect(authenticate(undefined, { headers: {}, query: q }).ok).toBe(true);
-    expect(sessionValue(token)).not.toContain(token);
+    expect(sessionValue(token, 600)).not.toContain(token);
   });
 
   it("accepts only the console's own host names", () => {

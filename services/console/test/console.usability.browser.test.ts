@@ -34,6 +34,8 @@ const CLASSES = { ssh: 3.2, web: 1.3, other: 0.77 } as const;
 const V6_CLIENT = "fd77::22";
 const V6_SERVER = "fd77::10";
 const DAY = 86400;
+const RULES_TOKEN = "usability-rules-token";
+const LOGIN_TOKEN = "usability-console-login";
 
 /** A flood of PST scores over the last `spanS` seconds: mostly ordinary, some above their own class's threshold. */
 function pstFlood(now: number, n: number, spanS: number) {
@@ -106,11 +108,13 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
         VIGIL_RULES__ENFORCER: "dry-run",
         VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
         VIGIL_RULES__GRPC__PORT: String(grpcPort),
+        // A TCP control API needs its token.
+        VIGIL_RULES__GRPC__TOKEN: RULES_TOKEN,
         VIGIL_RULES__METRICS__PORT: String(await freePort()),
       },
     });
     rulesProc.stderr!.on("data", (d: Buffer) => (rulesLog = (rulesLog + d.toString()).slice(-20_000)));
-    rulesClient = new RulesClient(`127.0.0.1:${grpcPort}`, 3000);
+    rulesClient = new RulesClient(`127.0.0.1:${grpcPort}`, 3000, RULES_TOKEN);
     await waitFor(`the rules service's Control API (${rulesLog})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
 
     // No SOM model ships: the map is answered on the request subject with an export in the detector's format.
@@ -127,12 +131,13 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     beatAll();
     timers.push(setInterval(beatAll, 500));
 
-    const config = consoleSchema.parse({ port: 0, rules: { address: `127.0.0.1:${grpcPort}` }, models: { pstDir: PST_MODELS, somDir: join(stateDir, "no-som") } });
+    const config = consoleSchema.parse({ port: 0, token: LOGIN_TOKEN, rules: { address: `127.0.0.1:${grpcPort}`, token: RULES_TOKEN }, models: { pstDir: PST_MODELS, somDir: join(stateDir, "no-som") } });
     consoleServer = await createConsoleServer({ config, logger: createLogger("console-usability", "warn"), nats: nc, env: { ...process.env, VIGIL_STATE_DIR: stateDir } });
     browser = await launchChromium(errors);
     page = browser.page;
     page.on("dialog", (d) => void d.accept());
     await page.setViewportSize({ width: 1400, height: 900 });
+    await page.goto(`${consoleServer.url}/?token=${LOGIN_TOKEN}`);
   }, 120_000);
 
   afterAll(async () => {

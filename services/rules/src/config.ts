@@ -61,6 +61,11 @@ export const rulesSectionSchema = z.strictObject({
   verdictLogBytes: z.number().int().min(1 << 20).default(64 << 20),
   /** Verdict messages larger than this are rejected (counted as too-large). */
   maxVerdictBytes: z.number().int().min(1024).max(4 << 20).default(64 << 10),
+  /**
+   * Verdicts from a replayed capture (source id `<host>/pcap:<file>` or `replay:<file>`) make real blocks.
+   * Off: an enforcing service records them as "replay-simulated" and blocks nothing (a dry-run service decides them as usual).
+   */
+  enforceReplays: z.boolean().default(false),
   /** Automatic (detector) rules at once; beyond it new automatic blocks are refused, never evicting manual or verified rules. */
   maxAutomaticRules: z.number().int().min(1).default(100_000),
   /** Sources whose detector flags are kept for agreement; flags past the agreement window are dropped first, verified sources' last. */

@@ -61,10 +61,16 @@ function tokenMatches(expected: string, header: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * The audit trail's author: the connection, which the server knows, then the user the client
+ * names in x-vigil-user, which any caller can set, so it is kept only as that caller's claim.
+ */
 function who(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): string {
-  const user = call.metadata.get("x-vigil-user")[0];
+  const claim = String(call.metadata.get("x-vigil-user")[0] ?? "")
+    .replace(/[\u0000-\u001f\u007f"]/g, "")
+    .slice(0, 64);
   const peer = call.getPeer();
-  return `${user ? `${String(user).slice(0, 64)} ` : ""}via ${peer || "unix socket"}`;
+  return `via ${peer || "unix socket"}${claim ? ` (claims user "${claim}")` : ""}`;
 }
 
 /**

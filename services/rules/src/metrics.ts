@@ -23,6 +23,11 @@ export function createRulesMetrics(registry: Registry) {
     storeBacklog: new prom.Gauge({ name: "vigil_rules_store_backlog", help: "Rule store writes waiting for NATS", registers: r }),
     quarantined: new prom.Counter({ name: "vigil_rules_store_quarantined_total", help: "Records in the rule store that failed their checks and were not loaded, by kind (rule, offence, other)", labelNames: ["kind"], registers: r }),
     automaticRefused: new prom.Counter({ name: "vigil_rules_automatic_refused_total", help: "Automatic blocks refused because the automatic rules reached rules.maxAutomaticRules", registers: r }),
+    enforcerFallback: new prom.Gauge({
+      name: "vigil_rules_enforcer_fallback",
+      help: "1 when enforcer auto found no usable back end and rules are decided but not enforced (dry-run was not asked for)",
+      registers: r,
+    }),
     capTokens: new prom.Gauge({ name: "vigil_rules_cap_tokens", help: "New unverified blocks still allowed now", registers: r }),
   };
 }

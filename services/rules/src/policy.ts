@@ -5,8 +5,9 @@ import type { Allowlist } from "./allowlist.js";
 /**
  * "table-full": a block the policy wanted, refused because the automatic rules reached rules.maxAutomaticRules.
  * "seen-while-blocked": the evidence was captured while the source was blocked (packets the firewall dropped): no renewal.
+ * "replay-simulated": the verdict came from a replayed capture on an enforcing service (rules.enforceReplays off): recorded, never blocked.
  */
-export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate" | "table-full" | "seen-while-blocked";
+export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate" | "table-full" | "seen-while-blocked" | "replay-simulated";
 
 export interface Decision {
   outcome: Outcome;

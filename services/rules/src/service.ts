@@ -17,6 +17,7 @@ import type { RulesConfig } from "./config.js";
 import { decide, type DecideState, type RuleChange } from "./decide.js";
 import { EnforcementQueue } from "./enforcement-queue.js";
 import type { Enforcer } from "./enforcers/types.js";
+import { DryRunEnforcer } from "./enforcers/dry-run.js";
 import { markFalseAlarm, type FalseAlarmHost } from "./false-alarm.js";
 import { Fleet } from "./fleet.js";
 import { isRejected, readVerdict } from "./intake.js";
@@ -27,6 +28,7 @@ import { blockRuleId, hostRuleId, isActive, nowS, originName, prefixCidrOf } fro
 import { Offences } from "./offences.js";
 import { Policy } from "./policy.js";
 import { RuleTable } from "./rule-table.js";
+import { isReplaySource } from "./replay-sources.js";
 import { staticRulesFrom } from "./static-rules.js";
 import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
 import { VerdictLog } from "./verdict-log.js";
@@ -78,6 +80,7 @@ export class RulesService extends EventEmitter<Watchers> {
   private timers: NodeJS.Timeout[] = [];
   private countersAt = 0;
   private refusedLoggedAt = 0;
+  private readonly replayWarned = new Set<string>();
   private refusedSinceLog = 0;
   private readonly startedAt = nowS();
   private readonly instance: string;
@@ -117,6 +120,7 @@ export class RulesService extends EventEmitter<Watchers> {
 
   async start(): Promise<void> {
     const { nc, enforcer } = this.opts;
+    this.opts.metrics.enforcerFallback.set(enforcer instanceof DryRunEnforcer && enforcer.fallback ? 1 : 0);
     await this.store.open();
     const { rules, offences } = await this.store.loadAll((key, problem) => {
       this.opts.metrics.quarantined.inc({ kind: key.startsWith("rule.") ? "rule" : key.startsWith("offence.") ? "offence" : "other" });
@@ -207,6 +211,13 @@ export class RulesService extends EventEmitter<Watchers> {
         if (stale && !isActive(stale.rule, now)) this.expire(stale.rule, "expiry");
       }
     }
+    if (this.simulatesReplay(v.sourceId)) {
+      metrics.decisions.inc({ outcome: "replay-simulated" });
+      const record: VerdictRecord = { verdict: v, outcome: "replay-simulated", ruleId: 0, receivedAt: nowS() };
+      this.verdicts.add(record, data.length);
+      this.emit("verdict", record);
+      return;
+    }
     const { decision, ruleId, change } = decide(this.decideState, v, address, now);
     this.commit(change, received);
     if (decision.outcome === "table-full") this.refused(decision.reason);
@@ -216,6 +227,16 @@ export class RulesService extends EventEmitter<Watchers> {
     this.verdicts.add(record, data.length);
     this.log.debug({ verdict: v.id, address: v.address, outcome: decision.outcome, reason: decision.reason }, "decision");
     this.emit("verdict", record);
+  }
+
+  /** A replay's verdicts never block on an enforcing service unless rules.enforceReplays (F28). */
+  private simulatesReplay(sourceId: string): boolean {
+    if (this.opts.config.enforceReplays || this.opts.enforcer.name === "dry-run" || !isReplaySource(sourceId)) return false;
+    if (!this.replayWarned.has(sourceId) && this.replayWarned.size < 1000) {
+      this.replayWarned.add(sourceId);
+      this.log.warn({ sourceId }, "verdicts from a replayed capture are recorded, not enforced (rules.enforceReplays: true to block)");
+    }
+    return true;
   }
 
   private get decideState(): DecideState {

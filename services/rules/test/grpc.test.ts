@@ -63,6 +63,17 @@ describe.skipIf(natsSkip)("gRPC control API end to end", () => {
     unixOk.close();
   });
 
+  it("records who made a rule by the connection, and a client-named user only as its claim (F23)", async () => {
+    const md = api.metadata();
+    md.set("x-vigil-user", "root@admin-laptop\"");
+    const added = await new Promise<Rule>((res, rej) =>
+      api.raw.addRule({ rule: Rule.fromPartial({ srcCidr: "203.0.113.77", reason: "spoofed author" }), ttlS: 60, force: false, sessionSource: "" } as never, md, (err, rule) => (err ? rej(err) : res(rule))),
+    );
+    // The connection is what the server knows; the header is what the client says, labelled so.
+    expect(added.createdBy).toMatch(/^via 127\.0\.0\.1:[0-9]+ \(claims user "root@admin-laptop"\)$/);
+    await api.call("deleteRule", { id: added.id });
+  });
+
   it("answers INVALID_ARGUMENT naming the field", async () => {
     const cases: Array<[Partial<Rule>, number, string]> = [
       [{ srcCidr: "10.0.0.300" }, 0, "rule.src_cidr"],

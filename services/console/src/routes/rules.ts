@@ -70,7 +70,8 @@ export const ruleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, { rule
         createdBy: "console",
       });
       // The browser's own address goes along, so a rule that would cut off this very session is refused too.
-      return Rule.toJSON(await rules.addRule({ rule, ttlS: b.ttlS ?? 3600, force: b.force ?? false, sessionSource: req.ip }));
+      // The audit trail names the console session's address; a browser's own headers are never passed on.
+      return Rule.toJSON(await rules.addRule({ rule, ttlS: b.ttlS ?? 3600, force: b.force ?? false, sessionSource: req.ip }, `console session from ${req.ip}`));
     },
   );
 

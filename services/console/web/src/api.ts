@@ -4,6 +4,8 @@ export class ApiError extends Error {
     message: string,
     readonly status: number,
     readonly code: string,
+    /** With VIGIL_ERR_LOCKOUT: whether the rule may be sent again with force. */
+    readonly forceable = false,
   ) {
     super(message);
   }
@@ -26,7 +28,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   }
   const text = await res.text();
   const data = text ? JSON.parse(text) : null;
-  if (!res.ok) throw new ApiError(data?.error ?? `${method} ${path}: HTTP ${res.status}`, res.status, data?.code ?? "");
+  if (!res.ok) throw new ApiError(data?.error ?? `${method} ${path}: HTTP ${res.status}`, res.status, data?.code ?? "", data?.forceable === true);
   return data as T;
 }
 

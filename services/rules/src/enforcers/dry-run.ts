@@ -4,7 +4,11 @@ import type { Enforcer, ReconcileResult } from "./types.js";
 /** Decides and records, never enforces. */
 export class DryRunEnforcer implements Enforcer {
   readonly name = "dry-run" as const;
-  constructor(readonly detail: string) {}
+  /** `fallback`: nobody asked for dry-run; `enforcer: auto` found no back end it could use. */
+  constructor(
+    readonly detail: string,
+    readonly fallback = false,
+  ) {}
   async start(): Promise<void> {}
   async apply(_upserts: Rule[], _removals: Rule[]): Promise<void> {}
   async reconcile(desired: Rule[]): Promise<ReconcileResult> {

@@ -22,7 +22,7 @@ function kmodReason(): string | null {
   return "the vigil kernel module is not loaded";
 }
 
-/** Picks the back end: the module when loaded, else nftables when `nft` works, else dry-run (with a warning). */
+/** Picks the back end: the module when loaded, else nftables when `nft` works, else dry-run, flagged as a fallback (error log, metric, Status). */
 export async function selectEnforcer(opts: SelectOptions): Promise<Enforcer> {
   const log = opts.logger;
   if (opts.dryRun || opts.choice === "dry-run") return new DryRunEnforcer("dry-run mode: rules are decided and recorded, never enforced");
@@ -37,7 +37,9 @@ export async function selectEnforcer(opts: SelectOptions): Promise<Enforcer> {
     log?.info({ why: noKmod }, "enforcing with nftables");
     return nft;
   }
-  const detail = `NOT ENFORCING: no back end (kmod: ${noKmod}; nftables: ${noNft})`;
-  log?.warn(detail);
-  return new DryRunEnforcer(detail);
+  // Not enforcing while the operator believes it is: an error in the log, vigil_rules_enforcer_fallback
+  // in the metrics (an alert in deploy/prometheus/alerts.yml) and the reason in Status.
+  const detail = `NOT ENFORCING: enforcer auto found no back end (kmod: ${noKmod}; nftables: ${noNft}); set rules.enforcer to kmod or nftables to refuse to start instead, or to dry-run to mean it`;
+  log?.error(detail);
+  return new DryRunEnforcer(detail, true);
 }

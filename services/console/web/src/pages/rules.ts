@@ -1,4 +1,5 @@
-import { api, type Rule } from "../api";
+import { api, ApiError, type Rule } from "../api";
+import { lockoutConfirm } from "../lockout-confirm";
 import { coalesce, h, toast } from "../dom";
 import { enumText, fmtCount, fmtDate, fmtDuration, fmtTime, PROTOCOLS } from "../format";
 import { on } from "../live";
@@ -141,7 +142,8 @@ function addForm(done: () => void): HTMLFormElement {
   const submit = h("button", { class: "primary", type: "submit" }, "Add rule");
   const fieldError = h("div", { class: "field-error", "data-testid": "field-error", role: "alert" });
   const label = (text: string, el: HTMLElement) => h("label", null, text, el);
-  const form = h("form", { class: "inline", "data-testid": "add-rule" }, label("Source", src), label("Action", action), label("Protocol", proto), label("Port", port), label("Expires after", ttl), label("Reason", reason), submit, fieldError);
+  const confirmSlot = h("div", { class: "confirm-slot" });
+  const form = h("form", { class: "inline", "data-testid": "add-rule" }, label("Source", src), label("Action", action), label("Protocol", proto), label("Port", port), label("Expires after", ttl), label("Reason", reason), submit, fieldError, confirmSlot);
   // The service names the field it refused ("rule.src_cidr: …"): that input is marked, with the message under the form.
   const fields: [RegExp, HTMLInputElement][] = [
     [/src_?cidr/i, src],
@@ -154,28 +156,44 @@ function addForm(done: () => void): HTMLFormElement {
       el.removeAttribute("aria-invalid");
     }
     fieldError.textContent = "";
+    confirmSlot.replaceChildren();
   };
   for (const [, el] of fields) el.addEventListener("input", clearInvalid);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     submit.setAttribute("disabled", "");
     const p = port.value ? Number(port.value) : 0;
-    try {
-      const rule = await api.post<Rule>("/api/rules", {
-        srcCidr: src.value.trim(),
-        action: action.value,
-        protocol: Number(proto.value),
-        dportMin: p,
-        dportMax: p,
-        ttlS: Number(ttl.value),
-        reason: reason.value.trim(),
-      });
+    const body = {
+      srcCidr: src.value.trim(),
+      action: action.value,
+      protocol: Number(proto.value),
+      dportMin: p,
+      dportMax: p,
+      ttlS: Number(ttl.value),
+      reason: reason.value.trim(),
+    };
+    const added = (rule: Rule) => {
       clearInvalid();
       toast(`Rule ${rule.id} added`);
       form.reset();
       done();
+    };
+    try {
+      added(await api.post<Rule>("/api/rules", body));
     } catch (err) {
       const message = (err as Error).message;
+      if (err instanceof ApiError && err.code === "VIGIL_ERR_LOCKOUT" && err.forceable) {
+        // Sent again with force only after the operator typed the address.
+        const force = async () => {
+          try {
+            added(await api.post<Rule>("/api/rules", { ...body, force: true }));
+          } catch (e) {
+            toast((e as Error).message, true);
+          }
+        };
+        confirmSlot.replaceChildren(lockoutConfirm(body.srcCidr, message.replace(/^.*?VIGIL_ERR_LOCKOUT: /, ""), force, () => confirmSlot.replaceChildren()));
+        return;
+      }
       const field = fields.find(([re]) => re.test(message))?.[1];
       if (field) {
         field.classList.add("invalid");
