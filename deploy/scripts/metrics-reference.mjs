@@ -58,7 +58,8 @@ const cfg = {
   capture: { source: "afpacket", interface: "lo", filter: "tcp port 9", metrics: { host: "127.0.0.1", port: ports.capture } },
   pst: { stateDir: join(work, "pst"), metrics: { host: "127.0.0.1", port: ports.pst } },
   som: { stateDir: join(work, "som"), metrics: { host: "127.0.0.1", port: ports.som } },
-  console: { host: "127.0.0.1", port: ports.console, rules: { address: `unix:${join(work, "control.sock")}` } },
+  // Only this script reads the console here, on loopback: no login, as console.auth: none says.
+  console: { host: "127.0.0.1", port: ports.console, auth: "none", rules: { address: `unix:${join(work, "control.sock")}` } },
   notify: { metrics: { host: "127.0.0.1", port: ports.notify } },
   rules: { enforcer: "dry-run", stateDir: join(work, "rules"), grpc: { socket: join(work, "control.sock") }, metrics: { host: "127.0.0.1", port: ports.rules } },
 };
