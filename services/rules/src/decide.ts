@@ -106,8 +106,9 @@ export function decide(state: DecideState, v: Verdict, address: HostAddress | nu
  * retries reach the detectors. Evidence that began (capture time) at or after
  * the decision of the block in force, or within the last block's window
  * (decision to decision + TTL), is such traffic: it neither renews, extends
- * nor escalates a block. Evidence from before a block still counts, and so
- * does a source coming back after its block ended. Returns why, or null.
+ * nor escalates a block. Evidence from before a block still counts while it is
+ * in force, and so does a source coming back after its block ended; evidence
+ * that ends before the last block did is not a new offence. Returns why, or null.
  * Verdicts without capture times are judged as before.
  */
 function seenWhileBlocked(v: Verdict, existing: StoredRule | undefined, last: { from: number; until: number } | null): string | null {
@@ -116,6 +117,11 @@ function seenWhileBlocked(v: Verdict, existing: StoredRule | undefined, last: { 
   const since = existing?.rule.decidedTs ?? 0;
   if (existing && since > 0 && start >= since) return `evidence from ${fmtTs(start)}, after the block decided at ${fmtTs(since)}: seen while blocked, no renewal`;
   if (!existing && last && start >= last.from && start < last.until) return `evidence from ${fmtTs(start)}, within the last block (${fmtTs(last.from)} to ${fmtTs(last.until)}): seen while blocked, no renewal`;
+  // A renewal of a window that began before the block and ran on into it (a detector whose idle timeout is
+  // shorter than its renewal interval keeps the window open on the dropped retries): once the block has
+  // ended, nothing in it is from after the block, so it is no new offence.
+  const end = v.lastTs || v.firstTs;
+  if (!existing && last && start < last.from && end < last.until) return `evidence from ${fmtTs(start)} to ${fmtTs(end)}, none after the last block ended at ${fmtTs(last.until)}: no new offence`;
   return null;
 }
 

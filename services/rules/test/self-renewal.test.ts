@@ -81,4 +81,29 @@ describe.skipIf(natsSkip || nftSkip)("blocks do not renew themselves from the tr
       await r.stop();
     }
   });
+  it("a renewal whose window began before the block and ran into it does not block again once the block ended (a pst renewal with a short idle timeout)", async () => {
+    const r = await startService(env.nats.url, { bucket: "renewal_window_test", dryRun: true, baseTtlS: 2 });
+    const a = "192.0.2.72";
+    try {
+      const t0 = Date.now() / 1000;
+      publishVerdict(r.nc, verdict(a, { handshakes: 2, firstTs: t0 - 1, lastTs: t0 }));
+      await waitFor("blocked", () => r.svc.listRules({ address: a })[0] ?? null, 5000);
+      const first = r.svc.listRules({ address: a })[0];
+      // pst renews from the same window: it began before the block, its last frames are retries the block dropped.
+      publishVerdict(r.nc, verdict(a, { half: 5, firstTs: t0 - 1, lastTs: t0 + 1, label: "syn-flood" }));
+      await waitFor("expired", () => (r.svc.listRules({ address: a }).length === 0 ? true : null), 10_000);
+      // The same window, renewed once more after the block ended: nothing in it is from after the block.
+      publishVerdict(r.nc, verdict(a, { half: 5, firstTs: t0 - 1, lastTs: Math.min(first.expiresAt - 0.1, Date.now() / 1000), label: "syn-flood" }));
+      await waitFor("decided", () => (r.svc.listVerdicts({ address: a }).length === 3 ? true : null), 5000);
+      expect(r.svc.listVerdicts({ address: a })[0].outcome).toBe("seen-while-blocked");
+      expect(r.svc.listRules({ address: a })).toEqual([]);
+      // Evidence from after the block ended is new: blocked again, as a repeat offence.
+      const t1 = Date.now() / 1000;
+      publishVerdict(r.nc, verdict(a, { handshakes: 2, firstTs: t1, lastTs: t1 + 0.5 }));
+      await waitFor("blocked again", () => r.svc.listRules({ address: a })[0] ?? null, 5000);
+      expect(r.svc.listRules({ address: a })[0].offences).toBe(2);
+    } finally {
+      await r.stop();
+    }
+  }, 30_000);
 });

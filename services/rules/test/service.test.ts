@@ -44,8 +44,9 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
       await waitFor("traffic passes again", () => ping(env.pair.a, env.pair.addrB4) || null, 4000, 200);
       await waitFor("events", () => events.length >= 2 || null);
       expect(events.map((e) => e.kind)).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_EXPIRED]);
-      // A repeat offence doubles the TTL.
-      publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 2 }));
+      // A repeat offence doubles the TTL: the source attacks again, after its block (capture time now).
+      const back = Date.now() / 1000;
+      publishVerdict(r.nc, verdict(env.pair.addrA4, { handshakes: 2, firstTs: back - 0.5, lastTs: back }));
       await waitFor("second block", () => r.svc.listRules({})[0]?.enforced, 5000);
       const again = r.svc.listRules({})[0];
       expect(again.offences).toBe(2);
@@ -117,7 +118,9 @@ describe.skipIf(natsSkip || nftSkip)(`rules service with nftables in a network n
       publishVerdict(r.nc, verdict(target, { handshakes: 2 }));
       await waitFor("first block", () => events.length > 0 || null, 5000, 10);
       await sleepUntil(events[0].expiresAt * 1000 + 300);
-      publishVerdict(r.nc, verdict(target, { handshakes: 2 }));
+      // The source attacks again, after its block ended (capture time now).
+      const back = Date.now() / 1000;
+      publishVerdict(r.nc, verdict(target, { handshakes: 2, firstTs: back - 0.2, lastTs: back }));
       await waitFor("second block", () => events.filter((e) => e.kind === RuleEvent_Kind.KIND_ADDED).length === 2 || null, 5000, 10);
       expect(events.map((e) => e.kind)).toEqual([RuleEvent_Kind.KIND_ADDED, RuleEvent_Kind.KIND_EXPIRED, RuleEvent_Kind.KIND_ADDED]);
       expect(events[2].createdAt).toBeGreaterThan(events[0].expiresAt);
