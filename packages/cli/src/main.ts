@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { EXIT, reportFatal, type Command, type CommandModule } from "@vigil/lifecycle";
+import { EXIT, exitQuietlyOnBrokenPipe, reportFatal, type Command, type CommandModule } from "@vigil/lifecycle";
 import { upCommand } from "./up.js";
 
 /**
@@ -75,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
+exitQuietlyOnBrokenPipe("vigil");
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
