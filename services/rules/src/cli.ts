@@ -253,7 +253,10 @@ const watchCommand: Command = {
           stream.cancel();
         };
         process.once("SIGINT", cancel);
+        let settled = false;
         const finish = (code: number) => {
+          if (settled) return;
+          settled = true;
           process.off("SIGINT", cancel);
           c.close();
           resolve(code);
@@ -266,14 +269,16 @@ const watchCommand: Command = {
           }
           if (++seen >= max) cancel();
         });
+        const closedByService = () => {
+          if (!settled) process.stderr.write("vigil watch: the rules service closed the stream (stopped?)\n");
+          finish(EXIT.UNAVAILABLE);
+        };
         stream.on("error", (err: grpc.ServiceError) => {
-          if (err.code === grpc.status.CANCELLED && cancelled) finish(EXIT.OK);
-          else guarded("watch", () => Promise.reject(err)).then(finish);
+          if (cancelled) finish(EXIT.OK);
+          else if (err.code === grpc.status.CANCELLED) closedByService();
+          else if (!settled) guarded("watch", () => Promise.reject(err)).then(finish);
         });
-        stream.on("end", () => {
-          if (!cancelled) process.stderr.write("vigil watch: the rules service closed the stream (stopped?)\n");
-          finish(cancelled ? EXIT.OK : EXIT.UNAVAILABLE);
-        });
+        stream.on("end", () => (cancelled ? finish(EXIT.OK) : closedByService()));
       });
     }),
 };

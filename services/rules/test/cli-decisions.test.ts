@@ -160,3 +160,28 @@ describe.skipIf(skip)("vigil CLI: the decisions workflow against a running rules
     expect(lines.slice(1).some((l) => /verdict\s+192\.0\.2\.77\s+pst\s+syn-scan score 5\.000\/3\.000 -> blocked/.test(l))).toBe(true);
   });
 });
+
+describe.skipIf(skip)("vigil watch when the rules service goes away", () => {
+  it("says so in one line and exits 69 instead of ending silently with 0", async () => {
+    const nats = await startNatsServer({ jetstream: true });
+    const r = await startService(nats.url, { bucket: "cli_watch_gone", dryRun: true });
+    const dir = mkdtempSync(join(tmpdir(), "vigil-cli-"));
+    const sock = join(dir, "control.sock");
+    const server = await startGrpcServer(r.svc, { host: "127.0.0.1", port: await freePort(), socket: sock, token: "tok" });
+    try {
+      const watching = vigil(["watch", "--socket", sock, "--token", "tok"]);
+      await new Promise((res) => setTimeout(res, 1500));
+      await server.close();
+      const w = await watching;
+      expect(w.code).toBe(EXIT.UNAVAILABLE);
+      expect(w.stdout).toMatch(/^TIME\s+EVENT/);
+      expect(w.stderr).toMatch(/^vigil watch: the rules service closed the stream/);
+      noStack(w);
+    } finally {
+      await server.close().catch(() => undefined);
+      await r.stop();
+      await disposeNatsServer(nats);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
