@@ -160,7 +160,7 @@ const evalCommand: Command = {
         nats: csv(values.nats),
         timeoutMs: (number("eval", "timeout", values.timeout) ?? 600) * 1000,
         detectors: csv(values.detectors) as Detector[] | undefined,
-        onCapture: values.json ? undefined : (c) => process.stderr.write(`vigil eval: ${c.file}: ${c.error ? "ERROR" : `${c.verdicts} verdicts, ${c.rules} rules`} (${c.wall_s} s)\n`),
+        onCapture: values.json ? undefined : (c) => process.stderr.write(`vigil eval: ${c.file}: ${c.error ? `ERROR: ${c.error.split("\n")[0]}` : `${c.verdicts} verdicts, ${c.rules} rules`} (${c.wall_s} s)\n`),
       });
       if (!values.json) process.stdout.write(formatTable(ev));
       process.stdout.write(`${JSON.stringify(ev)}\n`);

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -71,6 +72,21 @@ function tail(file: string, max = 2000): string {
   }
 }
 
+/** The last error a service reported: its one-line fatal message, else the last error it logged (pino JSON). */
+export function serviceError(output: string): string | null {
+  for (const line of output.trim().split("\n").reverse()) {
+    const fatal = /^vigil-[\w-]+: (.+)$/.exec(line);
+    if (fatal) return fatal[1]!;
+    try {
+      const rec = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } | string };
+      if ((rec.level ?? 0) >= 50) return (typeof rec.err === "string" ? rec.err : rec.err?.message) ?? rec.msg ?? null;
+    } catch {
+      /* not a log record */
+    }
+  }
+  return null;
+}
+
 /**
  * The real pipeline for replays: a private nats-server (unless one is given),
  * the rules service in dry-run mode, one PST and one SOM instance, and one
@@ -86,6 +102,8 @@ export class Pipeline {
   private natsUrl = "";
   private bus: BusObserver | null = null;
   private procs = new Map<string, ServiceProcess>();
+  /** Every process launched, also after it exited: its output explains a failure. */
+  private launched = new Map<string, ServiceProcess>();
   private exited: { name: string; code: number | null; signal: string | null }[] = [];
   private waiters: (() => void)[] = [];
   private readonly shardCount: number;
@@ -122,6 +140,28 @@ export class Pipeline {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** A launched process's output once its pipes are drained ("exit" can come before the last lines). */
+  private async outputOf(name: string): Promise<string> {
+    const svc = this.launched.get(name);
+    if (!svc) return "";
+    const child = svc.child;
+    if (child.stdout && !child.stdout.closed) await Promise.race([once(child, "close"), new Promise((r) => setTimeout(r, 2000))]);
+    return svc.output();
+  }
+
+  /** The exit of a launched process, waiting up to timeoutMs; null when it is still running. */
+  private async exitOf(name: string, timeoutMs: number): Promise<{ code: number | null; signal: string | null } | null> {
+    const found = () => this.exited.find((e) => e.name === name);
+    const deadline = Date.now() + timeoutMs;
+    while (!found() && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(deadline - Date.now(), 200));
+        this.waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+    return found() ?? null;
   }
 
   private async until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
@@ -162,6 +202,7 @@ export class Pipeline {
       log: { file: join(this.workDir, `${name}.log`) },
     });
     this.procs.set(name, svc);
+    this.launched.set(name, svc);
     void svc.exited.then(({ code, signal }) => {
       this.procs.delete(name);
       this.exited.push({ name, code, signal });
@@ -256,12 +297,18 @@ export class Pipeline {
     this.launch(name, "capture", cfgFile);
     const done = () => o.eos.slice(started.e).some((e) => e.stage === "rules" && e.sourceId === opts.sourceId);
     await this.until(`the end of stream of ${file} to pass the rules service`, () => {
+      // A failed capture ends the wait; its error is reported below, in its own words.
       const cap = this.exited.find((e) => e.name === name);
-      if (cap && cap.code !== 0) {
-        throw new PipelineError(`capture of ${file} failed (${cap.signal ?? `exit ${cap.code}`}):\n${tail(join(this.workDir, `${name}.log`))}`);
-      }
-      return done();
+      return (cap !== undefined && cap.code !== 0) || done();
     }, opts.timeoutMs ?? 600_000);
+    // The end of stream is published also after a corrupt record: the capture's
+    // exit status tells whether the whole file was read (else a false all-clear).
+    const exit = await this.exitOf(name, 15_000);
+    if (!exit) throw new PipelineError(`${file}: the capture did not finish after its end of stream (logs in ${this.workDir})`, "VIGIL_ERR_TIMEOUT");
+    if (exit.code !== 0) {
+      const why = serviceError(await this.outputOf(name)) ?? `the capture failed (${exit.signal ?? `exit ${exit.code}`}; logs in ${this.workDir})`;
+      throw new PipelineError(`${file}: ${why}`, "VIGIL_ERR_PCAP");
+    }
     // Verdicts and rule events published before the relayed end of stream
     // have been delivered before it (one connection, ordered subjects per publisher).
     await o.flush();

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { EXIT, reportFatal, type Command, type CommandModule } from "@vigil/lifecycle";
+import { EXIT, exitQuietlyOnBrokenPipe, reportFatal, type Command, type CommandModule } from "@vigil/lifecycle";
+import { metricsCommand } from "./metrics.js";
+import { reloadCommand } from "./reload.js";
 import { upCommand } from "./up.js";
 
 /**
@@ -17,7 +19,7 @@ const PROVIDERS = [
 ];
 
 async function loadCommands(): Promise<Command[]> {
-  const commands: Command[] = [upCommand];
+  const commands: Command[] = [upCommand, reloadCommand, metricsCommand];
   for (const spec of PROVIDERS) {
     let mod: CommandModule;
     try {
@@ -75,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
+exitQuietlyOnBrokenPipe("vigil");
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -16,8 +16,11 @@ import {
   type NatsAuth,
   type NatsServer,
   type NatsService,
+  removePid,
   type ServiceProcess,
+  writePid,
 } from "@vigil/stack";
+import { describeProtection, rulesStatus, sshSessionSource } from "./up-summary.js";
 
 interface ServiceSpec {
   name: string;
@@ -65,13 +68,17 @@ async function startNats(stateDir: string, port: number, auth: NatsAuth): Promis
 export const upCommand: Command = {
   name: "up",
   summary: "start the whole stack on this host (nats-server, capture, detectors, rules, console)",
-  usage: "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR]",
+  usage:
+    "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR] [--dry-run]\n\n" +
+    "  --dry-run  decide and list rules but block nothing (rules.dryRun)\n" +
+    "  The source of the SSH session you run it from ($SSH_CONNECTION) is allowlisted for this run.\n" +
+    "  A service that fails while starting stops the whole stack with its own error (exit 1).",
   async run(args) {
     let values;
     try {
       ({ values } = parseArgs({
         args,
-        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" } },
+        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" }, "dry-run": { type: "boolean" } },
       }));
     } catch (err) {
       process.stderr.write(`vigil up: ${(err as Error).message}\n`);
@@ -93,7 +100,18 @@ export const upCommand: Command = {
       log.error({ err: (err as Error).message }, "cannot start nats-server");
       return EXIT.FAILURE;
     }
-    const src = captureSource(values.interface);
+    let src: ReturnType<typeof captureSource>;
+    try {
+      src = captureSource(values.interface);
+    } catch (err) {
+      await nats.stop();
+      throw err;
+    }
+    const session = sshSessionSource();
+    const rulesEnv: Record<string, string> = {
+      ...(session ? { VIGIL_RULES__SESSION_ALLOWLIST: JSON.stringify([session]) } : {}),
+      ...(values["dry-run"] ? { VIGIL_RULES__DRY_RUN: "true" } : {}),
+    };
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
       VIGIL_STATE_DIR: stateDir,
@@ -106,7 +124,7 @@ export const upCommand: Command = {
       {
         name: "rules",
         healthPort: DEFAULT_PORTS.rulesMetrics,
-        env: {},
+        env: rulesEnv,
         endpoints: [`gRPC unix:${join(stateDir, "control.sock")} (vigil.v1.Control; root and group vigil)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
       },
       {
@@ -121,39 +139,76 @@ export const upCommand: Command = {
 
     const children = new Map<string, ServiceProcess>();
     let stopping = false;
+    let starting = true;
+    let failedToStart: { name: string; code: number | null; signal: string | null; output: string } | null = null;
     const launch = (spec: ServiceSpec, attempt = 0) => {
       // Its own process group: a Ctrl-C reaches only the launcher, which stops the services before NATS.
-      const svc = spawnService(spec.name, { env: { ...common, ...auth.env(spec.name as NatsService), ...spec.env }, inheritVigilEnv: true, log: "inherit", detached: true });
+      // The output is passed through and its tail kept: a service that cannot start is reported with its own words.
+      const svc = spawnService(spec.name, { env: { ...common, ...auth.env(spec.name as NatsService), ...spec.env }, inheritVigilEnv: true, log: "buffer", detached: true });
+      svc.child.stdout?.on("data", (d: Buffer) => process.stdout.write(d));
+      svc.child.stderr?.on("data", (d: Buffer) => process.stderr.write(d));
       children.set(spec.name, svc);
       const child = svc.child;
+      if (child.pid) writePid(stateDir, spec.name, child.pid);
       const startedAt = Date.now();
       child.once("exit", (code, signal) => {
         if (stopping) return;
+        removePid(stateDir, spec.name);
+        if (starting) {
+          // A configuration error fails the same way on every restart: stop now instead of claiming to run.
+          failedToStart ??= { name: spec.name, code, signal, output: "" };
+          child.once("close", () => failedToStart && failedToStart.name === spec.name && (failedToStart.output = svc.output()));
+          return;
+        }
         const next = Date.now() - startedAt > 30_000 ? 0 : attempt + 1;
         const delay = Math.min(30_000, 500 * 2 ** next);
         log.error({ service: spec.name, code, signal, restartInMs: delay }, "service exited; restarting");
         setTimeout(() => !stopping && launch(spec, next), delay).unref();
       });
     };
+    const stopAll = async () => {
+      stopping = true;
+      await Promise.all([...children.values()].map((c) => stopChild(c.child, 15_000)));
+      for (const s of specs) removePid(stateDir, s.name);
+      await nats.stop();
+    };
     for (const spec of specs) launch(spec);
     const up = await Promise.all(
       specs.map(async (s) => {
         const deadline = Date.now() + 30_000;
-        while (Date.now() < deadline && !stopping) {
+        while (Date.now() < deadline && !failedToStart) {
           if (await portOpen(s.healthPort)) return true;
           await new Promise((r) => setTimeout(r, 200));
         }
         return false;
       }),
     );
+    if (failedToStart) {
+      const f = failedToStart as { name: string; code: number | null; signal: string | null; output: string };
+      await new Promise((r) => setTimeout(r, 300)); // its last lines, after the pipes close
+      await stopAll();
+      const lastLines = (f.output || children.get(f.name)?.output() || "").trim().split("\n").slice(-8);
+      process.stderr.write(
+        `\nvigil up: ${f.name} could not start (${f.signal ?? `exit ${f.code}`}); everything is stopped again. Its last output:\n` +
+          lastLines.map((l) => `  ${l}`).join("\n") +
+          "\n",
+      );
+      return EXIT.FAILURE;
+    }
+    starting = false;
+    const protection = specs.some((s) => s.name === "rules") ? describeProtection(await rulesStatus(join(stateDir, "control.sock"))) : [];
 
     const lines = [
       "",
       "Vigil is running:",
+      `  watching   ${src.label}`,
+      ...protection,
+      ...(session ? [`               your SSH session: ${session} (from $SSH_CONNECTION, for this run)`] : []),
+      "",
       `  nats       nats://127.0.0.1:${natsPort} (one user per service, credentials in ${secrets}; JetStream in ${join(stateDir, "nats")}), monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/`,
       ...specs.map((s, i) => `  ${s.name.padEnd(10)} ${up[i] ? "" : "(NOT RESPONDING, see its log above) "}${s.endpoints.join("; ")}`),
       "",
-      "Stop with Ctrl-C or SIGTERM.",
+      "Stop with Ctrl-C or SIGTERM; `vigil reload` re-reads the rules configuration.",
       "",
     ];
     process.stdout.write(lines.join("\n"));
@@ -161,10 +216,7 @@ export const upCommand: Command = {
     await new Promise<void>((done) => {
       const stop = () => {
         if (stopping) return;
-        stopping = true;
-        void Promise.all([...children.values()].map((c) => stopChild(c.child, 15_000)))
-          .then(() => nats.stop())
-          .then(done);
+        void stopAll().then(done);
       };
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);

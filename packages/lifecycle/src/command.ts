@@ -68,8 +68,19 @@ export function parseCommandLine<const T extends CommandOptions>(
     return { values: r.values as CommandValues<T>, positionals: r.positionals };
   } catch (err) {
     const prefix = context.command ? `vigil ${context.command}: ` : "";
-    throw new UserError(`${prefix}${(err as Error).message}${context.usage ? `\n${context.usage}` : ""}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
+    throw new UserError(`${prefix}${oneLine(err as Error, args)}${context.usage ? `\n${context.usage}` : ""}`, "VIGIL_ERR_USAGE", EXIT.USAGE);
   }
+}
+
+/** parseArgs's messages, in one line; "argument is ambiguous" (a value starting with "-") says which value. */
+function oneLine(err: Error, args: string[]): string {
+  const ambiguous = /^Option '(-[^']+)' argument is ambiguous/.exec(err.message);
+  if (ambiguous) {
+    const name = ambiguous[1]!.replace(/^.*, /, "");
+    const value = args[args.indexOf(name) + 1];
+    if (value !== undefined) return `${name}: "${value}" starts with "-" and is taken for an option (write ${name}=${value} if it is meant as the value)`;
+  }
+  return err.message.split("\n").join(" ");
 }
 
 /** Reports progress of a long job (training, reading captures). */

@@ -36,6 +36,8 @@ export interface DaemonContext<C, P = undefined> {
 export interface DaemonService {
   stop(): Promise<unknown> | void;
   done?: Promise<unknown>;
+  /** SIGHUP (`vigil reload`): re-read what can change without a restart. */
+  reload?(): Promise<void> | void;
 }
 
 export interface DaemonSpec<C, P = undefined> {
@@ -68,8 +70,21 @@ export async function runDaemon<C, P = undefined>(spec: DaemonSpec<C, P>): Promi
   const shutdown = new Shutdown(log);
   shutdown.installSignalHandlers();
   let code: number = EXIT.OK;
+  // Node ends a process on SIGHUP by default: `vigil reload` must never stop a service.
+  let reload: (() => Promise<void> | void) | undefined;
+  process.on("SIGHUP", () => {
+    if (!reload) {
+      log.info("SIGHUP: nothing here reloads without a restart; restart the service to apply configuration changes");
+      return;
+    }
+    log.info("SIGHUP: reloading");
+    void Promise.resolve()
+      .then(reload)
+      .catch((err: unknown) => log.error({ err }, "reload failed; the previous settings stay"));
+  });
   try {
     const service = await startDaemon(spec, log, shutdown);
+    reload = service.reload?.bind(service);
     if (service.done) {
       await service.done;
       await shutdown.run();

@@ -4,3 +4,4 @@ export * from "./shutdown.js";
 export * from "./command.js";
 export * from "./identity.js";
 export * from "./daemon.js";
+export * from "./pipes.js";

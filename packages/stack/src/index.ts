@@ -5,3 +5,4 @@ export * from "./console-login.js";
 export * from "./services.js";
 export * from "./config.js";
 export type { OutputTarget } from "./output.js";
+export * from "./pidfiles.js";

@@ -98,16 +98,19 @@ export class Allowlist {
     this.current = entries;
   }
 
-  static fromConfig(cidrs: string[], extra: AllowEntry[] = [], withStatic = true): Allowlist {
+  static fromConfig(cidrs: string[], extra: AllowEntry[] = [], withStatic = true, session: string[] = []): Allowlist {
     const entries: AllowEntry[] = [];
-    cidrs.forEach((c, i) => {
-      try {
-        parseCidr(c);
-      } catch (err) {
-        throw new InvalidArgumentError(`rules.allowlist[${i}]`, (err as Error).message);
-      }
-      entries.push({ cidr: c, why: "configuration" });
-    });
+    const add = (list: string[], field: string, why: string) =>
+      list.forEach((c, i) => {
+        try {
+          parseCidr(c);
+        } catch (err) {
+          throw new InvalidArgumentError(`rules.${field}[${i}]`, (err as Error).message);
+        }
+        entries.push({ cidr: c, why });
+      });
+    add(cidrs, "allowlist", "configuration");
+    add(session, "sessionAllowlist", "the admin's SSH session (vigil up)");
     if (withStatic) for (const c of STATIC_DEFAULTS) entries.push({ cidr: c, why: "loopback/link-local" });
     return new Allowlist([...entries, ...extra]);
   }
@@ -132,6 +135,8 @@ export class Allowlist {
 export interface AllowlistWatchOptions {
   /** rules.allowlist */
   configured: string[];
+  /** rules.sessionAllowlist */
+  session?: string[];
   /** rules.allowlistDefaults: loopback, link-local and the discovered entries. */
   defaults: boolean;
   resolvConfs: string[];
@@ -153,7 +158,7 @@ export function watchAllowlist(allowlist: Allowlist, opts: AllowlistWatchOptions
     (running ??= (async () => {
       try {
         const found = opts.defaults ? await discover(opts.log, opts.resolvConfs) : [];
-        const next = Allowlist.fromConfig(opts.configured, found, opts.defaults).entries;
+        const next = Allowlist.fromConfig(opts.configured, found, opts.defaults, opts.session).entries;
         const key = (l: AllowEntry[]) => l.map((e) => `${e.cidr} ${e.why}`).join("|");
         if (key(next) !== key(allowlist.entries)) {
           allowlist.update(next);

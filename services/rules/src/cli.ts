@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { EXIT, parseCommandLine, UserError, type Command, type CommandOptions } from "@vigil/lifecycle";
+import { EXIT, type Command } from "@vigil/lifecycle";
 import {
   Action,
   Direction,
@@ -10,171 +10,35 @@ import {
   Origin,
   Rule,
   Status,
-  VerdictRecord,
-  actionToJSON,
-  directionToJSON,
-  originToJSON,
   ruleEvent_KindToJSON,
   type AddRuleRequest,
   type DeleteRuleResponse,
   type ListRulesRequest,
   type ListVerdictsRequest,
 } from "@vigil/proto";
-import { ControlApi } from "./client.js";
-import { PROTOCOLS, protocolName, protocolNumber } from "./model.js";
+import {
+  api,
+  CONNECTION_USAGE,
+  guarded,
+  json,
+  out,
+  parse,
+  parseDuration,
+  parsePorts,
+  parseProtocol,
+  RULE_HEADERS,
+  ruleRow,
+  short,
+  table,
+  usageError,
+  VERDICT_HEADERS,
+  verdictRow,
+  when,
+  withApi,
+} from "./cli-kit.js";
+import { decisionCommands, removeByAddress } from "./cli-decisions.js";
 
-function usageError(message: string): UserError {
-  return new UserError(message, "VIGIL_ERR_USAGE", EXIT.USAGE);
-}
-
-const CONNECTION_USAGE = `connection: [--socket PATH | --addr HOST:PORT] [--token TOKEN] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
-output:     --json   machine-readable output
-exit codes: 0 ok, 1 failure (refused, not found), 2 usage or invalid argument, 69 service unavailable`;
-
-const common = {
-  json: { type: "boolean" },
-  socket: { type: "string" },
-  addr: { type: "string" },
-  token: { type: "string" },
-  "tls-ca": { type: "string" },
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const satisfies CommandOptions;
-
-type Values = Record<string, string | boolean | undefined>;
-
-/** The connection and output options every command takes, plus its own; operands allowed. */
-function parse(args: string[], options: CommandOptions = {}): { values: Values; positionals: string[] } {
-  const r = parseCommandLine(args, { ...common, ...options });
-  return { values: r.values as Values, positionals: r.positionals };
-}
-
-function api(v: Values): ControlApi {
-  const token = (v.token as string | undefined) ?? process.env.VIGIL_TOKEN;
-  const tls = v["tls-ca"] || v["tls-cert"] ? { ca: v["tls-ca"] as string, cert: v["tls-cert"] as string, key: v["tls-key"] as string } : undefined;
-  return new ControlApi({ socket: v.socket as string | undefined, addr: v.addr as string | undefined, token, tls });
-}
-
-/** "90" | "90s" | "10m" | "2h" | "1d" -> seconds. */
-export function parseDuration(text: string, what: string): number {
-  const m = /^(\d+)(s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw usageError(`${what}: "${text}" is not a duration (e.g. 90, 90s, 10m, 2h, 1d)`);
-  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s"];
-}
-
-function parseProtocol(text: string): number {
-  const n = protocolNumber(text);
-  if (n === null) throw usageError(`--proto: "${text}" is not a protocol name (${Object.keys(PROTOCOLS).join(", ")}) or number 0..255`);
-  return n;
-}
-
-function parsePorts(text: string): [number, number] {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
-  if (!m) throw usageError(`--port: "${text}" is not a port or range (e.g. 22 or 6000-6100)`);
-  return [Number(m[1]), Number(m[2] ?? m[1])];
-}
-
-
-function when(ts: number): string {
-  if (!ts) return "-";
-  return new Date(ts * 1000).toISOString().replace(/\.\d+Z$/, "Z");
-}
-
-function left(expiresAt: number): string {
-  if (!expiresAt) return "never";
-  const s = Math.max(0, Math.round(expiresAt - Date.now() / 1000));
-  if (s >= 86400) return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${s % 60}s`;
-  return `${s}s`;
-}
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n") + "\n";
-}
-
-function out(text: string): void {
-  process.stdout.write(text);
-}
-
-function json(value: unknown): void {
-  out(JSON.stringify(value) + "\n");
-}
-
-function short(enumText: string, prefix: string): string {
-  return enumText.replace(prefix, "").toLowerCase();
-}
-
-function ruleRow(r: Rule): string[] {
-  const ports = r.dportMin || r.dportMax ? (r.dportMin === r.dportMax ? String(r.dportMin) : `${r.dportMin}-${r.dportMax}`) : "*";
-  return [
-    String(r.id),
-    short(actionToJSON(r.action), "ACTION_"),
-    r.srcCidr,
-    r.dstCidr || "*",
-    r.protocol ? protocolName(r.protocol) : "*",
-    ports,
-    short(directionToJSON(r.direction), "DIRECTION_"),
-    short(originToJSON(r.origin), "ORIGIN_"),
-    left(r.expiresAt),
-    r.enforced ? "yes" : "no",
-    r.hits ? String(r.hits) : "-",
-    r.reason,
-  ];
-}
-
-const RULE_HEADERS = ["ID", "ACTION", "SOURCE", "DEST", "PROTO", "PORTS", "DIR", "ORIGIN", "EXPIRES", "ENFORCED", "HITS", "REASON"];
-
-/** Runs a command body; maps gRPC and usage errors to exit codes with one clear line. */
-async function guarded(name: string, fn: () => Promise<number>): Promise<number> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof UserError) {
-      process.stderr.write(`vigil ${name}: ${err.message}\n`);
-      return err.exitCode;
-    }
-    const code = (err as grpc.ServiceError).code;
-    const details = (err as grpc.ServiceError).details ?? (err as Error).message;
-    if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
-      const target = (err as { target?: string }).target;
-      const why = String(details).replace(/\s*Resolution note:.*$/s, "").replace(/^No connection established\. Last error: (Error: )?/, "").replace(/\.$/, "");
-      process.stderr.write(`vigil ${name}: cannot reach the rules service${target ? ` at ${target}` : ""}: ${why} (is it running? \`vigil up\` starts it)\n`);
-      return EXIT.UNAVAILABLE;
-    }
-    if (code === grpc.status.INVALID_ARGUMENT) {
-      process.stderr.write(`vigil ${name}: invalid argument: ${details}\n`);
-      return EXIT.USAGE;
-    }
-    if (code === grpc.status.UNAUTHENTICATED || code === grpc.status.PERMISSION_DENIED) {
-      process.stderr.write(`vigil ${name}: refused: ${details}\n`);
-      return EXIT.FAILURE;
-    }
-    if (code === grpc.status.FAILED_PRECONDITION) {
-      process.stderr.write(`vigil ${name}: refused: ${details}\n`);
-      return EXIT.FAILURE;
-    }
-    if (code === grpc.status.NOT_FOUND) {
-      process.stderr.write(`vigil ${name}: not found: ${details}\n`);
-      return EXIT.FAILURE;
-    }
-    process.stderr.write(`vigil ${name}: ${details}\n`);
-    return EXIT.FAILURE;
-  }
-}
-
-async function withApi<T>(v: Values, fn: (c: ControlApi) => Promise<T>): Promise<T> {
-  const c = api(v);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
-
+export { parseDuration } from "./cli-kit.js";
 const statusCommand: Command = {
   name: "status",
   summary: "show the rules service: enforcer, rule counts, the allowlist, detectors and their heartbeats",
@@ -226,6 +90,7 @@ const rulesUsage = `usage: vigil rules ls [--origin detector|manual|feedback|con
          a block that covers loopback, this host's addresses, its gateway or DNS servers, the
          allowlist or your own session is refused unless --force; 0.0.0.0/0 and ::/0 always are
        vigil rules rm ID... [--json]
+       vigil rules rm --address ADDR [--json]   (the rules whose source is that address)
 ${CONNECTION_USAGE}`;
 
 async function rulesLs(args: string[]): Promise<number> {
@@ -288,8 +153,12 @@ async function rulesAdd(args: string[]): Promise<number> {
 }
 
 async function rulesRm(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args);
-  if (!positionals.length) throw usageError("expected one or more rule ids");
+  const { values, positionals } = parse(args, { address: { type: "string" } });
+  if (values.address !== undefined) {
+    if (positionals.length) throw usageError("give rule ids or --address, not both");
+    return removeByAddress(values, values.address as string);
+  }
+  if (!positionals.length) throw usageError("expected one or more rule ids, or --address ADDR");
   for (const p of positionals) if (!/^\d+$/.test(p)) throw usageError(`"${p}" is not a rule id`);
   const results = await withApi(values, async (c) => {
     const r: Array<{ id: number; deleted: boolean }> = [];
@@ -315,22 +184,6 @@ const rulesCommand: Command = {
     }),
 };
 
-function verdictRow(r: VerdictRecord): string[] {
-  const v = r.verdict!;
-  return [
-    when(r.receivedAt),
-    v.id,
-    v.detector,
-    v.aggregate ? "(aggregate)" : v.address,
-    v.score.toFixed(3),
-    v.label || "-",
-    r.outcome,
-    r.ruleId ? String(r.ruleId) : "-",
-  ];
-}
-
-const VERDICT_HEADERS = ["RECEIVED", "VERDICT", "DETECTOR", "SOURCE", "SCORE", "LABEL", "OUTCOME", "RULE"];
-
 const verdictsCommand: Command = {
   name: "verdicts",
   summary: "list recent verdicts and what was decided",
@@ -353,6 +206,30 @@ const verdictsCommand: Command = {
     }),
 };
 
+const WATCH_COLUMNS = [20, 13, 26, 10] as const;
+
+/** One aligned line of `vigil watch`: TIME EVENT SOURCE BY DETAIL. */
+function watchLine(cells: [string, string, string, string, string]): string {
+  return cells.map((c, i) => (i < WATCH_COLUMNS.length ? c.padEnd(WATCH_COLUMNS[i]!) : c)).join(" ").trimEnd() + "\n";
+}
+
+function watchText(e: Event): string | null {
+  if (e.verdict?.verdict) {
+    const r = e.verdict;
+    const v = r.verdict!;
+    const detail = `${v.label || "-"} score ${v.score.toFixed(3)}/${v.threshold.toFixed(3)} -> ${r.outcome}${r.ruleId ? ` (rule ${r.ruleId})` : ""}  ${v.id}`;
+    return watchLine([when(r.receivedAt), "verdict", v.aggregate ? "(aggregate)" : v.address, v.detector, detail]);
+  }
+  if (e.rule?.rule) {
+    const r = e.rule.rule;
+    const [id, action, , dest, proto, ports, dir, origin, expires] = ruleRow(r);
+    const scope = [dest !== "*" ? `to ${dest}` : "", proto !== "*" ? proto : "", ports !== "*" ? `port ${ports}` : "", dir].filter(Boolean).join(" ");
+    const detail = `${action} ${scope}, expires ${expires}, rule ${id}${r.reason ? `: ${r.reason}` : ""}${e.rule.by ? ` (by ${e.rule.by})` : ""}`;
+    return watchLine([when(Date.now() / 1000), `rule ${short(ruleEvent_KindToJSON(e.rule.kind), "KIND_")}`, r.srcCidr, r.detector || origin!, detail]);
+  }
+  return null;
+}
+
 const watchCommand: Command = {
   name: "watch",
   summary: "stream verdicts and rule changes as they happen",
@@ -361,30 +238,47 @@ const watchCommand: Command = {
     guarded("watch", async () => {
       const { values, positionals } = parse(args, { verdicts: { type: "boolean" }, rules: { type: "boolean" }, count: { type: "string" } });
       if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`);
+      if (values.count !== undefined && !/^\d+$/.test(values.count as string)) throw usageError(`--count: "${values.count}" is not a number`);
       const max = values.count ? Number(values.count) : Infinity;
+      // A stream opens lazily: ask once first so an unreachable or refusing service fails like every other command.
+      await withApi(values, (c) => c.call<object, Status>("getStatus", {}));
       const c = api(values);
       let seen = 0;
+      let cancelled = false;
+      if (!values.json) out(watchLine(["TIME", "EVENT", "SOURCE", "BY", "DETAIL"]));
       return new Promise<number>((resolve) => {
         const stream = c.raw.watchEvents({ verdicts: !!values.verdicts, rules: !!values.rules }, c.metadata());
-        const stop = () => stream.cancel();
-        process.once("SIGINT", stop);
+        const cancel = () => {
+          cancelled = true;
+          stream.cancel();
+        };
+        process.once("SIGINT", cancel);
+        let settled = false;
+        const finish = (code: number) => {
+          if (settled) return;
+          settled = true;
+          process.off("SIGINT", cancel);
+          c.close();
+          resolve(code);
+        };
         stream.on("data", (e: Event) => {
           if (values.json) json(Event.toJSON(e));
-          else if (e.verdict) out(`verdict  ${verdictRow(e.verdict).join("  ")}\n`);
-          else if (e.rule?.rule) out(`rule     ${short(ruleEvent_KindToJSON(e.rule.kind), "KIND_")}  ${ruleRow(e.rule.rule).join("  ")}  by ${e.rule.by}\n`);
-          if (++seen >= max) stream.cancel();
+          else {
+            const line = watchText(e);
+            if (line) out(line);
+          }
+          if (++seen >= max) cancel();
         });
+        const closedByService = () => {
+          if (!settled) process.stderr.write("vigil watch: the rules service closed the stream (stopped?)\n");
+          finish(EXIT.UNAVAILABLE);
+        };
         stream.on("error", (err: grpc.ServiceError) => {
-          process.off("SIGINT", stop);
-          c.close();
-          if (err.code === grpc.status.CANCELLED) resolve(EXIT.OK);
-          else guarded("watch", () => Promise.reject(err)).then(resolve);
+          if (cancelled) finish(EXIT.OK);
+          else if (err.code === grpc.status.CANCELLED) closedByService();
+          else if (!settled) guarded("watch", () => Promise.reject(err)).then(finish);
         });
-        stream.on("end", () => {
-          process.off("SIGINT", stop);
-          c.close();
-          resolve(EXIT.OK);
-        });
+        stream.on("end", () => (cancelled ? finish(EXIT.OK) : closedByService()));
       });
     }),
 };
@@ -411,5 +305,5 @@ const falseAlarmCommand: Command = {
     }),
 };
 
-export const commands: Command[] = [statusCommand, rulesCommand, verdictsCommand, watchCommand, falseAlarmCommand];
+export const commands: Command[] = [statusCommand, rulesCommand, verdictsCommand, watchCommand, falseAlarmCommand, ...decisionCommands];
 

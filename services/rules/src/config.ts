@@ -48,6 +48,8 @@ export const rulesSectionSchema = z.strictObject({
   /** Completed TCP handshakes from the source needed to call it verified. */
   verifiedMinConnections: z.number().int().min(1).default(1),
   allowlist: z.array(z.string()).default([]),
+  /** The admin's own SSH session source, never blocked automatically (like fail2ban's ignoreself); `vigil up` sets it from $SSH_CONNECTION. */
+  sessionAllowlist: z.array(z.string()).default([]),
   staticRules: z.array(staticRuleSchema).default([]),
   /** Add loopback, link-local, own addresses, default gateways and DNS servers. */
   allowlistDefaults: z.boolean().default(true),

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ConfigError } from "@vigil/config";
 import { runDaemon, stateRoot } from "@vigil/lifecycle";
 import { createRegistry } from "@vigil/metrics";
-import { Allowlist, discoverHostAllowlist, watchAllowlist } from "./allowlist.js";
+import { Allowlist, discoverHostAllowlist, watchAllowlist, type AllowlistWatchOptions } from "./allowlist.js";
 import { loadRulesConfig } from "./config.js";
 import { KmodEnforcer } from "./enforcers/kmod.js";
 import { selectEnforcer } from "./enforcers/select.js";
@@ -33,9 +33,10 @@ void runDaemon({
     mkdirSync(dir, { recursive: true });
 
     const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log, rc.resolvConf) : [];
-    const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults);
+    const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults, rc.sessionAllowlist);
     log.info({ entries: allowlist.entries.length }, "allowlist ready");
-    const watcher = watchAllowlist(allowlist, { configured: rc.allowlist, defaults: rc.allowlistDefaults, resolvConfs: rc.resolvConf, refreshS: rc.allowlistRefreshS, log });
+    const watching: AllowlistWatchOptions = { configured: rc.allowlist, session: rc.sessionAllowlist, defaults: rc.allowlistDefaults, resolvConfs: rc.resolvConf, refreshS: rc.allowlistRefreshS, log };
+    const watcher = watchAllowlist(allowlist, watching);
     shutdown.add("allowlist", () => watcher.close());
 
     const enforcer = await selectEnforcer({ choice: rc.enforcer, dryRun: rc.dryRun, nftTable: rc.nftTable, nftDriver: rc.nftDriver, netns: rc.netns, logger: log });
@@ -62,6 +63,17 @@ void runDaemon({
     });
     log.info({ grpc: grpc.address, socket: grpc.socket }, "rules service running");
     // Stopped first on shutdown: no new calls while the service winds down.
-    return { stop: () => grpc.close() };
+    return {
+      stop: () => grpc.close(),
+      // SIGHUP: the configuration file is read again and the allowlist re-discovered; a bad file keeps the running one.
+      async reload() {
+        const next = loadRulesConfig().rules;
+        Allowlist.fromConfig(next.allowlist, [], false, next.sessionAllowlist);
+        watching.configured = next.allowlist;
+        watching.session = next.sessionAllowlist;
+        await watcher.refresh();
+        log.info({ entries: allowlist.entries.length }, "configuration re-read: allowlist updated (other settings apply on restart)");
+      },
+    };
   },
 });
