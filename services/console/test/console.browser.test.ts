@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir, hostname } from "node:os";
@@ -9,7 +9,8 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, prom, serveMetrics, type MetricsServer } from "@vigil/metrics";
 import { Heartbeat, Origin, ScoreBatch } from "@vigil/proto";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { RULES_MAIN, startRulesService } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { ModelSource, modelSubject } from "../src/models.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
@@ -17,7 +18,6 @@ import { startControlStandIn } from "./support/control-standin.js";
 import { ATTACKER, pstExport, pstVerdict, SCANNER, somExport, somVerdict } from "./support/fixtures.js";
 
 const ARTIFACTS = join(repoRoot, "test-artifacts/console");
-const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
 const TOKEN = "console-test-token-0123456789";
 /** The models shipped in the repository, given to the console as its configured model directories. */
 const SHIPPED_MODELS = { pst: join(repoRoot, "services/pst/models"), som: join(repoRoot, "services/som/models/default") };
@@ -63,7 +63,6 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
   let page: Page;
   let stateDir: string;
   const timers: NodeJS.Timeout[] = [];
-  let rulesLog = "";
   const consoleErrors: string[] = [];
   const modelSources: Record<string, string> = {};
   const t0 = Math.floor(Date.now() / 1000) - 3600;
@@ -80,24 +79,9 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
 
     let rulesAddress: string;
     if (useRealRules) {
-      const grpcPort = await freePort();
-      rulesProc = spawn(process.execPath, [RULES_MAIN], {
-        stdio: ["ignore", "ignore", "pipe"],
-        env: {
-          ...process.env,
-          VIGIL_CONFIG: "/dev/null",
-          VIGIL_STATE_DIR: stateDir,
-          VIGIL_NATS__SERVERS: `[${nats.url}]`,
-          VIGIL_RULES__ENFORCER: "dry-run",
-          VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
-          VIGIL_RULES__GRPC__PORT: String(grpcPort),
-          VIGIL_RULES__GRPC__TOKEN: RULES_TOKEN,
-          VIGIL_RULES__METRICS__PORT: String(await freePort()),
-        },
-      });
-      rulesProc.stderr!.on("data", (d: Buffer) => (rulesLog = (rulesLog + d.toString()).slice(-20_000)));
-      rulesProc.once("exit", (code) => code && console.warn(`rules service exited with ${code}:\n${rulesLog}`));
-      rulesAddress = `127.0.0.1:${grpcPort}`;
+      const rules = await startRulesService({ natsUrl: nats.url, stateDir, token: RULES_TOKEN });
+      rulesProc = rules.proc;
+      rulesAddress = rules.address;
     } else {
       standIn = await startControlStandIn(nc);
       rulesAddress = standIn.address;

@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { RULES_MAIN, startRulesService } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
 
@@ -14,7 +15,6 @@ import { browserSkipReason, launchChromium, type Browser } from "./support/brows
  * force only after the operator typed the address: in Chromium, against the real rules service.
  */
 const ARTIFACTS = join(repoRoot, "test-artifacts/console/lockout");
-const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
 const TOKEN = "lockout-browser-test-token";
 const skipReason = browserSkipReason() ?? (existsSync(RULES_MAIN) ? null : `${RULES_MAIN} is not built (node scripts/build.mjs)`);
 if (skipReason) console.warn(`console lockout browser test skipped: ${skipReason}`);
@@ -34,26 +34,11 @@ describe.skipIf(skipReason)("typed confirmation before forcing a lockout rule, i
     mkdirSync(ARTIFACTS, { recursive: true });
     stateDir = mkdtempSync(join(tmpdir(), "vigil-console-lockout-"));
     nats = await startNatsServer({ jetstream: true });
-    const grpcPort = await freePort();
-    let rulesLog = "";
-    rulesProc = spawn(process.execPath, [RULES_MAIN], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: {
-        ...process.env,
-        VIGIL_CONFIG: "/dev/null",
-        VIGIL_STATE_DIR: stateDir,
-        VIGIL_NATS__SERVERS: `[${nats.url}]`,
-        VIGIL_RULES__ENFORCER: "dry-run",
-        VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
-        VIGIL_RULES__GRPC__PORT: String(grpcPort),
-        VIGIL_RULES__GRPC__TOKEN: TOKEN,
-        VIGIL_RULES__METRICS__PORT: String(await freePort()),
-      },
-    });
-    rulesProc.stderr!.on("data", (d: Buffer) => (rulesLog = (rulesLog + d.toString()).slice(-20_000)));
-    rulesClient = new RulesClient(`127.0.0.1:${grpcPort}`, 3000, TOKEN);
-    await waitFor(`the rules service's Control API (${rulesLog})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
-    const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: `127.0.0.1:${grpcPort}`, token: TOKEN } });
+    const rules = await startRulesService({ natsUrl: nats.url, stateDir, token: TOKEN });
+    rulesProc = rules.proc;
+    rulesClient = new RulesClient(rules.address, 3000, TOKEN);
+    await waitFor(`the rules service's Control API (${rules.log()})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
+    const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rules.address, token: TOKEN } });
     consoleServer = await createConsoleServer({ config, logger: createLogger("console-lockout", "warn"), nats: null, env: { ...process.env, VIGIL_STATE_DIR: stateDir } });
     browser = await launchChromium(errors);
     page = browser.page;

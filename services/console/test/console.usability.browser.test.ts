@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { Heartbeat, ScoreBatch, Verdict } from "@vigil/proto";
-import { disposeNatsServer, freePort, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { RULES_MAIN, startRulesService } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { modelSubject } from "../src/models.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
@@ -19,7 +20,6 @@ import { pstVerdict, somExport, somVerdict } from "./support/fixtures.js";
  * 1920×1080 in test-artifacts/console/usability/ (not committed).
  */
 const ARTIFACTS = join(repoRoot, "test-artifacts/console/usability");
-const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
 const PST_MODELS = join(repoRoot, "services/pst/models");
 const SIZES = [
   [1400, 900],
@@ -96,26 +96,10 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     stateDir = mkdtempSync(join(tmpdir(), "vigil-console-usability-"));
     nats = await startNatsServer({ jetstream: true });
     nc = await connectBus({ servers: [nats.url], name: "console-usability-test" });
-    const grpcPort = await freePort();
-    let rulesLog = "";
-    rulesProc = spawn(process.execPath, [RULES_MAIN], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: {
-        ...process.env,
-        VIGIL_CONFIG: "/dev/null",
-        VIGIL_STATE_DIR: stateDir,
-        VIGIL_NATS__SERVERS: `[${nats.url}]`,
-        VIGIL_RULES__ENFORCER: "dry-run",
-        VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
-        VIGIL_RULES__GRPC__PORT: String(grpcPort),
-        // A TCP control API needs its token.
-        VIGIL_RULES__GRPC__TOKEN: RULES_TOKEN,
-        VIGIL_RULES__METRICS__PORT: String(await freePort()),
-      },
-    });
-    rulesProc.stderr!.on("data", (d: Buffer) => (rulesLog = (rulesLog + d.toString()).slice(-20_000)));
-    rulesClient = new RulesClient(`127.0.0.1:${grpcPort}`, 3000, RULES_TOKEN);
-    await waitFor(`the rules service's Control API (${rulesLog})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
+    const rules = await startRulesService({ natsUrl: nats.url, stateDir, token: RULES_TOKEN });
+    rulesProc = rules.proc;
+    rulesClient = new RulesClient(rules.address, 3000, RULES_TOKEN);
+    await waitFor(`the rules service's Control API (${rules.log()})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
 
     // No SOM model ships: the map is answered on the request subject with an export in the detector's format.
     const somDoc = new TextEncoder().encode(JSON.stringify(somExport()));
@@ -131,7 +115,7 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     beatAll();
     timers.push(setInterval(beatAll, 500));
 
-    const config = consoleSchema.parse({ port: 0, token: LOGIN_TOKEN, rules: { address: `127.0.0.1:${grpcPort}`, token: RULES_TOKEN }, models: { pstDir: PST_MODELS, somDir: join(stateDir, "no-som") } });
+    const config = consoleSchema.parse({ port: 0, token: LOGIN_TOKEN, rules: { address: rules.address, token: RULES_TOKEN }, models: { pstDir: PST_MODELS, somDir: join(stateDir, "no-som") } });
     consoleServer = await createConsoleServer({ config, logger: createLogger("console-usability", "warn"), nats: nc, env: { ...process.env, VIGIL_STATE_DIR: stateDir } });
     browser = await launchChromium(errors);
     page = browser.page;

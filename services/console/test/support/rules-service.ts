@@ -1,0 +1,39 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { freePort, repoRoot } from "@vigil/testing";
+
+export const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
+
+export interface RulesUnderTest {
+  proc: ChildProcess;
+  /** host:port of its token-protected TCP control API. */
+  address: string;
+  /** The last 20 kB of its standard error. */
+  log(): string;
+}
+
+/**
+ * The real rules service, dry run, for the console's browser tests: its control API on a free TCP
+ * port behind `token` (a TCP API needs one), no host allowlist, metrics on a free port.
+ */
+export async function startRulesService(opts: { natsUrl: string; stateDir: string; token: string }): Promise<RulesUnderTest> {
+  const grpcPort = await freePort();
+  let log = "";
+  const proc = spawn(process.execPath, [RULES_MAIN], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: {
+      ...process.env,
+      VIGIL_CONFIG: "/dev/null",
+      VIGIL_STATE_DIR: opts.stateDir,
+      VIGIL_NATS__SERVERS: `[${opts.natsUrl}]`,
+      VIGIL_RULES__ENFORCER: "dry-run",
+      VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
+      VIGIL_RULES__GRPC__PORT: String(grpcPort),
+      VIGIL_RULES__GRPC__TOKEN: opts.token,
+      VIGIL_RULES__METRICS__PORT: String(await freePort()),
+    },
+  });
+  proc.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+  proc.once("exit", (code) => code && console.warn(`rules service exited with ${code}:\n${log}`));
+  return { proc, address: `127.0.0.1:${grpcPort}`, log: () => log };
+}
