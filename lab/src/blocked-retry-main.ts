@@ -2,6 +2,7 @@
 // Runs the blocked-retry scenario (security review F9); must be started inside the lab victim's
 // namespace: ip netns exec <prefix>-victim node lab/dist/blocked-retry-main.js --prefix <prefix> --ttl 10
 import { parseArgs } from "node:util";
+import { reportScenario } from "./scenario-main.js";
 import { runBlockedRetry } from "./blocked-retry.js";
 
 const { values } = parseArgs({
@@ -15,20 +16,14 @@ const { values } = parseArgs({
   },
 });
 
-runBlockedRetry({
-  prefix: values.prefix!,
-  ttlS: Number(values.ttl),
-  retryTtls: Number(values["retry-ttls"]),
-  nftTable: values["nft-table"]!,
-  pst: values.pst === undefined ? undefined : (JSON.parse(values.pst) as Record<string, unknown>),
-  log: (m) => process.stderr.write(`blocked-retry: ${m}\n`),
-}).then(
-  (report) => {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    process.exit(0);
-  },
-  (err: Error & { code?: string }) => {
-    process.stderr.write(`blocked-retry: ${err.message}\n`);
-    process.exit(1);
-  },
+reportScenario(
+  "blocked-retry",
+  runBlockedRetry({
+    prefix: values.prefix!,
+    ttlS: Number(values.ttl),
+    retryTtls: Number(values["retry-ttls"]),
+    nftTable: values["nft-table"]!,
+    pst: values.pst === undefined ? undefined : (JSON.parse(values.pst) as Record<string, unknown>),
+    log: (m) => process.stderr.write(`blocked-retry: ${m}\n`),
+  }),
 );

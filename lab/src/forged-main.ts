@@ -2,6 +2,7 @@
 // Runs the forged-handshake scenario; must be started inside the lab victim's
 // namespace: ip netns exec <prefix>-victim node lab/dist/forged-main.js --prefix <prefix> --sources 1000
 import { parseArgs } from "node:util";
+import { reportScenario } from "./scenario-main.js";
 import { runForged } from "./forged.js";
 
 const { values } = parseArgs({
@@ -14,20 +15,14 @@ const { values } = parseArgs({
   },
 });
 
-runForged({
-  prefix: values.prefix!,
-  sources: Number(values.sources),
-  connections: Number(values.connections),
-  maxAutomaticRules: values["max-automatic-rules"] === undefined ? undefined : Number(values["max-automatic-rules"]),
-  nftTable: values["nft-table"]!,
-  log: (m) => process.stderr.write(`forged: ${m}\n`),
-}).then(
-  (report) => {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    process.exit(0);
-  },
-  (err: Error & { code?: string }) => {
-    process.stderr.write(`forged: ${err.message}\n`);
-    process.exit(1);
-  },
+reportScenario(
+  "forged",
+  runForged({
+    prefix: values.prefix!,
+    sources: Number(values.sources),
+    connections: Number(values.connections),
+    maxAutomaticRules: values["max-automatic-rules"] === undefined ? undefined : Number(values["max-automatic-rules"]),
+    nftTable: values["nft-table"]!,
+    log: (m) => process.stderr.write(`forged: ${m}\n`),
+  }),
 );

@@ -2,6 +2,7 @@
 // Runs the live end-to-end scenario; must be started inside the lab victim's
 // namespace: ip netns exec <prefix>-victim node lab/dist/live-main.js --prefix <prefix>
 import { parseArgs } from "node:util";
+import { reportScenario } from "./scenario-main.js";
 import { runLive, type LiveAttackSpec } from "./live.js";
 import type { Detector } from "./pipeline.js";
 
@@ -17,22 +18,16 @@ const { values } = parseArgs({
   },
 });
 
-runLive({
-  prefix: values.prefix!,
-  ttlS: Number(values.ttl),
-  detectors: values.detectors?.split(",") as Detector[] | undefined,
-  attacks: values.attacks!.split(",") as LiveAttackSpec[],
-  expiry: !values["no-expiry"],
-  keep: values.keep,
-  logLevel: values["log-level"],
-  log: (m) => process.stderr.write(`live: ${m}\n`),
-}).then(
-  (report) => {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    process.exit(0);
-  },
-  (err: Error & { code?: string }) => {
-    process.stderr.write(`live: ${err.message}\n`);
-    process.exit(1);
-  },
+reportScenario(
+  "live",
+  runLive({
+    prefix: values.prefix!,
+    ttlS: Number(values.ttl),
+    detectors: values.detectors?.split(",") as Detector[] | undefined,
+    attacks: values.attacks!.split(",") as LiveAttackSpec[],
+    expiry: !values["no-expiry"],
+    keep: values.keep,
+    logLevel: values["log-level"],
+    log: (m) => process.stderr.write(`live: ${m}\n`),
+  }),
 );

@@ -1,13 +1,12 @@
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { netnsUnavailableReason } from "@vigil/testing";
+import { liveLabSkipReason } from "./support/live-lab.js";
 import { Lab, LAB_DIR } from "../src/lab.js";
 import type { LiveAttackResult, LiveReport } from "../src/live.js";
-import { Pipeline } from "../src/pipeline.js";
 
 const run = promisify(execFile);
 const LIVE_MAIN = join(LAB_DIR, "dist", "live-main.js");
@@ -22,19 +21,7 @@ const CASES: Record<(typeof ATTACKS)[number], string> = {
 };
 
 function skipReason(): string | null {
-  const ns = netnsUnavailableReason();
-  if (ns) return ns;
-  if (!existsSync(LIVE_MAIN)) return "lab/dist/live-main.js is not built (node scripts/build.mjs)";
-  const missing = Pipeline.missingServices(["rules", ...(DETECTORS.split(",") as ("pst" | "som")[])]);
-  if (missing.length) return `not built: ${missing.join(", ")} (node scripts/build.mjs)`;
-  for (const tool of ["nmap", "hping3", "nft", "nats-server", "tcpdump"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `${tool} is not installed`;
-    }
-  }
-  return null;
+  return liveLabSkipReason("live-main.js", ["rules", ...(DETECTORS.split(",") as ("pst" | "som")[])], ["nmap", "hping3", "nft", "nats-server", "tcpdump"]);
 }
 
 const reason = skipReason();

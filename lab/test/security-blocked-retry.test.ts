@@ -1,13 +1,12 @@
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { netnsUnavailableReason } from "@vigil/testing";
+import { liveLabSkipReason } from "./support/live-lab.js";
 import type { BlockedRetryReport } from "../src/blocked-retry.js";
 import { Lab, LAB_DIR } from "../src/lab.js";
-import { Pipeline } from "../src/pipeline.js";
 
 /**
  * Security review F9, live: the capture sees packets before nftables drops
@@ -30,19 +29,7 @@ const RETRY_TTLS = 6;
 const SWEEP_S = 2.5;
 
 function skipReason(): string | null {
-  const ns = netnsUnavailableReason();
-  if (ns) return ns;
-  if (!existsSync(MAIN)) return "lab/dist/blocked-retry-main.js is not built (node scripts/build.mjs)";
-  const missing = Pipeline.missingServices(["rules", "pst", "som"]);
-  if (missing.length) return `not built: ${missing.join(", ")} (node scripts/build.mjs)`;
-  for (const tool of ["nmap", "nft", "nats-server", "curl"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `${tool} is not installed`;
-    }
-  }
-  return null;
+  return liveLabSkipReason("blocked-retry-main.js", ["rules", "pst", "som"], ["nmap", "nft", "nats-server", "curl"]);
 }
 
 const reason = skipReason();

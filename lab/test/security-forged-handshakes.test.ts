@@ -1,13 +1,12 @@
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { netnsUnavailableReason } from "@vigil/testing";
+import { liveLabSkipReason } from "./support/live-lab.js";
 import type { ForgedReport } from "../src/forged.js";
 import { Lab, LAB_DIR } from "../src/lab.js";
-import { Pipeline } from "../src/pipeline.js";
 
 /**
  * Issue 12 F1/F4, live: forged handshakes from 1000 spoofed sources against a
@@ -26,19 +25,7 @@ const CAP_BURST = 20;
 const CAP_PER_MINUTE = 10;
 
 function skipReason(): string | null {
-  const ns = netnsUnavailableReason();
-  if (ns) return ns;
-  if (!existsSync(FORGED_MAIN)) return "lab/dist/forged-main.js is not built (node scripts/build.mjs)";
-  const missing = Pipeline.missingServices(["rules", "pst", "som"]);
-  if (missing.length) return `not built: ${missing.join(", ")} (node scripts/build.mjs)`;
-  for (const tool of ["nmap", "nft", "nats-server", "python3", "curl"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `${tool} is not installed`;
-    }
-  }
-  return null;
+  return liveLabSkipReason("forged-main.js", ["rules", "pst", "som"], ["nmap", "nft", "nats-server", "python3", "curl"]);
 }
 
 const reason = skipReason();
