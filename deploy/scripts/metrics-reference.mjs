@@ -5,12 +5,10 @@
 // vigil_* metric with its type, labels and help text.
 //
 //   node deploy/scripts/metrics-reference.mjs [--out FILE]
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -18,15 +16,13 @@ const { values } = parseArgs({ options: { out: { type: "string" } } });
 const out = values.out ?? join(root, "docs/metrics-reference.md");
 const SERVICES = ["capture", "pst", "som", "rules", "console", "notify"];
 
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+// The one launcher of nats-server and the daemons (@vigil/stack), as built.
+const stackDist = join(root, "packages/stack/dist/index.js");
+if (!existsSync(stackDist)) {
+  process.stderr.write(`metrics-reference: ${stackDist} is missing: run node scripts/build.mjs\n`);
+  process.exit(1);
+}
+const { freePort, mainOf, spawnService, startNatsServer } = await import(pathToFileURL(stackDist).href);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(what, fn, ms = 20_000) {
   const end = Date.now() + ms;
@@ -39,21 +35,22 @@ async function until(what, fn, ms = 20_000) {
 
 const work = mkdtempSync(join(tmpdir(), "vigil-metricsref-"));
 const children = [];
-const cleanup = () => {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+const nats = await startNatsServer({ store: join(work, "js") });
+const cleanup = async () => {
+  await Promise.all(children.map((c) => c.stop(5000)));
+  await nats.stop();
   rmSync(work, { recursive: true, force: true });
 };
-process.on("exit", cleanup);
-
-const natsPort = await freePort();
-const nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", join(work, "js")], { stdio: "ignore" });
-children.push(nats);
-await until("nats-server", () => fetch(`http://127.0.0.1:${natsPort}`).then(() => true, (e) => e.cause?.code !== "ECONNREFUSED"));
+// A failure on the way leaves nothing running either.
+process.on("exit", () => {
+  for (const c of children) c.child.kill("SIGKILL");
+  void nats.stop(true);
+});
 
 const ports = {};
 for (const s of SERVICES) ports[s] = await freePort();
 const cfg = {
-  nats: { servers: [`nats://127.0.0.1:${natsPort}`] },
+  nats: { servers: [nats.url] },
   // A live source that stays up (a replay would end before its page is read); the filter keeps it idle.
   capture: { source: "afpacket", interface: "lo", filter: "tcp port 9", metrics: { host: "127.0.0.1", port: ports.capture } },
   pst: { stateDir: join(work, "pst"), metrics: { host: "127.0.0.1", port: ports.pst } },
@@ -68,16 +65,12 @@ writeFileSync(join(work, "vigil.yaml"), JSON.stringify(cfg));
 const pages = {};
 const missing = [];
 for (const s of SERVICES) {
-  const main = join(root, "services", s, "dist/main.js");
-  if (!existsSync(main)) {
+  if (!existsSync(mainOf(s))) {
     missing.push(`${s} (not built)`);
     continue;
   }
-  const env = { ...process.env, VIGIL_CONFIG: join(work, "vigil.yaml"), VIGIL_STATE_DIR: work, VIGIL_LOG_LEVEL: "warn" };
-  const child = spawn(process.execPath, [main], { env, stdio: ["ignore", "ignore", "pipe"] });
-  children.push(child);
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-2000)));
+  const svc = spawnService(s, { configFile: join(work, "vigil.yaml"), env: { VIGIL_STATE_DIR: work, VIGIL_LOG_LEVEL: "warn" } });
+  children.push(svc);
   try {
     await until(`${s} metrics`, async () => {
       const r = await fetch(`http://127.0.0.1:${ports[s]}/metrics`);
@@ -86,7 +79,7 @@ for (const s of SERVICES) {
       return true;
     }, 15_000);
   } catch {
-    missing.push(`${s} (did not serve metrics: ${stderr.trim().split("\n").pop() ?? ""})`);
+    missing.push(`${s} (did not serve metrics: ${svc.output().trim().split("\n").pop() ?? ""})`);
   }
 }
 
@@ -175,5 +168,5 @@ if (proc.length) {
 if (missing.length) lines.push("## Not covered", "", ...missing.map((m) => `- ${m}`), "");
 writeFileSync(out, lines.join("\n"));
 process.stderr.write(`metrics-reference: ${own.length} service metrics, ${proc.length} process metrics in ${out}${missing.length ? `; not covered: ${missing.join("; ")}` : ""}\n`);
-cleanup();
+await cleanup();
 process.exit(0);
