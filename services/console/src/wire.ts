@@ -43,6 +43,8 @@ export interface RulesStatus {
   rulesByOrigin?: Record<string, number>;
   version?: string;
   startedAt?: number;
+  /** The effective allowlist: what the rules service never blocks, and why (configured, local, gateway, DNS, session). */
+  allowlist?: { cidr: string; why: string }[];
 }
 
 export interface RulesState {

@@ -10,7 +10,7 @@ import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, prom, serveMetrics, type MetricsServer } from "@vigil/metrics";
 import { Heartbeat, Origin, ScoreBatch } from "@vigil/proto";
 import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { RULES_MAIN, startRulesService } from "./support/rules-service.js";
+import { ALLOWLISTED, RULES_MAIN, startRulesService } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { ModelSource, modelSubject } from "../src/models.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
@@ -204,6 +204,13 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     // The console announces itself like every service.
     await expect.poll(() => health.locator("tr[data-service=console]").count(), { timeout: 10_000 }).toBe(1);
     await expect.poll(() => health.locator("text=reachable").count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    if (useRealRules) {
+      // What the rules service never blocks is on the overview, with why.
+      const allowlist = page.getByTestId("allowlist");
+      await expect.poll(() => allowlist.count(), { timeout: 10_000 }).toBe(1);
+      await allowlist.locator("summary").click();
+      expect(await allowlist.locator("td.mono").allTextContents()).toContain(ALLOWLISTED);
+    }
   }, 60_000);
 
   it("shows verdicts as they arrive, with their evidence, and false alarm removes the rule (checked through gRPC)", async () => {

@@ -4,6 +4,9 @@ import { freePort, repoRoot } from "@vigil/testing";
 
 export const RULES_MAIN = join(repoRoot, "services/rules/dist/main.js");
 
+/** The one configured allowlist entry of the rules service under test. */
+export const ALLOWLISTED = "198.18.250.1/32";
+
 export interface RulesUnderTest {
   proc: ChildProcess;
   /** host:port of its token-protected TCP control API. */
@@ -14,7 +17,8 @@ export interface RulesUnderTest {
 
 /**
  * The real rules service, dry run, for the console's browser tests: its control API on a free TCP
- * port behind `token` (a TCP API needs one), no host allowlist, metrics on a free port.
+ * port behind `token` (a TCP API needs one), no host allowlist but one configured entry
+ * (ALLOWLISTED, for the overview's allowlist), metrics on a free port.
  */
 export async function startRulesService(opts: { natsUrl: string; stateDir: string; token: string }): Promise<RulesUnderTest> {
   const grpcPort = await freePort();
@@ -28,6 +32,7 @@ export async function startRulesService(opts: { natsUrl: string; stateDir: strin
       VIGIL_NATS__SERVERS: `[${opts.natsUrl}]`,
       VIGIL_RULES__ENFORCER: "dry-run",
       VIGIL_RULES__ALLOWLIST_DEFAULTS: "false",
+      VIGIL_RULES__ALLOWLIST: `[${ALLOWLISTED}]`,
       VIGIL_RULES__GRPC__PORT: String(grpcPort),
       VIGIL_RULES__GRPC__TOKEN: opts.token,
       VIGIL_RULES__METRICS__PORT: String(await freePort()),

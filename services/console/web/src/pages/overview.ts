@@ -153,6 +153,15 @@ export function overviewPage(root: HTMLElement): () => void {
       rules.reachable
         ? h("p", null, "Rules API ", h("span", { class: "badge ok" }, "reachable"), ` at ${rules.address}; enforcer ${st?.enforcer ?? "?"}${st?.dryRun ? " (dry run)" : ""}`)
         : h("p", null, "Rules API ", h("span", { class: "badge bad" }, "unreachable"), ` at ${rules.address}: `, h("span", { class: "muted" }, rules.error ?? "")),
+      // What is never blocked, and why: the operator checks here that the resolver, the gateway and their own session are safe.
+      rules.reachable && st?.allowlist?.length
+        ? h(
+            "details",
+            { "data-testid": "allowlist" },
+            h("summary", null, `Never blocked: ${st.allowlist.length} allowlist entr${st.allowlist.length === 1 ? "y" : "ies"}`),
+            h("table", null, ...st.allowlist.map((e) => h("tr", null, h("td", { class: "mono" }, e.cidr), h("td", { class: "muted" }, e.why)))),
+          )
+        : "",
     );
     const origins = st?.rulesByOrigin ? Object.entries(st.rulesByOrigin).map(([o, n]) => `${o.replace(/^ORIGIN_/, "").toLowerCase()} ${n}`).join(", ") : "";
     cards.rulesSub.textContent = rules.reachable ? origins || "none" : "rules service unreachable";
