@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir, hostname } from "node:os";
@@ -10,7 +9,7 @@ import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, prom, serveMetrics, type MetricsServer } from "@vigil/metrics";
 import { Heartbeat, Origin, ScoreBatch } from "@vigil/proto";
 import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { ALLOWLISTED, RULES_MAIN, startRulesService } from "./support/rules-service.js";
+import { ALLOWLISTED, RULES_MAIN, startRulesService, type RulesUnderTest } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { ModelSource, modelSubject } from "../src/models.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
@@ -54,7 +53,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
   let nc: NatsConnection;
   let consoleServer: ConsoleServer;
   let rulesClient: RulesClient;
-  let rulesProc: ChildProcess | null = null;
+  let rules: RulesUnderTest | null = null;
   let standIn: Awaited<ReturnType<typeof startControlStandIn>> | null = null;
   let metrics: MetricsServer;
   let frames: prom.Counter;
@@ -79,8 +78,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
 
     let rulesAddress: string;
     if (useRealRules) {
-      const rules = await startRulesService({ natsUrl: nats.url, stateDir, token: RULES_TOKEN });
-      rulesProc = rules.proc;
+      rules = await startRulesService({ natsUrl: nats.url, stateDir, token: RULES_TOKEN });
       rulesAddress = rules.address;
     } else {
       standIn = await startControlStandIn(nc);
@@ -144,11 +142,7 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     await consoleServer?.close();
     rulesClient?.close();
     await standIn?.close();
-    if (rulesProc && rulesProc.exitCode === null) {
-      const exited = new Promise((r) => rulesProc!.once("exit", r));
-      rulesProc.kill("SIGTERM");
-      await exited;
-    }
+    await rules?.stop();
     await metrics?.close();
     await nc?.drain();
     if (nats) await disposeNatsServer(nats);

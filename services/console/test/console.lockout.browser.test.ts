@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +5,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
 import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { RULES_MAIN, startRulesService } from "./support/rules-service.js";
+import { RULES_MAIN, startRulesService, type RulesUnderTest } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
 
@@ -21,7 +20,7 @@ if (skipReason) console.warn(`console lockout browser test skipped: ${skipReason
 
 describe.skipIf(skipReason)("typed confirmation before forcing a lockout rule, in Chromium", () => {
   let nats: NatsServerHandle | null = null;
-  let rulesProc: ChildProcess | null = null;
+  let rules: RulesUnderTest | null = null;
   let rulesClient: RulesClient;
   let consoleServer: ConsoleServer | null = null;
   let browser: Browser | undefined;
@@ -34,8 +33,7 @@ describe.skipIf(skipReason)("typed confirmation before forcing a lockout rule, i
     mkdirSync(ARTIFACTS, { recursive: true });
     stateDir = mkdtempSync(join(tmpdir(), "vigil-console-lockout-"));
     nats = await startNatsServer({ jetstream: true });
-    const rules = await startRulesService({ natsUrl: nats.url, stateDir, token: TOKEN });
-    rulesProc = rules.proc;
+    rules = await startRulesService({ natsUrl: nats.url, stateDir, token: TOKEN });
     rulesClient = new RulesClient(rules.address, 3000, TOKEN);
     await waitFor(`the rules service's Control API (${rules.log()})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
     const config = consoleSchema.parse({ port: 0, token: TOKEN, rules: { address: rules.address, token: TOKEN } });
@@ -52,11 +50,7 @@ describe.skipIf(skipReason)("typed confirmation before forcing a lockout rule, i
     await browser?.close();
     await consoleServer?.close();
     rulesClient?.close();
-    if (rulesProc && rulesProc.exitCode === null) {
-      const exited = new Promise((r) => rulesProc!.once("exit", r));
-      rulesProc.kill("SIGTERM");
-      await exited;
-    }
+    await rules?.stop();
     if (nats) await disposeNatsServer(nats);
     rmSync(stateDir, { recursive: true, force: true });
   });

@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +7,7 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { Heartbeat, ScoreBatch, Verdict } from "@vigil/proto";
 import { disposeNatsServer, repoRoot, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
-import { RULES_MAIN, startRulesService } from "./support/rules-service.js";
+import { RULES_MAIN, startRulesService, type RulesUnderTest } from "./support/rules-service.js";
 import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } from "../src/index.js";
 import { modelSubject } from "../src/models.js";
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
@@ -61,7 +60,7 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
   let nc: NatsConnection;
   let consoleServer: ConsoleServer | null;
   let rulesClient: RulesClient;
-  let rulesProc: ChildProcess | null = null;
+  let rules: RulesUnderTest | null = null;
   let browser: Browser | undefined;
   let page: Page;
   let stateDir: string;
@@ -96,8 +95,7 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     stateDir = mkdtempSync(join(tmpdir(), "vigil-console-usability-"));
     nats = await startNatsServer({ jetstream: true });
     nc = await connectBus({ servers: [nats.url], name: "console-usability-test" });
-    const rules = await startRulesService({ natsUrl: nats.url, stateDir, token: RULES_TOKEN });
-    rulesProc = rules.proc;
+    rules = await startRulesService({ natsUrl: nats.url, stateDir, token: RULES_TOKEN });
     rulesClient = new RulesClient(rules.address, 3000, RULES_TOKEN);
     await waitFor(`the rules service's Control API (${rules.log()})`, () => rulesClient.getStatus().then(() => true), 30_000, 200);
 
@@ -129,11 +127,7 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     await browser?.close();
     await consoleServer?.close();
     rulesClient?.close();
-    if (rulesProc && rulesProc.exitCode === null) {
-      const exited = new Promise((r) => rulesProc!.once("exit", r));
-      rulesProc.kill("SIGTERM");
-      await exited;
-    }
+    await rules?.stop();
     if (!nc.isClosed()) await nc.close();
     if (nats) await disposeNatsServer(nats);
     rmSync(stateDir, { recursive: true, force: true });
@@ -356,9 +350,7 @@ describe.skipIf(skipReason)("console usability fixes in Chromium (review issue 1
     expect(await banner.isHidden()).toBe(true);
     expect(errors).toEqual([]);
 
-    const exited = new Promise((r) => rulesProc!.once("exit", r));
-    rulesProc!.kill("SIGTERM");
-    await exited;
+    await rules!.stop();
     await banner.locator("[data-problem=rules]").waitFor({ timeout: 15_000 });
     expect(await banner.textContent()).toMatch(/The rules service is unreachable at 127\.0\.0\.1:\d+/);
     await shots("outage-rules");

@@ -13,6 +13,8 @@ export interface RulesUnderTest {
   address: string;
   /** The last 20 kB of its standard error. */
   log(): string;
+  /** SIGTERM, resolved once it has exited (at once when it already has). */
+  stop(): Promise<void>;
 }
 
 /**
@@ -40,5 +42,10 @@ export async function startRulesService(opts: { natsUrl: string; stateDir: strin
   });
   proc.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
   proc.once("exit", (code) => code && console.warn(`rules service exited with ${code}:\n${log}`));
-  return { proc, address: `127.0.0.1:${grpcPort}`, log: () => log };
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+    await exited;
+  };
+  return { proc, address: `127.0.0.1:${grpcPort}`, log: () => log, stop };
 }
