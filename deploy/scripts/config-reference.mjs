@@ -8,7 +8,8 @@
 //   node deploy/scripts/config-reference.mjs [--out FILE] [--check]
 //
 // --check exits 1 when FILE is not what the schemas produce now.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeOrCheckReference } from "./reference-file.mjs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -162,13 +163,4 @@ for (const s of sections) {
 if (problems.length) lines.push("## Not covered", "", ...problems.map((p) => `- ${p}`), "");
 const text = lines.join("\n");
 
-if (values.check) {
-  const current = existsSync(out) ? readFileSync(out, "utf8") : "";
-  if (current !== text) {
-    process.stderr.write(`config-reference: ${out} is out of date: run node deploy/scripts/config-reference.mjs\n`);
-    process.exit(1);
-  }
-  process.exit(0);
-}
-writeFileSync(out, text);
-process.stderr.write(`config-reference: ${sections.length} sections, ${sections.reduce((n, s) => n + s.rows.length, 0)} keys in ${out}${problems.length ? `; not covered: ${problems.join("; ")}` : ""}\n`);
+writeOrCheckReference({ name: "config-reference", out, text, check: values.check, summary: `${sections.length} sections, ${sections.reduce((n, s) => n + s.rows.length, 0)} keys${problems.length ? `; not covered: ${problems.join("; ")}` : ""}` });

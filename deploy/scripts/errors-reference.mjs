@@ -7,7 +7,8 @@
 //   node deploy/scripts/errors-reference.mjs [--out FILE] [--check]
 //
 // --check exits 1 when FILE is not what the catalog produces now.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeOrCheckReference } from "./reference-file.mjs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -42,13 +43,4 @@ const lines = [
 ];
 const text = lines.join("\n");
 
-if (values.check) {
-  const current = existsSync(out) ? readFileSync(out, "utf8") : "";
-  if (current !== text) {
-    process.stderr.write(`errors-reference: ${out} is out of date: run node deploy/scripts/errors-reference.mjs\n`);
-    process.exit(1);
-  }
-  process.exit(0);
-}
-writeFileSync(out, text);
-process.stderr.write(`errors-reference: ${codes.length} codes in ${out}\n`);
+writeOrCheckReference({ name: "errors-reference", out, text, check: values.check, summary: `${codes.length} codes` });
