@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { subjects } from "@vigil/bus";
 import { netnsUnavailableReason, repoRoot, sh, stopChild, waitFor } from "@vigil/testing";
 import { serviceMissing } from "./support/services.js";
 
@@ -14,6 +15,7 @@ import { serviceMissing } from "./support/services.js";
 const skip = netnsUnavailableReason() ?? ["capture", "pst", "som", "rules", "console"].map(serviceMissing).find((x) => x) ?? null;
 const CLI = join(repoRoot, "packages/cli/dist/main.js");
 const BUS_CLIENT = join(repoRoot, "deploy/test/support/bus-client.mjs");
+const ATTACKER = join(repoRoot, "deploy/test/support/attacker.mjs");
 const NATS = "nats://127.0.0.1:4222";
 
 describe.skipIf(skip)("vigil up: authentication on by default", () => {
@@ -66,10 +68,10 @@ describe.skipIf(skip)("vigil up: authentication on by default", () => {
   });
 
   it("refuses nobody's forged verdict and subscription to frames on NATS", () => {
-    const forged = json(run(true, process.execPath, [BUS_CLIENT, "publish", NATS]));
+    const forged = json(run(true, process.execPath, [ATTACKER, "publish", NATS, subjects.verdicts("pst")]));
     expect(forged.ok).toBe(false);
     expect(String(forged.error)).toMatch(/authoriz/i);
-    expect(json(run(true, process.execPath, [BUS_CLIENT, "subscribe", NATS])).ok).toBe(false);
+    expect(json(run(true, process.execPath, [ATTACKER, "subscribe", NATS, subjects.framesAll])).ok).toBe(false);
   });
 
   it("refuses nobody on the control socket, without falling back to TCP, and there is no TCP listener", () => {
@@ -95,7 +97,7 @@ describe.skipIf(skip)("vigil up: authentication on by default", () => {
   });
 
   it("still works end to end: pst's verdict becomes a rule the console sees; pst cannot speak for som", () => {
-    const r = json(run(false, process.execPath, [BUS_CLIENT, "services", NATS, join(state, "secrets")])) as { events: string[]; verdicts: string[]; errors: string[] };
+    const r = json(run(false, process.execPath, [BUS_CLIENT, NATS, join(state, "secrets")])) as { events: string[]; verdicts: string[]; errors: string[] };
     expect(r.events.some((e) => e.includes("192.0.2.55")), JSON.stringify(r)).toBe(true);
     expect(r.verdicts).toContain("192.0.2.55");
     expect(r.verdicts).not.toContain("192.0.2.77");

@@ -1,4 +1,4 @@
-// Run as an unprivileged user by auth.test.ts: tries one thing against a running
+// Run as an unprivileged user by auth.test.ts and up-auth.test.ts: tries one thing against a running
 // stack and prints what happened as one JSON line ({ ok, error }).
 import { readFileSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
