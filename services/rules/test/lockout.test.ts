@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { networkInterfaces, tmpdir } from "node:os";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Action, Rule } from "@vigil/proto";
-import { disposeNatsServer, freePort, startNatsServer, toolMissing, type NatsServerHandle } from "@vigil/testing";
+import { freePort, toolMissing } from "@vigil/testing";
 import { Allowlist } from "../src/allowlist.js";
 import { EXIT } from "@vigil/lifecycle";
 import { ControlApi } from "../src/client.js";
-import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
-import { runCommand, startService, type Running } from "./support/rules.js";
+import { startGrpcServer } from "../src/grpc-server.js";
+import { grpcStack, runCommand } from "./support/rules.js";
 
 const natsSkip = toolMissing("nats-server");
 
@@ -20,33 +19,14 @@ function ownAddress(): string | null {
 }
 
 describe.skipIf(natsSkip)("manual rules cannot lock the host out", () => {
-  let nats: NatsServerHandle;
-  let r: Running;
-  let server: GrpcHandle;
-  let dir: string;
-  let api: ControlApi;
   const allow = Allowlist.fromConfig(["203.0.113.0/24"], [
     { cidr: "192.0.2.10/32", why: "own address" },
     { cidr: "192.0.2.1/32", why: "default gateway" },
     { cidr: "198.51.100.53/32", why: "DNS server" },
   ]);
+  const env = grpcStack({ bucket: "lockout_test", allowlist: allow });
   const add = (srcCidr: string, extra: { force?: boolean; sessionSource?: string; protocol?: number; dportMin?: number } = {}) =>
-    api.call("addRule", { rule: Rule.fromPartial({ action: Action.ACTION_DROP, srcCidr, protocol: extra.protocol ?? 0, dportMin: extra.dportMin ?? 0 }), ttlS: 600, force: !!extra.force, sessionSource: extra.sessionSource ?? "" });
-
-  beforeAll(async () => {
-    nats = await startNatsServer({ jetstream: true });
-    r = await startService(nats.url, { bucket: "lockout_test", dryRun: true }, undefined, allow);
-    dir = mkdtempSync(join(tmpdir(), "vigil-lockout-"));
-    server = await startGrpcServer(r.svc, { host: "127.0.0.1", port: await freePort(), socket: join(dir, "control.sock") });
-    api = new ControlApi({ addr: server.address });
-  });
-  afterAll(async () => {
-    api?.close();
-    await server?.close();
-    await r?.stop();
-    if (nats) await disposeNatsServer(nats);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+    env.api.call("addRule", { rule: Rule.fromPartial({ action: Action.ACTION_DROP, srcCidr, protocol: extra.protocol ?? 0, dportMin: extra.dportMin ?? 0 }), ttlS: 600, force: !!extra.force, sessionSource: extra.sessionSource ?? "" });
 
   it("gRPC: refuses drops over loopback, own addresses, gateway, DNS, allowlist and the caller's session unless forced", async () => {
     const refused = (cidr: string, what: RegExp, extra = {}) =>
@@ -63,17 +43,17 @@ describe.skipIf(natsSkip)("manual rules cannot lock the host out", () => {
     await refused("0.0.0.0/0", /drops all traffic.*even with force/, { force: true });
     await refused("::/0", /even with force/, { force: true });
     await refused("0.0.0.0/0", /loopback/, { protocol: 6, dportMin: 22 });
-    expect(r.svc.listRules({})).toEqual([]);
+    expect(env.r.svc.listRules({})).toEqual([]);
     const forced = (await add("192.0.2.0/24", { force: true })) as Rule;
     expect(forced).toMatchObject({ srcCidr: "192.0.2.0/24" });
     // Allow rules and drops elsewhere are not concerned.
-    await expect(api.call("addRule", { rule: Rule.fromPartial({ action: Action.ACTION_ACCEPT, srcCidr: "127.0.0.1" }), ttlS: 60 })).resolves.toBeTruthy();
+    await expect(env.api.call("addRule", { rule: Rule.fromPartial({ action: Action.ACTION_ACCEPT, srcCidr: "127.0.0.1" }), ttlS: 60 })).resolves.toBeTruthy();
     await expect(add("100.64.0.0/24")).resolves.toMatchObject({ srcCidr: "100.64.0.0/24" });
   });
 
   const own = ownAddress();
   it.skipIf(!own)("gRPC over TCP: the caller's own peer address is protected", async () => {
-    const tcp = await startGrpcServer(r.svc, { host: own!, port: await freePort() });
+    const tcp = await startGrpcServer(env.r.svc, { host: own!, port: await freePort() });
     const remote = new ControlApi({ addr: tcp.address });
     try {
       const call = remote.call("addRule", { rule: Rule.fromPartial({ srcCidr: `${own}/32` }), ttlS: 60, force: false, sessionSource: "" });
@@ -85,7 +65,7 @@ describe.skipIf(natsSkip)("manual rules cannot lock the host out", () => {
   });
 
   it("CLI: `vigil rules add` says why it refuses, exits 1, and adds with --force", async () => {
-    const c = ["--socket", join(dir, "control.sock")];
+    const c = ["--socket", join(env.dir, "control.sock")];
     const res = await runCommand(["rules", "add", "block", "198.51.100.0/24", ...c]);
     expect(res.code).toBe(EXIT.FAILURE);
     expect(res.stderr).toBe("vigil rules: refused: VIGIL_ERR_LOCKOUT: rule.src_cidr: 198.51.100.0/24 would cut the host off: it covers 198.51.100.53/32 (DNS server); set force (--force) to add it anyway\n");

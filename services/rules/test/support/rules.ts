@@ -1,13 +1,18 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { createLogger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
-import { createVethPair, disposeNatsServer, inNetns, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
+import { createVethPair, disposeNatsServer, freePort, inNetns, startNatsServer, type NatsServerHandle, type VethPair } from "@vigil/testing";
 import { Allowlist } from "../../src/allowlist.js";
 import { commands } from "../../src/cli.js";
+import { ControlApi } from "../../src/client.js";
 import { rulesDefaults, type RulesConfig } from "../../src/config.js";
 import { DryRunEnforcer } from "../../src/enforcers/dry-run.js";
+import { startGrpcServer, type GrpcHandle } from "../../src/grpc-server.js";
 import type { Enforcer } from "../../src/enforcers/types.js";
 import { createRulesMetrics } from "../../src/metrics.js";
 import { RulesService } from "../../src/service.js";
@@ -81,6 +86,40 @@ export async function startService(
       await nc.close();
     },
   };
+}
+
+/** A dry-run rules service with its gRPC API on loopback TCP and a unix socket, and a client of it. */
+export interface GrpcStack {
+  readonly nats: NatsServerHandle;
+  readonly r: Running;
+  readonly server: GrpcHandle;
+  /** Holds control.sock. */
+  readonly dir: string;
+  /** A client over TCP, with the token when there is one. */
+  readonly api: ControlApi;
+}
+
+/**
+ * The gRPC API of a real rules service, on a real JetStream nats-server, for the tests of one describe block:
+ * started before them, stopped after.
+ */
+export function grpcStack(opts: { bucket: string; token?: string; allowlist?: Allowlist }): GrpcStack {
+  const env = {} as { -readonly [K in keyof GrpcStack]: GrpcStack[K] };
+  beforeAll(async () => {
+    env.nats = await startNatsServer({ jetstream: true });
+    env.r = await startService(env.nats.url, { bucket: opts.bucket, dryRun: true }, undefined, opts.allowlist);
+    env.dir = mkdtempSync(join(tmpdir(), "vigil-grpc-"));
+    env.server = await startGrpcServer(env.r.svc, { host: "127.0.0.1", port: await freePort(), socket: join(env.dir, "control.sock"), token: opts.token });
+    env.api = new ControlApi({ addr: env.server.address, token: opts.token });
+  });
+  afterAll(async () => {
+    env.api?.close();
+    await env.server?.close();
+    await env.r?.stop();
+    if (env.nats) await disposeNatsServer(env.nats);
+    if (env.dir) rmSync(env.dir, { recursive: true, force: true });
+  });
+  return env;
 }
 
 let seq = 0;
