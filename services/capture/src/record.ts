@@ -92,7 +92,7 @@ export const recordCommand: Command = {
         writer = new PcapWriter(v.out, LINKTYPE.RAW, Math.floor(snaplen));
       } catch (err) {
         await source.close();
-        throw new UserError(`vigil record: cannot write ${v.out}: ${(err as Error).message}`, "VIGIL_ERR_RECORD");
+        throw new UserError(`vigil record: cannot write ${v.out}: ${(err as Error).message}`, "VIGIL_ERR_PCAP_OPEN");
       }
       const what = useKernel ? `the kernel ring ${v.device ?? DEFAULT_KERNEL_DEVICE}` : `AF_PACKET on ${iface}`;
       process.stderr.write(`vigil record: recording ${what} into ${v.out} (${[seconds && `${seconds} s`, frames && `${frames} frames`].filter(Boolean).join(" or ")}, snaplen ${snaplen}; Ctrl-C stops)\n`);
