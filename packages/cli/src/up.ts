@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PORTS } from "@vigil/config";
-import { createLogger, EXIT, type Command } from "@vigil/lifecycle";
+import { createLogger, EXIT, logColorOf, logFormatOf, type Command, type LogFormat } from "@vigil/lifecycle";
 import {
   createNatsAuth,
   freshConsoleLogin,
@@ -76,8 +76,10 @@ export const upCommand: Command = {
   name: "up",
   summary: "start the whole stack on this host (nats-server, capture, detectors, rules, console)",
   usage:
-    "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR] [--dry-run]\n\n" +
-    "  --dry-run  decide and list rules but block nothing (rules.dryRun)\n" +
+    "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR] [--dry-run] [--log-format pretty|json|auto]\n\n" +
+    "  --dry-run     decide and list rules but block nothing (rules.dryRun)\n" +
+    "  --log-format  the services' logs: one readable line per event (pretty), JSON lines (json), or pretty on a\n" +
+    "                terminal and JSON otherwise (auto, the default; also $VIGIL_LOG_FORMAT)\n" +
     "  The source of the SSH session you run it from ($SSH_CONNECTION) is allowlisted for this run.\n" +
     "  A service that fails while starting stops the whole stack with its own error (exit 1).\n" +
     "  SIGINT, SIGTERM, SIGHUP or a closed output (`vigil up | head`) stops every service and nats-server;\n" +
@@ -87,13 +89,20 @@ export const upCommand: Command = {
     try {
       ({ values } = parseArgs({
         args,
-        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" }, "dry-run": { type: "boolean" } },
+        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" }, "dry-run": { type: "boolean" }, "log-format": { type: "string" } },
       }));
     } catch (err) {
       process.stderr.write(`vigil up: ${(err as Error).message}\n`);
       return EXIT.USAGE;
     }
-    const log = createLogger("vigil-up");
+    let logFormat: LogFormat;
+    try {
+      logFormat = logFormatOf({ VIGIL_LOG_FORMAT: values["log-format"] ?? process.env.VIGIL_LOG_FORMAT });
+    } catch (err) {
+      process.stderr.write(`vigil up: ${values["log-format"] !== undefined ? (err as Error).message.replace("VIGIL_LOG_FORMAT", "--log-format") : (err as Error).message}\n`);
+      return EXIT.USAGE;
+    }
+    const log = createLogger("vigil-up", undefined, logFormat);
     // From the first moment: a signal or a closed pipe during start-up must stop what is already started, too.
     const stop: { reason: StopReason | null } = { reason: null };
     let stopRequested!: () => void;
@@ -147,6 +156,9 @@ export const upCommand: Command = {
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
       VIGIL_STATE_DIR: stateDir,
+      // The services write into pipes to this process: they log for this process's terminal, not for a pipe.
+      VIGIL_LOG_FORMAT: logFormat,
+      VIGIL_LOG_COLOR: logColorOf() ? "1" : "0",
       ...(values.config ? { VIGIL_CONFIG: resolve(values.config) } : {}),
     };
     const all: ServiceSpec[] = [

@@ -67,13 +67,23 @@ describe.skipIf(skip)("vigil up stops what it started", () => {
     expect(readdirSync(join(state, "run")).filter((f) => f.endsWith(".pid"))).toEqual([]);
   }, 150_000);
 
+  it("--log-format takes pretty, json or auto and names anything else", async () => {
+    const child = spawn(process.execPath, [cliMain, "up", "--log-format", "fancy"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d));
+    expect(await exited(child)).toBe(2);
+    expect(stderr.trim()).toBe('vigil up: --log-format: "fancy" is not one of json, pretty, auto');
+  });
+
   for (const [signal, status, when] of [
     ["SIGHUP", 129, "running"],
     ["SIGTERM", 143, "starting"],
   ] as const) {
     it(`${signal} while ${when}: every service and nats-server stop, exit ${status} naming the signal`, async () => {
       const state = join(dir, signal);
-      const child = spawn("ip", ["netns", "exec", ns, process.execPath, cliMain, "up", "--interface", "lo", "--dry-run", "--state-dir", state], {
+      // The running one also shows the services' logs as readable lines (its stderr is a pipe: only when asked).
+      const pretty = when === "running" ? ["--log-format", "pretty"] : [];
+      const child = spawn("ip", ["netns", "exec", ns, process.execPath, cliMain, "up", "--interface", "lo", "--dry-run", "--state-dir", state, ...pretty], {
         env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VIGIL_") && !k.startsWith("SSH_"))),
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -88,6 +98,12 @@ describe.skipIf(skip)("vigil up stops what it started", () => {
       expect(await code).toBe(status);
       expect(out.stderr).toContain(`vigil up: received ${signal}: stopped every service it started and nats-server`);
       if (when === "starting") expect(out.stdout).not.toMatch(/Vigil is running/);
+      if (pretty.length) {
+        expect(out.stderr).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  pst      pst detector running shards=16/m);
+        expect(out.stderr).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  rules    /m);
+        expect(out.stderr).not.toMatch(/^\{"level"/m);
+        expect(out.stderr).not.toContain("\x1b["); // not a terminal, no VIGIL_LOG_COLOR
+      }
       await waitFor("the namespace to be empty", () => (nsPids(ns).length === 0 ? true : null), 10_000);
     }, 150_000);
   }
