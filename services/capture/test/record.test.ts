@@ -3,9 +3,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PacketDecoder, RecordCursor } from "@vigil/frames";
+import { DIR_INGRESS, PacketDecoder, RecordCursor, RecordWriter } from "@vigil/frames";
 import { readPcapRecords } from "@vigil/packet-sources";
 import { netnsUnavailableReason, repoRoot } from "@vigil/testing";
+// The kernel's side of the ring, played by the packet-sources tests' producer (test code, never shipped).
+import { conversationPackets } from "../../../packages/packet-sources/test/support/gen.js";
+import { createRingProducer, ringProducerAddonPath } from "../../../packages/packet-sources/test/support/ring-producer.js";
 
 // `vigil record` then `vigil train pst`, through the real CLI: the host's own
 // traffic (here: a namespace's loopback with a client talking to a server on
@@ -96,6 +99,26 @@ describe.skipIf(skip)("vigil record", () => {
     expect(t2.stderr).not.toMatch(/service class web:/);
     expect(readdirSync(join(dir, "models2")).sort()).toEqual(["other.pst.json", "web.pst.json"]);
   }, 120_000);
+
+  it.skipIf(!existsSync(ringProducerAddonPath))("records from the kernel module's ring (--kernel --device): the frames as the module wrote them, cut at the snaplen", async () => {
+    const ringFile = join(dir, "vigil.ring");
+    const ring = createRingProducer(ringFile, { rings: 2, slots: 512, snaplen: 256 });
+    const packets = conversationPackets(400);
+    const w = new RecordWriter();
+    packets.forEach((data, i) => w.append({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1000n, ifindex: 2, origLen: data.length, direction: DIR_INGRESS, family: data[0] >> 4, flags: 0, data }));
+    expect(ring.produce(0, w.bytes().slice())).toEqual({ written: 400, dropped: 0 });
+    const pcap = join(dir, "ring.pcap");
+    const r = await vigil(["record", "--kernel", "--device", ringFile, "--frames", "400", "--seconds", "30", "--snaplen", "64", "--out", pcap]);
+    ring.close();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/recording the kernel ring \S+vigil\.ring into \S+ring\.pcap \(30 s or 400 frames, snaplen 64/);
+    expect(r.stderr).toMatch(/400 frames recorded: 400 frames in/);
+    const c = new RecordCursor();
+    const got: Buffer[] = [];
+    for await (const batch of readPcapRecords(pcap)) for (c.reset(batch); c.next(); ) got.push(Buffer.from(c.data()));
+    expect(got.length).toBe(400);
+    got.forEach((data, i) => expect(data.equals(Buffer.from(packets[i].subarray(0, 64)))).toBe(true));
+  }, 60_000);
 
   it("a bad source, an unwritable file or a missing amount is a clear one-line error", async () => {
     const noIf = await vigil(["record", "--interface", "nosuch0", "--seconds", "1", "--out", join(dir, "x.pcap")], ns);
