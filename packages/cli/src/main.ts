@@ -77,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
-exitQuietlyOnBrokenPipe("vigil");
+// `vigil up` must stop the services it started when its output closes: it watches its pipes itself.
+if (process.argv[2] !== "up") exitQuietlyOnBrokenPipe("vigil");
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -6,9 +6,16 @@ export function defaultStateDir(given?: string): string {
   return resolve(given ?? process.env.VIGIL_STATE_DIR ?? join(REPO_ROOT, ".vigil"));
 }
 
+/** What SIGHUP does in each service, for the printout. */
+const RELOADS: Record<string, string> = {
+  rules: ": configuration re-read, allowlist re-discovered",
+  pst: ": models re-read from pst.modelsDir (its log says loaded, unchanged or refused)",
+  som: ": model re-read from som.model (its log says loaded, unchanged or refused)",
+};
+
 export const reloadCommand: Command = {
   name: "reload",
-  summary: "send SIGHUP to the services `vigil up` started: rules re-reads its configuration and re-discovers the allowlist",
+  summary: "send SIGHUP to the services `vigil up` started: rules re-reads its configuration and allowlist, pst and som their models",
   usage:
     "usage: vigil reload [--state-dir DIR]\n\n" +
     "  Signals the services whose pid files `vigil up` wrote in DIR/run (default .vigil or $VIGIL_STATE_DIR).\n" +
@@ -31,7 +38,7 @@ export const reloadCommand: Command = {
       }
       try {
         process.kill(s.pid, "SIGHUP");
-        process.stdout.write(`${s.name.padEnd(10)} SIGHUP sent (pid ${s.pid})${s.name === "rules" ? ": configuration re-read, allowlist re-discovered" : ": logged"}\n`);
+        process.stdout.write(`${s.name.padEnd(10)} SIGHUP sent (pid ${s.pid})${RELOADS[s.name] ?? ": logged"}\n`);
       } catch (err) {
         failed = true;
         process.stderr.write(`vigil reload: ${s.name} (pid ${s.pid}): ${(err as Error).message}\n`);

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PORTS } from "@vigil/config";
-import { createLogger, EXIT, type Command } from "@vigil/lifecycle";
+import { createLogger, EXIT, logColorOf, logFormatOf, type Command, type LogFormat } from "@vigil/lifecycle";
 import {
   createNatsAuth,
   freshConsoleLogin,
@@ -16,8 +16,10 @@ import {
   type NatsAuth,
   type NatsServer,
   type NatsService,
+  onStopRequest,
   removePid,
   type ServiceProcess,
+  type StopReason,
   writePid,
 } from "@vigil/stack";
 import { describeProtection, rulesStatus, sshSessionSource } from "./up-summary.js";
@@ -62,29 +64,62 @@ async function startNats(stateDir: string, port: number, auth: NatsAuth): Promis
     throw Object.assign(new Error(`port ${port} is already in use: vigil up starts its own authenticated nats-server there (stop the other one, e.g. systemctl stop nats-server)`), {
       code: "VIGIL_ERR_LISTEN",
     });
-  return startNatsServer({ port, store: join(stateDir, "nats"), monitor: DEFAULT_PORTS.natsMonitor, authConfig: auth.configFile, log: "inherit", detached: true });
+  // Its log goes to a file: its banner does not interleave with the services' lines, and a closed terminal pipe cannot kill it.
+  return startNatsServer({ port, store: join(stateDir, "nats"), monitor: DEFAULT_PORTS.natsMonitor, authConfig: auth.configFile, log: { file: natsLogOf(stateDir) }, detached: true });
+}
+
+function natsLogOf(stateDir: string): string {
+  return join(stateDir, "nats-server.log");
 }
 
 export const upCommand: Command = {
   name: "up",
   summary: "start the whole stack on this host (nats-server, capture, detectors, rules, console)",
   usage:
-    "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR] [--dry-run]\n\n" +
-    "  --dry-run  decide and list rules but block nothing (rules.dryRun)\n" +
+    "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR] [--dry-run] [--log-format pretty|json|auto]\n\n" +
+    "  --dry-run     decide and list rules but block nothing (rules.dryRun)\n" +
+    "  --log-format  the services' logs: one readable line per event (pretty), JSON lines (json), or pretty on a\n" +
+    "                terminal and JSON otherwise (auto, the default; also $VIGIL_LOG_FORMAT)\n" +
     "  The source of the SSH session you run it from ($SSH_CONNECTION) is allowlisted for this run.\n" +
-    "  A service that fails while starting stops the whole stack with its own error (exit 1).",
+    "  A service that fails while starting stops the whole stack with its own error (exit 1).\n" +
+    "  SIGINT, SIGTERM, SIGHUP or a closed output (`vigil up | head`) stops every service and nats-server;\n" +
+    "  the exit status is then 128 + the signal (141 for the closed output) and stderr says why.",
   async run(args) {
     let values;
     try {
       ({ values } = parseArgs({
         args,
-        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" }, "dry-run": { type: "boolean" } },
+        options: { config: { type: "string" }, interface: { type: "string" }, "state-dir": { type: "string" }, "dry-run": { type: "boolean" }, "log-format": { type: "string" } },
       }));
     } catch (err) {
       process.stderr.write(`vigil up: ${(err as Error).message}\n`);
       return EXIT.USAGE;
     }
-    const log = createLogger("vigil-up");
+    let logFormat: LogFormat;
+    try {
+      logFormat = logFormatOf({ VIGIL_LOG_FORMAT: values["log-format"] ?? process.env.VIGIL_LOG_FORMAT });
+    } catch (err) {
+      process.stderr.write(`vigil up: ${values["log-format"] !== undefined ? (err as Error).message.replace("VIGIL_LOG_FORMAT", "--log-format") : (err as Error).message}\n`);
+      return EXIT.USAGE;
+    }
+    const log = createLogger("vigil-up", undefined, logFormat);
+    // From the first moment: a signal or a closed pipe during start-up must stop what is already started, too.
+    const stop: { reason: StopReason | null } = { reason: null };
+    let stopRequested!: () => void;
+    const stopSignal = new Promise<void>((r) => (stopRequested = r));
+    const removeTriggers = onStopRequest((reason) => {
+      stop.reason = reason;
+      stopRequested();
+    });
+    const stoppedBecause = (reason: StopReason): number => {
+      removeTriggers();
+      try {
+        process.stderr.write(`vigil up: ${reason.why}: stopped every service it started and nats-server\n`);
+      } catch {
+        /* stderr is gone too */
+      }
+      return reason.exitCode;
+    };
     const stateDir = resolve(values["state-dir"] ?? process.env.VIGIL_STATE_DIR ?? join(REPO_ROOT, ".vigil"));
     const natsPort = DEFAULT_PORTS.nats;
     // Group vigil (when an install made it) may reach the control socket; nobody else looks in.
@@ -98,13 +133,19 @@ export const upCommand: Command = {
       nats = await startNats(stateDir, natsPort, auth);
     } catch (err) {
       log.error({ err: (err as Error).message }, "cannot start nats-server");
+      removeTriggers();
       return EXIT.FAILURE;
+    }
+    if (stop.reason) {
+      await nats.stop();
+      return stoppedBecause(stop.reason);
     }
     let src: ReturnType<typeof captureSource>;
     try {
       src = captureSource(values.interface);
     } catch (err) {
       await nats.stop();
+      removeTriggers();
       throw err;
     }
     const session = sshSessionSource();
@@ -115,6 +156,9 @@ export const upCommand: Command = {
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
       VIGIL_STATE_DIR: stateDir,
+      // The services write into pipes to this process: they log for this process's terminal, not for a pipe.
+      VIGIL_LOG_FORMAT: logFormat,
+      VIGIL_LOG_COLOR: logColorOf() ? "1" : "0",
       ...(values.config ? { VIGIL_CONFIG: resolve(values.config) } : {}),
     };
     const all: ServiceSpec[] = [
@@ -176,17 +220,22 @@ export const upCommand: Command = {
     const up = await Promise.all(
       specs.map(async (s) => {
         const deadline = Date.now() + 30_000;
-        while (Date.now() < deadline && !failedToStart) {
+        while (Date.now() < deadline && !failedToStart && !stop.reason) {
           if (await portOpen(s.healthPort)) return true;
           await new Promise((r) => setTimeout(r, 200));
         }
         return false;
       }),
     );
+    if (stop.reason) {
+      await stopAll();
+      return stoppedBecause(stop.reason);
+    }
     if (failedToStart) {
       const f = failedToStart as { name: string; code: number | null; signal: string | null; output: string };
       await new Promise((r) => setTimeout(r, 300)); // its last lines, after the pipes close
       await stopAll();
+      removeTriggers();
       const lastLines = (f.output || children.get(f.name)?.output() || "").trim().split("\n").slice(-8);
       process.stderr.write(
         `\nvigil up: ${f.name} could not start (${f.signal ?? `exit ${f.code}`}); everything is stopped again. Its last output:\n` +
@@ -205,22 +254,16 @@ export const upCommand: Command = {
       ...protection,
       ...(session ? [`               your SSH session: ${session} (from $SSH_CONNECTION, for this run)`] : []),
       "",
-      `  nats       nats://127.0.0.1:${natsPort} (one user per service, credentials in ${secrets}; JetStream in ${join(stateDir, "nats")}), monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/`,
+      `  nats       nats://127.0.0.1:${natsPort} (one user per service, credentials in ${secrets}; JetStream in ${join(stateDir, "nats")}), monitoring http://127.0.0.1:${DEFAULT_PORTS.natsMonitor}/, log ${natsLogOf(stateDir)}`,
       ...specs.map((s, i) => `  ${s.name.padEnd(10)} ${up[i] ? "" : "(NOT RESPONDING, see its log above) "}${s.endpoints.join("; ")}`),
       "",
-      "Stop with Ctrl-C or SIGTERM; `vigil reload` re-reads the rules configuration.",
+      "Stop with Ctrl-C or SIGTERM; `vigil reload` re-reads the rules configuration and the detectors' models.",
       "",
     ];
     process.stdout.write(lines.join("\n"));
 
-    await new Promise<void>((done) => {
-      const stop = () => {
-        if (stopping) return;
-        void stopAll().then(done);
-      };
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
-    return EXIT.OK;
+    await stopSignal;
+    await stopAll();
+    return stoppedBecause(stop.reason!);
   },
 };

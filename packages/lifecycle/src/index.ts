@@ -1,4 +1,5 @@
 export * from "./log.js";
+export * from "./log-format.js";
 export * from "./errors.js";
 export * from "./shutdown.js";
 export * from "./command.js";

@@ -6,3 +6,4 @@ export * from "./services.js";
 export * from "./config.js";
 export type { OutputTarget } from "./output.js";
 export * from "./pidfiles.js";
+export * from "./stop-triggers.js";

@@ -5,6 +5,7 @@ import { createRegistry, serveMetrics, type MetricsServer } from "@vigil/metrics
 import { startCapture, type CaptureSummary } from "./capture.js";
 import { loadCaptureConfig } from "./config.js";
 import { CaptureMetrics } from "./metrics.js";
+import { recordCommand } from "./record.js";
 
 const USAGE = `usage: vigil capture (--pcap FILE [--speed N] | --interface IF [--fanout GROUP] | --kernel [--device PATH])
                      [--local CIDR,...] [--filter BPF] [--nats URL] [--shards N] [--snaplen N]
@@ -159,4 +160,4 @@ export const captureCommand: Command = {
   },
 };
 
-export const commands: Command[] = [captureCommand];
+export const commands: Command[] = [captureCommand, recordCommand];

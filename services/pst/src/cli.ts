@@ -4,11 +4,11 @@ import { MAX_SHARD_COUNT } from "@vigil/config";
 import { Verdict } from "@vigil/proto";
 import { detectorOptionsOf, loadPstConfig } from "./config.js";
 import { Detector } from "./detector.js";
-import { exportModelsJson, ModelSet, readModelDir, ServiceClassMap, writeModelFile } from "./model.js";
+import { exportModelsJson, ModelSet, OTHER_CLASS, readModelDir, ServiceClassMap, writeModelFile, type PstModel, type ServiceClass } from "./model.js";
 import { readCaptureRecords } from "./pcap.js";
 import { DEFAULT_PST_PARAMS, exportTree, treeToDot } from "./pst.js";
 import { loadModels } from "./service.js";
-import { collectSequences, splitByShard, trainModels } from "./training.js";
+import { collectSequences, isHeldOut, splitByShard, trainModels, type CollectedSequences } from "./training.js";
 
 type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
 
@@ -31,6 +31,29 @@ const TRAIN_USAGE =
   "usage: vigil train pst --pcap FILE [--pcap FILE...] --out DIR [--holdout 0.2] [--percentile 99.5] [--max-depth 4] [--p-min 0.001]\n" +
   "                       [--gamma-min 0.0001] [--ratio 1.05] [--min-symbols 8] [--min-class-sequences 100] [--suspicion-percentile 95]\n" +
   "                       [--local CIDR...] [--quiet]";
+
+/**
+ * The service classes that got no model of their own, each in one line: how
+ * many connections it had, the minimum, and what scores its ports instead.
+ * Without this, a class with too little data vanishes from the output silently.
+ */
+export function thinClasses(data: CollectedSequences, models: PstModel[], classes: ServiceClass[], holdout: number, minClassSequences: number): string[] {
+  const seen = new Map<string, { all: number; train: number }>();
+  data.sequences.forEach((s, i) => {
+    const n = seen.get(s.serviceClass) ?? { all: 0, train: 0 };
+    n.all++;
+    if (!isHeldOut(i, holdout)) n.train++;
+    seen.set(s.serviceClass, n);
+  });
+  const trained = new Set(models.map((m) => m.name));
+  return classes
+    .filter((c) => c.name !== OTHER_CLASS && !trained.has(c.name))
+    .map((c) => {
+      const n = seen.get(c.name) ?? { all: 0, train: 0 };
+      const ports = c.ports.length ? `port${c.ports.length > 1 ? "s" : ""} ${c.ports.join(",")}` : "its ports";
+      return `service class ${c.name}: ${n.all} connections (${n.train} for training after the hold-out), below the minimum of ${minClassSequences} (--min-class-sequences): no ${c.name} model written; ${ports} will be scored by the "${OTHER_CLASS}" model. Record more ${c.name} traffic, or lower --min-class-sequences.`;
+    });
+}
 
 export const trainCommand: Command = {
   name: "train pst",
@@ -75,15 +98,18 @@ export const trainCommand: Command = {
         values.quiet ? undefined : progressBar("reading"),
       );
       if (data.sequences.length === 0) throw new UserError(`no TCP connections in ${files.join(", ")}`, "VIGIL_ERR_PST_TRAIN");
+      const holdout = num(values.holdout as string, "holdout", 0.2, (n) => n >= 0 && n < 1, "in [0, 1)");
+      const minClassSequences = num(values["min-class-sequences"] as string, "min-class-sequences", 100, (n) => Number.isInteger(n) && n >= 1, "an integer ≥ 1");
       const models = trainModels(data, {
         params,
         classes: cfg.serviceClasses,
-        holdout: num(values.holdout as string, "holdout", 0.2, (n) => n >= 0 && n < 1, "in [0, 1)"),
+        holdout,
         percentile: num(values.percentile as string, "percentile", 99.5, (n) => n > 0 && n <= 100, "in (0, 100]"),
         suspicionPercentile: num(values["suspicion-percentile"] as string, "suspicion-percentile", 95, (n) => n > 0 && n <= 100, "in (0, 100]"),
         minSymbols,
-        minClassSequences: num(values["min-class-sequences"] as string, "min-class-sequences", 100, (n) => Number.isInteger(n) && n >= 1, "an integer ≥ 1"),
+        minClassSequences,
       });
+      for (const w of thinClasses(data, models, cfg.serviceClasses, holdout, minClassSequences)) process.stderr.write(`vigil train pst: warning: ${w}\n`);
       for (const m of models) {
         const path = writeModelFile(values.out as string, m);
         process.stdout.write(

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { runDaemon } from "@vigil/lifecycle";
 import { loadPstConfig } from "./config.js";
+import { PstModelReloader } from "./model-reload.js";
 import { PstService } from "./service.js";
 
 void runDaemon({
@@ -11,6 +12,7 @@ void runDaemon({
     const service = new PstService({ nc: nc!, config: config.pst, instance, logger: log, registry, metricsPort, version });
     service.start();
     log.info({ shards: config.pst.shardCount, maxConnections: config.pst.maxConnections, bytesPerConnection: service.detector.table.bytesPerConnection }, "pst detector running");
-    return service;
+    const models = new PstModelReloader(service, { config: config.pst, loadConfig: () => loadPstConfig().pst, log, registry });
+    return { stop: () => service.stop(), reload: () => void models.reload() };
   },
 });

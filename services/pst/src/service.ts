@@ -46,7 +46,6 @@ export function loadModels(cfg: PstConfig, log?: Logger): { models: Map<string, 
  */
 export class PstService {
   readonly detector: Detector;
-  readonly modelSet: ModelSet;
   private readonly host: DetectorHost;
   private readonly scores: PstScorePublisher;
   private readonly sources = new Map<string, SourceProgress>();
@@ -55,16 +54,15 @@ export class PstService {
   private learnTimer: NodeJS.Timeout | null = null;
   private readonly stateModels: string;
   private readonly metrics: ReturnType<typeof registerMetrics> | null;
-  private readonly scoreChildren: Array<{ observe(v: number): void }>;
+  private scoreChildren: Array<{ observe(v: number): void }>;
   feedbackApplied = 0;
 
   constructor(private readonly opts: PstServiceOptions) {
     const cfg = opts.config;
     const { models } = loadModels(cfg, opts.logger);
-    this.modelSet = new ModelSet(new ServiceClassMap(cfg.serviceClasses), models);
     this.stateModels = join(stateDirOf(cfg), "models");
     this.detector = new Detector(
-      this.modelSet,
+      new ModelSet(new ServiceClassMap(cfg.serviceClasses), models),
       {
         ...detectorOptionsOf(cfg),
         detector: "pst",
@@ -102,7 +100,22 @@ export class PstService {
       },
     );
     this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.host.shards.length) : null;
-    this.scoreChildren = this.modelSet.classMap.classes.map((c) => {
+    this.scoreChildren = this.scoreLabels();
+  }
+
+  /** The models in use: swapped as a whole by useModels. */
+  get modelSet(): ModelSet {
+    return this.detector.models;
+  }
+
+  /** Scores from now on come from these models (a reload); the connections and windows stay. */
+  useModels(models: ModelSet): void {
+    this.detector.setModels(models);
+    this.scoreChildren = this.scoreLabels();
+  }
+
+  private scoreLabels(): Array<{ observe(v: number): void }> {
+    return this.modelSet.classMap.classes.map((c) => {
       const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(c.name)].name;
       return this.metrics ? this.metrics.scores.labels(model) : { observe: () => undefined };
     });

@@ -4,7 +4,7 @@ import { Verdict } from "@vigil/proto";
 import { DEFAULT_MODEL_DIR, stateDirOf } from "./config.js";
 import { WindowPipeline } from "./detector.js";
 import { FeedbackStore, loadModelWithFeedback } from "./feedback.js";
-import { MODEL_FILE, type TrainingParameters } from "./model.js";
+import { MODEL_FILE, type SomModel, type TrainingParameters } from "./model.js";
 import { DEFAULT_WINDOW, loadRecordReader, trainFromCaptures } from "./training.js";
 
 function parse<const T extends CommandOptions>(command: string, args: string[], options: T) {
@@ -36,6 +36,30 @@ const TRAIN_USAGE = `usage: vigil train som --pcap FILE... --out DIR [--attack-p
   --epochs N --seed N    training passes (default 20) and PRNG seed (default 1)
   --window-ms MS         window length (default ${DEFAULT_WINDOW.windowMs}); --max-packets N (default ${DEFAULT_WINDOW.maxPackets})
   --percentile P         held-out percentile for the threshold (default 99.5); --margin F (default 1.5)`;
+
+/** Windows per map unit below which units are trained on too few windows to mean anything. */
+const MIN_WINDOWS_PER_UNIT = 5;
+
+/**
+ * What the training data was too thin for, each in one line with the counts
+ * seen and the minimum: the model is written anyway, but its threshold or map
+ * is then a guess the operator should know about.
+ */
+export function thinData(model: SomModel): string[] {
+  const t = model.json.training;
+  const out: string[] = [];
+  const units = model.json.map.rows * model.json.map.cols;
+  if (t.trainWindows < units * MIN_WINDOWS_PER_UNIT)
+    out.push(
+      `som: ${t.trainWindows} training windows for a ${model.json.map.rows} x ${model.json.map.cols} map (${units} units), below the minimum of ${units * MIN_WINDOWS_PER_UNIT} (${MIN_WINDOWS_PER_UNIT} per unit): record longer, or use a smaller map (--rows, --cols)`,
+    );
+  const needHeld = t.percentile < 100 ? Math.ceil(1 / (1 - t.percentile / 100)) : 0;
+  if (t.heldOutWindows < needHeld)
+    out.push(
+      `som: ${t.heldOutWindows} held-out windows calibrate the threshold at p${t.percentile}, below the minimum of ${needHeld} for that percentile to be more than the largest one seen: record longer, or lower --percentile`,
+    );
+  return out;
+}
 
 const trainCommand: Command = {
   name: "train som",
@@ -102,6 +126,7 @@ const trainCommand: Command = {
       progress: progressBar("train som"),
     });
     const path = model.save(v.out);
+    for (const w of thinData(model)) process.stderr.write(`vigil train som: warning: ${w}\n`);
     process.stdout.write(
       `${path}: ${model.id}, threshold ${model.threshold.toFixed(4)} (p${model.json.training.percentile} of ${model.json.training.heldOutWindows} held-out windows x ${model.json.training.margin}), data sha256 ${model.json.training.dataSha256}\n`,
     );

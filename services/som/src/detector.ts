@@ -65,7 +65,8 @@ function verdictId(sourceId: string, key: string, firstTs: number): string {
  * anomalous window is attributed and becomes verdicts.
  */
 export class WindowPipeline {
-  readonly model: SomModel;
+  /** Replaced whole by a model reload, between two windows. */
+  model: SomModel;
   readonly settings: DetectorSettings;
   readonly windower: Windower;
   private readonly raw = new Float64Array(FEATURE_COUNT);

@@ -3,6 +3,7 @@ import { runDaemon } from "@vigil/lifecycle";
 import { loadSomConfig, stateDirOf } from "./config.js";
 import { loadModelWithFeedback } from "./feedback.js";
 import { createSomMetrics, type SomMetrics } from "./metrics.js";
+import { SomModelReloader } from "./model-reload.js";
 import { SomService } from "./service.js";
 
 let metrics: SomMetrics | null = null;
@@ -25,6 +26,7 @@ void runDaemon({
     const service = new SomService({ nc: nc!, config: config.som, model, feedback: store, instance, logger: log, metrics: metrics!, metricsPort, version });
     service.start();
     log.info({ instance }, "SOM detector running");
-    return service;
+    const models = new SomModelReloader(service, { config: config.som, loadConfig: () => loadSomConfig().som, log, registry: metrics!.registry });
+    return { stop: () => service.stop(), reload: () => void models.reload() };
   },
 });

@@ -89,6 +89,13 @@ export class SomService {
     return this.opts.model;
   }
 
+  /** Judges from now on with this model (a reload): every source's open window stays and is judged by it. */
+  useModel(model: SomModel): void {
+    this.opts.model = model;
+    for (const st of this.sources.values()) st.pipeline.model = model;
+    this.opts.metrics?.threshold.set(model.threshold);
+  }
+
   start(): void {
     this.host.start();
     // The tick re-checks silent shards: it bounds how long past idleMs a held-back record waits.
