@@ -21,6 +21,7 @@ import {
   writePid,
 } from "@vigil/stack";
 import { describeProtection, rulesStatus, sshSessionSource } from "./up-summary.js";
+import { upWarmupEnv } from "./up-warmup.js";
 
 interface ServiceSpec {
   name: string;
@@ -71,6 +72,7 @@ export const upCommand: Command = {
   usage:
     "usage: vigil up [--config FILE] [--interface IFACE] [--state-dir DIR] [--dry-run]\n\n" +
     "  --dry-run  decide and list rules but block nothing (rules.dryRun)\n" +
+    "  A new host first warms up for 24 h (rules.warmup): automatic blocks are only simulated until then.\n" +
     "  The source of the SSH session you run it from ($SSH_CONNECTION) is allowlisted for this run.\n" +
     "  A service that fails while starting stops the whole stack with its own error (exit 1).",
   async run(args) {
@@ -111,6 +113,7 @@ export const upCommand: Command = {
     const rulesEnv: Record<string, string> = {
       ...(session ? { VIGIL_RULES__SESSION_ALLOWLIST: JSON.stringify([session]) } : {}),
       ...(values["dry-run"] ? { VIGIL_RULES__DRY_RUN: "true" } : {}),
+      ...upWarmupEnv(values.config && resolve(values.config)),
     };
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
