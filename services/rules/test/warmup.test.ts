@@ -5,9 +5,10 @@ import * as grpc from "@grpc/grpc-js";
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
-import { EXIT } from "@vigil/lifecycle";
-import { Rule, RuleEvent_Kind, type RuleEvent, type Status } from "@vigil/proto";
-import { freePort, netnsUnavailableReason, toolMissing, waitFor } from "@vigil/testing";
+import { EXIT, type Logger } from "@vigil/lifecycle";
+import { pino } from "pino";
+import { Rule, RuleEvent_Kind, WatchEventsRequest, type Event, type RuleEvent, type Status } from "@vigil/proto";
+import { disposeNatsServer, freePort, netnsUnavailableReason, startNatsServer, toolMissing, waitFor } from "@vigil/testing";
 import { ControlApi } from "../src/client.js";
 import { rulesDefaults } from "../src/config.js";
 import { NftablesEnforcer } from "../src/enforcers/nftables.js";
@@ -59,11 +60,34 @@ async function putWarmup(nc: NatsConnection, bucket: string, text: string): Prom
   await (await new Kvm(nc).open(bucket)).put(WARMUP_KEY, text);
 }
 
+describe.skipIf(natsSkip)("warm-up on a dry-run service", () => {
+  it("changes nothing: decided and listed as in every dry run, the clock runs and the phase says dry-run", async () => {
+    const nats = await startNatsServer({ jetstream: true });
+    try {
+      const r = await startService(nats.url, { bucket: "warmup_dry", dryRun: true, warmup: "1h" as never });
+      try {
+        const st = r.svc.status();
+        expect(st).toMatchObject({ phase: "dry-run", dryRun: true });
+        expect(st.warmupUntil).toBe(st.warmupStartedAt + 3600);
+        expect(await metricValue(r.registry, "vigil_rules_phase", { phase: "dry-run" })).toBe(1);
+        publishVerdict(r.nc, verdict("198.51.100.90"));
+        const [rule] = await waitFor("listed", () => (r.svc.listRules({ address: "198.51.100.90" }).length ? r.svc.listRules({ address: "198.51.100.90" }) : null), 5000);
+        expect(rule!.enforced).toBe(false);
+        expect(r.svc.listVerdicts({ address: "198.51.100.90" })[0]!.outcome).toBe("blocked");
+      } finally {
+        await r.stop();
+      }
+    } finally {
+      await disposeNatsServer(nats);
+    }
+  }, 30_000);
+});
+
 describe.skipIf(natsSkip || nftSkip)("warm-up of a new host, enforcing with nftables in a namespace", () => {
   const env = natsAndVeth();
-  const enforcing = async (bucket: string, warmup: string | number, extra = {}): Promise<{ r: Running; enforcer: NftablesEnforcer; stop(): Promise<void> }> => {
+  const enforcing = async (bucket: string, warmup: string | number, extra = {}, logger?: Logger): Promise<{ r: Running; enforcer: NftablesEnforcer; stop(): Promise<void> }> => {
     const enforcer = new NftablesEnforcer({ netns: env.pair.b, table: "vigil" });
-    const r = await startService(env.nats.url, { bucket, netns: env.pair.b, warmup: warmup as never, ...extra }, enforcer);
+    const r = await startService(env.nats.url, { bucket, netns: env.pair.b, warmup: warmup as never, ...extra }, enforcer, undefined, logger);
     return { r, enforcer, stop: async () => (await r.stop(), await enforcer.destroy()) };
   };
 
@@ -182,12 +206,18 @@ describe.skipIf(natsSkip || nftSkip)("warm-up of a new host, enforcing with nfta
       await putWarmup(seed.r.nc, bucket, text);
       await seed.stop();
       const t0 = now();
-      const { r, stop } = await enforcing(bucket, "1h");
+      const logged: Array<Record<string, unknown>> = [];
+      const logger = pino({ level: "warn" }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+      const { r, stop } = await enforcing(bucket, "1h", {}, logger);
       try {
         const st = r.svc.status();
         expect(st.phase, text).toBe("warmup");
         expect(st.warmupStartedAt).toBeGreaterThanOrEqual(t0 - 1);
         expect(await metricValue(r.registry, "vigil_rules_store_quarantined_total", { kind: "warmup" })).toBe(1);
+        // A clear error: what, where, why, and what happens instead.
+        const refusal = logged.find((l) => l.code === "VIGIL_ERR_STORE_RECORD");
+        expect(refusal, JSON.stringify(logged)).toMatchObject({ key: WARMUP_KEY, stored: text.slice(0, 200), msg: expect.stringMatching(/stored warm-up start failed its checks: refused, and the warm-up starts again now/) });
+        expect(refusal!.problem).toMatch(/JSON|not a time|in the future|before startedAt|unknown field/);
         publishVerdict(r.nc, verdict("198.51.100.80"));
         await waitFor("decided", () => r.svc.listVerdicts({ address: "198.51.100.80" })[0] ?? null, 5000);
         expect(r.svc.listVerdicts({ address: "198.51.100.80" })[0]!.outcome).toBe("warmup-simulated");
@@ -211,6 +241,13 @@ describe.skipIf(natsSkip || nftSkip)("warm-up of a new host, enforcing with nfta
       anon.close();
       expect(r.svc.status().phase).toBe("warmup");
 
+      // A watcher of the control API hears the phase change as a rule event without a rule.
+      const watcher = new ControlApi({ socket: sock, token: "tok" });
+      const heard: Event[] = [];
+      const stream = watcher.raw.watchEvents(WatchEventsRequest.fromPartial({ rules: true }), watcher.metadata());
+      stream.on("data", (e: Event) => heard.push(e));
+      stream.on("error", () => undefined);
+
       const c = ["--socket", sock, "--token", "tok"];
       const st = await runCommand(["status", ...c]);
       expect(st.code).toBe(EXIT.OK);
@@ -222,6 +259,10 @@ describe.skipIf(natsSkip || nftSkip)("warm-up of a new host, enforcing with nfta
       expect(end.code).toBe(EXIT.OK);
       expect(end.stdout).toMatch(/^phase: blocking \(warm-up over since \d{4}-/);
       expect(r.svc.status().phase).toBe("blocking");
+      const phaseEvent = await waitFor("the phase change on the watch stream", () => heard.find((e) => e.rule?.kind === RuleEvent_Kind.KIND_PHASE) ?? null, 5000);
+      expect(phaseEvent.rule).toMatchObject({ phase: "blocking", detail: expect.stringMatching(/^warm-up ended early by via .*: automatic blocks are enforced from now on/) });
+      stream.cancel();
+      watcher.close();
       const again = await runCommand(["warmup", "end", ...c]);
       expect(again.code).not.toBe(EXIT.OK);
       expect(again.stderr).toMatch(/no warm-up in progress: blocking has started/);

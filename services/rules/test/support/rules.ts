@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "vitest";
-import { createLogger } from "@vigil/lifecycle";
+import { createLogger, type Logger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
@@ -54,6 +54,7 @@ export async function startService(
   overrides: Partial<RulesConfig> = {},
   enforcer: Enforcer = new DryRunEnforcer("test"),
   allowlist?: Allowlist,
+  logger: Logger = log,
 ): Promise<Running> {
   const config = rulesDefaults(overrides);
   const nc = await connectBus({ servers: [url], name: "rules-test", firstConnectTimeoutMs: 5000 });
@@ -64,7 +65,7 @@ export async function startService(
     enforcer,
     allowlist: allowlist ?? Allowlist.fromConfig(config.allowlist),
     metrics: createRulesMetrics(registry),
-    logger: log,
+    logger,
   });
   try {
     await svc.start();
