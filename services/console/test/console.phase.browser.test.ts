@@ -10,12 +10,13 @@ import { consoleSchema, createConsoleServer, RulesClient, type ConsoleServer } f
 import { browserSkipReason, launchChromium, type Browser } from "./support/browser.js";
 
 /**
- * The overview says which phase is in force: the warm-up of a new host (until when), then blocking,
- * in Chromium, against the real rules service enforcing with nftables in a namespace of its own.
+ * The overview says which phase is in force: the warm-up of a new host (until when), then blocking
+ * once the operator ends it there, in Chromium, against the real rules service enforcing with
+ * nftables in a namespace of its own. (The warm-up ending by itself: services/rules/test/warmup.test.ts.)
  */
 const ARTIFACTS = join(repoRoot, "test-artifacts/console/phase");
 const TOKEN = "phase-browser-test-token";
-const WARMUP_S = 15;
+const WARMUP_S = 3600;
 const skipReason =
   browserSkipReason() ?? (existsSync(RULES_MAIN) ? null : `${RULES_MAIN} is not built (node scripts/build.mjs)`) ?? toolMissing("nft") ?? netnsUnavailableReason();
 if (skipReason) console.warn(`console phase browser test skipped: ${skipReason}`);
@@ -34,7 +35,6 @@ describe.skipIf(skipReason)("the overview shows the warm-up, then blocking, in C
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     stateDir = mkdtempSync(join(tmpdir(), "vigil-console-phase-"));
-    // The browser first: the warm-up's clock starts with the rules service.
     browser = await launchChromium(errors);
     page = browser.page;
     nats = await startNatsServer({ jetstream: true });
@@ -61,7 +61,7 @@ describe.skipIf(skipReason)("the overview shows the warm-up, then blocking, in C
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it("says warm-up until when, and blocking once it is over", async () => {
+  it("says warm-up until when, and blocking once the operator ended it from the overview", async () => {
     const st = await rulesClient.getStatus();
     expect(st.phase, `${JSON.stringify(st)} ${rules!.log()}`).toBe("warmup");
     await page.goto(`${consoleServer!.url}/?token=${TOKEN}`);
@@ -69,9 +69,31 @@ describe.skipIf(skipReason)("the overview shows the warm-up, then blocking, in C
     const phase = page.getByTestId("phase");
     await expect.poll(() => phase.getAttribute("data-phase"), { timeout: 10_000 }).toBe("warmup");
     const until = new Date(st.warmupUntil * 1000).toISOString().slice(11, 19);
-    expect(await phase.textContent()).toMatch(new RegExp(`warm-up until \\d{4}-\\d\\d-\\d\\d ${until} UTC \\(0m \\d\\ds left\\): automatic blocks are simulated`));
+    expect(await phase.textContent()).toMatch(new RegExp(`warm-up until \\d{4}-\\d\\d-\\d\\d ${until} UTC \\(59m \\d\\ds left\\): automatic blocks are simulated`));
     await page.screenshot({ path: join(ARTIFACTS, "warmup.png"), fullPage: true });
-    await expect.poll(() => phase.getAttribute("data-phase"), { timeout: (WARMUP_S + 10) * 1000 }).toBe("blocking");
+
+    // Like every mutating call: the token, then the console's own header (no cross-site form ends it).
+    const url = `${consoleServer!.url}/api/warmup/end`;
+    expect((await fetch(url, { method: "POST" })).status).toBe(401);
+    expect((await fetch(url, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(403);
+    expect((await rulesClient.getStatus()).phase).toBe("warmup");
+
+    // Ending it asks first; dismissed, nothing is sent.
+    const asked: string[] = [];
+    let accept = false;
+    page.on("dialog", (d) => {
+      asked.push(d.message());
+      void (accept ? d.accept() : d.dismiss());
+    });
+    await page.getByTestId("end-warmup").click();
+    expect(asked).toEqual([expect.stringMatching(/^End the warm-up now\? Automatic blocks are enforced from then on/)]);
+    expect((await rulesClient.getStatus()).phase).toBe("warmup");
+    accept = true;
+    await page.getByTestId("end-warmup").click();
+    await page.getByText("Warm-up ended: automatic blocks are enforced from now on").waitFor({ timeout: 10_000 });
+    expect((await rulesClient.getStatus()).phase).toBe("blocking");
+    await expect.poll(() => phase.getAttribute("data-phase"), { timeout: 10_000 }).toBe("blocking");
+    expect(await page.getByTestId("end-warmup").count()).toBe(0);
     expect(await phase.textContent()).toMatch(/blocking\s*automatic blocks are enforced \(warm-up over since /);
     await page.screenshot({ path: join(ARTIFACTS, "blocking.png"), fullPage: true });
     expect(errors).toEqual([]);
