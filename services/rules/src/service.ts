@@ -71,7 +71,6 @@ interface Watchers {
  */
 export class RulesService extends EventEmitter<Watchers> {
   readonly rules: RuleTable;
-  /** rules.warmup: automatic blocks simulated until it ends (warmup.ts). */
   readonly warmup: Warmup;
   private readonly offences: Offences;
   private readonly verdicts: VerdictLog;
