@@ -129,6 +129,8 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
     // Not the host's firewall by default: rules share the enforcement container's namespace, enforcing with nftables there.
     expect(services.rules.network_mode).toMatch(/^(service|container):enforcement/);
     expect(services.rules.environment!.VIGIL_RULES__ENFORCER).toBe("nftables");
+    // The lab's attackers are blocked from the start: no warm-up unless asked for (the image's vigil.yaml has 24h).
+    expect(services.rules.environment!.VIGIL_RULES__WARMUP).toBe("0");
     expect(services.rules.environment!.VIGIL_NATS__SERVERS).toBe("[nats://nats:4222]");
     expect(services.rules.ports ?? []).toEqual([]);
     expect(services.enforcement.networks).toBeDefined();

@@ -22,6 +22,9 @@ export interface RulesStatus {
   enforcer: string;
   enforcerDetail?: string;
   dryRun?: boolean;
+  /** "warmup", "blocking" or "dry-run" (absent from a rules service older than the warm-up). */
+  phase?: string;
+  warmupUntil?: number;
   allowlist?: Array<{ cidr: string; why: string }>;
 }
 
@@ -36,19 +39,24 @@ export async function rulesStatus(socket: string): Promise<RulesStatus | { error
   }
 }
 
+const iso = (s: number | undefined) => (s ? new Date(s * 1000).toISOString().replace(/\.\d+Z$/, "Z") : "?");
+
 /** The lines on enforcement, protected addresses and the allowlist. */
 export function describeProtection(status: RulesStatus | { error: string }): string[] {
   if ("error" in status) return [`  blocking   UNKNOWN: cannot ask the rules service (${status.error})`];
   const live = !status.dryRun && status.enforcer !== "dry-run";
+  const enforcer = `enforcer ${status.enforcer}${status.enforcerDetail ? ` (${status.enforcerDetail})` : ""}`;
   const entries = status.allowlist ?? [];
   const own = entries.filter((e) => e.why === "own address").map((e) => e.cidr);
   const rest = entries.filter((e) => e.why !== "own address");
   const byWhy = new Map<string, string[]>();
   for (const e of rest) byWhy.set(e.why, [...(byWhy.get(e.why) ?? []), e.cidr]);
   return [
-    live
-      ? `  blocking   LIVE: enforcer ${status.enforcer}${status.enforcerDetail ? ` (${status.enforcerDetail})` : ""}; detector verdicts become real block rules`
-      : `  blocking   SIMULATED (dry run): enforcer ${status.enforcer}; rules are decided and listed but nothing is blocked`,
+    !live
+      ? `  blocking   SIMULATED (dry run): enforcer ${status.enforcer}; rules are decided and listed but nothing is blocked`
+      : status.phase === "warmup"
+        ? `  blocking   WARM-UP until ${iso(status.warmupUntil)}: ${enforcer}; learning this host's traffic, automatic blocks are simulated until then (manual rules are enforced; \`vigil warmup end\` blocks now)`
+        : `  blocking   LIVE: ${enforcer}; detector verdicts become real block rules`,
     `  protected  ${own.length ? own.join(", ") : "(no own address found)"}`,
     `  allowlist  never blocked automatically (\`vigil allowlist\` lists them):`,
     ...[...byWhy].map(([why, cidrs]) => `               ${why}: ${cidrs.join(", ")}`),

@@ -23,6 +23,7 @@ import {
   writePid,
 } from "@vigil/stack";
 import { describeProtection, rulesStatus, sshSessionSource } from "./up-summary.js";
+import { upWarmupEnv } from "./up-warmup.js";
 
 interface ServiceSpec {
   name: string;
@@ -80,6 +81,7 @@ export const upCommand: Command = {
     "  --dry-run     decide and list rules but block nothing (rules.dryRun)\n" +
     "  --log-format  the services' logs: one readable line per event (pretty), JSON lines (json), or pretty on a\n" +
     "                terminal and JSON otherwise (auto, the default; also $VIGIL_LOG_FORMAT)\n" +
+    "  A new host first warms up for 24 h (rules.warmup): automatic blocks are only simulated until then.\n" +
     "  The source of the SSH session you run it from ($SSH_CONNECTION) is allowlisted for this run.\n" +
     "  A service that fails while starting stops the whole stack with its own error (exit 1).\n" +
     "  SIGINT, SIGTERM, SIGHUP or a closed output (`vigil up | head`) stops every service and nats-server;\n" +
@@ -152,6 +154,7 @@ export const upCommand: Command = {
     const rulesEnv: Record<string, string> = {
       ...(session ? { VIGIL_RULES__SESSION_ALLOWLIST: JSON.stringify([session]) } : {}),
       ...(values["dry-run"] ? { VIGIL_RULES__DRY_RUN: "true" } : {}),
+      ...upWarmupEnv(values.config && resolve(values.config)),
     };
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,

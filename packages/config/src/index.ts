@@ -157,5 +157,6 @@ export function loadConfig<S extends z.ZodObject>(schema: S, opts: LoadOptions =
   throw new ConfigError(`config: ${problems.join("; ")}`);
 }
 
+export * from "./duration.js";
 export * from "./shards.js";
 export * from "./deprecated.js";

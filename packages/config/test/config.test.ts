@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, natsSchema, z } from "../src/index.js";
+import { ConfigError, durationSchema, loadConfig, natsSchema, parseConfigDuration, z } from "../src/index.js";
 
 const schema = z.object({
   nats: natsSchema.default({ servers: ["nats://127.0.0.1:4222"] }),
@@ -43,5 +43,27 @@ describe("config", () => {
     expect(() => loadConfig(schema, { file: "/nonexistent/vigil.yaml", env: {} })).toThrow(/cannot read \/nonexistent\/vigil.yaml/);
     const bad = file("capture:\n  shards: [1,\n");
     expect(() => loadConfig(schema, { file: bad, env: {} })).toThrow(/is not valid YAML/);
+  });
+});
+
+describe("durations", () => {
+  const withWarmup = z.object({ rules: z.strictObject({ warmup: durationSchema("24h") }).default({ warmup: 86_400 }) });
+
+  it("reads text, seconds and off, from the file and the environment, to whole seconds", () => {
+    expect(parseConfigDuration("1d2h3m4s")).toBe(93_784);
+    expect(parseConfigDuration(" 30M ")).toBe(1800);
+    expect(parseConfigDuration(false)).toBe(0);
+    expect(parseConfigDuration("1.5h")).toBeNull();
+    expect(parseConfigDuration("")).toBeNull();
+    expect(parseConfigDuration(367 * 86_400)).toBeNull();
+    expect(loadConfig(withWarmup, { file: file("nats: {}\n"), env: {} }).rules.warmup).toBe(86_400);
+    expect(loadConfig(withWarmup, { file: file("rules:\n  warmup: 90m\n"), env: {} }).rules.warmup).toBe(5400);
+    expect(loadConfig(withWarmup, { file: file("rules:\n  warmup: 90m\n"), env: { VIGIL_RULES__WARMUP: "off" } }).rules.warmup).toBe(0);
+    expect(loadConfig(withWarmup, { file: file("rules: {}\n"), env: { VIGIL_RULES__WARMUP: "120" } }).rules.warmup).toBe(120);
+  });
+
+  it("names the key, the value and where it came from when it is no duration", () => {
+    expect(() => loadConfig(withWarmup, { file: file("rules:\n  warmup: tomorrow\n"), env: {} })).toThrow(/rules\.warmup: "tomorrow" is not a duration: .* \(in .*vigil\.yaml\)/);
+    expect(() => loadConfig(withWarmup, { file: file("rules: {}\n"), env: { VIGIL_RULES__WARMUP: "-5" } })).toThrow(/rules\.warmup: -5 is not a duration.*from environment variable VIGIL_RULES__WARMUP/);
   });
 });

@@ -151,7 +151,7 @@ export const errorCatalog = {
     where: "rules (gRPC API, `vigil rules add`, console)",
   },
   VIGIL_ERR_STORE_RECORD: {
-    meaning: "A record in the rules' JetStream KV bucket failed the same checks as API input; it is quarantined (left in the bucket, never loaded) and the rest are enforced.",
+    meaning: "A record in the rules' JetStream KV bucket failed the same checks as API input; it is quarantined (left in the bucket, never loaded) and the rest are enforced. A refused warm-up start (phase.warmup) is replaced: the warm-up begins again, it never counts as over.",
     where: "rules (store)",
   },
 

@@ -116,6 +116,11 @@ export class RulesClient {
     return this.call("GetStatus", this.client.getStatus as unknown as Unary<object, Status>, {});
   }
 
+  /** Ends the warm-up of a new host now; `user`: who asked, for the rules service's record. */
+  endWarmup(user?: string): Promise<Status> {
+    return this.call("EndWarmup", this.client.endWarmup as unknown as Unary<object, Status>, {}, user);
+  }
+
   close(): void {
     this.client.close();
   }

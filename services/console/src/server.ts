@@ -18,6 +18,7 @@ import { RulesClient, resolveRulesAddress } from "./rules-client.js";
 import { EventHub, eventRoutes } from "./routes/events.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { modelRoutes } from "./routes/models.js";
+import { phaseRoutes } from "./routes/phase.js";
 import { ruleRoutes } from "./routes/rules.js";
 import { staticRoutes } from "./routes/static.js";
 import { statusRoutes } from "./routes/status.js";
@@ -94,6 +95,7 @@ export async function createConsoleServer(opts: ConsoleOptions): Promise<Console
   await app.register(statusRoutes, ctx);
   await app.register(verdictRoutes, ctx);
   await app.register(ruleRoutes, ctx);
+  await app.register(phaseRoutes, ctx);
   await app.register(modelRoutes, ctx);
   await app.register(metricsRoutes, { live, hub });
   await app.register(eventRoutes, { hub });

@@ -45,6 +45,10 @@ export interface RulesStatus {
   startedAt?: number;
   /** The effective allowlist: what the rules service never blocks, and why (configured, local, gateway, DNS, session). */
   allowlist?: { cidr: string; why: string }[];
+  /** "warmup" (automatic blocks simulated until warmupUntil), "blocking" or "dry-run". */
+  phase?: string;
+  warmupStartedAt?: number;
+  warmupUntil?: number;
 }
 
 export interface RulesState {

@@ -204,6 +204,8 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
       await expect.poll(() => allowlist.count(), { timeout: 10_000 }).toBe(1);
       await allowlist.locator("summary").click();
       expect(await allowlist.locator("td.mono").allTextContents()).toContain(ALLOWLISTED);
+      // Which phase is in force: this rules service runs dry.
+      expect(await page.getByTestId("phase").getAttribute("data-phase")).toBe("dry-run");
     }
   }, 60_000);
 

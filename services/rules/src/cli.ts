@@ -10,6 +10,7 @@ import {
   Origin,
   Rule,
   Status,
+  RuleEvent_Kind,
   ruleEvent_KindToJSON,
   type AddRuleRequest,
   type DeleteRuleResponse,
@@ -37,6 +38,7 @@ import {
   withApi,
 } from "./cli-kit.js";
 import { decisionCommands, removeByAddress } from "./cli-decisions.js";
+import { phaseText, warmupCommand } from "./cli-warmup.js";
 
 export { parseDuration } from "./cli-kit.js";
 const statusCommand: Command = {
@@ -58,6 +60,7 @@ const statusCommand: Command = {
           ["FIELD", "VALUE"],
           [
             ["enforcer", s.enforcer + (s.dryRun ? " (dry run: nothing is enforced)" : "")],
+            ["phase", phaseText(s)],
             ["detail", s.enforcerDetail],
             ["active rules", `${s.activeRules} (${origins})`],
             ["version", s.version],
@@ -220,6 +223,7 @@ function watchText(e: Event): string | null {
     const detail = `${v.label || "-"} score ${v.score.toFixed(3)}/${v.threshold.toFixed(3)} -> ${r.outcome}${r.ruleId ? ` (rule ${r.ruleId})` : ""}  ${v.id}`;
     return watchLine([when(r.receivedAt), "verdict", v.aggregate ? "(aggregate)" : v.address, v.detector, detail]);
   }
+  if (e.rule?.kind === RuleEvent_Kind.KIND_PHASE) return watchLine([when(e.rule.ts), "phase", e.rule.phase, e.rule.by, e.rule.detail]);
   if (e.rule?.rule) {
     const r = e.rule.rule;
     const [id, action, , dest, proto, ports, dir, origin, expires] = ruleRow(r);
@@ -305,5 +309,5 @@ const falseAlarmCommand: Command = {
     }),
 };
 
-export const commands: Command[] = [statusCommand, rulesCommand, verdictsCommand, watchCommand, falseAlarmCommand, ...decisionCommands];
+export const commands: Command[] = [statusCommand, rulesCommand, verdictsCommand, watchCommand, falseAlarmCommand, warmupCommand, ...decisionCommands];
 

@@ -7,6 +7,7 @@ import {
   AddRuleRequest,
   ControlClient,
   DeleteRuleRequest,
+  EndWarmupRequest,
   GetStatusRequest,
   ListRulesRequest,
   ListVerdictsRequest,
@@ -23,6 +24,7 @@ const REQUEST_TYPES: Record<string, { fromPartial(o: never): unknown }> = {
   listVerdicts: ListVerdictsRequest,
   markFalseAlarm: MarkFalseAlarmRequest,
   getStatus: GetStatusRequest,
+  endWarmup: EndWarmupRequest,
   watchEvents: WatchEventsRequest,
 };
 

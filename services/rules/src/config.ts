@@ -1,4 +1,4 @@
-import { DEFAULT_PORTS, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_PORTS, durationSchema, loadConfig, metricsSchema, natsSchema, z, type LoadOptions } from "@vigil/config";
 
 const detectorSchema = z.strictObject({
   /** Minimum score; 0 = the detector's own threshold carried in the verdict. */
@@ -31,6 +31,14 @@ export const rulesSectionSchema = z.strictObject({
   /** "auto": the kernel module when loaded, else nftables, else dry-run. */
   enforcer: z.enum(["auto", "kmod", "nftables", "dry-run"]).default("auto"),
   dryRun: z.boolean().default(false),
+  /**
+   * Warm-up of a new host: for this long from the service's first start (kept in the rule store, so restarts
+   * do not begin it again) automatic blocks are decided as usual but only simulated (outcome "warmup-simulated",
+   * nothing enforced); manual and static rules are enforced. Then blocking starts by itself; `vigil warmup end`
+   * ends it early. A duration ("24h", "30m", seconds); 0 or "off": none. `vigil up` and the packaged
+   * /etc/vigil/vigil.yaml set 24h.
+   */
+  warmup: durationSchema(0),
   stateDir: z.string().optional(),
   detectors: z.record(z.string(), detectorSchema).default({ pst: detectorSchema.parse({}), som: detectorSchema.parse({}) }),
   defaultDetector: detectorSchema.default(detectorSchema.parse({})),

@@ -127,6 +127,10 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
       return { removedRuleIds: res.removed, allowRuleId: res.allowRuleId };
     }),
     getStatus: unary(() => svc.status()),
+    endWarmup: unary((_req, call) => {
+      if (!svc.warmup.endNow(Date.now() / 1000, who(call))) throw new NotFoundError(svc.config.warmup > 0 ? "no warm-up in progress: blocking has started" : "no warm-up: rules.warmup is 0");
+      return svc.status();
+    }),
     watchEvents: (call) => {
       if (!authorize(call.metadata)) {
         call.emit("error", denied);

@@ -21,7 +21,7 @@ export function createRulesMetrics(registry: Registry) {
       registers: r,
     }),
     storeBacklog: new prom.Gauge({ name: "vigil_rules_store_backlog", help: "Rule store writes waiting for NATS", registers: r }),
-    quarantined: new prom.Counter({ name: "vigil_rules_store_quarantined_total", help: "Records in the rule store that failed their checks and were not loaded, by kind (rule, offence, other)", labelNames: ["kind"], registers: r }),
+    quarantined: new prom.Counter({ name: "vigil_rules_store_quarantined_total", help: "Records in the rule store that failed their checks and were not loaded, by kind (rule, offence, warmup, other)", labelNames: ["kind"], registers: r }),
     automaticRefused: new prom.Counter({ name: "vigil_rules_automatic_refused_total", help: "Automatic blocks refused because the automatic rules reached rules.maxAutomaticRules", registers: r }),
     enforcerFallback: new prom.Gauge({
       name: "vigil_rules_enforcer_fallback",
@@ -29,5 +29,12 @@ export function createRulesMetrics(registry: Registry) {
       registers: r,
     }),
     capTokens: new prom.Gauge({ name: "vigil_rules_cap_tokens", help: "New unverified blocks still allowed now", registers: r }),
+    phase: new prom.Gauge({
+      name: "vigil_rules_phase",
+      help: "1 for the blocking phase in force: warmup (automatic blocks simulated, rules.warmup), blocking, or dry-run",
+      labelNames: ["phase"],
+      registers: r,
+    }),
+    warmupUntil: new prom.Gauge({ name: "vigil_rules_warmup_until_seconds", help: "When the warm-up ends or ended, seconds since the epoch; 0 without one", registers: r }),
   };
 }

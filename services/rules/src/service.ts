@@ -32,6 +32,7 @@ import { isReplaySource } from "./replay-sources.js";
 import { staticRulesFrom } from "./static-rules.js";
 import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
 import { VerdictLog } from "./verdict-log.js";
+import { Warmup } from "./warmup.js";
 
 
 export interface RulesServiceOptions {
@@ -70,6 +71,7 @@ interface Watchers {
  */
 export class RulesService extends EventEmitter<Watchers> {
   readonly rules: RuleTable;
+  readonly warmup: Warmup;
   private readonly offences: Offences;
   private readonly verdicts: VerdictLog;
   private readonly policy: Policy;
@@ -107,6 +109,7 @@ export class RulesService extends EventEmitter<Watchers> {
       opts.metrics,
       opts.logger,
     );
+    this.warmup = new Warmup(opts.config.warmup, { store: this.store, metrics: opts.metrics, log: opts.logger, dryRun: opts.enforcer.name === "dry-run", announce: (phase, detail, by) => this.publishRuleEvent(RuleEvent_Kind.KIND_PHASE, undefined, by, { phase, detail }) });
     this.fleet = new Fleet({ nc: opts.nc, instance: this.instance, version: this.version, metricsPort: opts.metricsPort ?? 0, metrics: opts.metrics, logger: opts.logger, idle: () => this.idle() });
   }
 
@@ -134,6 +137,7 @@ export class RulesService extends EventEmitter<Watchers> {
     }
     this.log.info({ rules: this.rules.size, offences: offences.size }, "rules loaded from the store");
     this.applyStaticRules();
+    await this.warmup.load(now);
     try {
       await enforcer.start();
     } catch (err) {
@@ -218,7 +222,8 @@ export class RulesService extends EventEmitter<Watchers> {
       this.emit("verdict", record);
       return;
     }
-    const { decision, ruleId, change } = decide(this.decideState, v, address, now);
+    const decided = decide(this.decideState, v, address, now);
+    const { decision, ruleId, change } = this.warmup.simulate(decided, now) ?? decided;
     this.commit(change, received);
     if (decision.outcome === "table-full") this.refused(decision.reason);
     metrics.decisions.inc({ outcome: decision.outcome });
@@ -303,8 +308,9 @@ export class RulesService extends EventEmitter<Watchers> {
     this.publishRuleEvent(kind === "added" ? RuleEvent_Kind.KIND_ADDED : RuleEvent_Kind.KIND_UPDATED, rule, by);
   }
 
-  private publishRuleEvent(kind: RuleEvent_Kind, rule: Rule, by: string): void {
-    const ev = RuleEvent.fromPartial({ kind, rule, ts: nowS(), by });
+  /** `phase`: a KIND_PHASE event (the warm-up began or ended), which has no rule. */
+  private publishRuleEvent(kind: RuleEvent_Kind, rule: Rule | undefined, by: string, phase?: { phase: string; detail: string }): void {
+    const ev = RuleEvent.fromPartial({ kind, rule, ts: nowS(), by, ...phase });
     try {
       this.opts.nc.publish(subjects.ruleEvents, codecs.ruleEvent.encode(ev));
     } catch (err) {
@@ -348,6 +354,7 @@ export class RulesService extends EventEmitter<Watchers> {
   // ---- expiry: the sweep is the clock ----------------------------------------
 
   private sweep(): void {
+    this.warmup.tick(nowS());
     for (const r of this.rules.expired(nowS())) this.expire(r, "expiry");
     this.updateGauges();
   }
@@ -486,6 +493,7 @@ export class RulesService extends EventEmitter<Watchers> {
       version: this.version,
       startedAt: this.startedAt,
       allowlist: this.opts.allowlist.entries.map(({ cidr, why }) => ({ cidr, why })),
+      ...this.warmup.status(nowS()),
     };
   }
 }

@@ -151,6 +151,18 @@ export class RuleStore {
     this.enqueue(offenceKey(address), { kind: "delete" });
   }
 
+  /** The text of a record that is neither a rule nor an offence (the warm-up's start), null when there is none. */
+  async readRecord(key: string): Promise<string | null> {
+    const e = await this.store.get(key);
+    if (!e || e.operation !== "PUT" || e.value.length === 0) return null;
+    if (e.value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
+    return e.string();
+  }
+
+  saveRecord(key: string, value: unknown): void {
+    this.enqueue(key, { kind: "put", data: new TextEncoder().encode(JSON.stringify(value)) });
+  }
+
   /** Writes not yet acknowledged by NATS: queued and in flight. */
   get backlog(): number {
     return this.pending.size + this.inflight;

@@ -20,9 +20,9 @@ export interface RulesUnderTest {
 /**
  * The real rules service, dry run, for the console's browser tests: its control API on a free TCP
  * port behind `token` (a TCP API needs one), no host allowlist but one configured entry
- * (ALLOWLISTED, for the overview's allowlist), metrics on a free port.
+ * (ALLOWLISTED, for the overview's allowlist), metrics on a free port. `env`: more settings (or other ones).
  */
-export async function startRulesService(opts: { natsUrl: string; stateDir: string; token: string }): Promise<RulesUnderTest> {
+export async function startRulesService(opts: { natsUrl: string; stateDir: string; token: string; env?: Record<string, string> }): Promise<RulesUnderTest> {
   const grpcPort = await freePort();
   let log = "";
   const proc = spawn(process.execPath, [RULES_MAIN], {
@@ -38,6 +38,7 @@ export async function startRulesService(opts: { natsUrl: string; stateDir: strin
       VIGIL_RULES__GRPC__PORT: String(grpcPort),
       VIGIL_RULES__GRPC__TOKEN: opts.token,
       VIGIL_RULES__METRICS__PORT: String(await freePort()),
+      ...opts.env,
     },
   });
   proc.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { createLogger } from "@vigil/lifecycle";
+import { createLogger, type Logger } from "@vigil/lifecycle";
 import { createRegistry, type Registry } from "@vigil/metrics";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { Verdict } from "@vigil/proto";
@@ -59,6 +59,7 @@ export async function startService(
   overrides: Partial<RulesConfig> = {},
   enforcer: Enforcer = new DryRunEnforcer("test"),
   allowlist?: Allowlist,
+  logger: Logger = log,
 ): Promise<Running> {
   const config = rulesDefaults(overrides);
   const nc = await connectBus({ servers: [url], name: "rules-test", firstConnectTimeoutMs: 5000 });
@@ -69,7 +70,7 @@ export async function startService(
     enforcer,
     allowlist: allowlist ?? Allowlist.fromConfig(config.allowlist),
     metrics: createRulesMetrics(registry),
-    logger: log,
+    logger,
   });
   try {
     await svc.start();

@@ -3,6 +3,7 @@ import { cssVar, SERIES_COLORS, timeChart } from "../charts";
 import { h } from "../dom";
 import { fmtAgo, fmtCount, fmtDuration, fmtRate } from "../format";
 import { on } from "../live";
+import { phaseView } from "../phase";
 
 /** Instances that said goodbye, or stale ones silent this long, are folded away: most are finished `vigil capture --pcap` runs. */
 const GONE_AFTER_MS = 10 * 60_000;
@@ -153,6 +154,7 @@ export function overviewPage(root: HTMLElement): () => void {
       rules.reachable
         ? h("p", null, "Rules API ", h("span", { class: "badge ok" }, "reachable"), ` at ${rules.address}; enforcer ${st?.enforcer ?? "?"}${st?.dryRun ? " (dry run)" : ""}`)
         : h("p", null, "Rules API ", h("span", { class: "badge bad" }, "unreachable"), ` at ${rules.address}: `, h("span", { class: "muted" }, rules.error ?? "")),
+      rules.reachable ? phaseView(st) : "",
       // What is never blocked, and why: the operator checks here that the resolver, the gateway and their own session are safe.
       rules.reachable && st?.allowlist?.length
         ? h(

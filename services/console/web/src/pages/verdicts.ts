@@ -4,7 +4,7 @@ import { bar, explainSequence, symbolChips } from "../evidence";
 import { fmtCount, fmtDate, fmtEndpoint, fmtNum, fmtScore, fmtTime, isReplayed, PROTOCOLS } from "../format";
 import { on } from "../live";
 
-const OUTCOME_CLASS: Record<string, string> = { blocked: "bad", "false-alarm": "ok", allowlisted: "info", "below-threshold": "warn", capped: "warn", aggregate: "info" };
+const OUTCOME_CLASS: Record<string, string> = { blocked: "bad", "false-alarm": "ok", allowlisted: "info", "below-threshold": "warn", capped: "warn", aggregate: "info", "warmup-simulated": "info", "replay-simulated": "info" };
 
 export function verdictsPage(root: HTMLElement, params: URLSearchParams): () => void {
   const detectorSel = h("select", { "aria-label": "Detector" }, h("option", { value: "" }, "all detectors"));
