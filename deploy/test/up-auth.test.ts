@@ -39,7 +39,8 @@ describe.skipIf(skip)("vigil up: authentication on by default", () => {
     state = mkdtempSync(join(tmpdir(), "vigil-up-"));
     up = spawn("ip", ["netns", "exec", ns, process.execPath, CLI, "up", "--interface", "lo", "--state-dir", state], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" },
+      // Blocking from the start (no warm-up): the test follows a verdict to its rule.
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", VIGIL_RULES__WARMUP: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     for (const s of [up.stdout!, up.stderr!]) s.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
