@@ -5,7 +5,7 @@
 # enforce in the lab's own network namespace; VIGIL_HOST_ENFORCEMENT=1 adds
 # deploy/compose.host-enforcement.yaml (rules block in the host's firewall).
 #
-#   deploy/lab.sh up [--scale pst=3]     build missing images, start, wait until healthy
+#   deploy/lab.sh up [--scale pst=3]     build missing images, start, print the console's login link
 #   deploy/lab.sh <any docker compose command and options>
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
@@ -28,6 +28,12 @@ if [ "$cmd" = up ]; then
   if ! docker image inspect "$prefix/rules:$tag" >/dev/null 2>&1; then
     "$repo/deploy/docker/build-images.sh" --tag "$tag"
   fi
-  exec "${compose[@]}" -p "${VIGIL_LAB_PROJECT:-vigil}" "${files[@]}" up -d "$@"
+  dc=("${compose[@]}" -p "${VIGIL_LAB_PROJECT:-vigil}" "${files[@]}")
+  "${dc[@]}" up -d "$@"
+  # The console asks for its login (VIGIL_CONSOLE_AUTH=none opens it): the link, as `vigil up` prints it.
+  if [ "${VIGIL_CONSOLE_AUTH:-token}" != none ] && token=$("${dc[@]}" run --rm --no-deps -T -u 10001:10001 --entrypoint cat credentials /secrets/console.token 2>/dev/null); then
+    echo "web console: http://127.0.0.1:${VIGIL_CONSOLE_PORT:-9480}/?token=$token (login link; the token is on the vigil-secrets volume)"
+  fi
+  exit 0
 fi
 exec "${compose[@]}" -p "${VIGIL_LAB_PROJECT:-vigil}" "${files[@]}" "$@"

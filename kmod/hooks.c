@@ -5,6 +5,8 @@
  * defragmentation and conntrack. Every packet, whatever its size or shape,
  * goes through the rule check; only the headers are read, through
  * skb_header_pointer(), so nonlinear and GSO skbs need no special case.
+ * A first fragment that does not hold its ports is marked l4_hidden, and
+ * judged by match.c as whatever port it could be heading for.
  */
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -46,6 +48,9 @@ static bool vigil_parse_v4(const struct sk_buff *skb, unsigned int noff,
 			p->has_ports = 1;
 			p->sport = ntohs(ports[0]);
 			p->dport = ntohs(ports[1]);
+		} else if (ntohs(iph->frag_off) & IP_MF) {
+			/* A first fragment too short for its ports. */
+			p->l4_hidden = 1;
 		}
 	}
 	return true;
@@ -73,6 +78,10 @@ static bool vigil_parse_v6(struct sk_buff *skb, unsigned int noff,
 	proto = ipv6_find_hdr(skb, &thoff, -1, &fragoff, &flags);
 	if (proto < 0) {
 		p->proto = 0;	/* only protocol-agnostic rules can match */
+		/* -EBADMSG past a first fragment's header: the extension
+		 * header chain goes on in the next fragment. */
+		if (proto == -EBADMSG && (flags & IP6_FH_F_FRAG) && !fragoff)
+			p->l4_hidden = 1;
 		return true;
 	}
 	p->proto = proto;
@@ -86,6 +95,9 @@ static bool vigil_parse_v6(struct sk_buff *skb, unsigned int noff,
 			p->has_ports = 1;
 			p->sport = ntohs(ports[0]);
 			p->dport = ntohs(ports[1]);
+		} else if (flags & IP6_FH_F_FRAG) {
+			/* A first fragment that ends before its ports. */
+			p->l4_hidden = 1;
 		}
 	}
 	return true;

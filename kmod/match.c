@@ -77,6 +77,21 @@ static inline bool addr_in(const union vigil_addr *a, const union vigil_addr *ne
 	       ((a->w[3] & mask->w[3]) ^ net->w[3]) == 0;
 }
 
+/*
+ * A first fragment that ends before its ports (or inside its extension
+ * header chain, leaving proto 0) hides what the reassembled datagram will
+ * be: the rest of the header arrives in a fragment that no port rule can
+ * match. Legitimate senders never split so (RFC 7112, RFC 8200 4.5), and
+ * the hook runs before defragmentation, so the fragment is judged as what
+ * it could be: a drop rule's protocol and ports count as matched, an accept
+ * rule's as not (it cannot vouch for a port it did not see).
+ */
+static inline bool vigil_hidden_l4_dropped(const struct vigil_gen_match *m,
+					   const struct vigil_pkt *p)
+{
+	return p->l4_hidden && m->action == VIGIL_ACTION_DROP;
+}
+
 /* Rules are written from our side (see struct vigil_gen_match): remote and
  * local are source and destination of ingress packets, and the other way
  * round for egress. */
@@ -88,14 +103,17 @@ bool vigil_gen_matches(const struct vigil_gen_match *m,
 
 	if (m->family != p->family || !(m->dir & p->dir))
 		return false;
-	if (m->proto && m->proto != p->proto)
+	if (m->proto && m->proto != p->proto &&
+	    !(p->proto == 0 && vigil_hidden_l4_dropped(m, p)))
 		return false;
 	if (m->ports) {
-		/* Non-first fragments and unknown transports carry no port. */
-		if (!p->has_ports)
+		if (p->has_ports) {
+			if (lport < m->dport_min || lport > m->dport_max)
+				return false;
+		} else if (!vigil_hidden_l4_dropped(m, p)) {
+			/* Non-first fragments and unknown transports carry no port. */
 			return false;
-		if (lport < m->dport_min || lport > m->dport_max)
-			return false;
+		}
 	}
 	if (!addr_in(egress ? &p->dst : &p->src, &m->src, &m->smask) ||
 	    !addr_in(egress ? &p->src : &p->dst, &m->dst, &m->dmask))

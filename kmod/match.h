@@ -27,6 +27,7 @@ struct vigil_pkt {
 	u8	dir;		/* VIGIL_DIR_INGRESS / _EGRESS */
 	u8	has_ports;	/* first fragment (or unfragmented) of TCP/UDP/SCTP/UDPLITE/DCCP */
 	u8	is_frag;	/* non-first fragment: addresses and protocol only */
+	u8	l4_hidden;	/* first fragment that does not hold its ports (see match.c) */
 };
 
 /* Key of the exact-address host set: family + the remote address. */

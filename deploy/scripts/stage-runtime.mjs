@@ -67,7 +67,7 @@ rmSync(dest, { recursive: true, force: true });
 mkdirSync(dest, { recursive: true });
 for (const f of ["package.json", "package-lock.json", ".npmrc"]) if (existsSync(join(root, f))) cpSync(join(root, f), join(dest, f));
 for (const w of workspaces) cpSync(join(root, w), join(dest, w), { recursive: true, filter: keep, verbatimSymlinks: true });
-for (const d of ["docs", "deploy/config"]) if (existsSync(join(root, d))) cpSync(join(root, d), join(dest, d), { recursive: true });
+for (const d of ["docs", "deploy/config", "deploy/scripts/credentials.mjs"]) if (existsSync(join(root, d))) cpSync(join(root, d), join(dest, d), { recursive: true });
 // Production dependencies only, from npm's record of the installed tree (the
 // hidden lockfile): every top-level package not flagged dev. Offline and exact.
 const hidden = join(root, "node_modules/.package-lock.json");

@@ -1,9 +1,12 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { repoRoot } from "@vigil/testing";
+import { connect } from "@nats-io/transport-node";
+import { createNatsAuth, NATS_SERVICES } from "@vigil/stack";
+import { freePort, portOpen, repoRoot, stopChild, waitFor } from "@vigil/testing";
 import { composeCommand } from "./support/docker.js";
 
 const compose = composeCommand();
@@ -57,7 +60,7 @@ function targetBlock(target: string): string {
 describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${composeMissing})` : ""}`, () => {
   it("is valid, alone and with the kernel overlay", () => {
     const base = resolved(["compose.yaml"]);
-    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "enforcement", "grafana", "nats", "nats-volume-init", "notify", "prometheus", "pst", "rules", "som"]);
+    expect(Object.keys(base.services).sort()).toEqual(["capture", "console", "credentials", "enforcement", "grafana", "nats", "nats-volume-init", "notify", "prometheus", "pst", "rules", "som"]);
     const kernel = resolved(["compose.yaml", "deploy/compose.kernel.yaml"]);
     expect(JSON.stringify(kernel.services.capture.devices)).toContain("/dev/vigil");
     expect(kernel.services.capture.environment!.VIGIL_CAPTURE__SOURCE).toBe("kernel");
@@ -75,14 +78,14 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
 
   it("runs nothing as root but what needs it, with the fewest capabilities", () => {
     const { services } = resolved(["compose.yaml"]);
-    const privileged: Record<string, string[]> = { capture: ["NET_ADMIN", "NET_RAW"], rules: ["NET_ADMIN"], "nats-volume-init": ["CHOWN"] };
+    const privileged: Record<string, string[]> = { capture: ["NET_ADMIN", "NET_RAW"], rules: ["NET_ADMIN"], "nats-volume-init": ["CHOWN"], credentials: ["CHOWN"] };
     for (const [name, svc] of Object.entries(services)) {
       expect(svc.cap_drop, name).toEqual(["ALL"]);
       expect([...(svc.cap_add ?? [])].sort(), name).toEqual(privileged[name] ?? []);
       const uid = svc.user?.split(":")[0];
       if (privileged[name]) expect(uid, name).toBe("0");
       else expect(uid && uid !== "0" && uid !== "root", `${name} runs as ${svc.user}`).toBe(true);
-      if (name !== "nats-volume-init") {
+      if (name !== "nats-volume-init" && name !== "credentials") {
         expect(svc.restart, name).toBe("unless-stopped");
         expect(svc.security_opt, name).toContain("no-new-privileges:true");
       }
@@ -92,7 +95,7 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
   it("every long-running service has a health check (in compose or in its image)", () => {
     const { services } = resolved(["compose.yaml"]);
     for (const [name, svc] of Object.entries(services)) {
-      if (name === "nats-volume-init") continue;
+      if (name === "nats-volume-init" || name === "credentials") continue;
       const inImage = svc.build?.target ? /^HEALTHCHECK\s/m.test(targetBlock(svc.build.target)) : false;
       expect(Boolean(svc.healthcheck) || inImage, name).toBe(true);
     }
@@ -172,7 +175,59 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
     expect(natsConf).toMatch(/jetstream\s*\{[^}]*store_dir:\s*\/data/);
     for (const [name, svc] of Object.entries(services))
       for (const m of mounts(svc)) if (m.type === "bind") expect(existsSync(m.source), `${name} mounts ${m.source}`).toBe(true);
-    const r = spawnSync("nats-server", ["-c", join(repoRoot, "deploy/config/nats-lab.conf"), "-t"], { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(0);
+    // As nats-server finds it in the container: the users file the credentials service generates beside it.
+    const dir = mkdtempSync(join(tmpdir(), "vigil-compose-nats-"));
+    try {
+      copyFileSync(join(repoRoot, "deploy/config/nats-lab.conf"), join(dir, "nats-server.conf"));
+      createNatsAuth(join(dir, "secrets"));
+      const r = spawnSync("nats-server", ["-c", join(dir, "nats-server.conf"), "-t"], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
+
+  // Security issue 12: the lab's bus had no authentication and its console ran with auth: none.
+  it("gives every service its own NATS user, from the secrets volume the credentials service fills, and the console a login", () => {
+    const { services } = resolved(["compose.yaml"]);
+    const natsMounts = mountsOf(services.nats);
+    expect(natsMounts.find((m) => m.target === "/etc/nats/secrets")?.source).toBe("vigil-secrets");
+    expect(mountsOf(services.credentials).find((m) => m.target === "/secrets")?.source).toBe("vigil-secrets");
+    expect(JSON.stringify(services.nats)).toContain("credentials");
+    for (const name of NATS_SERVICES) {
+      const svc = services[name];
+      expect(svc.environment!.VIGIL_NATS__USER, name).toBe(name);
+      expect(svc.environment!.VIGIL_NATS__PASSWORD_FILE, name).toBe(`/run/vigil-secrets/nats-${name}.password`);
+      expect(mountsOf(svc).find((m) => m.target === "/run/vigil-secrets"), name).toMatchObject({ source: "vigil-secrets" });
+    }
+    // The overlays keep the credentials.
+    const host = resolved(["compose.yaml", "deploy/compose.host-enforcement.yaml"]).services;
+    expect(host.rules.environment!.VIGIL_NATS__USER).toBe("rules");
+    expect(services.console.environment!.VIGIL_CONSOLE__AUTH).toBe("token");
+    expect(services.console.environment!.VIGIL_CONSOLE__TOKEN_FILE).toBe("/run/vigil-secrets/console.token");
+    expect(resolved(["compose.yaml"], { VIGIL_CONSOLE_AUTH: "none" }).services.console.environment!.VIGIL_CONSOLE__AUTH).toBe("none");
+  });
+
+  it("the lab's nats-server refuses anonymous clients and a service's wrong password, and admits the services' users", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-compose-nats-"));
+    const port = await freePort();
+    // The lab's file as it is, but for the ports and the JetStream store (the container's /data).
+    const conf = readFileSync(join(repoRoot, "deploy/config/nats-lab.conf"), "utf8").replace("store_dir: /data", `store_dir: ${JSON.stringify(join(dir, "js"))}`);
+    writeFileSync(join(dir, "nats-server.conf"), conf);
+    const auth = createNatsAuth(join(dir, "secrets"));
+    const server = spawn("nats-server", ["-c", join(dir, "nats-server.conf"), "-a", "127.0.0.1", "-p", String(port), "-m", String(await freePort())], { stdio: "ignore" });
+    try {
+      await waitFor("the lab's nats-server", () => portOpen(port).then((ok) => ok || null), 10_000, 50);
+      const refused = (opts: object) => connect({ servers: [`127.0.0.1:${port}`], reconnect: false, ...opts }).then(
+        async (nc) => (await nc.close(), "admitted"),
+        (err: Error) => err.message,
+      );
+      expect(await refused({})).toMatch(/authorization/i);
+      expect(await refused({ user: "rules", pass: "not-the-password" })).toMatch(/authorization/i);
+      for (const s of NATS_SERVICES) expect(await refused({ user: s, pass: auth.credentials[s].password }), s).toBe("admitted");
+    } finally {
+      await stopChild(server, 5000);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

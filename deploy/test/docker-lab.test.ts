@@ -13,12 +13,13 @@
 // and Debian has no grafana package (its dashboards are checked by
 // dashboards.test.ts and metrics.test.ts).
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { ControlClient, ListRulesRequest, ListVerdictsRequest, type ListRulesResponse, type ListVerdictsResponse } from "@vigil/proto";
@@ -52,6 +53,8 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
   const pstOwners = new Map<string, { shards: number[]; at: number }>();
   const rulesEos = new Set<string>();
   let promPort = 0;
+  /** Where the lab's credentials volume is on the host. */
+  let secrets = "";
   /** The notifier's webhook: a receiver on the lab bridge's gateway (the host side), started once the bridge exists. */
   let hook: Server | null = null;
   const hooked: Array<Record<string, unknown>> = [];
@@ -121,10 +124,12 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     execFileSync("ip", ["link", "add", dummy, "type", "veth", "peer", "name", `${dummy}p`]);
     execFileSync("ip", ["link", "set", dummy, "up"]);
     // Any pst verdict blocks (the policy is not under test here: pst's window
-    // verdicts can score below the per-connection threshold they carry).
+    // verdicts can score below the per-connection threshold they carry), and so
+    // does a replay's: the attack below is a pcap, which capture marks as a replay
+    // (security review F28: not enforced unless rules.enforceReplays).
     writeFileSync(
       join(work, "override.yaml"),
-      "services:\n  rules:\n    environment:\n      VIGIL_RULES__DETECTORS__PST__MIN_SCORE: \"0.001\"\n",
+      "services:\n  rules:\n    environment:\n      VIGIL_RULES__DETECTORS__PST__MIN_SCORE: \"0.001\"\n      VIGIL_RULES__ENFORCE_REPLAYS: \"true\"\n",
     );
     await timed("base images", () => must(join(repoRoot, "deploy/docker/local-base-images.sh"), [], 1_200_000));
     await timed("vigil images", () =>
@@ -143,7 +148,15 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     });
     await new Promise<void>((r) => hook!.listen(hookPort, "172.30.47.1", r));
 
-    nc = await connectBus({ servers: [`nats://127.0.0.1:${natsPort}`], name: "docker-lab-test", logger: createLogger("docker-lab-test", "warn") });
+    // The lab's bus admits its services' users only: the test listens as the console, which may read all it needs.
+    secrets = must("docker", ["volume", "inspect", `${PROJECT}_vigil-secrets`, "--format", "{{.Mountpoint}}"]).trim();
+    nc = await connectBus({
+      servers: [`nats://127.0.0.1:${natsPort}`],
+      name: "docker-lab-test",
+      logger: createLogger("docker-lab-test", "warn"),
+      user: "console",
+      passwordFile: join(secrets, "nats-console.password"),
+    });
     nc.subscribe(subjects.heartbeat("pst"), {
       callback: (_e, m) => {
         const hb = codecs.heartbeat.decode(m.data);
@@ -206,6 +219,15 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     const netns = (svc: string) => readlinkSync(`/proc/${must("docker", ["inspect", "-f", "{{.State.Pid}}", containerOf(svc)]).trim()}/ns/net`);
     expect(netns("rules")).toBe(netns("enforcement"));
     expect(netns("rules")).not.toBe(readlinkSync("/proc/self/ns/net"));
+    // Nobody gets on the bus without a service's credential (security issue 12), and the console asks for its login.
+    const anonymous = await connect({ servers: [`127.0.0.1:${env.VIGIL_NATS_PORT}`], reconnect: false }).then(
+      async (c) => (await c.close(), "admitted"),
+      (err: Error) => err.message,
+    );
+    expect(anonymous).toMatch(/authorization/i);
+    const token = readFileSync(join(secrets, "console.token"), "utf8").trim();
+    expect(token.length).toBeGreaterThanOrEqual(12);
+    expect(statSync(join(secrets, "nats-users.conf")).mode & 0o777).toBe(0o600);
   }, 240_000);
 
   it("a replayed attack becomes a verdict and a rule, read over the gRPC API", async (ctx) => {
@@ -219,8 +241,9 @@ describe.skipIf(staticReason)(`docker compose lab ${staticReason ? `(skipped: ${
     // Capture as a one-shot replay container from the lab's capture image, beside the live one.
     must("docker", [
       "run", "--rm", "--network", "host", "--user", "0:10001", "--cap-drop", "ALL", "--read-only", "--security-opt", "no-new-privileges:true",
-      "-v", `${work}:/replay:ro`,
+      "-v", `${work}:/replay:ro`, "-v", `${PROJECT}_vigil-secrets:/run/vigil-secrets:ro`,
       "-e", `VIGIL_NATS__SERVERS=[nats://127.0.0.1:${env.VIGIL_NATS_PORT}]`,
+      "-e", "VIGIL_NATS__USER=capture", "-e", "VIGIL_NATS__PASSWORD_FILE=/run/vigil-secrets/nats-capture.password",
       "-e", "VIGIL_CAPTURE__SOURCE=pcap", "-e", "VIGIL_CAPTURE__FILE=/replay/attack.pcap", "-e", "VIGIL_CAPTURE__SOURCE_ID=docker-lab-1",
       "-e", "VIGIL_CAPTURE__LOCAL=[192.0.2.0/24]", "-e", "VIGIL_CAPTURE__METRICS__HOST=127.0.0.1", "-e", "VIGIL_CAPTURE__METRICS__PORT=0",
       `vigil/capture:${TAG}`,

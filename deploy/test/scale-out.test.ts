@@ -132,9 +132,11 @@ describe.skipIf(skipReason)(`scale-out over NATS leaf nodes ${skipReason ? `(ski
         nats: { servers: ["nats://127.0.0.1:4222"] },
         // Any pst verdict blocks: the test is about where verdicts travel, not about
         // the policy (pst's window verdicts can score below the per-connection
-        // threshold they carry, which the default policy treats as too weak).
+        // threshold they carry, which the default policy treats as too weak). The
+        // attacks are pcaps, which capture marks as replays: enforced on request (F28).
         rules: {
           enforcer: "nftables",
+          enforceReplays: true,
           stateDir: join(work, "rules"),
           grpc: { socket },
           detectors: { pst: { minScore: 0.001, weight: 1, minConnections: 0, minPackets: 0 } },

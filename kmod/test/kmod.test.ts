@@ -33,6 +33,7 @@ const CASES = [
   'memcg_charge',
   'userns_limit',
   'priv_reads',
+  'frag6_ports',
   'bulk_100k',
   'bulk_1m',
   'policy',

@@ -173,6 +173,45 @@ static void test_general(void)
 	CHECK(!vigil_gen_matches(&m, &q, 0));		/* the remote port */
 }
 
+/* F24: a first fragment that hides its ports (or, cut inside its extension
+ * header chain, its protocol) is what a drop rule could match and what an
+ * accept rule cannot vouch for. */
+static void test_hidden_l4(void)
+{
+	struct vigil_pkt p = pkt4("10.0.0.5", "192.168.1.1", 6, 0, VIGIL_DIR_INGRESS);
+	struct vigil_gen_match m[2];
+	struct vigil_verdict v;
+
+	p.has_ports = 0;
+	p.l4_hidden = 1;
+	m[0] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 6, 22, 22, 3, VIGIL_ACTION_DROP, 0, 1);
+	CHECK(vigil_gen_matches(&m[0], &p, 0));
+	m[0].action = VIGIL_ACTION_ACCEPT;
+	CHECK(!vigil_gen_matches(&m[0], &p, 0));
+	/* The protocol it shows still counts, and so do the addresses. */
+	m[0] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 22, 22, 3, VIGIL_ACTION_DROP, 0, 1);
+	CHECK(!vigil_gen_matches(&m[0], &p, 0));
+	m[0] = gen(4, a4("11.0.0.0"), 8, a4("0.0.0.0"), 0, 6, 22, 22, 3, VIGIL_ACTION_DROP, 0, 1);
+	CHECK(!vigil_gen_matches(&m[0], &p, 0));
+	/* Cut inside the chain: no protocol either. */
+	p.proto = 0;
+	m[0] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 0, 0xffff, 3, VIGIL_ACTION_DROP, 0, 1);
+	CHECK(vigil_gen_matches(&m[0], &p, 0));
+	m[0] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 7010, 7010, 3, VIGIL_ACTION_DROP, 0, 1);
+	CHECK(vigil_gen_matches(&m[0], &p, 0));
+	/* An accept on the port above a protocol drop: the drop decides. */
+	m[0] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 7011, 7011, 3, VIGIL_ACTION_ACCEPT, 10, 1);
+	m[1] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 0, 0xffff, 3, VIGIL_ACTION_DROP, 20, 2);
+	vigil_decide(NULL, m, 2, &p, 0, &v);
+	CHECK(v.action == VIGIL_ACTION_DROP && v.gen_index == 1);
+	/* A non-first fragment is not hidden: port rules still pass it. */
+	p.l4_hidden = 0;
+	p.is_frag = 1;
+	p.proto = 17;
+	m[0] = gen(4, a4("0.0.0.0"), 0, a4("0.0.0.0"), 0, 17, 7010, 7010, 3, VIGIL_ACTION_DROP, 0, 1);
+	CHECK(!vigil_gen_matches(&m[0], &p, 0));
+}
+
 /* General rules are written from our side, in both directions (as the
  * nftables back end reads them): SRC remote, DST local, the port ours. */
 static void test_remote_side(void)
@@ -360,6 +399,7 @@ int main(void)
 	test_masks();
 	test_general();
 	test_remote_side();
+	test_hidden_l4();
 	test_order_and_decide();
 	test_host_key();
 	test_ring();

@@ -126,3 +126,50 @@ case_priv_reads() {
 	$B "$RULE" flush
 	DETAIL="dump and events need CAP_NET_ADMIN"
 }
+
+# Sends one UDP datagram from A to B's IPv6 address as two hand-made
+# fragments (test/vm/frag6.py MODE) and prints how many B received.
+frag6_exchange() { # mode port
+	local rpid mac
+	mac=$($B cat /sys/class/net/vB0/address)
+	$B "$TRAF" udp-recv "$2" 1 30000 > "$TMP/recv" 2>&1 &
+	rpid=$!
+	wait_ready "$TMP/recv"
+	$A python3 "$VIGIL_KMOD/test/vm/frag6.py" vA0 "$mac" $A6 $B6 "$2" "$1" > "$TMP/send" 2>&1 ||
+		log "frag6.py: $(cat "$TMP/send")"
+	sleep 0.3
+	kill -TERM $rpid 2>/dev/null
+	wait $rpid
+	sed -n 's/^received=//p' "$TMP/recv"
+}
+
+# F24: an IPv6 first fragment that does not hold the ports (the header
+# chain, or the transport header, continues in the second fragment) cannot
+# pass a port rule: a drop rule on the port drops it, so the datagram never
+# reassembles.
+case_frag6_ports() {
+	local d0 d1
+	$B "$RULE" flush
+	# Without a rule the shapes reassemble: the attack packets are valid.
+	expect_eq whole_open "$(frag6_exchange whole 7010)" 1 || return 1
+	expect_eq chain_open "$(frag6_exchange split-chain 7010)" 1 || return 1
+	$B "$RULE" add 140 net family 6 proto udp dport 7010 || { fail "add port rule"; return 1; }
+	expect_eq whole_blocked "$(frag6_exchange whole 7010)" 0 || return 1
+	d0=$(stat_of vB dropped)
+	expect_eq chain_blocked "$(frag6_exchange split-chain 7010)" 0 || return 1
+	d1=$(stat_of vB dropped)
+	expect_eq chain_first_dropped $((d1 - d0)) 1 || return 1
+	# The review's shape: 6.1 drops it on receive, the module first.
+	d0=$(stat_of vB dropped)
+	expect_eq ports_blocked "$(frag6_exchange split-ports 7010)" 0 || return 1
+	d1=$(stat_of vB dropped)
+	expect_eq ports_first_dropped $((d1 - d0)) 1 || return 1
+	# A port accept rule does not vouch for a fragment that hides its port:
+	# it falls through to the protocol drop below it.
+	$B "$RULE" flush
+	$B "$RULE" add 141 net family 6 proto udp dport 7011 action accept prio 10 || { fail "add accept"; return 1; }
+	$B "$RULE" add 142 net family 6 proto udp action drop prio 20 || { fail "add drop"; return 1; }
+	expect_eq accept_whole "$(frag6_exchange whole 7011)" 1 || return 1
+	expect_eq accept_not_for_hidden "$(frag6_exchange split-chain 7011)" 0 || return 1
+	$B "$RULE" flush
+}

@@ -586,6 +586,7 @@ run_case rule_remote case_rule_remote
 run_case memcg_charge case_memcg
 run_case userns_limit case_userns_limit
 run_case priv_reads case_priv_reads
+run_case frag6_ports case_frag6_ports
 run_case bulk_100k case_bulk
 run_case bulk_1m case_bulk_1m
 run_case policy case_policy

@@ -115,9 +115,9 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   const sourceId = opts.sourceId ?? defaultSourceId(opts);
   const shardCount = opts.shardCount ?? DEFAULT_SHARD_COUNT;
   // Room for the envelope before each batch (a very long source id falls back to a copy).
-  const headroom = Math.min(4096, new FrameBatchEncoder(sourceId, shardCount).headroomNeeded);
-  const source = openSource(opts, headroom);
   const finite = opts.source === "pcap";
+  const headroom = Math.min(4096, new FrameBatchEncoder(sourceId, shardCount, finite).headroomNeeded);
+  const source = openSource(opts, headroom);
   const publisher = new BatchPublisher(
     opts.nc,
     sourceId,
@@ -126,6 +126,7 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
     opts.maxPendingBytes ?? 32 << 20,
     metrics,
     log,
+    finite,
   );
   const started = Date.now();
   let endOfStream = false;

@@ -14,6 +14,7 @@ const TAG_RECORDS = (6 << 3) | 2;
 const TAG_DROPPED_BEFORE = (7 << 3) | 0;
 const TAG_END_OF_STREAM = (8 << 3) | 0;
 const TAG_FRAMES_TOTAL = (9 << 3) | 0;
+const TAG_REPLAY = (10 << 3) | 0;
 
 function varintLen(v: number): number {
   let n = 1;
@@ -43,19 +44,28 @@ export interface BatchFields {
   framesTotal?: number;
 }
 
-/** Encodes FrameBatch messages of one source (the source id prefix is encoded once). */
+/**
+ * Encodes FrameBatch messages of one source. What every message of the source carries, its id and whether it is
+ * a replay, is encoded once, as a prefix.
+ */
 export class FrameBatchEncoder {
   private readonly prefix: Uint8Array;
 
   constructor(
     readonly sourceId: string,
     readonly shardCount: number,
+    readonly replay = false,
   ) {
     const id = Buffer.from(sourceId, "utf8");
-    const prefix = Buffer.alloc(id.length ? 1 + varintLen(id.length) + id.length : 0);
+    const idLen = id.length ? 1 + varintLen(id.length) + id.length : 0;
+    const prefix = Buffer.alloc(idLen + (replay ? 2 : 0));
     if (id.length) {
       prefix[0] = TAG_SOURCE_ID;
       prefix.set(id, putVarint(prefix, 1, id.length));
+    }
+    if (replay) {
+      prefix[idLen] = TAG_REPLAY;
+      prefix[idLen + 1] = 1;
     }
     this.prefix = prefix;
   }

@@ -49,8 +49,10 @@ export class BatchPublisher {
     private readonly maxPendingBytes: number,
     private readonly metrics: CaptureMetrics,
     private readonly log?: Logger,
+    /** A recorded capture replayed: every batch says so (FrameBatch.replay), whatever the source id. */
+    replay = false,
   ) {
-    this.encoder = new FrameBatchEncoder(sourceId, shardCount);
+    this.encoder = new FrameBatchEncoder(sourceId, shardCount, replay);
     this.shards = Array.from({ length: shardCount }, () => ({ seq: 0, framesPublished: 0, framesDropped: 0 }));
     this.pendingDrops = new Array<number>(shardCount).fill(0);
     this.subjectOf = Array.from({ length: shardCount }, (_, i) => subjects.frames(i));

@@ -67,6 +67,15 @@ describe("pcap replay to NATS", () => {
     expect(summary.batchesPublished).toBeGreaterThan(5);
   }, 60_000);
 
+  // F28: what makes a verdict a replay's is what capture read, not a name an operator can choose.
+  it("marks every batch of a pcap replay as a replay, whatever its source id", async () => {
+    const path = writeCapture(join(dir, "feed.pcap"), conversationPackets(2_000));
+    await replayAndCheck(path, "lab-feed", { shards: 4 });
+    const batches = sink.of("lab-feed");
+    expect(batches.length).toBeGreaterThan(4);
+    expect(batches.filter((b) => !b.replay)).toEqual([]);
+  }, 60_000);
+
   it("counts frames and bytes per shard, matching what each shard subject carried", async () => {
     const path = writeCapture(join(dir, "per-shard.pcap"), conversationPackets(3000, 11));
     const shards = 6;
@@ -132,17 +141,20 @@ describe("pcap replay to NATS", () => {
 
 describe("wire format and client internals", () => {
   it("hand-encoded FrameBatch decodes with the generated decoder", () => {
-    const enc = new FrameBatchEncoder("host1/pcap:x.pcap", 16);
     const records = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 255));
-    for (const f of [
-      { seq: 1, shard: 0, frameCount: 3, droppedBefore: 0, records },
-      { seq: 2 ** 40 + 3, shard: 15, frameCount: 70000, droppedBefore: 2 ** 33, records },
-      { seq: 9, shard: 3, frameCount: 0, droppedBefore: 5, endOfStream: true, framesTotal: 123456789 },
-    ]) {
-      const got = codecs.frameBatch.decode(enc.encode(f));
-      const want = FrameBatch.decode(FrameBatch.encode(FrameBatch.fromPartial({ sourceId: "host1/pcap:x.pcap", shardCount: 16, ...f })).finish());
-      expect(got).toEqual(want);
-      expect(Buffer.from(got.records).equals(f.records ?? Buffer.alloc(0))).toBe(true);
+    for (const replay of [false, true]) {
+      const enc = new FrameBatchEncoder("host1/pcap:x.pcap", 16, replay);
+      for (const f of [
+        { seq: 1, shard: 0, frameCount: 3, droppedBefore: 0, records },
+        { seq: 2 ** 40 + 3, shard: 15, frameCount: 70000, droppedBefore: 2 ** 33, records },
+        { seq: 9, shard: 3, frameCount: 0, droppedBefore: 5, endOfStream: true, framesTotal: 123456789 },
+      ]) {
+        const got = codecs.frameBatch.decode(enc.encode(f));
+        const want = FrameBatch.decode(FrameBatch.encode(FrameBatch.fromPartial({ sourceId: "host1/pcap:x.pcap", shardCount: 16, replay, ...f })).finish());
+        expect(got).toEqual(want);
+        expect(got.replay).toBe(replay);
+        expect(Buffer.from(got.records).equals(f.records ?? Buffer.alloc(0))).toBe(true);
+      }
     }
   });
 

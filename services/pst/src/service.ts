@@ -27,6 +27,8 @@ export interface PstServiceOptions {
 interface SourceProgress {
   frames: number;
   verdicts: number;
+  /** The capture said it is a replay (FrameBatch.replay): its verdicts say so too. */
+  replay: boolean;
 }
 
 /** Where models come from: the state directory once feedback or learning has touched them, else the shipped ones. */
@@ -141,7 +143,7 @@ export class PstService {
   private progress(sourceId: string): SourceProgress {
     let p = this.sources.get(sourceId);
     if (!p) {
-      p = { frames: 0, verdicts: 0 };
+      p = { frames: 0, verdicts: 0, replay: false };
       this.sources.set(sourceId, p);
     }
     return p;
@@ -149,6 +151,7 @@ export class PstService {
 
   private onBatch(shard: number, batch: FrameBatch): void {
     const p = this.progress(batch.sourceId);
+    if (batch.replay) p.replay = true;
     if (batch.records.byteLength) p.frames += this.detector.processRecords(shard, batch.sourceId, batch.records);
     // Only the ending source's lane is flushed: a live capture sharing the shard goes on.
     if (batch.endOfStream) this.detector.endOfStream(shard, batch.sourceId);
@@ -162,12 +165,14 @@ export class PstService {
   private onSourceEnd(sourceId: string): { frames: number; verdicts: number } {
     const p = this.progress(sourceId);
     this.sources.delete(sourceId);
-    return p;
+    return { frames: p.frames, verdicts: p.verdicts };
   }
 
   private publishVerdict(v: Verdict): void {
     if (this.opts.config.learning) return;
-    this.progress(v.sourceId).verdicts++;
+    const p = this.progress(v.sourceId);
+    p.verdicts++;
+    v.replay = p.replay;
     this.metrics?.verdicts.inc({ model: v.model, label: v.label });
     this.opts.nc.publish(subjects.verdicts("pst"), codecs.verdict.encode(v));
     this.opts.logger.info({ id: v.id, address: v.address || undefined, local: v.localAddress, label: v.label, connections: v.connections, score: v.score }, "verdict");

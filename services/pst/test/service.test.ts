@@ -64,14 +64,14 @@ function capture(): Uint8Array {
 }
 
 /** Publishes a capture the way the capture service does: FrameBatches per shard, then end of stream on every shard. */
-async function publish(nc: NatsConnection, sourceId: string, records: Uint8Array) {
+async function publish(nc: NatsConnection, sourceId: string, records: Uint8Array, replay = false) {
   const shards = splitByShard(records, SHARDS);
   let total = 0;
   shards.forEach((recs, shard) => {
     const frames = recs.byteLength ? countRecords(recs) : 0;
     total += frames;
-    if (frames) nc.publish(subjects.frames(shard), codecs.frameBatch.encode({ sourceId, seq: 1, shard, shardCount: SHARDS, frameCount: frames, records: recs, droppedBefore: 0, endOfStream: false, framesTotal: 0 }));
-    nc.publish(subjects.frames(shard), codecs.frameBatch.encode({ sourceId, seq: frames ? 2 : 1, shard, shardCount: SHARDS, frameCount: 0, records: new Uint8Array(0), droppedBefore: 0, endOfStream: true, framesTotal: frames }));
+    if (frames) nc.publish(subjects.frames(shard), codecs.frameBatch.encode({ sourceId, seq: 1, shard, shardCount: SHARDS, frameCount: frames, records: recs, droppedBefore: 0, endOfStream: false, framesTotal: 0, replay }));
+    nc.publish(subjects.frames(shard), codecs.frameBatch.encode({ sourceId, seq: frames ? 2 : 1, shard, shardCount: SHARDS, frameCount: 0, records: new Uint8Array(0), droppedBefore: 0, endOfStream: true, framesTotal: frames, replay }));
   });
   await nc.flush();
   return total;
@@ -141,6 +141,24 @@ describe("pst service on a real nats-server", () => {
     expect(value(/^vigil_pst_owned_shards(?:\{[^}]*\})? (\d+)/m)).toBe(inst.service.ownership.shards.length);
     for (const m of inst.service.detector.models.models.values())
       expect(value(new RegExp(`^vigil_pst_threshold\\{[^}]*model="${m.name}"[^}]*\\} ([\\d.e+-]+)`, "m"))).toBeCloseTo(m.threshold.value, 6);
+    await inst.stop();
+    await obs.nc.drain();
+  }, 60_000);
+
+  // F28: the rules service does not enforce a replay's verdicts; what makes them a replay's is the capture's mark.
+  it("marks the verdicts of a replayed capture as replays, whatever its source id, and a live source's not", async () => {
+    const obs = await observer();
+    const inst = await startInstance("pst-replay");
+    await settled([inst]);
+    await publish(obs.nc, "lab-feed", capture(), true);
+    await waitFor("EndOfStream of the replay", async () => obs.eos.length === 1, 20_000);
+    await publish(obs.nc, "host1/afpacket:eth0", capture());
+    await waitFor("EndOfStream of the live source", async () => obs.eos.length === 2, 20_000);
+    const of = (source: string) => obs.verdicts.filter((v) => v.sourceId === source);
+    expect(of("lab-feed").length).toBeGreaterThan(2);
+    expect(of("lab-feed").filter((v) => !v.replay)).toEqual([]);
+    expect(of("host1/afpacket:eth0").length).toBe(of("lab-feed").length);
+    expect(of("host1/afpacket:eth0").filter((v) => v.replay)).toEqual([]);
     await inst.stop();
     await obs.nc.drain();
   }, 60_000);

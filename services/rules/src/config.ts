@@ -72,7 +72,7 @@ export const rulesSectionSchema = z.strictObject({
   /** Verdict messages larger than this are rejected (counted as too-large). */
   maxVerdictBytes: z.number().int().min(1024).max(4 << 20).default(64 << 10),
   /**
-   * Verdicts from a replayed capture (source id `<host>/pcap:<file>` or `replay:<file>`) make real blocks.
+   * Verdicts from a replayed capture (a pcap file: capture marks it whatever the source id) make real blocks.
    * Off: an enforcing service records them as "replay-simulated" and blocks nothing (a dry-run service decides them as usual).
    */
   enforceReplays: z.boolean().default(false),

@@ -28,7 +28,7 @@ import { blockRuleId, hostRuleId, isActive, nowS, originName, prefixCidrOf } fro
 import { Offences } from "./offences.js";
 import { Policy } from "./policy.js";
 import { RuleTable } from "./rule-table.js";
-import { isReplaySource } from "./replay-sources.js";
+import { isReplay } from "./replay-sources.js";
 import { staticRulesFrom } from "./static-rules.js";
 import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
 import { VerdictLog } from "./verdict-log.js";
@@ -215,7 +215,7 @@ export class RulesService extends EventEmitter<Watchers> {
         if (stale && !isActive(stale.rule, now)) this.expire(stale.rule, "expiry");
       }
     }
-    if (this.simulatesReplay(v.sourceId)) {
+    if (this.simulatesReplay(v)) {
       metrics.decisions.inc({ outcome: "replay-simulated" });
       const record: VerdictRecord = { verdict: v, outcome: "replay-simulated", ruleId: 0, receivedAt: nowS() };
       this.verdicts.add(record, data.length);
@@ -235,8 +235,9 @@ export class RulesService extends EventEmitter<Watchers> {
   }
 
   /** A replay's verdicts never block on an enforcing service unless rules.enforceReplays (F28). */
-  private simulatesReplay(sourceId: string): boolean {
-    if (this.opts.config.enforceReplays || this.opts.enforcer.name === "dry-run" || !isReplaySource(sourceId)) return false;
+  private simulatesReplay(v: Verdict): boolean {
+    const { sourceId } = v;
+    if (this.opts.config.enforceReplays || this.opts.enforcer.name === "dry-run" || !isReplay(v)) return false;
     if (!this.replayWarned.has(sourceId) && this.replayWarned.size < 1000) {
       this.replayWarned.add(sourceId);
       this.log.warn({ sourceId }, "verdicts from a replayed capture are recorded, not enforced (rules.enforceReplays: true to block)");

@@ -27,14 +27,18 @@ describe.skipIf(natsSkip || nftSkip)("verdicts from a replayed capture on an enf
     try {
       publishVerdict(r.nc, verdict("198.51.100.40", { sourceId: "host1/pcap:third-party.pcap" }));
       publishVerdict(r.nc, verdict("198.51.100.41", { sourceId: "host1/afpacket:eth0" }));
-      await waitFor("both decided", () => r.svc.listVerdicts({}).length === 2 || null, 5000);
+      // A replay under a source id of the operator's choosing: the capture marks it, whatever the name.
+      publishVerdict(r.nc, verdict("198.51.100.43", { sourceId: "lab-feed", replay: true }));
+      await waitFor("all decided", () => r.svc.listVerdicts({}).length === 3 || null, 5000);
       await r.svc.idle();
       expect(r.svc.listRules({}).map((x) => x.srcCidr)).toEqual(["198.51.100.41/32"]);
+      expect(r.svc.listVerdicts({ address: "198.51.100.43" })[0].outcome).toBe("replay-simulated");
       const [replayed] = r.svc.listVerdicts({ address: "198.51.100.40" });
       expect(replayed.outcome).toBe("replay-simulated");
-      expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "replay-simulated" })).toBe(1);
+      expect(await metricValue(r.registry, "vigil_rules_decisions_total", { outcome: "replay-simulated" })).toBe(2);
       const { elems } = await enforcer.actual();
       expect([...elems.keys()].join(" ")).not.toContain("198.51.100.40");
+      expect([...elems.keys()].join(" ")).not.toContain("198.51.100.43");
     } finally {
       await r.stop();
       await enforcer.destroy();

@@ -29,6 +29,8 @@ interface SourceState {
   merger: ShardMerger;
   shardCount: number;
   lastWall: number;
+  /** The capture said it is a replay (FrameBatch.replay): its verdicts say so too. */
+  replay: boolean;
 }
 
 /** A source silent this long (wall clock) is judged as ended: its partial window is scored and its state freed. */
@@ -130,6 +132,7 @@ export class SomService {
     const state: SourceState = {
       shardCount: shardCount || config.shardCount,
       lastWall: Date.now(),
+      replay: false,
       merger: undefined as unknown as ShardMerger,
       pipeline: new WindowPipeline({
         model: this.opts.model,
@@ -177,6 +180,7 @@ export class SomService {
     const m = this.opts.metrics;
     const st = this.source(batch.sourceId, batch.shardCount);
     st.lastWall = Date.now();
+    if (batch.replay) st.replay = true;
     if (batch.endOfStream) {
       st.merger.end(shard);
       this.drain(st);
@@ -226,6 +230,7 @@ export class SomService {
   }
 
   private publishVerdict(v: Verdict): void {
+    v.replay = this.sources.get(v.sourceId)?.replay ?? false;
     this.verdictsPublished++;
     this.opts.metrics?.verdicts.inc({ kind: v.aggregate ? "aggregate" : "attributed" });
     this.opts.logger.info({ id: v.id, address: v.address, aggregate: v.aggregate, local: v.localAddress, score: v.score, label: v.label }, v.summary);

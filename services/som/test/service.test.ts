@@ -74,6 +74,22 @@ describe("SOM service over a real nats-server", () => {
     running.splice(running.indexOf(r), 1);
   });
 
+  // F28: the rules service does not enforce a replay's verdicts; what makes them a replay's is the capture's mark.
+  it("marks the verdicts of a replayed capture as replays, whatever its source id, and a live source's not", { timeout: 60_000 }, async () => {
+    const r = await startService(nats.url, "replays", stateDir());
+    running.push(r);
+    await r.service.ownership.settled(300);
+    await replay(client, "lab-feed", attacks, 16, 7, true);
+    await replay(client, "host1/afpacket:eth0", attacks, 16, 7, false);
+    await waitFor("both ends of stream", () => collector.eosFor("lab-feed").length === 1 && collector.eosFor("host1/afpacket:eth0").length === 1, 30_000);
+    expect(accused(collector.for("lab-feed"))).toEqual(expected);
+    expect(collector.for("lab-feed").filter((v) => !v.replay)).toEqual([]);
+    expect(collector.for("host1/afpacket:eth0").length).toBe(collector.for("lab-feed").length);
+    expect(collector.for("host1/afpacket:eth0").filter((v) => v.replay)).toEqual([]);
+    await r.stop();
+    running.splice(running.indexOf(r), 1);
+  });
+
   it("one instance and three instances flag the same attacks on the same capture", { timeout: 90_000 }, async () => {
     const one = await startService(nats.url, "one", stateDir());
     await one.service.ownership.settled(300);

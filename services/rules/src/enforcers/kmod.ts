@@ -1,12 +1,17 @@
 import { ACTION_ACCEPT, ACTION_DROP, FAMILY_IPV4, FAMILY_IPV6, RULE_DIR_BOTH, RULE_GENERAL, RULE_HOST } from "@vigil/frames";
 import { VigilNetlink, type KernelRule, type KernelStats } from "@vigil/netlink";
-import { Action, type Rule } from "@vigil/proto";
+import { Action, Direction, type Rule } from "@vigil/proto";
 import type { Logger } from "@vigil/lifecycle";
 import { isHostMatch, normalizeMatch } from "../model.js";
 import { hostKey, mergeHostRules } from "./kmod-hosts.js";
+import { kernelPriority, withKernelPriority } from "./kmod-precedence.js";
 import { remainingMs, type Enforcer, type ReconcileResult } from "./types.js";
 
-/** Converts a rule into the module's attributes (host rules to its hash set, the rest to its ordered list). */
+/**
+ * Converts a rule into the module's attributes: rules for one address in both directions to its hash set, the rest
+ * (one-direction host rules among them, as in the nftables chains) to its ordered list. Host rules keep the rule's
+ * priority here (kmod-hosts.ts names a merged rule after it); what the kernel gets is kmod-precedence.ts's.
+ */
 export function toKernelRule(rule: Rule, nowMs = Date.now()): KernelRule {
   const m = normalizeMatch(rule);
   const family = m.src.family === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
@@ -18,8 +23,9 @@ export function toKernelRule(rule: Rule, nowMs = Date.now()): KernelRule {
     priority: rule.priority,
     timeoutMs: remainingMs(rule, nowMs),
   };
-  if (isHostMatch(m)) return { ...common, kind: RULE_HOST, addr: Buffer.from(m.src.bytes) };
+  if (isHostMatch(m) && m.direction === Direction.DIRECTION_BOTH) return { ...common, kind: RULE_HOST, addr: Buffer.from(m.src.bytes) };
   const k: KernelRule = { ...common, kind: RULE_GENERAL, src: Buffer.from(m.src.bytes), srcPrefix: m.src.prefix, proto: m.protocol };
+  k.priority = kernelPriority(k);
   if (m.dst) {
     k.dst = Buffer.from(m.dst.bytes);
     k.dstPrefix = m.dst.prefix;
@@ -133,7 +139,7 @@ export class KmodEnforcer implements Enforcer {
   /** What the kernel should hold for the host rules of `key` now. */
   private mergeHost(key: string, nowMs: number): KernelRule[] {
     const live = [...(this.hosts.get(key)?.values() ?? [])].filter((r) => alive(r, nowMs));
-    return live.length ? mergeHostRules(live.map((r) => toKernelRule(r, nowMs))) : [];
+    return live.length ? mergeHostRules(live.map((r) => toKernelRule(r, nowMs))).map(withKernelPriority) : [];
   }
 
   private rememberHost(r: Rule, key: string): void {

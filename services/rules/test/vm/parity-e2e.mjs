@@ -1,7 +1,8 @@
 // Runs inside the kernel module's VM (kmod/test/vm/run-vm.sh) after insmod: the same rule sets go through the
 // rules service's kmod enforcer (the VM's own namespace) and its nftables enforcer (namespace "nL"), each facing a
 // peer namespace with the same addresses, and the same UDP probes cross both. Prints one JSON line per rule set
-// with the verdicts of each back end (security review F6: direction must mean the same to both).
+// with the verdicts of each back end (security review F6: direction must mean the same to both; F29: so must
+// priority).
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Action, Direction, Rule } from "@vigil/proto";
@@ -39,7 +40,9 @@ const inNs = (ns, args) => (ns ? ["ip", ["netns", "exec", ns, ...args]] : [args[
 /** Sends 3 datagrams from `from` (source port sport) to addr:dport in `to`; true when they arrived. */
 function probe(from, to, addr, dport, sport) {
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = inNs(to, [traffic, "udp-recv", String(dport), "3", "1200"]);
+    // veth delivers synchronously: once the sender is done, what was not dropped is queued at the receiver, which is
+    // then told to stop waiting (no timeout to lose to a slow, shared, emulated host).
+    const [cmd, argv] = inNs(to, [traffic, "udp-recv", String(dport), "3", "30000"]);
     const recv = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let sent = false;
@@ -49,7 +52,9 @@ function probe(from, to, addr, dport, sport) {
         sent = true;
         const [c, a] = inNs(from, [traffic, "udp-send", addr, String(dport), "3", "64", String(sport)]);
         // An output drop fails the sender's sendto() (EPERM): that is a verdict, not an error.
-        spawn(c, a, { stdio: "ignore" }).on("error", reject);
+        spawn(c, a, { stdio: "ignore" })
+          .on("error", reject)
+          .on("close", () => setTimeout(() => recv.kill("SIGTERM"), 300));
       }
     });
     recv.on("close", () => resolve(/received=3/.test(out)));
@@ -90,6 +95,22 @@ const SETS = {
   "host out": [rule({ srcCidr: "10.88.0.3/32", direction: Direction.DIRECTION_EGRESS })],
   "allow in a blocked cidr": [rule({ srcCidr: "10.88.0.2/32", action: Action.ACTION_ACCEPT }), rule({ srcCidr: "10.88.0.0/24" })],
   "v6 cidr out": [rule({ srcCidr: "fd88::2/127", direction: Direction.DIRECTION_EGRESS })],
+  // F29: one precedence. An address's allow beats a CIDR block whatever their priorities ...
+  "allow under a first cidr drop": [rule({ srcCidr: "10.88.0.0/24", priority: 0 }), rule({ srcCidr: "10.88.0.2/32", action: Action.ACTION_ACCEPT, priority: 10 })],
+  // ... a port allow beats a block of one address ...
+  "port allow over a host drop": [
+    rule({ srcCidr: "10.88.0.2/32", priority: 0 }),
+    rule({ srcCidr: "10.88.0.0/24", protocol: 17, dportMin: 5300, dportMax: 5300, action: Action.ACTION_ACCEPT, priority: 100 }),
+  ],
+  // ... and one-direction host rules take their place by priority among the general rules.
+  "one-direction allow before a cidr drop": [
+    rule({ srcCidr: "10.88.0.2/32", action: Action.ACTION_ACCEPT, direction: Direction.DIRECTION_INGRESS, priority: 5 }),
+    rule({ srcCidr: "10.88.0.0/24", priority: 10 }),
+  ],
+  "one-direction allow after a cidr drop": [
+    rule({ srcCidr: "10.88.0.2/32", action: Action.ACTION_ACCEPT, direction: Direction.DIRECTION_INGRESS, priority: 10 }),
+    rule({ srcCidr: "10.88.0.0/24", priority: 5 }),
+  ],
 };
 
 try {
@@ -106,6 +127,9 @@ try {
   const nft = new NftablesEnforcer({ netns: "nL" });
   await kmod.start();
   await nft.start();
+  // The first probes run cold (9p page cache, first exec): one round unreported, so that the baseline is not a timeout.
+  await verdicts(kmodSide);
+  await verdicts(nftSide);
   report("baseline", { kmod: await verdicts(kmodSide), nftables: await verdicts(nftSide) });
   for (const [name, rules] of Object.entries(SETS)) {
     await kmod.reconcile(rules);

@@ -68,7 +68,7 @@ export function splitShards(records: Uint8Array, shardCount: number): Uint8Array
  * order but the shards interleaved in a seeded random order (so one shard's
  * batch may run far ahead of another's), then end_of_stream on every shard.
  */
-export async function replay(nc: NatsConnection, sourceId: string, records: Uint8Array, shardCount = 16, seed = 1): Promise<number> {
+export async function replay(nc: NatsConnection, sourceId: string, records: Uint8Array, shardCount = 16, seed = 1, replayMark = false): Promise<number> {
   const perShard = splitShards(records, shardCount);
   const prng = new Prng(seed);
   const next = perShard.map(() => 0);
@@ -84,13 +84,13 @@ export async function replay(nc: NatsConnection, sourceId: string, records: Uint
     frames += n;
     nc.publish(
       subjects.frames(shard),
-      codecs.frameBatch.encode({ sourceId, seq: next[shard], shard, shardCount, frameCount: n, records: Buffer.from(rec), droppedBefore: 0, endOfStream: false, framesTotal: 0 }),
+      codecs.frameBatch.encode({ sourceId, seq: next[shard], shard, shardCount, frameCount: n, records: Buffer.from(rec), droppedBefore: 0, endOfStream: false, framesTotal: 0, replay: replayMark }),
     );
   }
   for (let shard = 0; shard < shardCount; shard++)
     nc.publish(
       subjects.frames(shard),
-      codecs.frameBatch.encode({ sourceId, seq: next[shard] + 1, shard, shardCount, frameCount: 0, records: Buffer.alloc(0), droppedBefore: 0, endOfStream: true, framesTotal: totals[shard] }),
+      codecs.frameBatch.encode({ sourceId, seq: next[shard] + 1, shard, shardCount, frameCount: 0, records: Buffer.alloc(0), droppedBefore: 0, endOfStream: true, framesTotal: totals[shard], replay: replayMark }),
     );
   await nc.flush();
   return frames;
