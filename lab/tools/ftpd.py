@@ -29,8 +29,6 @@ class Handler(socketserver.StreamRequestHandler):
             elif cmd == "QUIT":
                 self.reply("221 Goodbye.")
                 return
-            elif cmd in ("AUTH", "FEAT", "SYST", "OPTS"):
-                self.reply("530 Please login with USER and PASS.")
             else:
                 self.reply("530 Please login with USER and PASS.")
 
