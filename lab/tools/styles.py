@@ -170,7 +170,7 @@ class Client:
         host = f"[{self.a.victim6}]" if self.six() else self.a.victim4
         while self.left() > 0:
             if self.rng.random() < 0.5:
-                self.run(["scp", "-q", *self.ssh_opts(), "/etc/services", f"vlab@{host}:/tmp/vlab-{self.a.prefix}-{self.name}"], 20)
+                self.run(["scp", "-q", *self.ssh_opts(), "/etc/services", f"vlab@{host}:{self.a.state}/upload/{self.name}"], 20)
             else:
                 self.run(["scp", "-q", *self.ssh_opts(), f"vlab@{host}:{self.a.state}/www/pages/p{self.rng.randrange(PAGES)}.html",
                           f"{self.tmp}/"], 20)
@@ -276,7 +276,11 @@ def missing_tools(style: str) -> list[str]:
 
 
 def prepare(style: str, state: str) -> None:
-    """State a style needs on the victim's side, made once per lab."""
+    """State a style needs on the victim's side, made once per lab (in the
+    state dir, so that lab tests remove it with the lab)."""
+    if style == "scp":
+        os.makedirs(f"{state}/upload", exist_ok=True)
+        subprocess.run(["chown", "vlab:", f"{state}/upload"], check=True)
     if style == "git-ssh":
         repo = f"{state}/git/lab.git"
         if not os.path.exists(f"{repo}/HEAD"):
@@ -335,8 +339,8 @@ def main() -> int:
     srv = servers.Servers(a.prefix, a.state, names)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    clients = [Client(c, i, a) for i, c in enumerate(a.clients)]
     try:
-        clients = [Client(c, i, a) for i, c in enumerate(a.clients)]
         threads = [threading.Thread(target=method, args=(c,), daemon=True) for c in clients]
         for t in threads:
             t.start()
@@ -344,6 +348,8 @@ def main() -> int:
             t.join()
     finally:
         srv.stop()
+        for c in clients:
+            shutil.rmtree(c.tmp, ignore_errors=True)
     done = sum(c.done for c in clients)
     failed = sum(c.failed for c in clients)
     log(f"{a.style}: {done} actions done, {failed} failed")
