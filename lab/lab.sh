@@ -7,14 +7,18 @@
 #   lab.sh down               stop everything and delete the namespaces
 #   lab.sh status             list namespaces and service pids
 #   lab.sh exec HOST CMD...   run CMD in HOST's namespace (victim, c1, c2, c3, atk, atk2, sw)
-#   lab.sh benign SECONDS [SEED]    run the benign traffic generators
+#   lab.sh benign SECONDS [SEED]    run the benign traffic generators (a mix)
+#   lab.sh generate STYLE SECONDS [SEED]   run one benign style (lab.sh generators lists them)
+#   lab.sh generators         list the benign styles
 #   lab.sh attack NAME        run one bounded attack (lab.sh attacks lists them)
 #   lab.sh attacks            list the attack names
 #   lab.sh capture FILE SECONDS     tcpdump on the victim's interface for SECONDS
 #
 # Environment: VLAB (namespace prefix, default "vlab") lets several labs exist
 # side by side (tests use their own prefix); VLAB_STATE (default
-# /run/vigil-lab/$VLAB) holds keys, configs, the web root and pid files.
+# /run/vigil-lab/$VLAB) holds keys, configs, the web root and pid files;
+# VLAB_ICMP_RATELIMIT=lifted (at up) lifts the victim's ICMP rate limit
+# (default: the kernel's).
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -177,7 +181,7 @@ kill_pidfile() {
 
 lab_down() {
   local h n pid
-  for f in sshd httpd udpd; do kill_pidfile "$VLAB_STATE/$f.pid"; done
+  for f in sshd httpd udpd ftpd; do kill_pidfile "$VLAB_STATE/$f.pid"; done
   # Anything still running inside a lab namespace (a generator cut short, a
   # capture) belongs to this lab: end it so the namespace can go.
   for h in victim c1 c2 c3 atk atk2 sw; do
@@ -204,9 +208,15 @@ lab_up() {
   trap 'echo "lab: setup failed, tearing down" >&2; lab_down' ERR
   make_switch
   for h in "${HOSTS[@]}"; do make_host "${h%%:*}"; done
-  # Lift the ICMP rate limit so a UDP scan gets a "port unreachable" per probe
-  # and finishes in seconds instead of minutes (captures stay short).
-  nsexec victim sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+  # The victim keeps the kernel's ICMP rate limit, as every real host does:
+  # a UDP scan then gets a few "port unreachable" a second, not one per probe.
+  # VLAB_ICMP_RATELIMIT=lifted restores the old lab (the committed train/ and
+  # eval/ captures were recorded so): an answer per probe, scans in seconds.
+  case ${VLAB_ICMP_RATELIMIT:-default} in
+    default) ;;
+    lifted) nsexec victim sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 ;;
+    *) die "VLAB_ICMP_RATELIMIT=\"$VLAB_ICMP_RATELIMIT\": use default or lifted" ;;
+  esac
   ensure_lab_user
   make_web_root
   make_ssh_material
@@ -243,8 +253,16 @@ run_benign() {
     --clients c1 c2 c3
 }
 
+run_style() {
+  local style=${1:?style} seconds=${2:?seconds} seed=${3:-1}
+  exec "$PYTHON" "$LAB_DIR/tools/styles.py" run "$style" --prefix "$VLAB" --state "$VLAB_STATE" \
+    --seconds "$seconds" --seed "$seed" --victim4 "$(addr4 victim)" --victim6 "$(addr6 victim)" \
+    --clients c1 c2 c3
+}
+
 ATTACKS=(scan-syn scan-connect scan-xmas scan-fin scan-null scan-udp scan-slow scan-ipv6
-  flood-syn flood-udp flood-icmp flood-frag flood-spoofed ssh-brute)
+  flood-syn flood-udp flood-icmp flood-frag flood-spoofed ssh-brute
+  scan-udp-silent ftp-brute ssh-slow)
 
 # Which namespace sends each attack (attack-spoofed comes from the second attacker).
 attack_host() { case $1 in flood-spoofed) echo atk2 ;; *) echo atk ;; esac; }
@@ -282,8 +300,54 @@ run_attack() {
       nsexec atk timeout --signal=INT 150 nmap -n -Pn -p 22 --script ssh-brute \
         --script-args "userdb=$LAB_DIR/tools/users.txt,passdb=$LAB_DIR/tools/passwords.txt,brute.firstonly=true,unpwdb.timelimit=100s" \
         "$v4" ;;
+    # masscan-style: ports 1-1000 in random order at 100/s from one source port;
+    # the victim drops them (a filtered host), so nothing answers.
+    scan-udp-silent)
+      echo "table inet vlab_silent { chain input { type filter hook input priority -10; ip saddr $(addr4 atk) meta l4proto udp drop; }; }" \
+        | nsexec victim nft -f -
+      local rc=0
+      nsexec atk timeout 30 "$PYTHON" "$LAB_DIR/tools/udp-sweep.py" "$v4" 1 1000 100 || rc=$?
+      nsexec victim nft delete table inet vlab_silent
+      return $rc ;;
+    # 30 failed FTP logins in 60 s, one connection each (curl), against an FTP
+    # server started for the attack that refuses every password.
+    ftp-brute)
+      with_server ftpd 21 "$PYTHON" "$LAB_DIR/tools/ftpd.py" --port 21
+      local i=0 u p
+      while [ $i -lt 30 ]; do
+        u=$(sed -n "$((i % 4 + 1))p" "$LAB_DIR/tools/users.txt")
+        p=$(sed -n "$((i % 19 + 1))p" "$LAB_DIR/tools/passwords.txt")
+        # curl exits 67 (login denied): the expected answer.
+        nsexec atk curl -s --max-time 5 -o /dev/null "ftp://$u:$p@$v4/" || true
+        i=$((i + 1))
+        if [ $i -lt 30 ]; then sleep 1.5; fi
+      done
+      kill_pidfile "$VLAB_STATE/ftpd.pid" ;;
+    # Slow password guessing: 11 sessions in about 70 s, one wrong password each.
+    ssh-slow)
+      local i
+      for i in $(seq 1 11); do
+        nsexec atk sshpass -p "$(sed -n "${i}p" "$LAB_DIR/tools/passwords.txt")" ssh -F /dev/null \
+          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5 \
+          -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1 "$LAB_USER@$v4" true 2>/dev/null || true
+        if [ "$i" -lt 11 ]; then sleep 6; fi
+      done ;;
     *) die "unknown attack \"$name\" (lab.sh attacks lists them)" ;;
   esac
+}
+
+# Starts a server in the victim's namespace for one attack (pid in
+# $VLAB_STATE/NAME.pid) and waits until it listens on PORT/tcp.
+with_server() {
+  local name=$1 port=$2 i
+  shift 2
+  ip netns exec "$(ns victim)" setsid "$@" </dev/null >>"$VLAB_STATE/$name.log" 2>&1 &
+  echo $! >"$VLAB_STATE/$name.pid"
+  for i in $(seq 1 50); do
+    [ -n "$(nsexec victim ss -Hltn "sport = :$port")" ] && return 0
+    sleep 0.1
+  done
+  die "$name did not come up (see $VLAB_STATE/$name.log)"
 }
 
 # ---------------------------------------------------------------- recording --
@@ -305,6 +369,8 @@ main() {
     status) lab_status ;;
     exec) [ $# -ge 2 ] || die "usage: lab.sh exec HOST CMD..."; h=$1; shift; [ "$h" = sw ] || host_octet "$h" >/dev/null; nsexec "$h" "$@" ;;
     benign) run_benign "$@" ;;
+    generate) [ $# -ge 2 ] || die "usage: lab.sh generate STYLE SECONDS [SEED]"; run_style "$@" ;;
+    generators) "$PYTHON" "$LAB_DIR/tools/styles.py" list | cut -f1 ;;
     attack) [ $# -eq 1 ] || die "usage: lab.sh attack NAME"; run_attack "$1" ;;
     attacks) printf '%s\n' "${ATTACKS[@]}" ;;
     attack-host) attack_host "$1" ;;
@@ -312,7 +378,7 @@ main() {
     addr6) addr6 "$1" ;;
     mac) mac "$1" ;;
     capture) capture "$@" ;;
-    ""|-h|--help|help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    ""|-h|--help|help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command \"$cmd\" (lab.sh help)" ;;
   esac
 }

@@ -5,10 +5,18 @@
 #   record.sh train           lab/captures/train/benign-*.pcap
 #   record.sh eval            lab/captures/eval/*.pcap (benign-only runs and one per attack)
 #   record.sh NAME...         only these captures (benign-1, eval-benign-1, scan-syn, ...)
+#   record.sh styles DIR [STYLE...]    one capture per benign style (lab.sh generators):
+#                                      DIR/<style>.pcap, as long as styles.py lists for it
+#                                      (VLAB_STYLE_SECONDS overrides)
+#   record.sh attacks DIR [ATTACK...]  one capture per attack over benign background:
+#                                      DIR/<attack>.pcap (default: the attacks the ICMP
+#                                      rate limit matters for, and the three added with it)
 #
 # Each capture runs on a freshly built lab; labels.json in each folder is
 # regenerated from the pcaps afterwards. Environment: VLAB_OUT (default
-# lab/captures) writes elsewhere, e.g. for a dry run.
+# lab/captures) writes train and eval elsewhere, e.g. for a dry run;
+# VLAB_ICMP_RATELIMIT=lifted records with the victim's ICMP rate limit lifted
+# (how train/ and eval/ were recorded; default: the kernel's limit).
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -29,7 +37,7 @@ BG=
 cleanup() {
   [ -n "$BG" ] && kill -TERM "$BG" 2>/dev/null
   [ -n "$CAP" ] && kill -INT "$CAP" 2>/dev/null
-  rm -f "$OUT"/*/*.pcap.part
+  rm -f "$OUT"/*/*.pcap.part ${PART:+"$PART"}
   "$LAB" down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -37,7 +45,9 @@ trap 'exit 130' INT TERM
 
 # Children run in the background and are waited for, so that a signal reaches
 # this script at once and cleanup ends them.
+PART=
 start_capture() {
+  PART=$1
   ip netns exec "$VLAB-victim" tcpdump -i eth0 -s "${VLAB_SNAPLEN:-160}" -U -n -q -w "$1" 2>/dev/null &
   CAP=$!
   sleep 1
@@ -76,26 +86,50 @@ finish() {
 }
 
 record_attack() {
-  local name=$1 seed=$2 file=$OUT/eval/$1.pcap
+  local name=$1 seed=$2 dir=${3:-$OUT/eval}
+  local file=$dir/$name.pcap
   echo "== $file: attack $name, background seed $seed"
   "$LAB" up >/dev/null
-  mkdir -p "$OUT/eval"
+  mkdir -p "$dir"
   start_capture "$file.part"
   # The background runs longer than needed; it is cut once the capture ends.
   "$LAB" benign 400 "$seed" 2>/dev/null &
   BG=$!
   sleep "$PRE"
   local atk rc=0
-  "$LAB" attack "$name" >"$OUT/eval/.$name.log" 2>&1 &
+  "$LAB" attack "$name" >"$dir/.$name.log" 2>&1 &
   atk=$!
   wait "$atk" || rc=$?
-  [ $rc = 0 ] || echo "   (attack tool exited $rc; see $OUT/eval/.$name.log)"
+  [ $rc = 0 ] || echo "   (attack tool exited $rc; see $dir/.$name.log)"
   sleep "$POST"
   stop_capture
   stop_background
-  rm -f "$OUT/eval/.$name.log"
+  rm -f "$dir/.$name.log"
   finish "$file"
 }
+
+# One benign style on its own (lab.sh generate), no other traffic.
+record_style() {
+  local name=$1 seconds=$2 seed=$3 file=$4
+  echo "== $file: style $name, ${seconds}s, seed $seed"
+  "$LAB" up >/dev/null
+  mkdir -p "$(dirname "$file")"
+  start_capture "$file.part"
+  "$LAB" generate "$name" "$seconds" "$seed" &
+  BG=$!
+  wait "$BG" || echo "   (the style reported failures)"
+  BG=
+  stop_capture
+  finish "$file"
+}
+
+label() {
+  /usr/bin/python3 "$LAB_DIR/tools/labels.py" "$1" "$LAB" \
+    "Vigil lab captures ($2; victim ICMP rate limit: ${VLAB_ICMP_RATELIMIT:-default}): see lab/README.md for the format"
+}
+
+# Attacks whose capture depends on the victim's ICMP rate limit, and those added with the default limit.
+DEFAULT_ICMP_ATTACKS=(scan-udp scan-udp-silent ftp-brute ssh-slow)
 
 want() {
   [ ${#SELECTED[@]} -eq 0 ] && return 0
@@ -103,6 +137,40 @@ want() {
   for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done
   return 1
 }
+
+if [ "${1:-}" = styles ] || [ "${1:-}" = attacks ]; then
+  mode=$1
+  dir=${2:?"usage: record.sh $mode DIR [NAME...]"}
+  shift 2
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [ "$mode" = styles ]; then
+    # Seeds follow the style's place in the list, so re-recording one style
+    # alone gives it the same seed.
+    mapfile -t list < <(/usr/bin/python3 "$LAB_DIR/tools/styles.py" list)
+    i=0
+    for line in "${list[@]}"; do
+      IFS=$'\t' read -r n seconds _ <<<"$line"
+      i=$((i + 1))
+      if [ $# -gt 0 ]; then
+        case " $* " in *" $n "*) ;; *) continue ;; esac
+      fi
+      record_style "$n" "${VLAB_STYLE_SECONDS:-$seconds}" $((500 + i)) "$dir/$n.pcap"
+    done
+    label "$dir" "one benign style per capture"
+  else
+    names=("$@")
+    [ ${#names[@]} -gt 0 ] || names=("${DEFAULT_ICMP_ATTACKS[@]}")
+    i=0
+    for n in "${names[@]}"; do
+      i=$((i + 1))
+      record_attack "$n" $((600 + i)) "$dir"
+    done
+    label "$dir" "attacks over benign background"
+  fi
+  du -sh "$dir"
+  exit 0
+fi
 
 SELECTED=()
 DO_TRAIN=1

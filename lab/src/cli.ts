@@ -180,12 +180,14 @@ export const commands: Command[] = [
   labCommand("status", "show the lab's namespaces and services"),
   labCommand("exec", "run a command in a lab host's namespace", "usage: vigil lab exec HOST CMD... (HOST: victim c1 c2 c3 atk atk2 sw)"),
   labCommand("benign", "run the benign traffic generators", "usage: vigil lab benign SECONDS [SEED]"),
+  labCommand("generate", "run one benign style (a client kind against one server implementation)", "usage: vigil lab generate STYLE SECONDS [SEED] (vigil lab generators lists them)"),
+  labCommand("generators", "list the lab's benign styles"),
   labCommand("attack", "run one bounded attack from the attacker", "usage: vigil lab attack NAME (vigil lab attacks lists them)"),
   labCommand("attacks", "list the lab's attacks"),
   {
     name: "lab record",
-    summary: "re-record the labelled captures under lab/captures (training and evaluation sets)",
-    usage: "usage: vigil lab record [train|eval|NAME...]",
+    summary: "re-record the labelled captures under lab/captures, or one capture per benign style or attack into DIR",
+    usage: "usage: vigil lab record [train|eval|NAME...] | styles DIR [STYLE...] | attacks DIR [ATTACK...]",
     run: (args) => passthrough(RECORD_SCRIPT, args),
   },
 ];

@@ -22,9 +22,19 @@ function read(file: string, filter = "", max?: number): string[] {
 }
 
 const attackerMacs = [labMac("atk"), labMac("atk2")];
+// heldout: one capture per benign style; eval-default-icmp: attacks with the kernel's ICMP rate limit.
+const SETS = ["train", "eval", "heldout", "eval-default-icmp"];
+
+/** The benign styles (lab/tools/styles.py list): the held-out set has one capture of each. */
+function styles(): string[] {
+  return execFileSync("/usr/bin/python3", [join(LAB_DIR, "tools", "styles.py"), "list"], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split("\t")[0]!);
+}
 
 describe.skipIf(skipReason)(`the recorded captures${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
-  for (const set of ["train", "eval"]) {
+  for (const set of SETS) {
     describe(set, () => {
       const labels = loadLabels(join(CAPTURES, set));
 
@@ -36,6 +46,11 @@ describe.skipIf(skipReason)(`the recorded captures${skipReason ? ` (skipped: ${s
         if (set === "eval") {
           expect(labels.captures.some((c) => c.kind === "benign")).toBe(true);
           expect(labels.captures.some((c) => c.kind === "attack")).toBe(true);
+        }
+        if (set === "heldout") expect(labels.captures.map((c) => `${c.kind}:${c.file}`).sort()).toEqual(styles().map((s) => `benign:${s}.pcap`).sort());
+        if (set === "eval-default-icmp") {
+          expect(labels.captures.every((c) => c.kind === "attack")).toBe(true);
+          expect(labels.description).toMatch(/ICMP rate limit: default/);
         }
       });
 
@@ -81,12 +96,12 @@ describe.skipIf(skipReason)(`the recorded captures${skipReason ? ` (skipped: ${s
     });
   }
 
-  it("stays within the commit budget (30 MB for all captures)", () => {
+  it("stays within the commit budget (36 MB for all captures)", () => {
     let total = 0;
-    for (const set of ["train", "eval"]) {
+    for (const set of SETS) {
       for (const f of readdirSync(join(CAPTURES, set))) total += statSync(join(CAPTURES, set, f)).size;
     }
-    expect(total).toBeLessThan(30 << 20);
+    expect(total).toBeLessThan(36 << 20);
   });
 });
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes labels.json for a folder of lab captures, from the pcaps themselves.
 
-  labels.py DIR LAB_SH
+  labels.py DIR LAB_SH [DESCRIPTION]
 
 The capture's file name says what it holds: benign-N.pcap is benign only,
+<style>.pcap one benign style of styles.py (its description goes to "note"),
 <attack>.pcap holds that attack over benign background. The attack's packets
 are recognised by the attacking namespace's MAC address (fixed in lab.sh),
 which also holds for forged source addresses; the attack start is the capture
@@ -29,6 +30,9 @@ ATTACKS = {
     # Forged sources: blocking them would block random innocent addresses.
     "flood-spoofed": ("atk2", "hping3 -S -p 80 --rand-source -i u250 -c 8000", "detect"),
     "ssh-brute": ("atk", "nmap -p 22 --script ssh-brute (4 users x 20 passwords)", "block"),
+    "scan-udp-silent": ("atk", "udp-sweep.py: UDP ports 1-1000 at 100/s, dropped by the victim (no answer)", "block"),
+    "ftp-brute": ("atk", "curl ftp://USER:PASS@victim/: 30 failed logins in 60 s, one connection each", "block"),
+    "ssh-slow": ("atk", "sshpass ssh: 11 sessions in about 70 s, one wrong password each", "block"),
 }
 CLIENTS = ["c1", "c2", "c3"]
 
@@ -55,7 +59,15 @@ def is_link_local(a: str) -> bool:
     return a == "::" or a.lower().startswith("fe80:")
 
 
-def main(folder: str, lab_sh: str) -> None:
+def styles(lab_sh: str) -> dict[str, str]:
+    """The benign styles (lab.sh generators) and what each is."""
+    tools = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, os.path.join(tools, "styles.py"), "list"], check=True, capture_output=True, text=True).stdout
+    return {n: what for n, _, what in (line.split("\t", 2) for line in out.splitlines() if line)}
+
+
+def main(folder: str, lab_sh: str, description: str) -> None:
+    style_notes = styles(lab_sh)
     victim = [lab(lab_sh, "addr4", "victim"), lab(lab_sh, "addr6", "victim")]
     benign = [a for c in CLIENTS for a in (lab(lab_sh, "addr4", c), lab(lab_sh, "addr6", c))]
     macs = {h: lab(lab_sh, "mac", h) for h in ("atk", "atk2")}
@@ -65,12 +77,14 @@ def main(folder: str, lab_sh: str) -> None:
         rows = packets(os.path.join(folder, name))
         entry = {
             "file": name,
-            "kind": "benign" if stem.startswith("benign-") else "attack",
+            "kind": "benign" if stem.startswith("benign-") or stem in style_notes else "attack",
             "packets": len(rows),
             "first_ts": rows[0][0] if rows else None,
             "last_ts": rows[-1][0] if rows else None,
             "benign": [a for a in benign if any(r[2] == a for r in rows)],
         }
+        if stem in style_notes:
+            entry["note"] = f"benign style {stem}: {style_notes[stem]}"
         if entry["kind"] == "attack":
             if stem not in ATTACKS:
                 sys.exit(f"labels.py: {name}: no attack named {stem!r} (known: {', '.join(ATTACKS)})")
@@ -97,7 +111,7 @@ def main(folder: str, lab_sh: str) -> None:
         captures.append(entry)
     doc = {
         "version": 1,
-        "description": "Vigil lab captures: see lab/README.md for the format",
+        "description": description,
         "local": [f"{victim[0]}/32", f"{victim[1]}/128"],
         "captures": captures,
     }
@@ -108,6 +122,6 @@ def main(folder: str, lab_sh: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: labels.py DIR LAB_SH")
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: labels.py DIR LAB_SH [DESCRIPTION]")
+    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else "Vigil lab captures: see lab/README.md for the format")
