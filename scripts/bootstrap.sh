@@ -25,6 +25,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   # The package lists may be stale or absent on a fresh machine.
   $sudo apt-get update -qq >&2 || log "apt-get update failed; trying with the lists we have"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # The lab starts nginx inside its own namespaces; a package that enables it as the host's
+  # web server on :80 would be a side effect nobody asked for. Only what we just installed.
+  for svc in nginx; do
+    if [[ " ${missing[*]} " == *" $svc "* ]] && [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now "$svc" >&2 2>/dev/null && log "disabled the host's $svc service (the lab runs its own)"
+    fi
+  done
 fi
 
 cd "$root"
