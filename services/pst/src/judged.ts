@@ -191,11 +191,15 @@ export class JudgedConnection {
   }
 }
 
-/** A hash of an address (no allocation): the key of its window. */
+/**
+ * A hash of an address (no allocation): the key of its window. Signed, so that it is a small
+ * integer to V8 and the windows' Maps look it up without boxing it (an unsigned 32-bit value
+ * above 2^31 is a heap number: an allocation per lookup, and a slower hash).
+ */
 function addressHash(family: number, w: Uint32Array): number {
   let h = Math.imul(family ^ w[0], 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 15) ^ w[1], 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w[2], 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w[3], 0x9e3779b1);
-  return (h ^ (h >>> 15)) >>> 0;
+  return h ^ (h >>> 15);
 }
