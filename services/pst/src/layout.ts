@@ -26,8 +26,9 @@ export const U32_PACKETS = 9;
 export const F64_LAST_TS = 5;
 export const F64_NLL_SUM = 6;
 export const U32_NSYM = 14;
-/** Largest running average after minSymbols symbols (float32, as before the records). */
-export const F32_PEAK = 15;
+/** The first cache line holds the whole key, so a probe or a deletion's rehash reads only it. */
+export const U8_FAMILY = 60;
+export const U8_CLS = 61;
 /** The slot's links in its shard's open or closed list (see SlotLists), or the free list's. */
 export const I32_PREV = 16;
 export const I32_NEXT = 17;
@@ -36,7 +37,7 @@ export const U32_ACKS = 18;
 export const F64_FIRST_TS = 10;
 export const U16_STATE = 44;
 export const U16_SHARD = 45;
-export const U8_FAMILY = 92;
-export const U8_CLS = 93;
-/** The last RING_LEN symbols; while a connection has at most HEAD_LEN, also its head (see ConnTable.headOffset). */
+/** Largest running average after minSymbols symbols (float32, as before the records). */
+export const F32_PEAK = 23;
+/** The last RING_LEN symbols; while a connection has at most HEAD_LEN, also its head (see ConnRecords.headInto). */
 export const U16_RING = 48;
