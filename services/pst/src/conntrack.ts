@@ -292,7 +292,7 @@ export class ConnTable extends ConnRecords {
     }
     const cost = model.nll[node * PREDICT_SIZE + sym];
     // Until now the ring held the head too; it is about to overwrite the first symbol.
-    if (n === HEAD_LEN) this.head.set(ring.subarray(base, base + HEAD_LEN), slot * HEAD_LEN);
+    if (n === HEAD_LEN) for (let i = 0, h = slot * HEAD_LEN; i < HEAD_LEN; i++) this.head[h + i] = ring[base + i];
     if (this.traces) {
       if (n === 0) this.traces[slot] = [sym];
       else this.traces[slot].push(sym);
