@@ -141,6 +141,9 @@ const result = {
   connections: CONNECTIONS,
   segments: syn.segments,
   segments_per_s: Math.round(synRate),
+  // The synthetic run's CPU and wall seconds: under contention the CPU figure is the one to compare.
+  cpu_s: Math.round(syn.seconds * 1000) / 1000,
+  wall_s: Math.round(syn.wall * 1000) / 1000,
   wall_segments_per_s: Math.round(syn.segments / syn.wall),
   real_segments_per_s: realSeconds > 0 ? Math.round(realSegments / realSeconds) : null,
   real_captures: real,

@@ -5,13 +5,15 @@ import type { ModelSet } from "./model.js";
 import { Handshakes } from "./handshake.js";
 import { JudgedConnection } from "./judged.js";
 import { SlotLists } from "./lists.js";
-import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
+import { ConnRecords, keyHash, S_CLIENT_IS_A, S_REMOTE_IS_CLIENT } from "./records.js";
+import {
+  F32_PEAK, F64_FIRST_TS, F64_LAST_TS, F64_NLL_SUM, HEAD_LEN, I32_NEXT, REC_BYTES, REC_F64, REC_U16, REC_U32, REC_U8, RING_LEN, RING_MASK,
+  U16_RING, U16_SHARD, U16_STATE, U32_ACKS, U32_ADDR_A, U32_ADDR_B, U32_NSYM, U32_PACKETS, U32_PORTS, U8_CLS, U8_FAMILY,
+} from "./layout.js";
 
 export { HEAD_LEN, RING_LEN } from "./layout.js";
 
 // state bits
-const S_CLIENT_IS_A = 1;
-const S_REMOTE_IS_CLIENT = 2;
 const S_FIN_C = 4;
 const S_FIN_S = 8;
 const S_CLOSED = 16;
@@ -58,41 +60,29 @@ export interface ConnTableOptions {
   minSymbols: number;
 }
 
+function checkedCapacity(cap: number): number {
+  if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 26) throw new RangeError(`connection capacity ${cap} must be 1..${1 << 26}`);
+  return cap;
+}
+
+// The head is copied out of the ring when the ring is about to overwrite it (see addSymbol).
+if (HEAD_LEN > RING_LEN) throw new Error("layout: the ring must hold the whole head");
+
 /**
- * Connection state in typed arrays: an open-addressing hash table (linear
- * probing, backward-shift deletion) keyed by the canonical 5-tuple, and per
- * shard two doubly linked lists in one pair of index arrays: open connections
- * in least-recently-used order and closed ones in closing order. Time is
- * capture time, per shard, so judgements do not depend on how shards are
- * spread over instances.
+ * Connection state in one record per connection (see layout.ts): an open-addressing hash table
+ * (linear probing, backward-shift deletion) of slots keyed by the canonical 5-tuple, and per
+ * shard two doubly linked lists through the records: open connections in least-recently-used
+ * order and closed ones in closing order. Time is capture time, per shard, so judgements do not
+ * depend on how shards are spread over instances.
  */
-export class ConnTable {
+export class ConnTable extends ConnRecords {
   readonly capacity: number;
   private readonly mask: number;
   private readonly slots: Int32Array;
-  readonly hash: Uint32Array;
-  /** Addresses in four 32-bit words each (IPv4 in word 0); A is the lower (address, port) end. */
-  readonly addrA: Uint32Array;
-  readonly addrB: Uint32Array;
-  readonly ports: Uint32Array;
-  readonly family: Uint8Array;
-  /** State bits: the table's in the low byte, the handshake proof's above (see Handshakes). */
-  readonly state: Uint16Array;
-  readonly cls: Uint8Array;
-  readonly shard: Uint16Array;
-  readonly firstTs: Float64Array;
-  readonly lastTs: Float64Array;
-  readonly packets: Uint32Array;
-  readonly nsym: Uint32Array;
-  readonly nllSum: Float64Array;
-  /** Largest running average after minSymbols symbols: what the thresholds were calibrated on. */
-  readonly peak: Float32Array;
-  readonly head: Uint16Array;
-  readonly ring: Uint16Array;
   /** Per shard: open connections in least-recently-used order (list 2·shard), closed ones in closing order (2·shard + 1). */
   private readonly lists: SlotLists;
-  private readonly freeStack: Int32Array;
-  private freeTop: number;
+  /** Free slots, linked through their records' next field (a free slot is on no list). */
+  private freeHead: number;
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
@@ -119,34 +109,18 @@ export class ConnTable {
     public models: ModelSet,
     public sink: JudgementSink,
   ) {
+    super(checkedCapacity(opts.capacity));
     const cap = opts.capacity;
-    if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 26) throw new RangeError(`connection capacity ${cap} must be 1..${1 << 26}`);
     this.capacity = cap;
     let tsize = 1;
     while (tsize < cap * 2) tsize <<= 1;
     this.mask = tsize - 1;
     this.slots = new Int32Array(tsize).fill(-1);
-    this.hash = new Uint32Array(cap);
-    this.addrA = new Uint32Array(cap * 4);
-    this.addrB = new Uint32Array(cap * 4);
-    this.ports = new Uint32Array(cap);
-    this.family = new Uint8Array(cap);
-    this.state = new Uint16Array(cap);
-    this.cls = new Uint8Array(cap);
-    this.shard = new Uint16Array(cap);
-    this.firstTs = new Float64Array(cap);
-    this.lastTs = new Float64Array(cap);
-    this.packets = new Uint32Array(cap);
-    this.nsym = new Uint32Array(cap);
-    this.nllSum = new Float64Array(cap);
-    this.peak = new Float32Array(cap);
-    this.head = new Uint16Array(cap * HEAD_LEN);
-    this.ring = new Uint16Array(cap * RING_LEN);
-    this.lists = new SlotLists(opts.shardCount * 2, cap);
-    this.handshakes = new Handshakes(cap, this.state);
-    this.freeStack = new Int32Array(cap);
-    for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
-    this.freeTop = cap;
+    this.lists = new SlotLists(opts.shardCount * 2, this.i32);
+    this.handshakes = new Handshakes(cap, this.u16, { stateStride: REC_U16, stateOffset: U16_STATE, acks: this.u32, acksStride: REC_U32, acksOffset: U32_ACKS });
+    // Slot 0 is taken first, then 1, ...; a freed slot is reused first.
+    for (let i = 0; i < cap; i++) this.i32[i * REC_U32 + I32_NEXT] = i + 1 < cap ? i + 1 : -1;
+    this.freeHead = 0;
     this.clock = new Float64Array(opts.shardCount);
     this.lastSweep = new Float64Array(opts.shardCount);
     this.jumpTo = new Float64Array(opts.shardCount).fill(-Infinity);
@@ -159,9 +133,7 @@ export class ConnTable {
 
   /** Bytes of typed-array state per tracked connection, hash table included. */
   get bytesPerConnection(): number {
-    const perConn =
-      4 + 16 + 16 + 4 + 1 + 2 + 1 + 2 + 8 + 8 + 4 + 4 + 8 + 4 + HEAD_LEN * 2 + RING_LEN * 2 + 4 + 4 + 4 + Handshakes.bytesPerConnection;
-    return perConn + ((this.mask + 1) * 4) / this.capacity;
+    return REC_BYTES + HEAD_LEN * 2 + ((this.mask + 1) * 4) / this.capacity;
   }
 
   /**
@@ -189,26 +161,22 @@ export class ConnTable {
     const B = srcIsA ? kb : ka;
     const ports = srcIsA ? ((d.srcPort << 16) | d.dstPort) >>> 0 : ((d.dstPort << 16) | d.srcPort) >>> 0;
     const fam = d.family;
-    let h = Math.imul(ports ^ fam, 0x9e3779b1);
-    for (let w = 0; w < 4; w++) {
-      h = Math.imul(h ^ A[w], 0x85ebca6b);
-      h ^= h >>> 15;
-      h = Math.imul(h ^ B[w], 0xc2b2ae35);
-      h ^= h >>> 13;
-    }
-    h >>>= 0;
+    const h = keyHash(ports, fam, A, 0, B, 0);
     const flags = d.tcpFlags;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    const u8 = this.u8;
 
     let pos = h & this.mask;
     let slot = -1;
     for (;;) {
       const s = this.slots[pos];
       if (s < 0) break;
-      if (this.hash[s] === h && this.ports[s] === ports && this.family[s] === fam) {
-        const o = s * 4;
-        const aa = this.addrA;
-        const bb = this.addrB;
-        if (aa[o] === A[0] && aa[o + 1] === A[1] && aa[o + 2] === A[2] && aa[o + 3] === A[3] && bb[o] === B[0] && bb[o + 1] === B[1] && bb[o + 2] === B[2] && bb[o + 3] === B[3]) {
+      const r = s * REC_U32;
+      if (u32[r + U32_PORTS] === ports && u8[s * REC_U8 + U8_FAMILY] === fam) {
+        const a = r + U32_ADDR_A;
+        const o = r + U32_ADDR_B;
+        if (u32[a] === A[0] && u32[a + 1] === A[1] && u32[a + 2] === A[2] && u32[a + 3] === A[3] && u32[o] === B[0] && u32[o + 1] === B[1] && u32[o + 2] === B[2] && u32[o + 3] === B[3]) {
           slot = s;
           break;
         }
@@ -217,10 +185,10 @@ export class ConnTable {
     }
 
     const pureSyn = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
-    if (slot >= 0 && this.state[slot] & S_CLOSED) {
+    if (slot >= 0 && u16[slot * REC_U16 + U16_STATE] & S_CLOSED) {
       // A new SYN on a closed 5-tuple is a new connection (port reuse); anything else is a straggler.
       if (!pureSyn) {
-        this.packets[slot]++;
+        u32[slot * REC_U32 + U32_PACKETS]++;
         return;
       }
       this.free(slot);
@@ -229,23 +197,23 @@ export class ConnTable {
       while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
     }
     if (slot < 0) {
-      if (this.freeTop === 0) {
+      if (this.freeHead < 0) {
         this.evictOne(shard);
         // Eviction may have shifted entries; find the insertion point again.
         pos = h & this.mask;
         while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
       }
-      slot = this.freeStack[--this.freeTop];
+      slot = this.freeHead;
+      this.freeHead = this.lists.next(slot);
       this.slots[pos] = slot;
       this.size++;
       this.connectionsOpened++;
-      this.hash[slot] = h;
-      this.ports[slot] = ports;
-      this.family[slot] = fam;
-      const o = slot * 4;
+      const r = slot * REC_U32;
+      u32[r + U32_PORTS] = ports;
+      u8[slot * REC_U8 + U8_FAMILY] = fam;
       for (let w = 0; w < 4; w++) {
-        this.addrA[o + w] = A[w];
-        this.addrB[o + w] = B[w];
+        u32[r + U32_ADDR_A + w] = A[w];
+        u32[r + U32_ADDR_B + w] = B[w];
       }
       // Orientation: the SYN's sender is the client, the SYN-ACK's sender the server; otherwise the
       // well-known (or lower) port is the server's.
@@ -262,27 +230,28 @@ export class ConnTable {
       // Remote end: given by the capture when it knows; else whoever sent the first segment we saw.
       const remoteIsSrc = direction === DIR_INGRESS ? true : direction === DIR_EGRESS ? false : true;
       if (remoteIsSrc === srcIsClient) st |= S_REMOTE_IS_CLIENT;
-      this.state[slot] = st;
+      u16[slot * REC_U16 + U16_STATE] = st;
       const serverPort = srcIsClient ? d.dstPort : d.srcPort;
-      this.cls[slot] = this.models.classMap.byPort[serverPort];
-      this.shard[slot] = shard;
-      this.firstTs[slot] = ts;
-      this.packets[slot] = 0;
-      this.nsym[slot] = 0;
-      this.nllSum[slot] = 0;
-      this.peak[slot] = 0;
+      u8[slot * REC_U8 + U8_CLS] = this.models.classMap.byPort[serverPort];
+      u16[slot * REC_U16 + U16_SHARD] = shard;
+      this.f64[slot * REC_F64 + F64_FIRST_TS] = ts;
+      u32[r + U32_PACKETS] = 0;
+      u32[r + U32_NSYM] = 0;
+      this.f64[slot * REC_F64 + F64_NLL_SUM] = 0;
+      this.f32[r + F32_PEAK] = 0;
       this.lists.pushTail(shard * 2, slot);
     } else {
       // The shard the connection was first seen on owns it (a frame of it on another shard is a capture bug or a fuzzer).
-      this.lists.moveToTail(this.shard[slot] * 2, slot);
+      this.lists.moveToTail(u16[slot * REC_U16 + U16_SHARD] * 2, slot);
     }
-    this.lastTs[slot] = ts;
-    this.packets[slot]++;
+    this.f64[slot * REC_F64 + F64_LAST_TS] = ts;
+    u32[slot * REC_U32 + U32_PACKETS]++;
 
-    const st = this.state[slot];
+    const si = slot * REC_U16 + U16_STATE;
+    const st = u16[si];
     const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
-    if (!fromClient) this.state[slot] = st | S_SERVER_SPOKE;
-    else if (st & S_SERVER_SPOKE && flags & TCP_ACK) this.state[slot] = st | S_ESTABLISHED;
+    if (!fromClient) u16[si] = st | S_SERVER_SPOKE;
+    else if (st & S_SERVER_SPOKE && flags & TCP_ACK) u16[si] = st | S_ESTABLISHED;
     const remoteIsClient = (st & S_REMOTE_IS_CLIENT) !== 0;
     if (fromClient === remoteIsClient) this.handshakes.remote(slot, flags, d.tcpAck, remoteIsClient);
     else this.handshakes.local(slot, flags, d.tcpSeq, d.payloadLen);
@@ -294,19 +263,21 @@ export class ConnTable {
       return;
     }
     if (flags & TCP_FIN) {
-      const fin = this.state[slot] | (fromClient ? S_FIN_C : S_FIN_S);
-      this.state[slot] = fin;
+      const fin = u16[si] | (fromClient ? S_FIN_C : S_FIN_S);
+      u16[si] = fin;
       if ((fin & (S_FIN_C | S_FIN_S)) === (S_FIN_C | S_FIN_S)) this.end(slot, EndReason.Fin);
     }
   }
 
   private addSymbol(slot: number, sym: number): void {
-    const n = this.nsym[slot];
-    const pst = this.models.byClass[this.cls[slot]];
+    const u32 = this.u32;
+    const r = slot * REC_U32;
+    const n = u32[r + U32_NSYM];
+    const pst = this.models.byClass[this.u8[slot * REC_U8 + U8_CLS]];
     const model = pst.compiled;
     const child = model.child;
-    const base = slot * RING_LEN;
-    const ring = this.ring;
+    const base = slot * REC_U16 + U16_RING;
+    const ring = this.u16;
     let node = 0;
     for (let dd = 1; dd <= model.maxDepth; dd++) {
       const j = n - dd;
@@ -320,20 +291,23 @@ export class ConnTable {
       if (c === SYM_BOS) break;
     }
     const cost = model.nll[node * PREDICT_SIZE + sym];
-    if (n < HEAD_LEN) this.head[slot * HEAD_LEN + n] = sym;
+    // Until now the ring held the head too; it is about to overwrite the first symbol.
+    if (n === HEAD_LEN) for (let i = 0, h = slot * HEAD_LEN; i < HEAD_LEN; i++) this.head[h + i] = ring[base + i];
     if (this.traces) {
       if (n === 0) this.traces[slot] = [sym];
       else this.traces[slot].push(sym);
     }
     ring[base + (n & RING_MASK)] = sym;
-    const total = this.nllSum[slot] + cost;
-    this.nllSum[slot] = total;
-    this.nsym[slot] = n + 1;
+    const f64 = this.f64;
+    const total = f64[slot * REC_F64 + F64_NLL_SUM] + cost;
+    f64[slot * REC_F64 + F64_NLL_SUM] = total;
+    u32[r + U32_NSYM] = n + 1;
     if (n + 1 >= this.opts.minSymbols && sym !== SYM_END) {
       const avg = total / (n + 1);
-      if (avg > this.peak[slot]) this.peak[slot] = avg;
-      if ((this.state[slot] & S_FLAGGED) === 0 && avg > pst.threshold.value) {
-        this.state[slot] |= S_FLAGGED;
+      if (avg > this.f32[r + F32_PEAK]) this.f32[r + F32_PEAK] = avg;
+      const si = slot * REC_U16 + U16_STATE;
+      if ((this.u16[si] & S_FLAGGED) === 0 && avg > pst.threshold.value) {
+        this.u16[si] |= S_FLAGGED;
         this.sink.onJudged(this.view.at(slot), LEVEL_ANOMALOUS, avg, EndReason.Flagged);
       }
     }
@@ -345,20 +319,22 @@ export class ConnTable {
    * far as we know: it is judged on what was seen, without END (censored, not ended).
    */
   private end(slot: number, reason: EndReason): void {
-    if (this.state[slot] & S_CLOSED) return;
-    const censored = (reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (this.state[slot] & S_ESTABLISHED) !== 0;
+    const si = slot * REC_U16 + U16_STATE;
+    const u16 = this.u16;
+    if (u16[si] & S_CLOSED) return;
+    const censored = (reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (u16[si] & S_ESTABLISHED) !== 0;
     if (!censored) this.addSymbol(slot, SYM_END);
-    const st = this.state[slot];
+    const st = u16[si];
     if ((st & S_FLAGGED) === 0) {
-      const final = this.nllSum[slot] / this.nsym[slot];
-      const score = Math.max(final, this.peak[slot]);
-      const th = this.models.byClass[this.cls[slot]].threshold;
+      const final = this.f64[slot * REC_F64 + F64_NLL_SUM] / this.u32[slot * REC_U32 + U32_NSYM];
+      const score = Math.max(final, this.f32[slot * REC_U32 + F32_PEAK]);
+      const th = this.models.byClass[this.u8[slot * REC_U8 + U8_CLS]].threshold;
       const level = score > th.value ? LEVEL_ANOMALOUS : score > th.suspicion ? LEVEL_SUSPICIOUS : LEVEL_NORMAL;
-      if (level === LEVEL_ANOMALOUS) this.state[slot] |= S_FLAGGED;
+      if (level === LEVEL_ANOMALOUS) u16[si] |= S_FLAGGED;
       this.sink.onJudged(this.view.at(slot), level, score, reason);
     }
-    this.state[slot] |= S_CLOSED;
-    const shard = this.shard[slot];
+    u16[si] |= S_CLOSED;
+    const shard = u16[slot * REC_U16 + U16_SHARD];
     this.lists.unlink(shard * 2, slot);
     this.lists.pushTail(shard * 2 + 1, slot);
   }
@@ -385,9 +361,9 @@ export class ConnTable {
     if (!force && now - this.lastSweep[shard] < 0.5) return;
     this.lastSweep[shard] = now;
     const closed = shard * 2 + 1;
-    for (let s = this.lists.head[closed]; s >= 0 && now - this.lastTs[s] > this.opts.linger; s = this.lists.head[closed]) this.free(s);
+    for (let s = this.lists.head[closed]; s >= 0 && now - this.lastTsOf(s) > this.opts.linger; s = this.lists.head[closed]) this.free(s);
     const open = shard * 2;
-    for (let s = this.lists.head[open]; s >= 0 && now - this.lastTs[s] > this.opts.idleTimeout; s = this.lists.head[open]) {
+    for (let s = this.lists.head[open]; s >= 0 && now - this.lastTsOf(s) > this.opts.idleTimeout; s = this.lists.head[open]) {
       this.end(s, EndReason.Idle);
       this.free(s);
     }
@@ -406,7 +382,7 @@ export class ConnTable {
   /** Connections (open and lingering) held for a shard. */
   shardSize(shard: number): number {
     let n = 0;
-    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.lists.head[list]; s >= 0; s = this.lists.next[s]) n++;
+    for (const list of [shard * 2, shard * 2 + 1]) for (let s = this.lists.head[list]; s >= 0; s = this.lists.next(s)) n++;
     return n;
   }
 
@@ -426,8 +402,8 @@ export class ConnTable {
       let best = Infinity;
       for (let l = 0; l < this.lists.head.length; l++) {
         const s = this.lists.head[l];
-        if (s >= 0 && this.lastTs[s] < best) {
-          best = this.lastTs[s];
+        if (s >= 0 && this.lastTsOf(s) < best) {
+          best = this.lastTsOf(s);
           victim = s;
         }
       }
@@ -439,51 +415,28 @@ export class ConnTable {
   }
 
   private free(slot: number): void {
-    const st = this.state[slot];
-    this.lists.unlink(this.shard[slot] * 2 + (st & S_CLOSED ? 1 : 0), slot);
+    const si = slot * REC_U16 + U16_STATE;
+    const st = this.u16[si];
+    this.lists.unlink(this.u16[slot * REC_U16 + U16_SHARD] * 2 + (st & S_CLOSED ? 1 : 0), slot);
     // Backward-shift deletion keeps probe sequences intact without tombstones.
     const mask = this.mask;
-    let i = this.hash[slot] & mask;
+    let i = this.slotHash(slot) & mask;
     while (this.slots[i] !== slot) i = (i + 1) & mask;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
       const s = this.slots[j];
       if (s < 0) break;
-      const k = this.hash[s] & mask;
+      const k = this.slotHash(s) & mask;
       if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
       this.slots[i] = s;
       i = j;
     }
     this.slots[i] = -1;
-    this.state[slot] = 0;
-    this.freeStack[this.freeTop++] = slot;
+    this.u16[si] = 0;
+    this.lists.setNext(slot, this.freeHead);
+    this.freeHead = slot;
     this.size--;
   }
 
-  // Accessors for judgement sinks (not the hot path).
-
-  isClientA(slot: number): boolean {
-    return (this.state[slot] & S_CLIENT_IS_A) !== 0;
-  }
-
-  remoteIsClient(slot: number): boolean {
-    return (this.state[slot] & S_REMOTE_IS_CLIENT) !== 0;
-  }
-
-  /** Port of the client or the server end. */
-  port(slot: number, client: boolean): number {
-    const aIsWanted = this.isClientA(slot) === client;
-    return aIsWanted ? this.ports[slot] >>> 16 : this.ports[slot] & 0xffff;
-  }
-
-  /** The client's then the server's address words, copied: evidence outlives the slot. */
-  endpointWords(slot: number): Uint32Array {
-    const o = slot * 4;
-    const [client, server] = this.isClientA(slot) ? [this.addrA, this.addrB] : [this.addrB, this.addrA];
-    const words = new Uint32Array(8);
-    words.set(client.subarray(o, o + 4), 0);
-    words.set(server.subarray(o, o + 4), 4);
-    return words;
-  }
 }

@@ -1,5 +1,5 @@
 import type { ConnTable } from "./conntrack.js";
-import { HEAD_LEN, RING_LEN, RING_MASK } from "./layout.js";
+import { HEAD_LEN, RING_LEN } from "./layout.js";
 import type { RawEvidence } from "./evidence.js";
 import { shapeOf, type Shape } from "./shape.js";
 
@@ -16,6 +16,8 @@ export class JudgedConnection {
   slot = -1;
   private readonly remote = new Uint32Array(4);
   private readonly local = new Uint32Array(4);
+  /** The head symbols, copied out of the table for each use. */
+  private readonly headBuf = new Uint16Array(HEAD_LEN);
   private loaded = -1;
   private remoteAddrHash = 0;
   private localAddrHash = 0;
@@ -31,16 +33,16 @@ export class JudgedConnection {
 
   /** The lane (a capture source on a shard, see Lanes) the connection was tracked in. */
   get lane(): number {
-    return this.table.shard[this.slot];
+    return this.table.shardOf(this.slot);
   }
 
   get family(): number {
-    return this.table.family[this.slot];
+    return this.table.familyOf(this.slot);
   }
 
   /** Service class index (into the model set's classes). */
   get serviceClass(): number {
-    return this.table.cls[this.slot];
+    return this.table.classOf(this.slot);
   }
 
   /** Whether the remote end opened the connection: what counts against a remote address is what it started. */
@@ -66,20 +68,20 @@ export class JudgedConnection {
   }
 
   get packets(): number {
-    return this.table.packets[this.slot];
+    return this.table.packetsOf(this.slot);
   }
 
   get firstTs(): number {
-    return this.table.firstTs[this.slot];
+    return this.table.firstTsOf(this.slot);
   }
 
   get lastTs(): number {
-    return this.table.lastTs[this.slot];
+    return this.table.lastTsOf(this.slot);
   }
 
   /** The shard's capture clock. */
   get now(): number {
-    return this.table.clock[this.table.shard[this.slot]];
+    return this.table.clock[this.table.shardOf(this.slot)];
   }
 
   /** The remote and the local end's address words (IPv4 in word 0); overwritten by the next judgement. */
@@ -106,22 +108,20 @@ export class JudgedConnection {
 
   /** The attack shape of the connection's first symbols. */
   get shape(): Shape {
-    const t = this.table;
-    return shapeOf(t.head, this.slot * HEAD_LEN, Math.min(HEAD_LEN, t.nsym[this.slot]));
+    const len = this.table.headInto(this.slot, this.headBuf);
+    return shapeOf(this.headBuf, 0, len);
   }
 
   /** A hash of the kept symbols, to tell distinct sequences apart without formatting them. */
   get hash(): number {
     const t = this.table;
     const slot = this.slot;
-    const n = t.nsym[slot];
+    const n = t.symbolCount(slot);
     let h = Math.imul(n, 0x9e3779b1);
-    const hl = Math.min(n, HEAD_LEN);
-    for (let i = 0; i < hl; i++) h = Math.imul(h ^ t.head[slot * HEAD_LEN + i], 0x85ebca6b) ^ (h >>> 13);
-    if (n > HEAD_LEN) {
-      const base = slot * RING_LEN;
-      for (let j = Math.max(HEAD_LEN, n - RING_LEN); j < n; j++) h = Math.imul(h ^ t.ring[base + (j & RING_MASK)], 0xc2b2ae35) ^ (h >>> 16);
-    }
+    const head = this.headBuf;
+    const hl = t.headInto(slot, head);
+    for (let i = 0; i < hl; i++) h = Math.imul(h ^ head[i], 0x85ebca6b) ^ (h >>> 13);
+    if (n > HEAD_LEN) for (let j = Math.max(HEAD_LEN, n - RING_LEN); j < n; j++) h = Math.imul(h ^ t.ringSymbol(slot, j), 0xc2b2ae35) ^ (h >>> 16);
     return h >>> 0;
   }
 
@@ -134,13 +134,14 @@ export class JudgedConnection {
   symbols(): { head: number[]; tail: number[] | null } {
     const t = this.table;
     const slot = this.slot;
-    const n = t.nsym[slot];
-    const head = Array.from(t.head.subarray(slot * HEAD_LEN, slot * HEAD_LEN + Math.min(n, HEAD_LEN)));
+    const n = t.symbolCount(slot);
+    const hl = t.headInto(slot, this.headBuf);
+    const head: number[] = [];
+    for (let i = 0; i < hl; i++) head.push(this.headBuf[i]);
     if (n <= HEAD_LEN) return { head, tail: null };
-    const base = slot * RING_LEN;
     const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
     const tail: number[] = [];
-    for (let j = n - tailLen; j < n; j++) tail.push(t.ring[base + (j & RING_MASK)]);
+    for (let j = n - tailLen; j < n; j++) tail.push(t.ringSymbol(slot, j));
     if (n <= HEAD_LEN + RING_LEN) return { head: head.concat(tail), tail: null };
     return { head, tail };
   }
@@ -149,17 +150,17 @@ export class JudgedConnection {
   evidence(score: number, serviceClass: string): RawEvidence {
     const t = this.table;
     const slot = this.slot;
-    const n = t.nsym[slot];
+    const n = t.symbolCount(slot);
     let head: Uint16Array;
     let tail: Uint16Array | null = null;
-    if (n <= HEAD_LEN) head = t.head.slice(slot * HEAD_LEN, slot * HEAD_LEN + n);
+    if (n <= HEAD_LEN) head = this.headBuf.slice(0, t.headInto(slot, this.headBuf));
     else {
       const kept = this.symbols();
       head = Uint16Array.from(kept.head);
       if (kept.tail) tail = Uint16Array.from(kept.tail);
     }
     return {
-      family: t.family[slot],
+      family: t.familyOf(slot),
       words: t.endpointWords(slot),
       clientPort: t.port(slot, true),
       serverPort: t.port(slot, false),
@@ -167,9 +168,9 @@ export class JudgedConnection {
       head,
       tail,
       score,
-      packets: t.packets[slot],
-      firstTs: t.firstTs[slot],
-      lastTs: t.lastTs[slot],
+      packets: t.packetsOf(slot),
+      firstTs: t.firstTsOf(slot),
+      lastTs: t.lastTsOf(slot),
       remoteIsClient: t.remoteIsClient(slot),
       verified: t.handshakes.verified(slot),
     };
@@ -181,25 +182,24 @@ export class JudgedConnection {
     const slot = this.slot;
     const remoteIsClient = t.remoteIsClient(slot);
     const aIsRemote = t.isClientA(slot) === remoteIsClient;
-    const r = aIsRemote ? t.addrA : t.addrB;
-    const l = aIsRemote ? t.addrB : t.addrA;
-    const o = slot * 4;
-    for (let i = 0; i < 4; i++) {
-      this.remote[i] = r[o + i];
-      this.local[i] = l[o + i];
-    }
-    const fam = t.family[slot];
+    t.copyAddress(slot, aIsRemote, this.remote);
+    t.copyAddress(slot, !aIsRemote, this.local);
+    const fam = t.familyOf(slot);
     this.remoteAddrHash = addressHash(fam, this.remote);
     this.localAddrHash = addressHash(fam, this.local);
     this.loaded = slot;
   }
 }
 
-/** A hash of an address (no allocation): the key of its window. */
+/**
+ * A hash of an address (no allocation): the key of its window. Signed, so that it is a small
+ * integer to V8 and the windows' Maps look it up without boxing it (an unsigned 32-bit value
+ * above 2^31 is a heap number: an allocation per lookup, and a slower hash).
+ */
 function addressHash(family: number, w: Uint32Array): number {
   let h = Math.imul(family ^ w[0], 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 15) ^ w[1], 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w[2], 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w[3], 0x9e3779b1);
-  return (h ^ (h >>> 15)) >>> 0;
+  return h ^ (h >>> 15);
 }

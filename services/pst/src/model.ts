@@ -111,9 +111,18 @@ export class PstModel {
     this.compiled = new CompiledPst(learnTree(counts, params), params);
   }
 
+  /** `pst/<name>@<version>`: kept while the version stays, since windows key their model tallies by it per judgement. */
   get id(): string {
-    return `pst/${this.name}@${this.version}`;
+    if (this.idVersion !== this.version) {
+      this.idText = `pst/${this.name}@${this.version}`;
+      this.idVersion = this.version;
+    }
+    return this.idText;
   }
+
+  private idText = "";
+  /** NaN: no id built yet (NaN equals no version). */
+  private idVersion = NaN;
 
   /** Adds sequences to the counts and rebuilds the tree; the new tree replaces the old one atomically. */
   learn(seqs: TrainingSequence[], weight: number, kind: "feedback" | "learned"): void {

@@ -44,12 +44,12 @@ export function sampleScore(pub: PstScorePublisher, t: ConnTable, slot: number, 
   const at = pub.reserve();
   if (at < 0) return;
   pub.fill(at, {
-    ts: t.lastTs[slot],
+    ts: t.lastTsOf(slot),
     score,
     threshold: model.threshold.value,
     model: model.id,
     serviceClass,
-    family: t.family[slot],
+    family: t.familyOf(slot),
     words: t.endpointWords(slot),
     serverPort: t.port(slot, false),
   });

@@ -73,7 +73,7 @@ export class PstService {
       {
         onVerdict: (v) => this.publishVerdict(v),
         onJudged: (j) => this.judged(j),
-        onScore: (t, slot, score, model) => sampleScore(this.scores, t, slot, score, model, this.modelSet.classMap.classes[t.cls[slot]].name),
+        onScore: (t, slot, score, model) => sampleScore(this.scores, t, slot, score, model, this.modelSet.classMap.classes[t.classOf(slot)].name),
       },
     );
     this.scores = createScorePublisher(opts.nc, opts.instance);

@@ -118,11 +118,12 @@ export function newWindow(key: number, family: number, words: Uint32Array, lane:
 
 /**
  * Windows keyed by address hash without building strings per connection:
- * the stored address words settle a collision, which moves the key forward.
+ * the stored address words settle a collision, which moves the key forward (as a signed 32-bit
+ * integer, like the hashes: see addressHash in judged.ts).
  * Map insertion order is opening order, hence closing order.
  */
 export function findWindow<T extends { family: number; words: Uint32Array }>(map: Map<number, T>, hash: number, family: number, words: Uint32Array): T | undefined {
-  for (let k = hash; ; k = (k + 1) >>> 0) {
+  for (let k = hash; ; k = (k + 1) | 0) {
     const w = map.get(k);
     if (!w) return undefined;
     const ws = w.words;
@@ -132,7 +133,7 @@ export function findWindow<T extends { family: number; words: Uint32Array }>(map
 
 export function freeKey(map: Map<number, unknown>, hash: number): number {
   let k = hash;
-  while (map.has(k)) k = (k + 1) >>> 0;
+  while (map.has(k)) k = (k + 1) | 0;
   return k;
 }
 
