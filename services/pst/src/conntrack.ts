@@ -44,6 +44,8 @@ export const LEVEL_ANOMALOUS = 2;
  */
 export interface JudgementSink {
   onJudged(c: JudgedConnection, level: number, score: number, reason: EndReason): void;
+  /** The end of a connection judged before it ended (its symbols are complete now). */
+  onEnded?(c: JudgedConnection, reason: EndReason): void;
 }
 
 export interface ConnTableOptions {
@@ -356,7 +358,7 @@ export class ConnTable {
       const level = score > th.value ? LEVEL_ANOMALOUS : score > th.suspicion ? LEVEL_SUSPICIOUS : LEVEL_NORMAL;
       if (level === LEVEL_ANOMALOUS) this.state[slot] |= S_FLAGGED;
       this.sink.onJudged(this.view.at(slot), level, score, reason);
-    }
+    } else this.sink.onEnded?.(this.view.at(slot), reason);
     this.state[slot] |= S_CLOSED;
     const shard = this.shard[slot];
     this.lists.unlink(shard * 2, slot);
