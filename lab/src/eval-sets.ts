@@ -50,12 +50,13 @@ export function setRow(set: EvalSet, ev: Evaluation | null): SetRow {
 /** The per-set table: one row per set, held-out sets marked. */
 export function formatSetTable(rows: SetRow[]): string {
   const table = [["set", "captures", "attackers blocked", "benign addresses blocked", "benign captures with a rule", "median s to block"]];
+  const name = (r: SetRow) => `${r.set}${r.heldOut && !/held.?out/i.test(r.set) ? " (held out)" : ""}`;
   for (const r of rows) {
     table.push(
       r.skipped
-        ? [`${r.set}${r.heldOut ? " (held out)" : ""}`, `skipped: ${r.skipped}`, "", "", "", ""]
+        ? [name(r), `skipped: ${r.skipped}`, "", "", "", ""]
         : [
-            `${r.set}${r.heldOut ? " (held out)" : ""}`,
+            name(r),
             `${r.captures}${r.failed ? ` (${r.failed} failed)` : ""}`,
             r.attackers ? `${r.attackers_blocked}/${r.attackers}` : "-",
             String(r.benign_addresses_blocked),
