@@ -77,7 +77,8 @@ const replayCommand: Command = {
     "  --json     one JSON object per line in capture-time order: verdicts, rules, then a summary\n" +
     "  --models   DIR/pst and DIR/som replace the packaged default models\n" +
     "  --local    the protected addresses; inferred when absent: per IP family, the address in at\n" +
-    "             least half of the packets (the host the capture was made on)\n" +
+    "             least half of the packets (the host the capture was made on); without one, the\n" +
+    "             private addresses that open conversations, else every address that opens one\n" +
     "  --speed    0 (default) as fast as possible, 1 recorded pace\n" +
     "  --nats     use this NATS server instead of a private one (JetStream needed by rules)\n" +
     "  --detectors  the detector groups to run (default pst,som)\n" +
