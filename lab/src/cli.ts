@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { EXIT, type Command } from "@vigil/lifecycle";
 import { evaluate, formatTable } from "./eval.js";
+import { formatSetTable, meetsGoal, setRow, type SetRow } from "./eval-sets.js";
+import { loadSets } from "./sets.js";
 import { LAB_SCRIPT, RECORD_SCRIPT } from "./lab.js";
 import { loadLabels } from "./labels.js";
 import type { Detector } from "./pipeline.js";
@@ -75,7 +77,8 @@ const replayCommand: Command = {
     "  --json     one JSON object per line in capture-time order: verdicts, rules, then a summary\n" +
     "  --models   DIR/pst and DIR/som replace the packaged default models\n" +
     "  --local    the protected addresses; inferred when absent: per IP family, the address in at\n" +
-    "             least half of the packets (the host the capture was made on)\n" +
+    "             least half of the packets (the host the capture was made on); without one, the\n" +
+    "             private addresses that open conversations, else every address that opens one\n" +
     "  --speed    0 (default) as fast as possible, 1 recorded pace\n" +
     "  --nats     use this NATS server instead of a private one (JetStream needed by rules)\n" +
     "  --detectors  the detector groups to run (default pst,som)\n" +
@@ -126,10 +129,15 @@ const evalCommand: Command = {
   name: "eval",
   summary: "replay every capture of a labelled set and report detection, false positives and time to detect",
   usage:
-    "usage: vigil eval DIR [--labels FILE] [--json] [--models DIR] [--only FILE[,FILE...]] [--detectors pst,som] [--timeout S]\n\n" +
+    "usage: vigil eval DIR [--labels FILE] [--json] [--models DIR] [--only FILE[,FILE...]] [--detectors pst,som] [--timeout S] [--jobs N]\n" +
+    "       vigil eval --sets FILE [--set NAME[,NAME...]] [--json] [--models DIR] [--detectors pst,som] [--timeout S] [--jobs N]\n\n" +
     "  DIR holds the captures and labels.json (see lab/README.md); --labels names another labels file\n" +
     "  whose captures are looked up in DIR. Prints a table, then the evaluation as one JSON line\n" +
-    "  (--json: only the JSON). Exit 1 when an attacker is missed or an innocent address is blocked.",
+    "  (--json: only the JSON). --sets: every set of a sets file (lab/captures/sets.json), one row\n" +
+    "  each (attackers blocked, benign addresses blocked, benign captures with a rule, median time\n" +
+    "  to block); a set whose captures are absent is reported as skipped. --jobs: captures replayed\n" +
+    "  at once, each through its own pipeline (default 1).\n" +
+    "  Exit 1 when an attacker is missed or an innocent address is blocked.",
   async run(args) {
     let parsed;
     try {
@@ -143,6 +151,9 @@ const evalCommand: Command = {
           timeout: { type: "string" },
           nats: { type: "string" },
           detectors: { type: "string" },
+          sets: { type: "string" },
+          set: { type: "string" },
+          jobs: { type: "string" },
         },
         allowPositionals: true,
       });
@@ -150,6 +161,32 @@ const evalCommand: Command = {
       return usageError("eval", (err as Error).message);
     }
     const { values, positionals } = parsed;
+    if (values.sets) {
+      if (positionals.length) return usageError("eval", "--sets takes no DIR");
+      try {
+        const rows: SetRow[] = [];
+        for (const set of loadSets(values.sets, csv(values.set))) {
+          if (set.missing) {
+            rows.push(setRow(set, null));
+            continue;
+          }
+          const ev = await evaluate(set.labels, {
+            modelsDir: values.models,
+            nats: csv(values.nats),
+            timeoutMs: (number("eval", "timeout", values.timeout) ?? 600) * 1000,
+            concurrency: number("eval", "jobs", values.jobs) ?? 1,
+            detectors: csv(values.detectors) as Detector[] | undefined,
+            onCapture: values.json ? undefined : (c) => process.stderr.write(`vigil eval: ${set.name}: ${c.file}: ${c.error ? `ERROR: ${c.error.split("\n")[0]}` : `${c.verdicts} verdicts, ${c.rules} rules`} (${c.wall_s} s)\n`),
+          });
+          rows.push(setRow(set, ev));
+        }
+        if (!values.json) process.stdout.write(formatSetTable(rows));
+        process.stdout.write(`${JSON.stringify({ sets: rows })}\n`);
+        return rows.every(meetsGoal) ? 0 : 1;
+      } catch (err) {
+        return fail("eval", err);
+      }
+    }
     if (positionals.length !== 1) return usageError("eval", "expected one DIR");
     try {
       const labels = loadLabels(values.labels ?? positionals[0]!);
@@ -159,6 +196,7 @@ const evalCommand: Command = {
         only: csv(values.only),
         nats: csv(values.nats),
         timeoutMs: (number("eval", "timeout", values.timeout) ?? 600) * 1000,
+        concurrency: number("eval", "jobs", values.jobs) ?? 1,
         detectors: csv(values.detectors) as Detector[] | undefined,
         onCapture: values.json ? undefined : (c) => process.stderr.write(`vigil eval: ${c.file}: ${c.error ? `ERROR: ${c.error.split("\n")[0]}` : `${c.verdicts} verdicts, ${c.rules} rules`} (${c.wall_s} s)\n`),
       });

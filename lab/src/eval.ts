@@ -121,28 +121,38 @@ export function summarize(captures: CaptureEvaluation[]): EvaluationSummary {
   };
 }
 
-/** Replays every capture of a labelled set, each through a fresh pipeline so captures do not influence each other. */
+/**
+ * Replays every capture of a labelled set, each through a fresh pipeline so
+ * captures do not influence each other; `concurrency` pipelines at once
+ * (default 1), results in the labels' order.
+ */
 export async function evaluate(
   labels: Labels,
-  opts: ReplayOptions & { only?: string[]; onCapture?: (c: CaptureEvaluation) => void } = {},
+  opts: ReplayOptions & { only?: string[]; concurrency?: number; onCapture?: (c: CaptureEvaluation) => void } = {},
 ): Promise<Evaluation> {
-  const out: CaptureEvaluation[] = [];
-  for (const label of labels.captures) {
-    if (opts.only?.length && !opts.only.includes(label.file)) continue;
-    let ev: CaptureEvaluation;
-    try {
-      const res = await replayCapture(join(labels.dir, label.file), { ...opts, local: label.local ?? labels.local });
-      ev = scoreCapture(label, res);
-    } catch (err) {
-      ev = {
-        ...scoreCapture(label, { lines: [], summary: { type: "summary", frames: 0, verdicts: 0, rules: 0, wall_s: 0 } }),
-        detected: false,
-        error: (err as Error).message,
-      };
+  const todo = labels.captures.filter((label) => !opts.only?.length || opts.only.includes(label.file));
+  const out: CaptureEvaluation[] = new Array(todo.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const i = next++;
+      const label = todo[i]!;
+      let ev: CaptureEvaluation;
+      try {
+        const res = await replayCapture(join(labels.dir, label.file), { ...opts, local: label.local ?? labels.local });
+        ev = scoreCapture(label, res);
+      } catch (err) {
+        ev = {
+          ...scoreCapture(label, { lines: [], summary: { type: "summary", frames: 0, verdicts: 0, rules: 0, wall_s: 0 } }),
+          detected: false,
+          error: (err as Error).message,
+        };
+      }
+      out[i] = ev;
+      opts.onCapture?.(ev);
     }
-    out.push(ev);
-    opts.onCapture?.(ev);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 1, todo.length)) }, worker));
   return { captures: out, summary: summarize(out) };
 }
 

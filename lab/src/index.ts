@@ -5,3 +5,5 @@ export * from "./local.js";
 export * from "./pipeline.js";
 export * from "./replay.js";
 export * from "./eval.js";
+export * from "./sets.js";
+export * from "./eval-sets.js";

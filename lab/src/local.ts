@@ -6,6 +6,13 @@ export interface LocalGuess {
   local: string[];
   /** Per family: the address chosen and the share of that family's packets it appears in. */
   evidence: { address: string; share: number; packets: number }[];
+  /**
+   * "dominant": one address is in at least minShare of the packets (a capture made on the host).
+   * "private": no such address (several local clients, a capture made on their gateway): the
+   * private (RFC 1918, ULA, link-local) addresses that opened conversations with public ones.
+   * "initiators": no private address either: the addresses that opened conversations.
+   */
+  method: "dominant" | "private" | "initiators" | "none";
 }
 
 /**
@@ -20,6 +27,9 @@ export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGue
   const counts = [new Map<string, number>(), new Map<string, number>()];
   const received = [new Map<string, number>(), new Map<string, number>()];
   const totals = [0, 0];
+  /** Per family: who opened conversations (sent a TCP SYN without ACK, or the first UDP/ICMP packet of a pair). */
+  const initiators = [new Map<string, number>(), new Map<string, number>()];
+  const pairsSeen = new Set<string>();
   const cur = new RecordCursor();
   for await (const records of readPcapRecords(file)) {
     cur.reset(records);
@@ -31,17 +41,28 @@ export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGue
       let fam: number;
       let src: string;
       let dst: string;
+      let proto: number;
+      let l4: number;
       if (version === 4 && cur.capLen >= 20) {
         fam = 0;
         src = formatAddress(cur.buf, o + 12, 4);
         dst = formatAddress(cur.buf, o + 16, 4);
+        proto = cur.buf[o + 9]!;
+        l4 = o + (cur.buf[o]! & 15) * 4;
       } else if (version === 6 && cur.capLen >= 40) {
         fam = 1;
         src = formatAddress(cur.buf, o + 8, 16);
         dst = formatAddress(cur.buf, o + 24, 16);
+        proto = cur.buf[o + 6]!;
+        l4 = o + 40;
       } else {
         continue;
       }
+      const tcpFlags = proto === 6 && l4 + 14 <= o + cur.capLen ? cur.buf[l4 + 13]! : -1;
+      const pair = src < dst ? `${src} ${dst}` : `${dst} ${src}`;
+      const opens = tcpFlags >= 0 ? (tcpFlags & 0x12) === 0x02 : !pairsSeen.has(pair);
+      pairsSeen.add(pair);
+      if (opens) initiators[fam]!.set(src, (initiators[fam]!.get(src) ?? 0) + 1);
       totals[fam]++;
       const m = counts[fam]!;
       m.set(src, (m.get(src) ?? 0) + 1);
@@ -50,7 +71,7 @@ export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGue
       r.set(dst, (r.get(dst) ?? 0) + 1);
     }
   }
-  const guess: LocalGuess = { local: [], evidence: [] };
+  const guess: LocalGuess = { local: [], evidence: [], method: "none" };
   for (const fam of [0, 1]) {
     let top = 0;
     for (const n of counts[fam]!.values()) top = Math.max(top, n);
@@ -77,7 +98,31 @@ export async function inferLocal(file: string, minShare = 0.5): Promise<LocalGue
       guess.evidence.push({ address: best, share, packets: total });
     }
   }
+  if (guess.local.length) return { ...guess, method: "dominant" };
+  // No host in half the packets: a capture of several clients (on their gateway, or merged). Their side is
+  // the private one; without private addresses, the side that opens the conversations.
+  for (const method of ["private", "initiators"] as const) {
+    for (const fam of [0, 1]) {
+      const opened = [...initiators[fam]!.keys()].filter((a) => !isMulticastOrUnspecified(a));
+      const picked = method === "private" ? opened.filter((a) => isPrivate(a) && [...counts[fam]!.keys()].some((b) => !isPrivate(b))) : opened;
+      for (const a of picked.sort()) {
+        guess.local.push(`${a}/${fam === 0 ? 32 : 128}`);
+        guess.evidence.push({ address: a, share: (counts[fam]!.get(a) ?? 0) / totals[fam]!, packets: totals[fam]! });
+      }
+    }
+    if (guess.local.length) return { ...guess, method };
+  }
   return guess;
+}
+
+/** RFC 1918, shared (RFC 6598), link-local, loopback; IPv6 ULA, link-local, loopback. */
+export function isPrivate(a: string): boolean {
+  if (a.includes(":")) {
+    const l = a.toLowerCase();
+    return l === "::1" || /^f[cd]/.test(l) || /^fe[89ab]/.test(l);
+  }
+  const [x, y] = a.split(".").map(Number) as [number, number];
+  return x === 10 || x === 127 || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168) || (x === 169 && y === 254) || (x === 100 && y >= 64 && y <= 127);
 }
 
 function isMulticastOrUnspecified(a: string): boolean {

@@ -135,7 +135,7 @@ export async function replayCapture(file: string, opts: ReplayOptions = {}): Pro
     const guess = await inferLocal(file);
     if (!guess.local.length) {
       throw new PipelineError(
-        `${file}: cannot infer the local addresses (no address is in half of the packets: a router or span-port capture?); name them with --local CIDR[,CIDR...]`,
+        `${file}: cannot infer the local addresses (no IP packet, or no address in half of the packets and none that opens a conversation); name them with --local CIDR[,CIDR...]`,
         "VIGIL_ERR_USAGE",
       );
     }

@@ -46,6 +46,8 @@ export const LEVEL_ANOMALOUS = 2;
  */
 export interface JudgementSink {
   onJudged(c: JudgedConnection, level: number, score: number, reason: EndReason): void;
+  /** The end of a connection judged before it ended (its symbols are complete now). */
+  onEnded?(c: JudgedConnection, reason: EndReason): void;
 }
 
 export interface ConnTableOptions {
@@ -332,7 +334,7 @@ export class ConnTable extends ConnRecords {
       const level = score > th.value ? LEVEL_ANOMALOUS : score > th.suspicion ? LEVEL_SUSPICIOUS : LEVEL_NORMAL;
       if (level === LEVEL_ANOMALOUS) u16[si] |= S_FLAGGED;
       this.sink.onJudged(this.view.at(slot), level, score, reason);
-    }
+    } else this.sink.onEnded?.(this.view.at(slot), reason);
     u16[si] |= S_CLOSED;
     const shard = u16[slot * REC_U16 + U16_SHARD];
     this.lists.unlink(shard * 2, slot);

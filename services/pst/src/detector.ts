@@ -1,6 +1,7 @@
 import { FRAME_F_DROPPED, IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor } from "@vigil/frames";
 import type { Verdict } from "@vigil/proto";
 import { ConnTable, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
+import { AUTH_PORTS, AuthSessions } from "./auth-sessions.js";
 import type { RawEvidence } from "./evidence.js";
 import type { JudgedConnection } from "./judged.js";
 import type { ModelSet, PstModel } from "./model.js";
@@ -116,6 +117,8 @@ export class Detector implements JudgementSink {
   /** Per shard, one lane per capture source: connections, clock and windows are per lane. */
   private readonly lanes: Lanes;
   private pendingEvidence: RawEvidence | null = null;
+  /** Short sessions to login services, per source: guessing too slow or too ordinary for the windows. */
+  private readonly auth = new AuthSessions();
   judgedAnomalous = 0;
   judgedNormal = 0;
   windowsRefused = 0;
@@ -243,6 +246,7 @@ export class Detector implements JudgementSink {
       });
     }
     const lane = c.lane;
+    if (reason !== EndReason.Flagged) this.noteLogin(c, reason, score, model?.name ?? "");
     // Only what the remote end started counts against it: a local client's odd outbound
     // connection, or unsolicited SYN-ACKs reflected from a forged source, go to the local window.
     const remoteIsClient = c.remoteIsClient;
@@ -339,6 +343,21 @@ export class Detector implements JudgementSink {
         w.updates++;
         this.emit(w, false, 1, tier);
       }
+    }
+  }
+
+  /** A connection flagged on its first symbols has ended: whether it was a short login session shows only now. */
+  onEnded(c: JudgedConnection, reason: EndReason): void {
+    this.noteLogin(c, reason, 0, this.models.byClass[c.serviceClass]?.name ?? "");
+  }
+
+  private noteLogin(c: JudgedConnection, reason: EndReason, score: number, modelName: string): void {
+    if (!c.remoteIsClient || !AUTH_PORTS.has(c.localPort)) return;
+    const origin = { detector: this.opts.detector, instance: this.opts.instance, sourceId: this.lanes.sourceOf(c.lane) };
+    const v = this.auth.note(c, reason === EndReason.Fin || reason === EndReason.Rst, score, modelName, origin);
+    if (v) {
+      this.verdicts++;
+      this.hooks.onVerdict?.(v);
     }
   }
 

@@ -1,13 +1,15 @@
 import { Verdict } from "@vigil/proto";
 import type { DetectorPolicy, RulesConfig } from "./config.js";
 import type { Allowlist } from "./allowlist.js";
+import { judgeEvidence } from "./attack-evidence.js";
 
 /**
  * "table-full": a block the policy wanted, refused because the automatic rules reached rules.maxAutomaticRules.
  * "seen-while-blocked": the evidence was captured while the source was blocked (packets the firewall dropped): no renewal.
  * "replay-simulated": the verdict came from a replayed capture on an enforcing service (rules.enforceReplays off): recorded, never blocked.
+ * "unspecific": the verdict's evidence shows unusual traffic, not an attack's shape (attack-evidence.ts): recorded, never blocked.
  */
-export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate" | "table-full" | "seen-while-blocked" | "replay-simulated";
+export type Outcome = "blocked" | "allowlisted" | "below-threshold" | "capped" | "aggregate" | "table-full" | "seen-while-blocked" | "replay-simulated" | "unspecific";
 
 export interface Decision {
   outcome: Outcome;
@@ -107,7 +109,7 @@ export interface DecideContext {
 
 /**
  * Turns verdicts into decisions. Order: aggregate -> allowlist -> detector
- * thresholds -> combined weight -> anti-spoofing budget -> TTL.
+ * thresholds -> attack evidence -> combined weight -> anti-spoofing budget -> TTL.
  */
 export class Policy {
   /**
@@ -173,6 +175,9 @@ export class Policy {
     if (v.score < minScore) return { ...base, reason: `score ${fmt(v.score)} < ${fmt(minScore)}` };
     if (v.connections < p.minConnections) return { ...base, reason: `connections ${v.connections} < ${p.minConnections}` };
     if (v.packets < p.minPackets) return { ...base, reason: `packets ${v.packets} < ${p.minPackets}` };
+    // Unusual is not hostile: only evidence of what attacks do counts, towards a block and towards agreement.
+    const evidence = judgeEvidence(v);
+    if (evidence && !evidence.specific) return { ...base, outcome: "unspecific", reason: `${v.detector} score ${fmt(v.score)}, but ${evidence.why}` };
 
     const verified = completedHandshakes(v);
     const flags = this.remember(v, p.weight, verified >= this.cfg.verifiedMinConnections);

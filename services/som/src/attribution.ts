@@ -37,6 +37,8 @@ export interface SourceShareInfo {
   share: number;
   packets: number;
   ports: number;
+  /** Of ports, those the source probed (opened): what a scan sends, not a server's answers. */
+  probes: number;
   halfOpen: number;
   fragments: number;
 }
@@ -155,6 +157,7 @@ export function attribute(w: WindowStats, deviation: ArrayLike<number>, opts: At
       share,
       packets: w.sentPackets[i],
       ports: w.sentPairs[i],
+      probes: w.sentProbes[i],
       halfOpen: w.halfOpen[i],
       fragments: w.sentFragments[i],
     });

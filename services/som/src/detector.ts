@@ -4,6 +4,7 @@ import { Verdict } from "@vigil/proto";
 import { attribute, DEFAULT_ATTRIBUTION, type Attribution, type AttributionOptions } from "./attribution.js";
 import { F_AVG_SIZE, FEATURE_COUNT, FEATURE_NAMES, WindowStats } from "./features.js";
 import type { SomModel } from "./model.js";
+import { ProbeTracker } from "./probes.js";
 import { Windower, type ClosedBy } from "./windower.js";
 
 export interface DetectorSettings {
@@ -54,6 +55,8 @@ export interface PipelineOptions {
 }
 
 const pos2 = (v: number) => (v > 0 ? v * v : 0);
+/** Probes a window verdict names that show its source's scan already: no separate scan verdict within the merge period. */
+const SHOWN_PROBES = 20;
 
 function verdictId(sourceId: string, key: string, firstTs: number): string {
   return "som-" + createHash("sha256").update(`som\0${sourceId}\0${key}\0${firstTs.toFixed(6)}`).digest("hex").slice(0, 24);
@@ -74,6 +77,9 @@ export class WindowPipeline {
   private readonly deviation = new Float64Array(FEATURE_COUNT);
   /** Culprit key -> capture second its current merge period started. */
   private readonly periods = new Map<string, number>();
+  private readonly probes = new ProbeTracker();
+  /** Source -> capture second of its last window verdict that named many probes (the scan shown already). */
+  private readonly probesShown = new Map<string, number>();
   windows = 0;
   verdicts = 0;
 
@@ -142,7 +148,48 @@ export class WindowPipeline {
       judged.attribution = attribute(w, dev, this.settings.attribution);
       this.report(judged, judged.attribution);
     }
+    // A window people marked as a false alarm (forgiven) is no scan either.
+    if (!forgiven) this.scans(judged);
     this.opts.hooks.onWindow?.(judged);
+  }
+
+  /** Sources whose probes, window after window, add up to a scan: a verdict of their own (see probes.ts). */
+  private scans(j: JudgedWindow): void {
+    const w = this.stats;
+    const min = this.probes.opts.minPerWindow;
+    for (let i = 0; i < w.addrCount; i++) {
+      if (w.sentProbes[i] < min || w.isLocalIndex(i)) continue;
+      const address = w.address(i);
+      const scan = this.probes.note(address, w.sentProbes[i], j.start);
+      if (!scan) continue;
+      const shown = this.probesShown.get(address);
+      if (shown !== undefined && j.start - shown <= this.settings.mergePeriodS) continue;
+      this.verdicts++;
+      const features = FEATURE_NAMES.map((name, k) => ({ name, value: round(j.raw[k]), deviation: 0 }));
+      const sources = [{ address, share: 1, packets: w.sentPackets[i], ports: scan.probes, halfOpen: w.halfOpen[i], fragments: w.sentFragments[i] }];
+      this.opts.hooks.onVerdict(
+        Verdict.fromPartial({
+          id: verdictId(this.opts.sourceId, `scan:${address}`, scan.since),
+          detector: "som",
+          instance: this.opts.instance,
+          sourceId: this.opts.sourceId,
+          address,
+          aggregate: false,
+          localAddress: w.localIndex >= 0 ? w.address(w.localIndex) : "",
+          protocol: w.udp >= 0.8 * w.packets ? IPPROTO_UDP : 0,
+          score: scan.probes,
+          threshold: this.probes.opts.minProbes,
+          model: "som/probes@1",
+          label: "port-scan",
+          packets: w.sentPackets[i],
+          connections: w.halfOpen[i],
+          firstTs: scan.since,
+          lastTs: w.lastTs / 1000,
+          summary: `port-scan: ${address} probed ${scan.probes} ports or hosts in ${scan.windows} windows since ${new Date(scan.since * 1000).toISOString()} (at least ${min} a window, ${this.probes.opts.minProbes} within ${this.probes.opts.horizonS} s)`,
+          som: { features, deviations: [], sources, bmu: j.bmu, quantizationError: round(j.quantizationError), windowStart: j.start, windowEnd: j.end, windowPackets: w.packets },
+        }),
+      );
+    }
   }
 
   private report(j: JudgedWindow, a: Attribution): void {
@@ -161,7 +208,8 @@ export class WindowPipeline {
       address: s.address,
       share: round(s.share),
       packets: s.packets,
-      ports: s.ports,
+      // Ports or hosts the source opened: what a scan sends (a server's answers to our ports are not probes).
+      ports: s.probes,
       halfOpen: s.halfOpen,
       fragments: s.fragments,
     }));
@@ -205,7 +253,11 @@ export class WindowPipeline {
         }),
       );
     };
-    for (const s of a.dominant)
+    for (const s of a.dominant) {
+      if (s.probes >= SHOWN_PROBES) {
+        if (this.probesShown.size >= 10_000) this.probesShown.delete(this.probesShown.keys().next().value as string);
+        this.probesShown.set(s.address, firstTs);
+      }
       emit(
         `src:${s.address}`,
         {
@@ -217,6 +269,7 @@ export class WindowPipeline {
         },
         "attributed",
       );
+    }
     if (a.aggregate) {
       let packets = 0;
       for (let i = 0; i < w.addrCount; i++) if (i !== a.localIndex) packets += w.sentPackets[i];

@@ -92,6 +92,8 @@ export class WindowStats {
   readonly sentBytes: Float64Array;
   /** Distinct (destination address, destination port) pairs this address sent to: ports touched (an echo request touches the echo "port"). */
   readonly sentPairs: Uint32Array;
+  /** Of sentPairs, those a probe (TCP SYN, UDP not from a lower port, echo request) opened, not our own: ports or hosts probed. */
+  readonly sentProbes: Uint32Array;
   /** Distinct unicast addresses this address sent probes to (TCP SYN, UDP not from a lower port, ICMP echo requests). */
   readonly sentHosts: Uint32Array;
   /** ICMP destination-unreachable messages addressed to this address (not counted when it is local). */
@@ -179,6 +181,7 @@ export class WindowStats {
     this.sentBytes = new Float64Array(dense);
     this.sentPairs = new Uint32Array(dense);
     this.sentHosts = new Uint32Array(dense);
+    this.sentProbes = new Uint32Array(dense);
     this.recvUnreachables = new Uint32Array(dense);
     this.halfOpen = new Uint32Array(dense);
     this.sentFragments = new Uint32Array(dense);
@@ -270,6 +273,7 @@ export class WindowStats {
       if (type === (v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST)) {
         if (this.touchPair(src, dst, ECHO_KEY)) {
           this.sentPairs[src]++;
+          if (direction !== DIR_EGRESS) this.sentProbes[src]++;
           this.recvPairs[dst]++;
         }
         this.touchHost(src, dst, buf, d.dstOff, d.addrLen);
@@ -289,14 +293,15 @@ export class WindowStats {
       this.portsUsed[this.distinctPorts++] = dport;
     }
     this.portPackets[dport]++;
+    // A UDP datagram from a lower port to a higher one is a service answering a client (DNS, NTP, QUIC
+    // from a server talking to many clients of a protected network), not a probe.
+    const probe = proto === IPPROTO_UDP ? d.srcPort >= dport : (d.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
     if (this.touchPair(src, dst, dport)) {
       this.sentPairs[src]++;
       this.recvPairs[dst]++;
+      if (probe && direction !== DIR_EGRESS) this.sentProbes[src]++;
     }
-    // A UDP datagram from a lower port to a higher one is a service answering a client (DNS, NTP, QUIC
-    // from a server talking to many clients of a protected network), not a probe.
-    if (proto === IPPROTO_UDP ? d.srcPort >= dport : (d.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN)
-      this.touchHost(src, dst, buf, d.dstOff, d.addrLen);
+    if (probe) this.touchHost(src, dst, buf, d.dstOff, d.addrLen);
     if (proto === IPPROTO_TCP) this.tcpFlow(src, d.srcPort, dst, dport, d.tcpFlags, d.payloadLen);
   }
 
@@ -479,6 +484,7 @@ export class WindowStats {
       this.sentBytes[i] = 0;
       this.sentPairs[i] = 0;
       this.sentHosts[i] = 0;
+      this.sentProbes[i] = 0;
       this.recvUnreachables[i] = 0;
       this.halfOpen[i] = 0;
       this.sentFragments[i] = 0;
