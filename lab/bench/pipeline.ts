@@ -7,7 +7,8 @@
 //           pipeline (capture → NATS → pst + som → rules dry-run);
 //   scale   1M active rules in the rules service (rules-scale.ts);
 //   live    AF_PACKET capture under a flood at rising rates (live-part.ts).
-// VIGIL_BENCH_FRAMES sets the replay captures' size (the CI test uses a small
+// VIGIL_BENCH_RULES sets the scale part's rule count (VIGIL_BENCH_SCALE_NFT=0
+// leaves out its nftables half). VIGIL_BENCH_FRAMES sets the replay captures' size (the CI test uses a small
 // one), VIGIL_BENCH_DIR where they are written, VIGIL_BENCH_RUNS the tcpdump
 // runs (best kept), VIGIL_BENCH_CPU_PROF=DIR a V8 CPU profile per service.
 import { existsSync, readFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 import { StorageType } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import { Rule, Verdict } from "@vigil/proto";
@@ -112,11 +112,9 @@ export class RuleStore {
   async loadAll(quarantine: (key: string, problem: string) => void = () => undefined): Promise<{ rules: StoredRule[]; offences: Map<string, Offence> }> {
     const rules: StoredRule[] = [];
     const offences = new Map<string, Offence>();
-    const keys: string[] = [];
-    for await (const k of await this.store.keys()) keys.push(k);
-    for (const k of keys) {
-      const e = await this.store.get(k);
-      if (!e || e.operation !== "PUT" || e.value.length === 0) continue;
+    for await (const e of this.latest()) {
+      if (e.operation !== "PUT" || e.value.length === 0) continue;
+      const k = e.key;
       try {
         if (e.value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
         if (k.startsWith("rule.")) rules.push(checkStoredRule(k, JSON.parse(e.string())));
@@ -126,6 +124,26 @@ export class RuleStore {
       }
     }
     return { rules, offences };
+  }
+
+  /**
+   * The last value of every key, streamed by one watcher (an ordered push
+   * consumer): one request per key (keys(), then get() each) took about
+   * 100 s for a million rules. Ends after the values present when it started;
+   * the last of them is the one the consumer reports nothing pending after.
+   */
+  private async *latest(): AsyncGenerator<KvEntry> {
+    const status = await this.store.status();
+    if (status.values === 0) return;
+    const watch = await this.store.watch({ include: KvWatchInclude.LastValue });
+    try {
+      for await (const e of watch) {
+        yield e;
+        if (e.delta === 0) break;
+      }
+    } finally {
+      watch.stop();
+    }
   }
 
   saveRule(s: StoredRule, fresh = false): void {
