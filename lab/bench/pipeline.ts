@@ -6,7 +6,8 @@
 //           eval captures repeated to as many frames, each through a fresh
 //           pipeline (capture → NATS → pst + som → rules dry-run);
 //   scale   1M active rules in the rules service (rules-scale.ts);
-//   live    AF_PACKET capture under a flood at rising rates (live-part.ts).
+//   live    AF_PACKET capture under a flood at rising rates (live-part.ts;
+//           VIGIL_BENCH_RATES, VIGIL_BENCH_LIVE_S seconds per rate).
 // VIGIL_BENCH_RULES sets the scale part's rule count (VIGIL_BENCH_SCALE_NFT=0
 // leaves out its nftables half). VIGIL_BENCH_FRAMES sets the replay captures' size (the CI test uses a small
 // one), VIGIL_BENCH_DIR where they are written, VIGIL_BENCH_RUNS the tcpdump
@@ -21,7 +22,7 @@ import { replayFigures, tcpdumpSeconds, type ReplayFigures } from "./replay-part
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FRAMES = Number(process.env.VIGIL_BENCH_FRAMES ?? 1_000_000);
-const PARTS = (process.env.VIGIL_BENCH_PARTS ?? "replay").split(",").map((s) => s.trim());
+const PARTS = (process.env.VIGIL_BENCH_PARTS ?? "replay,scale,live").split(",").map((s) => s.trim());
 const TCPDUMP_RUNS = Number(process.env.VIGIL_BENCH_RUNS ?? 3);
 /** Where the generated captures go (kept for later runs); default the temporary directory. */
 const DIR = process.env.VIGIL_BENCH_DIR ?? tmpdir();
