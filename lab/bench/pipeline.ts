@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// npm run bench:pipeline: the whole chain's throughput (docs/benchmarks.md,
-// "Pipeline"). Prints one JSON object as its last line. Parts, chosen with
+// npm run bench:pipeline: the whole chain's throughput (lab/README.md,
+// "Pipeline throughput"). Prints one JSON object as its last line. Parts, chosen with
 // VIGIL_BENCH_PARTS (default replay,scale,live):
 //   replay  the 1M-frame capture bench:capture writes and a mix of the lab's
 //           eval captures repeated to as many frames, each through a fresh
@@ -43,7 +43,9 @@ async function replayPart(): Promise<Record<string, unknown>> {
     { name: "lab-mix", file: mixedFile, local: mixed.local, frames: mixed.frames },
   ];
   const results: ReplayFigures[] = [];
-  for (const c of captures) {
+  // VIGIL_BENCH_CAPTURES=synthetic (or lab-mix): only that one, for profiling.
+  const only = process.env.VIGIL_BENCH_CAPTURES?.split(",");
+  for (const c of captures.filter((c) => !only || only.includes(c.name))) {
     const tcpdump = tcpdumpSeconds(c.file, TCPDUMP_RUNS);
     results.push(await replayFigures(c.name, c.file, c.local, tcpdump, c.frames));
   }
