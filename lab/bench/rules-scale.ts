@@ -165,15 +165,17 @@ export async function scalePart(): Promise<Record<string, unknown>> {
   try {
     const now = Math.floor(Date.now() / 1000);
     const rules = Array.from({ length: RULES }, (_, i) => detectorRule(i, now));
-    const fillS = await fill(nats.url, rules, now);
-    log(`${RULES} rules stored in ${fillS.toFixed(1)} s`);
-    const r = await restore(nats.url, dir);
-    log(`restore ${r.restore_s} s (${r.loaded} rules), RSS ${r.rss_mb} MB (peak ${r.hwm_mb} MB)`);
+    // VIGIL_BENCH_SCALE_STORE=0: the nftables half only.
+    const store = process.env.VIGIL_BENCH_SCALE_STORE !== "0";
+    const fillS = store ? await fill(nats.url, rules, now) : 0;
+    if (store) log(`${RULES} rules stored in ${fillS.toFixed(1)} s`);
+    const r = store ? await restore(nats.url, dir) : { restore_s: null, loaded: null, rss_mb: null, hwm_mb: null };
+    if (store) log(`restore ${r.restore_s} s (${r.loaded} rules), RSS ${r.rss_mb} MB (peak ${r.hwm_mb} MB)`);
     // VIGIL_BENCH_SCALE_NFT=0: the store and the service only (no namespaces).
     const nft = process.env.VIGIL_BENCH_SCALE_NFT === "0" ? {} : await nftables(rules, dir);
     return {
       rules: RULES,
-      store_fill_s: r3(fillS),
+      store_fill_s: store ? r3(fillS) : null,
       rules_loaded: r.loaded,
       rules_restore_s: r.restore_s,
       rules_rss_mb: r.rss_mb,

@@ -280,8 +280,11 @@ export class NftablesEnforcer implements Enforcer {
 
   async reconcile(desired: Rule[]): Promise<ReconcileResult> {
     await this.start();
-    const nowMs = Date.now();
+    // The kernel reports each element's time left when the listing reaches it: a million take
+    // seconds, so a timeout is judged against the time left at both ends of the listing.
+    const listedFrom = Date.now();
     const { elems, ruleIds } = await this.actual();
+    const nowMs = Date.now();
     const want = new Map<string, Rule>();
     this.hosts.clear();
     this.general.clear();
@@ -311,9 +314,12 @@ export class NftablesEnforcer implements Enforcer {
     for (const [key, e] of elems) {
       const r = want.get(key);
       const addr = key.split("|")[1];
-      const wantS = r ? remainingMs(r, nowMs) / 1000 : 0;
       // A permanent rule has no timeout; a timed one is replaced when the kernel's clock drifts from ours by > 5 s.
-      const drift = r ? (r.expiresAt ? Math.abs(e.expiresS - wantS) > 5 || e.expiresS === 0 : e.expiresS !== 0) : true;
+      const drift = r
+        ? r.expiresAt
+          ? e.expiresS > remainingMs(r, listedFrom) / 1000 + 5 || e.expiresS < remainingMs(r, nowMs) / 1000 - 5 || e.expiresS === 0
+          : e.expiresS !== 0
+        : true;
       if (!r || drift) {
         push(del, e.set, addr);
         if (r) replaced++;
