@@ -94,13 +94,13 @@ async function main(): Promise<void> {
   const pipeline = new Pipeline({ logLevel: "info", rules: { baseTtlS: 3, maxTtlS: 6, offenceMemoryS: 1 }, som: { mergePeriodSeconds: 1 } });
   const conf = trafgenConfig(pipeline.workDir);
   const tcpdump = [];
-  for (const rate of RATES) {
-    const t = await tcpdumpTrial(conf, rate);
-    log(`tcpdump at ${rate} pps: sent ${t.sent}, received ${t.received}, dropped ${t.dropped}`);
-    tcpdump.push(t);
-  }
   const stack = [];
   try {
+    for (const rate of RATES) {
+      const t = await tcpdumpTrial(conf, rate);
+      log(`tcpdump at ${rate} pps: sent ${t.sent}, received ${t.received}, dropped ${t.dropped}`);
+      tcpdump.push(t);
+    }
     await pipeline.start();
     await pipeline.startLiveCapture({ source: "afpacket", interface: "eth0", local: [`${VICTIM}/32`, "fd77::10/128"], sourceId: `${prefix}/afpacket:eth0` });
     const urls = { capture: metricsUrl(pipeline.workDir, "capture-live"), pst: metricsUrl(pipeline.workDir, "pst"), som: metricsUrl(pipeline.workDir, "som") };
