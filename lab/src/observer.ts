@@ -12,6 +12,8 @@ export class BusObserver {
   readonly verdictAt: number[] = [];
   readonly ruleEvents: RuleEvent[] = [];
   readonly eos: EndOfStream[] = [];
+  /** Wall-clock ms each end-of-stream report arrived (throughput benchmarks). */
+  readonly eosAt: number[] = [];
   readonly presence: PresenceView;
   /** Detector groups that announced every shard after the rules service was heard (ready for frames). */
   readonly readyDetectors = new Set<string>();
@@ -64,7 +66,10 @@ export class BusObserver {
       this.verdictAt.push(Date.now() / 1000);
     });
     on(subjects.ruleEvents, codecs.ruleEvent.decode, (e) => this.ruleEvents.push(e));
-    on(subjects.endOfStreamAll, codecs.endOfStream.decode, (e) => this.eos.push(e));
+    on(subjects.endOfStreamAll, codecs.endOfStream.decode, (e) => {
+      this.eos.push(e);
+      this.eosAt.push(Date.now());
+    });
     this.presence.on("beat", (hb) => {
       const seen = this.everSeen.get(hb.service) ?? new Set<string>();
       seen.add(hb.instance);

@@ -49,6 +49,8 @@ export interface PipelineOptions {
   /** Settings merged into the detectors' sections. */
   pst?: Record<string, unknown>;
   som?: Record<string, unknown>;
+  /** Options for node in every service process (bench:pipeline profiles them with --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export const DETECTORS = ["pst", "som"] as const;
@@ -61,6 +63,10 @@ export interface StreamResult {
   endOfStream: EndOfStream[];
   /** Frames the detectors consumed (summed over the shards of the first detector group). */
   frames: number;
+  /** Frames each stage consumed from the source (pst, som: summed over their instances). */
+  framesByStage: Record<string, number>;
+  /** Wall-clock ms at which the rules service's end of stream arrived. */
+  doneAt: number;
 }
 
 function tail(file: string, max = 2000): string {
@@ -200,6 +206,7 @@ export class Pipeline {
       configFile,
       env: { VIGIL_STATE_DIR: join(this.workDir, "state"), VIGIL_LOG_LEVEL: this.opts.logLevel ?? "warn", ...this.auth?.env(service) },
       log: { file: join(this.workDir, `${name}.log`) },
+      nodeArgs: this.opts.nodeArgs,
     });
     this.procs.set(name, svc);
     this.launched.set(name, svc);
@@ -257,6 +264,13 @@ export class Pipeline {
     }
   }
 
+  /** Process ids of the running services and of the private nats-server (benchmarks sample their memory). */
+  pids(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, p] of this.procs) if (p.child.pid) out[name] = p.child.pid;
+    return out;
+  }
+
   /** Rule events and verdicts seen so far (live use). */
   get seen(): { verdicts: readonly Verdict[]; verdictAt: readonly number[]; ruleEvents: readonly RuleEvent[] } {
     const o = this.observer;
@@ -312,6 +326,8 @@ export class Pipeline {
     // Verdicts and rule events published before the relayed end of stream
     // have been delivered before it (one connection, ordered subjects per publisher).
     await o.flush();
+    const eosAt = o.eosAt.slice(started.e);
+    const rulesEos = o.eos.slice(started.e).findIndex((e) => e.stage === "rules" && e.sourceId === opts.sourceId);
     const eos = o.eos.slice(started.e).filter((e) => e.sourceId === opts.sourceId);
     const byStage = new Map<string, number>();
     for (const e of eos) if (e.stage !== "rules") byStage.set(e.stage, (byStage.get(e.stage) ?? 0) + e.frames);
@@ -321,6 +337,8 @@ export class Pipeline {
       ruleEvents: o.ruleEvents.slice(started.r),
       endOfStream: eos,
       frames: Math.max(0, ...byStage.values()),
+      framesByStage: Object.fromEntries(byStage),
+      doneAt: eosAt[rulesEos] ?? Date.now(),
     };
   }
 

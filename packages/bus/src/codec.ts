@@ -1,4 +1,4 @@
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   EndOfStream,
   Feedback,
@@ -8,10 +8,11 @@ import {
   ScoreBatch,
   Verdict,
 } from "@vigil/proto";
+import { decodeFrameBatch } from "./frame-batch.js";
 
 interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
-  decode(input: BinaryReader | Uint8Array, length?: number): T;
+  decode(input: Uint8Array): T;
   fromPartial(object: never): T;
 }
 
@@ -42,7 +43,8 @@ function codec<T>(name: string, fns: MessageFns<T>): Codec<T> {
 }
 
 export const codecs = {
-  frameBatch: codec("FrameBatch", FrameBatch),
+  // The hot path: records stay a view of the message instead of a copy.
+  frameBatch: codec("FrameBatch", { ...FrameBatch, decode: decodeFrameBatch }),
   verdict: codec("Verdict", Verdict),
   feedback: codec("Feedback", Feedback),
   ruleEvent: codec("RuleEvent", RuleEvent),

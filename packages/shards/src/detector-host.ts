@@ -2,6 +2,7 @@ import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil
 import { serveModelExport } from "@vigil/models";
 import type { Logger } from "@vigil/lifecycle";
 import { FeedbackKind, type Feedback, type FrameBatch } from "@vigil/proto";
+import { StreamLoss, type LossKind } from "./loss.js";
 import { ShardOwnership, type OwnershipChange } from "./ownership.js";
 
 /** Why the host dropped a bus message before the detector saw it. */
@@ -23,6 +24,8 @@ export interface DetectorHooks {
   /** After the host has (un)subscribed the shards that moved. */
   onShards?(change: OwnershipChange): void;
   onDropped?(reason: DropReason): void;
+  /** Frames (capture, bus) or batches (batches) that never reached the detector; see LossKind. */
+  onLoss?(kind: LossKind, count: number): void;
   onFeedbackSkipped?(why: FeedbackSkip): void;
   /** Feedback applied in an earlier run (a persistent store). */
   feedbackKnown?(verdictId: string): boolean;
@@ -63,12 +66,14 @@ export class DetectorHost {
   private feedbackSub: Subscription | null = null;
   private modelSub: { unsubscribe(): void } | null = null;
   private warnedShardCount = false;
+  private readonly loss: StreamLoss;
   private stopped = false;
 
   constructor(
     private readonly opts: DetectorHostOptions,
     private readonly hooks: DetectorHooks,
   ) {
+    this.loss = new StreamLoss((kind, n) => hooks.onLoss?.(kind, n));
     this.ownership = new ShardOwnership({
       nc: opts.nc,
       group: opts.detector,
@@ -113,6 +118,7 @@ export class DetectorHost {
     for (const s of c.removed) {
       this.subs.get(s)?.unsubscribe();
       this.subs.delete(s);
+      this.loss.forget(s);
       for (const shards of this.ended.values()) shards.delete(s);
     }
     for (const s of c.added) if (!this.subs.has(s)) this.subscribeShard(s);
@@ -152,6 +158,7 @@ export class DetectorHost {
       this.hooks.onDropped?.("wrong_shard");
       return;
     }
+    this.loss.observe(shard, batch);
     this.hooks.onBatch(shard, batch);
     if (batch.endOfStream) this.sourceEnded(batch.sourceId, shard);
   }

@@ -1,2 +1,3 @@
 export * from "./ownership.js";
 export * from "./detector-host.js";
+export type { LossKind } from "./loss.js";

@@ -30,6 +30,8 @@ export interface SpawnServiceOptions {
   ns?: string;
   log?: OutputTarget;
   detached?: boolean;
+  /** Options for node itself, before the daemon (e.g. --cpu-prof, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
 
 export interface ServiceProcess {
@@ -51,7 +53,8 @@ export function spawnService(name: string, opts: SpawnServiceOptions = {}): Serv
   if (opts.configFile) env.VIGIL_CONFIG = opts.configFile;
   Object.assign(env, opts.env);
   const main = mainOf(opts.service ?? name);
-  const [cmd, args] = opts.ns ? ["ip", ["netns", "exec", opts.ns, process.execPath, main]] : [process.execPath, [main]];
+  const node = [...(opts.nodeArgs ?? []), main];
+  const [cmd, args] = opts.ns ? ["ip", ["netns", "exec", opts.ns, process.execPath, ...node]] : [process.execPath, node];
   const log = opts.log ?? "buffer";
   const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", stdioOf(log), stdioOf(log)], detached: opts.detached });
   const output = collectOutput(child, log);

@@ -9,6 +9,7 @@ export interface PstMetrics {
   scores: prom.Histogram<"model">;
   feedback: prom.Counter<"result">;
   dropped: prom.Counter<"reason">;
+  lost: prom.Counter<"kind">;
 }
 
 export function registerMetrics(
@@ -110,6 +111,13 @@ export function registerMetrics(
       registers: [registry],
     }),
     feedback: new prom.Counter({ name: "vigil_pst_feedback_total", help: "Feedback messages, by result", labelNames: ["result"], registers: [registry] }),
+    lost: lossCounter(registry),
     dropped: new prom.Counter({ name: "vigil_pst_bus_messages_dropped_total", help: "Bus messages that could not be decoded or were for a shard no longer owned, by reason", labelNames: ["reason"], registers: [registry] }),
   };
+}
+
+function lossCounter(registry: Registry): prom.Counter<"kind"> {
+  const c = new prom.Counter({ name: "vigil_pst_lost_total", help: "What never reached the detector: frames the capture dropped (kind=capture: ring full, NATS backed up or down), frames published but not received (kind=bus: cut off as a slow consumer; known at end of stream), batches missing from the sequence (kind=batches: the live view of both)", labelNames: ["kind"], registers: [registry] });
+  for (const kind of ["capture", "bus", "batches"]) c.inc({ kind }, 0);
+  return c;
 }

@@ -98,6 +98,7 @@ export class PstService {
           for (const s of c.removed) this.detector.dropShard(s);
         },
         onDropped: (reason) => this.metrics?.dropped.inc({ reason }),
+        onLoss: (kind, n) => this.metrics?.lost.inc({ kind }, n),
         onFeedbackSkipped: (result) => this.metrics?.feedback.inc({ result }),
       },
     );

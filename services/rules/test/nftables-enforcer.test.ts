@@ -120,4 +120,19 @@ describe.skipIf(skip).each(modes)(`nftables enforcer (%s) in a network namespace
     await new Promise((r) => setTimeout(r, 1600));
     expect(ping(pair.a, pair.addrB4)).toBe(true);
   });
+
+  it("loads more new hosts than one transaction holds, each with the time its rule has left, so the next reconciliation keeps them all", async () => {
+    const n = 120_001; // three transactions of new elements
+    const now = Date.now() / 1000;
+    const hosts = Array.from({ length: n }, (_, i) =>
+      canonicalRule(Rule.fromPartial({ action: Action.ACTION_DROP, origin: Origin.ORIGIN_MANUAL, srcCidr: `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, createdAt: now, expiresAt: now + 3600 })).rule,
+    );
+    expect(await enforcer.reconcile(hosts)).toMatchObject({ added: n });
+    const { elems } = await enforcer.actual();
+    expect(elems.size).toBe(n);
+    const nowS = Date.now() / 1000;
+    for (const e of elems.values()) expect(Math.abs(e.expiresS - (now + 3600 - nowS))).toBeLessThan(5);
+    expect(await enforcer.reconcile(hosts)).toMatchObject({ added: 0, removed: 0, kept: n, replaced: 0 });
+    await enforcer.reconcile([]);
+  }, 120_000);
 });

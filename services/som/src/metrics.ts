@@ -8,6 +8,7 @@ export interface SomMetrics {
   malformed: prom.Counter<"reason">;
   malformedBatches: prom.Counter;
   droppedBatches: prom.Counter<"reason">;
+  lost: prom.Counter<"kind">;
   windows: prom.Counter<"result">;
   quantizationError: prom.Histogram;
   verdicts: prom.Counter<"kind">;
@@ -25,11 +26,14 @@ export function createSomMetrics(instance?: string): SomMetrics {
   const r = { registers: [registry] };
   const malformed = new prom.Counter({ name: "vigil_som_frames_malformed_total", help: "Frames that could not be decoded, by reason", labelNames: ["reason"] as const, ...r });
   for (const name of MALFORMED_NAMES.slice(1)) malformed.inc({ reason: name }, 0);
+  const lost = new prom.Counter({ name: "vigil_som_lost_total", help: "What never reached the detector: frames the capture dropped (kind=capture: ring full, NATS backed up or down), frames published but not received (kind=bus: cut off as a slow consumer; known at end of stream), batches missing from the sequence (kind=batches: the live view of both)", labelNames: ["kind"] as const, ...r });
+  for (const kind of ["capture", "bus", "batches"]) lost.inc({ kind }, 0);
   return {
     registry,
     packets: new prom.Counter({ name: "vigil_som_packets_total", help: "Packets decoded and added to windows", ...r }),
     frames: new prom.Counter({ name: "vigil_som_frames_total", help: "Frame records received", ...r }),
     malformed,
+    lost,
     malformedBatches: new prom.Counter({ name: "vigil_som_batches_malformed_total", help: "Frame batches undecodable or with a record overrunning the batch", ...r }),
     droppedBatches: new prom.Counter({
       name: "vigil_som_batches_dropped_total",

@@ -74,6 +74,7 @@ export class SomService {
           else if (reason === "frame_batch") m?.malformedBatches.inc();
           else m?.droppedBatches.inc({ reason });
         },
+        onLoss: (kind, n) => m?.lost.inc({ kind }, n),
         onFeedbackSkipped: (result) => {
           if (result === "duplicate") m?.feedback.inc({ result });
         },

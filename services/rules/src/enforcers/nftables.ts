@@ -9,6 +9,10 @@ const HOOK_PRIORITY = -300; // before conntrack (-200): dropped packets never cr
 
 type SetName = "drop4" | "drop6" | "allow4" | "allow6";
 type Elem = string | { elem: { val: string; timeout: number } };
+type NewHost = { set: SetName; addr: string; rule: Rule };
+
+/** New set elements per nft transaction (see applyWithNew). */
+const ELEMENTS_PER_TRANSACTION = 50_000;
 
 interface Placement {
   set: SetName | null;
@@ -179,6 +183,7 @@ export class NftablesEnforcer implements Enforcer {
     const del = new Map<SetName, Elem[]>();
     const add = new Map<SetName, Elem[]>();
     let generalChanged = false;
+    const fresh: NewHost[] = [];
     for (const r of removals) {
       const h = this.hosts.get(r.id);
       if (h) {
@@ -195,8 +200,10 @@ export class NftablesEnforcer implements Enforcer {
       const host = fast ?? (p?.set ? { set: p.set, addr: addrOf(p.match) } : null);
       if (host) {
         // Replace: before Linux 6.10 an add leaves an existing element's timeout as it was.
-        if (this.hosts.has(r.id)) push(del, host.set, host.addr);
-        push(add, host.set, this.elem(r, host.addr, nowMs));
+        if (this.hosts.has(r.id)) {
+          push(del, host.set, host.addr);
+          push(add, host.set, this.elem(r, host.addr, nowMs));
+        } else fresh.push({ ...host, rule: r });
         this.hosts.set(r.id, host);
       } else {
         this.general.set(r.id, r);
@@ -207,12 +214,35 @@ export class NftablesEnforcer implements Enforcer {
     for (const [set, elems] of add) cmds.push(this.elementCmd("add", set, elems));
     if (generalChanged) cmds.push(...this.chainCmds(nowMs / 1000));
     try {
-      await this.nft.apply(cmds);
+      await this.applyWithNew(cmds, fresh);
       this.problem = "";
     } catch (err) {
       this.problem = (err as Error).message;
       throw err;
     }
+  }
+
+  /**
+   * Sends `cmds` (removals, replacements, chain rules: one transaction, so a
+   * replaced host is never briefly unblocked) with the first of the new hosts,
+   * then the rest ELEMENTS_PER_TRANSACTION at a time. The kernel starts an
+   * element's timeout when its transaction commits, and nft takes seconds to
+   * parse a million elements: in one transaction, every timeout computed before
+   * it ran out as much later (16 s at a million), and the next reconciliation
+   * found most elements drifted and rewrote them. Each chunk's timeouts are
+   * computed just before it is sent.
+   */
+  private async applyWithNew(cmds: unknown[], fresh: NewHost[]): Promise<void> {
+    let i = 0;
+    const chunk = (): object[] => {
+      const nowMs = Date.now();
+      const add = new Map<SetName, Elem[]>();
+      const end = Math.min(fresh.length, i + ELEMENTS_PER_TRANSACTION);
+      for (; i < end; i++) push(add, fresh[i]!.set, this.elem(fresh[i]!.rule, fresh[i]!.addr, nowMs));
+      return [...add].map(([set, elems]) => this.elementCmd("add", set, elems));
+    };
+    await this.nft.apply([...cmds, ...chunk()]);
+    while (i < fresh.length) await this.nft.apply(chunk());
   }
 
   /**
@@ -250,8 +280,11 @@ export class NftablesEnforcer implements Enforcer {
 
   async reconcile(desired: Rule[]): Promise<ReconcileResult> {
     await this.start();
-    const nowMs = Date.now();
+    // The kernel reports each element's time left when the listing reaches it: a million take
+    // seconds, so a timeout is judged against the time left at both ends of the listing.
+    const listedFrom = Date.now();
     const { elems, ruleIds } = await this.actual();
+    const nowMs = Date.now();
     const want = new Map<string, Rule>();
     this.hosts.clear();
     this.general.clear();
@@ -281,9 +314,12 @@ export class NftablesEnforcer implements Enforcer {
     for (const [key, e] of elems) {
       const r = want.get(key);
       const addr = key.split("|")[1];
-      const wantS = r ? remainingMs(r, nowMs) / 1000 : 0;
       // A permanent rule has no timeout; a timed one is replaced when the kernel's clock drifts from ours by > 5 s.
-      const drift = r ? (r.expiresAt ? Math.abs(e.expiresS - wantS) > 5 || e.expiresS === 0 : e.expiresS !== 0) : true;
+      const drift = r
+        ? r.expiresAt
+          ? e.expiresS > remainingMs(r, listedFrom) / 1000 + 5 || e.expiresS < remainingMs(r, nowMs) / 1000 - 5 || e.expiresS === 0
+          : e.expiresS !== 0
+        : true;
       if (!r || drift) {
         push(del, e.set, addr);
         if (r) replaced++;
@@ -291,10 +327,14 @@ export class NftablesEnforcer implements Enforcer {
       } else kept++;
       if (r && !drift) want.delete(key);
     }
+    const fresh: NewHost[] = [];
     for (const [key, r] of want) {
       const [set, addr] = key.split("|") as [SetName, string];
-      push(add, set, this.elem(r, addr, nowMs));
-      if (!elems.has(key)) added++;
+      if (elems.has(key)) push(add, set, this.elem(r, addr, nowMs));
+      else {
+        fresh.push({ set, addr, rule: r });
+        added++;
+      }
     }
     const desiredGeneral = new Set(this.general.keys());
     for (const id of ruleIds) if (!desiredGeneral.has(id)) removed++;
@@ -303,7 +343,7 @@ export class NftablesEnforcer implements Enforcer {
     const cmds: unknown[] = [...this.removalCmds(del)];
     for (const [set, elems] of add) cmds.push(this.elementCmd("add", set, elems));
     cmds.push(...this.chainCmds(nowMs / 1000));
-    await this.nft.apply(cmds);
+    await this.applyWithNew(cmds, fresh);
     this.problem = "";
     return { added, removed, kept, replaced };
   }
