@@ -20,7 +20,7 @@ function safeNumber(v: bigint | string): number {
  */
 export function decodeFrameBatch(data: Uint8Array): FrameBatch {
   const reader = new BinaryReader(data);
-  const m: FrameBatch = { sourceId: "", seq: 0, shard: 0, shardCount: 0, frameCount: 0, records: EMPTY, droppedBefore: 0, endOfStream: false, framesTotal: 0 };
+  const m: FrameBatch = { sourceId: "", seq: 0, shard: 0, shardCount: 0, frameCount: 0, records: EMPTY, droppedBefore: 0, endOfStream: false, framesTotal: 0, replay: false };
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
     switch (tag) {
@@ -52,6 +52,9 @@ export function decodeFrameBatch(data: Uint8Array): FrameBatch {
         continue;
       case 72:
         m.framesTotal = safeNumber(reader.uint64());
+        continue;
+      case 80:
+        m.replay = reader.bool();
         continue;
     }
     if ((tag & 7) === 4 || tag === 0) break;

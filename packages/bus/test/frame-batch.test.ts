@@ -8,7 +8,7 @@ const batch = (over: Partial<FrameBatch> = {}): FrameBatch =>
 
 describe("codecs.frameBatch.decode", () => {
   it("decodes what the generated decoder decodes", () => {
-    for (const m of [batch(), batch({ records: Buffer.alloc(0), endOfStream: true, framesTotal: 2 ** 40 }), FrameBatch.fromPartial({})]) {
+    for (const m of [batch(), batch({ records: Buffer.alloc(0), endOfStream: true, framesTotal: 2 ** 40 }), batch({ replay: true }), FrameBatch.fromPartial({})]) {
       const wire = FrameBatch.encode(m).finish();
       expect(codecs.frameBatch.decode(wire)).toEqual(FrameBatch.decode(wire));
     }
