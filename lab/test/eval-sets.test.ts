@@ -18,12 +18,14 @@ const PYTHON = "/usr/bin/python3";
 describe("the evaluation sets", () => {
   const sets = loadSets(SETS);
 
-  it("name public, benign-real dev and held-out and the lab's evaluation set; none is a training set", () => {
+  it("name public, benign-real dev and held-out, the lab's evaluation set, its held-out benign styles and its attacks recorded with the kernel's ICMP limit; none is a training set", () => {
     expect(sets.map((s) => [s.name, s.heldOut])).toEqual([
       ["public", false],
       ["benign-real dev", false],
       ["benign-real held-out", true],
       ["lab eval", false],
+      ["lab held-out styles", true],
+      ["lab attacks with kernel ICMP limit", true],
     ]);
     for (const s of sets) expect(s.labels.dir).not.toContain(join("captures", "train"));
   });
