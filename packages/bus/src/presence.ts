@@ -20,6 +20,8 @@ export interface HeartbeatOptions {
   /** The shards the instance owns, read at every beat. */
   shards?: () => readonly number[];
   intervalMs?: number;
+  /** Frames handled and lost since start, read at every beat (see Heartbeat.frames_lost). */
+  traffic?: () => { frames: number; lost: number; batchesLost?: number };
   /** Beats are skipped while this says no (e.g. while disconnected, rather than queueing them). */
   canSend?: () => boolean;
   logger?: BusLogger;
@@ -38,6 +40,7 @@ export function startHeartbeat(nc: NatsConnection, opts: HeartbeatOptions): Hear
   const send = (stopping: boolean): boolean => {
     if (nc.isClosed() || (opts.canSend && !opts.canSend())) return false;
     const port = typeof opts.metricsPort === "function" ? opts.metricsPort() : opts.metricsPort;
+    const traffic = opts.traffic?.() ?? { frames: 0, lost: 0, batchesLost: 0 };
     try {
       nc.publish(
         subjects.heartbeat(opts.service),
@@ -50,6 +53,9 @@ export function startHeartbeat(nc: NatsConnection, opts: HeartbeatOptions): Hear
           ts: Date.now() / 1000,
           metricsPort: port ?? 0,
           stopping,
+          frames: traffic.frames,
+          framesLost: traffic.lost,
+          batchesLost: traffic.batchesLost ?? 0,
         }),
       );
       return true;

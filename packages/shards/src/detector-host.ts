@@ -67,13 +67,19 @@ export class DetectorHost {
   private modelSub: { unsubscribe(): void } | null = null;
   private warnedShardCount = false;
   private readonly loss: StreamLoss;
+  /** Since start, for the heartbeats: frames received, frames and batches lost before us. */
+  private readonly traffic = { frames: 0, lost: 0, batchesLost: 0 };
   private stopped = false;
 
   constructor(
     private readonly opts: DetectorHostOptions,
     private readonly hooks: DetectorHooks,
   ) {
-    this.loss = new StreamLoss((kind, n) => hooks.onLoss?.(kind, n));
+    this.loss = new StreamLoss((kind, n) => {
+      if (kind === "batches") this.traffic.batchesLost += n;
+      else this.traffic.lost += n;
+      hooks.onLoss?.(kind, n);
+    });
     this.ownership = new ShardOwnership({
       nc: opts.nc,
       group: opts.detector,
@@ -81,6 +87,7 @@ export class DetectorHost {
       shardCount: opts.shardCount,
       version: opts.version,
       metricsPort: opts.metricsPort,
+      traffic: () => this.traffic,
       heartbeatMs: opts.heartbeatMs,
       logger: opts.logger,
     });
@@ -159,6 +166,7 @@ export class DetectorHost {
       return;
     }
     this.loss.observe(shard, batch);
+    this.traffic.frames += batch.frameCount;
     this.hooks.onBatch(shard, batch);
     if (batch.endOfStream) this.sourceEnded(batch.sourceId, shard);
   }

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { HEARTBEAT_INTERVAL_MS, LIVENESS_CUTOFF_MS, PresenceView, startHeartbeat, type HeartbeatHandle, type NatsConnection } from "@vigil/bus";
+import { HEARTBEAT_INTERVAL_MS, LIVENESS_CUTOFF_MS, PresenceView, startHeartbeat, type HeartbeatHandle, type HeartbeatOptions, type NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 
 function hashString(s: string): number {
@@ -46,6 +46,8 @@ export interface ShardOwnershipOptions {
   shardCount: number;
   version?: string;
   metricsPort?: number;
+  /** What the instance handled and lost, announced in its heartbeats. */
+  traffic?: HeartbeatOptions["traffic"];
   /** Default HEARTBEAT_INTERVAL_MS. */
   heartbeatMs?: number;
   /** A member silent for this long is considered gone; default LIVENESS_CUTOFF_MS. */
@@ -99,7 +101,7 @@ export class ShardOwnership extends EventEmitter<{ change: [OwnershipChange] }> 
   }
 
   start(): void {
-    const { nc, group, instance, version, metricsPort } = this.opts;
+    const { nc, group, instance, version, metricsPort, traffic } = this.opts;
     this.peers.on("join", () => {
       this.heartbeat?.beat();
       this.recompute();
@@ -107,7 +109,7 @@ export class ShardOwnership extends EventEmitter<{ change: [OwnershipChange] }> 
     this.peers.on("leave", () => this.recompute());
     this.peers.start();
     this.recompute();
-    this.heartbeat = startHeartbeat(nc, { service: group, instance, version, metricsPort, shards: () => this.owned, intervalMs: this.heartbeatMs, logger: this.opts.logger });
+    this.heartbeat = startHeartbeat(nc, { service: group, instance, version, metricsPort, traffic, shards: () => this.owned, intervalMs: this.heartbeatMs, logger: this.opts.logger });
   }
 
   /** Resolves once membership has been stable for `quietMs` (default two heartbeats). */

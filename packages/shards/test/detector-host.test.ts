@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
-import { Feedback, FeedbackKind, type FrameBatch } from "@vigil/proto";
+import { Feedback, FeedbackKind, type FrameBatch, type Heartbeat } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { DetectorHost, type DropReason } from "../src/detector-host.js";
 
@@ -74,5 +74,32 @@ describe("DetectorHost over a real nats-server", () => {
     const reply = await nc.request(subjects.models("pst"), new Uint8Array(0), { timeout: 2000 });
     expect(JSON.parse(reply.string())).toEqual({ ok: true });
     await host.stop();
+  });
+
+  it("announces in its heartbeats the frames it received and what never reached it: the capture's drops, a cut-off stream, missing batches", async () => {
+    const beats: Heartbeat[] = [];
+    const sub = nc.subscribe(subjects.heartbeat("som"), { callback: (_e, m) => beats.push(codecs.heartbeat.decode(m.data)) });
+    const host = new DetectorHost(
+      { detector: "som", nc, instance: "loss-1", shardCount: 1, logger: createLogger("t", "error"), heartbeatMs: 100, scores: { start() {}, stop() {} } },
+      { onBatch: () => {}, onSourceEnd: () => ({ frames: 0, verdicts: 0 }), onFeedback: () => true, exportModel: () => ({}) },
+    );
+    host.start();
+    try {
+      await waitFor("shard owned", () => host.shards.length === 1, 3000);
+      await nc.flush();
+      const b = (sourceId: string, seq: number, frameCount: number, more: Partial<FrameBatch> = {}) =>
+        codecs.frameBatch.encode({ sourceId, seq, shard: 0, shardCount: 1, frameCount, records: new Uint8Array(0), droppedBefore: 0, endOfStream: false, framesTotal: 0, replay: false, ...more });
+      // live: batch 2 never arrives, batch 3 says the capture dropped 6 frames before it
+      nc.publish(subjects.frames(0), b("live", 1, 5));
+      nc.publish(subjects.frames(0), b("live", 3, 4, { droppedBefore: 6 }));
+      // a replay that published 30 frames, of which 10 arrived
+      nc.publish(subjects.frames(0), b("replay", 1, 10));
+      nc.publish(subjects.frames(0), b("replay", 2, 0, { endOfStream: true, framesTotal: 30 }));
+      const last = await waitFor("a heartbeat with every batch counted", () => beats.find((h) => h.instance === "loss-1" && h.frames === 19) ?? null, 3000);
+      expect(last).toMatchObject({ frames: 19, framesLost: 6 + 20, batchesLost: 1 });
+    } finally {
+      sub.unsubscribe();
+      await host.stop();
+    }
   });
 });

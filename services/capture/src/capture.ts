@@ -159,11 +159,15 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   metrics.initSource(opts.source);
   metrics.onCollect = sync;
 
+  const traffic = () => {
+    const s = summary();
+    return { frames: s.framesCaptured, lost: s.framesDropped + s.ringDrops };
+  };
   const heartbeatMs = opts.heartbeatMs ?? 0;
   // Beats are skipped while disconnected rather than queued behind the frames.
   const heartbeat =
     heartbeatMs > 0
-      ? startHeartbeat(opts.nc, { service: "capture", instance, version: VERSION, metricsPort: opts.metricsPort, intervalMs: heartbeatMs, canSend: () => publisher.connected(), logger: log })
+      ? startHeartbeat(opts.nc, { service: "capture", instance, version: VERSION, metricsPort: opts.metricsPort, traffic, intervalMs: heartbeatMs, canSend: () => publisher.connected(), logger: log })
       : null;
 
   const pump = async (): Promise<CaptureSummary> => {

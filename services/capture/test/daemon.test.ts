@@ -64,6 +64,10 @@ describe.skipIf(skip)(`capture daemon${skip ? ` — skipped: ${skip}` : ""}`, ()
     d.proc.kill("SIGTERM");
     expect(await d.exited).toBe(0);
     await waitFor("goodbye heartbeat", () => heartbeats.some((h) => h.stopping && h.metricsPort === port), 5000);
+    // The heartbeats say what was captured (and lost: nothing here), so vigil status and the console show it.
+    const mine = heartbeats.filter((h) => h.metricsPort === port);
+    expect(Math.max(...mine.map((h) => h.frames))).toBeGreaterThan(0);
+    expect(mine.every((h) => h.framesLost === 0)).toBe(true);
     // Stopped in the middle: no end-of-stream claims a complete replay.
     expect(sink.endOfStreamShards("test/daemon")).toBe(0);
     const published = sink.of("test/daemon").reduce((a, b) => a + b.frameCount, 0);

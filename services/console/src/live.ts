@@ -109,6 +109,9 @@ export class LiveState extends EventEmitter {
       host: hb.host,
       shards: hb.shards,
       metricsPort: hb.metricsPort,
+      frames: hb.frames,
+      framesLost: hb.framesLost,
+      batchesLost: hb.batchesLost,
       lastSeen: Date.now(),
       state: hb.stopping ? "stopped" : "up",
     });

@@ -11,6 +11,10 @@ export interface InstanceHealth {
   host: string;
   shards: number[];
   metricsPort: number;
+  /** From its heartbeat, since it started: frames handled, frames and batches lost before it. */
+  frames: number;
+  framesLost: number;
+  batchesLost: number;
   lastSeen: number;
   state: "up" | "stale" | "stopped";
 }

@@ -13,6 +13,7 @@ import {
   RuleEvent_Kind,
   ruleEvent_KindToJSON,
   type AddRuleRequest,
+  type DetectorStatus,
   type DeleteRuleResponse,
   type ListRulesRequest,
   type ListVerdictsRequest,
@@ -41,6 +42,18 @@ import { decisionCommands, removeByAddress } from "./cli-decisions.js";
 import { phaseText, warmupCommand } from "./cli-warmup.js";
 
 export { parseDuration } from "./cli-kit.js";
+/** Frames an instance handled; services that handle none (rules, console) show "-". */
+const frameCount = (d: DetectorStatus): string => (d.frames || d.framesLost || d.batchesLost ? String(d.frames) : "-");
+
+/** What never reached an instance, said so that a loss stands out: "0", "1200 frames (0.4%)", "+ 3 batches". */
+export function lossText(d: Pick<DetectorStatus, "frames" | "framesLost" | "batchesLost">): string {
+  if (!d.frames && !d.framesLost && !d.batchesLost) return "-";
+  const parts: string[] = [];
+  if (d.framesLost) parts.push(`${d.framesLost} frames (${((100 * d.framesLost) / (d.frames + d.framesLost)).toFixed(1)}%)`);
+  if (d.batchesLost) parts.push(`${d.batchesLost} batches`);
+  return parts.length ? `LOST ${parts.join(" + ")}` : "0";
+}
+
 const statusCommand: Command = {
   name: "status",
   summary: "show the rules service: enforcer, rule counts, the allowlist, detectors and their heartbeats",
@@ -75,8 +88,8 @@ const statusCommand: Command = {
       out(
         s.detectors.length
           ? table(
-              ["SERVICE", "INSTANCE", "VERSION", "LAST HEARTBEAT", "SHARDS"],
-              s.detectors.map((d) => [d.service, d.instance, d.version, `${Math.max(0, now - d.lastHeartbeat).toFixed(1)}s ago`, d.shards.join(",") || "-"]),
+              ["SERVICE", "INSTANCE", "VERSION", "LAST HEARTBEAT", "SHARDS", "FRAMES", "LOST"],
+              s.detectors.map((d) => [d.service, d.instance, d.version, `${Math.max(0, now - d.lastHeartbeat).toFixed(1)}s ago`, d.shards.join(",") || "-", frameCount(d), lossText(d)]),
             )
           : "no other services seen on the bus\n",
       );

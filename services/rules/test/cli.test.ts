@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { EXIT } from "@vigil/lifecycle";
+import { codecs, subjects } from "@vigil/bus";
+import { Heartbeat } from "@vigil/proto";
 import { parseDuration } from "../src/cli.js";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
 import { publishVerdict, runCommand, startService, verdict, type Running } from "./support/rules.js";
@@ -59,6 +61,16 @@ describe.skipIf(natsSkip)("CLI against a running service", () => {
     expect(st.stdout).toMatch(/enforcer\s+dry-run/);
     const stj = JSON.parse((await runCommand(["status", ...c, "--json"])).stdout);
     expect(stj).toMatchObject({ enforcer: "dry-run", dryRun: true });
+    // A detector that lost frames says so in its row, next to one that lost nothing.
+    const beat = (instance: string, frames: number, framesLost: number, batchesLost: number) =>
+      r.nc.publish(subjects.heartbeat("som"), codecs.heartbeat.encode(Heartbeat.fromPartial({ service: "som", instance, shards: [0], ts: Date.now() / 1000, frames, framesLost, batchesLost })));
+    beat("som-lossy", 9_600, 400, 3);
+    beat("som-fine", 5_000, 0, 0);
+    await waitFor("both heartbeats", () => r.svc.status().detectors.length >= 2 || null);
+    const lossy = await runCommand(["status", ...c]);
+    expect(lossy.stdout).toMatch(/^SERVICE\s+INSTANCE\s+VERSION\s+LAST HEARTBEAT\s+SHARDS\s+FRAMES\s+LOST$/m);
+    expect(lossy.stdout).toMatch(/^som\s+som-lossy\s.*\s9600\s+LOST 400 frames \(4\.0%\) \+ 3 batches$/m);
+    expect(lossy.stdout).toMatch(/^som\s+som-fine\s.*\s5000\s+0$/m);
 
     const add = await runCommand(["rules", "add", "block", "198.51.100.0/24", "--proto", "tcp", "--port", "22", "--direction", "in", "--ttl", "1h", "--reason", "ssh abuse", ...c, "--json"]);
     expect(add.code).toBe(0);

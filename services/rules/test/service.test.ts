@@ -311,6 +311,10 @@ describe.skipIf(natsSkip)("rules service decisions (dry-run enforcer, real NATS)
       hb("pst-a");
       hb("pst-b");
       await waitFor("both seen", () => r.svc.status().detectors.length === 2 || null);
+      // What an instance handled and lost is passed on from its heartbeat (vigil status, the console).
+      r.nc.publish(subjects.heartbeat("pst"), codecs.heartbeat.encode(Heartbeat.fromPartial({ service: "pst", instance: "pst-a", shards: [0], ts: Date.now() / 1000, frames: 900, framesLost: 100, batchesLost: 2 })));
+      await waitFor("pst-a's loss", () => r.svc.status().detectors.find((d) => d.instance === "pst-a" && d.framesLost === 100) ?? null);
+      expect(r.svc.status().detectors.find((d) => d.instance === "pst-a")).toMatchObject({ frames: 900, framesLost: 100, batchesLost: 2 });
       const lastHeard = Date.now();
       hb("pst-a", true);
       await waitFor("pst-a gone on its goodbye", () => r.svc.status().detectors.map((d) => d.instance).join() === "pst-b" || null, 1000);

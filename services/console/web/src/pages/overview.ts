@@ -21,6 +21,20 @@ function lastMinute(series: SeriesPoint[], detector: string): number[] {
   return out;
 }
 
+/** What never reached an instance: red when anything was lost, so a slow consumer or a full ring is seen. */
+function lossCell(i: InstanceHealth): HTMLElement {
+  if (!i.frames && !i.framesLost && !i.batchesLost) return h("td", { "data-testid": "lost" }, "–");
+  if (!i.framesLost && !i.batchesLost) return h("td", { "data-testid": "lost" }, "0");
+  const parts: string[] = [];
+  if (i.framesLost) parts.push(`${fmtCount(i.framesLost)} frames (${((100 * i.framesLost) / (i.frames + i.framesLost)).toFixed(1)}%)`);
+  if (i.batchesLost) parts.push(`${fmtCount(i.batchesLost)} batches`);
+  return h(
+    "td",
+    { "data-testid": "lost" },
+    h("span", { class: "badge bad", title: "frames dropped before this instance saw them (ring full, NATS backed up, slow consumer): see vigil_*_lost_total" }, parts.join(" + ")),
+  );
+}
+
 export function overviewPage(root: HTMLElement): () => void {
   const cards = {
     packets: h("div", { class: "value", "data-testid": "packets-rate" }, "–"),
@@ -62,7 +76,7 @@ export function overviewPage(root: HTMLElement): () => void {
         { class: "panel", "data-testid": "health" },
         h("h2", null, "Service health"),
         rulesInfo,
-        h("table", null, h("thead", null, h("tr", null, ["Service", "Instance", "Host", "Shards", "Last heartbeat", "State"].map((t) => h("th", null, t)))), healthBody),
+        h("table", null, h("thead", null, h("tr", null, ["Service", "Instance", "Host", "Shards", "Frames", "Lost", "Last heartbeat", "State"].map((t) => h("th", null, t)))), healthBody),
       ),
     ),
   );
@@ -142,12 +156,14 @@ export function overviewPage(root: HTMLElement): () => void {
               h("td", { class: "mono" }, i.instance),
               h("td", null, i.host || "–"),
               h("td", null, i.shards.length ? `${i.shards.length} (${i.shards.slice(0, 8).join(", ")}${i.shards.length > 8 ? ", …" : ""})` : "–"),
+              h("td", null, i.frames || i.framesLost || i.batchesLost ? fmtCount(i.frames) : "–"),
+              lossCell(i),
               h("td", null, fmtAgo(i.lastSeen)),
               h("td", null, h("span", { class: `badge ${i.state === "up" ? "ok" : i.state === "stale" ? "bad" : "info"}`, title: i.state === "stale" ? "no heartbeat for a while" : i.state === "stopped" ? "said goodbye" : "" }, i.state)),
             ),
           )
-        : [h("tr", null, h("td", { colspan: 6, class: "empty" }, "No heartbeats received yet."))]),
-      gone.length ? h("tr", { "data-testid": "gone-instances" }, h("td", { colspan: 6, class: "muted" }, `${gone.length} instance${gone.length === 1 ? "" : "s"} stopped, or stale for over ${GONE_AFTER_MS / 60_000} min `, toggle)) : "",
+        : [h("tr", null, h("td", { colspan: 8, class: "empty" }, "No heartbeats received yet."))]),
+      gone.length ? h("tr", { "data-testid": "gone-instances" }, h("td", { colspan: 8, class: "muted" }, `${gone.length} instance${gone.length === 1 ? "" : "s"} stopped, or stale for over ${GONE_AFTER_MS / 60_000} min `, toggle)) : "",
     );
     const st = rules.status;
     rulesInfo.replaceChildren(
