@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "@vigil/lifecycle";
-import { prom, type Registry } from "@vigil/metrics";
+import type { Registry } from "@vigil/metrics";
+import { ModelReloadReport, type ReloadResult } from "@vigil/shards";
 import { stateDirOf, type PstConfig } from "./config.js";
 import { MODEL_SUFFIX, ModelSet, readModelDir, writeModelFile } from "./model.js";
 import type { PstService } from "./service.js";
@@ -41,11 +42,6 @@ function hasModels(dir: string): boolean {
   }
 }
 
-export interface ReloadResult {
-  result: "loaded" | "unchanged" | "refused";
-  message: string;
-}
-
 /**
  * Watches nothing: on reload() it re-reads the configuration and compares the
  * configured model directory with the one it last took models from. Changed
@@ -55,8 +51,7 @@ export interface ReloadResult {
  */
 export class PstModelReloader {
   private source: { dir: string; sha256: string };
-  private readonly info: prom.Gauge<"model" | "sha256">;
-  private readonly reloads: prom.Counter<"result">;
+  private readonly report: ModelReloadReport;
 
   constructor(
     private readonly service: PstService,
@@ -65,41 +60,31 @@ export class PstModelReloader {
     const dir = opts.config.modelsDir;
     this.source = { dir, sha256: hashModelDir(dir) };
     const stateModels = join(stateDirOf(opts.config), "models");
-    this.info = new prom.Gauge({
-      name: "vigil_pst_model_info",
-      help: "The models in use (1 per model): their id (name@version) and the SHA-256 of the model directory they were loaded from",
-      labelNames: ["model", "sha256"],
-      registers: [opts.registry],
-    });
-    this.reloads = new prom.Counter({
-      name: "vigil_pst_model_reloads_total",
-      help: "Model reloads on SIGHUP (vigil reload), by result: loaded, unchanged, refused (the running models stay)",
-      labelNames: ["result"],
-      registers: [opts.registry],
-    });
-    for (const result of ["loaded", "unchanged", "refused"]) this.reloads.inc({ result }, 0);
+    this.report = new ModelReloadReport(
+      "pst",
+      {
+        info: "The models in use (1 per model): their id (name@version) and the SHA-256 of the model directory they were loaded from",
+        reloads: "Model reloads on SIGHUP (vigil reload), by result: loaded, unchanged, refused (the running models stay)",
+      },
+      opts.registry,
+      opts.log,
+    );
     // At start the state directory's models, when there are any, were loaded instead (loadModels).
     this.describe(hasModels(stateModels) ? hashModelDir(stateModels) : this.source.sha256);
   }
 
   private describe(sha256: string): void {
-    this.info.reset();
-    for (const m of this.service.modelSet.models.values()) this.info.set({ model: m.id, sha256: sha256.slice(0, 16) }, 1);
+    this.report.describe([...this.service.modelSet.models.values()].map((m) => m.id), sha256);
   }
 
   reload(): ReloadResult {
     const { log } = this.opts;
-    const done = (r: ReloadResult, fields: Record<string, unknown> = {}): ReloadResult => {
-      this.reloads.inc({ result: r.result });
-      if (r.result === "refused") log.error(fields, r.message);
-      else log.info(fields, r.message);
-      return r;
-    };
+    const done = (r: ReloadResult, fields?: Record<string, unknown>) => this.report.done(r, fields);
     let cfg: PstConfig;
     try {
       cfg = this.opts.loadConfig();
     } catch (err) {
-      return done({ result: "refused", message: `model reload refused: the configuration does not load: ${(err as Error).message}; the running models stay` });
+      return this.report.configRefused(err, "models");
     }
     const dir = cfg.modelsDir;
     const sha256 = hashModelDir(dir);

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "@vigil/lifecycle";
-import { prom, type Registry } from "@vigil/metrics";
+import type { Registry } from "@vigil/metrics";
+import { ModelReloadReport, type ReloadResult } from "@vigil/shards";
 import { stateDirOf, type SomConfig } from "./config.js";
 import { loadModelWithFeedback } from "./feedback.js";
 import { MODEL_FILE } from "./model.js";
@@ -27,11 +28,6 @@ export function hashModelFile(pathOrDir: string): string {
   }
 }
 
-export interface ReloadResult {
-  result: "loaded" | "unchanged" | "refused";
-  message: string;
-}
-
 /**
  * On reload() re-reads the configuration and compares the configured model
  * file with the one running. A changed model is loaded and checked in full
@@ -41,48 +37,36 @@ export interface ReloadResult {
  */
 export class SomModelReloader {
   private source: { path: string; sha256: string };
-  private readonly info: prom.Gauge<"model" | "sha256">;
-  private readonly reloads: prom.Counter<"result">;
+  private readonly report: ModelReloadReport;
 
   constructor(
     private readonly service: SomService,
     private readonly opts: { config: SomConfig; loadConfig: () => SomConfig; log: Logger; registry: Registry },
   ) {
     this.source = { path: opts.config.model, sha256: hashModelFile(opts.config.model) };
-    this.info = new prom.Gauge({
-      name: "vigil_som_model_info",
-      help: "The model in use (1): its id (name@version) and the SHA-256 of the model file it was loaded from",
-      labelNames: ["model", "sha256"],
-      registers: [opts.registry],
-    });
-    this.reloads = new prom.Counter({
-      name: "vigil_som_model_reloads_total",
-      help: "Model reloads on SIGHUP (vigil reload), by result: loaded, unchanged, refused (the running model stays)",
-      labelNames: ["result"],
-      registers: [opts.registry],
-    });
-    for (const result of ["loaded", "unchanged", "refused"]) this.reloads.inc({ result }, 0);
+    this.report = new ModelReloadReport(
+      "som",
+      {
+        info: "The model in use (1): its id (name@version) and the SHA-256 of the model file it was loaded from",
+        reloads: "Model reloads on SIGHUP (vigil reload), by result: loaded, unchanged, refused (the running model stays)",
+      },
+      opts.registry,
+      opts.log,
+    );
     this.describe();
   }
 
   private describe(): void {
-    this.info.reset();
-    this.info.set({ model: this.service.model.id, sha256: this.source.sha256.slice(0, 16) }, 1);
+    this.report.describe([this.service.model.id], this.source.sha256);
   }
 
   reload(): ReloadResult {
-    const { log } = this.opts;
-    const done = (r: ReloadResult, fields: Record<string, unknown> = {}): ReloadResult => {
-      this.reloads.inc({ result: r.result });
-      if (r.result === "refused") log.error(fields, r.message);
-      else log.info(fields, r.message);
-      return r;
-    };
+    const done = (r: ReloadResult, fields?: Record<string, unknown>) => this.report.done(r, fields);
     let cfg: SomConfig;
     try {
       cfg = this.opts.loadConfig();
     } catch (err) {
-      return done({ result: "refused", message: `model reload refused: the configuration does not load: ${(err as Error).message}; the running model stays` });
+      return this.report.configRefused(err, "model");
     }
     const path = cfg.model;
     const sha256 = hashModelFile(path);
