@@ -4,11 +4,11 @@ message; several queries may share a connection), with the same answers as
 the UDP service (udpd.py)."""
 import argparse
 import os
-import socket
 import socketserver
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dualstack import serve_tcp  # noqa: E402
 from udpd import answer  # noqa: E402
 
 
@@ -29,22 +29,11 @@ class Handler(socketserver.StreamRequestHandler):
             return
 
 
-class DualStackServer(socketserver.ThreadingTCPServer):
-    address_family = socket.AF_INET6
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=53)
     a = ap.parse_args()
-    with DualStackServer(("::", a.port), Handler) as srv:
-        srv.serve_forever()
+    serve_tcp(Handler, a.port)
 
 
 if __name__ == "__main__":

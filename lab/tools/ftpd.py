@@ -4,9 +4,10 @@ password, and refuses every one (530, after a short delay, as vsftpd does);
 after three failures on a connection it hangs up. IPv4 and IPv6 on one
 socket."""
 import argparse
-import socket
 import socketserver
 import time
+
+from dualstack import serve_tcp
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -33,22 +34,11 @@ class Handler(socketserver.StreamRequestHandler):
                 self.reply("530 Please login with USER and PASS.")
 
 
-class DualStackServer(socketserver.ThreadingTCPServer):
-    address_family = socket.AF_INET6
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=21)
     a = ap.parse_args()
-    with DualStackServer(("::", a.port), Handler) as srv:
-        srv.serve_forever()
+    serve_tcp(Handler, a.port)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import struct
 import sys
 import time
 
+from dualstack import udp_socket
+
 EPOCH = 2208988800  # seconds from 1900 (NTP era 0) to 1970
 
 
@@ -22,9 +24,7 @@ def ntp_time(t: float) -> bytes:
 
 
 def serve(port: int) -> None:
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", port))
+    s = udp_socket(port)
     while True:
         data, peer = s.recvfrom(512)
         recv = time.time()

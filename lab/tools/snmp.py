@@ -15,6 +15,8 @@ import sys
 import time
 import zlib
 
+from dualstack import udp_socket
+
 COMMUNITY = b"public"
 IF_TABLE = (1, 3, 6, 1, 2, 1, 2, 2, 1)  # IF-MIB::ifEntry
 
@@ -85,9 +87,7 @@ def answer(data: bytes) -> bytes | None:
 
 
 def serve(port: int) -> None:
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", port))
+    s = udp_socket(port)
     while True:
         data, peer = s.recvfrom(2048)
         reply = answer(data)

@@ -3,9 +3,10 @@
 one A record (10.77.0.x derived from the name), on IPv4 and IPv6. Garbage
 (floods, scans) gets no answer, like a real resolver."""
 import argparse
-import socket
 import struct
 import zlib
+
+from dualstack import udp_socket
 
 
 def answer(query: bytes) -> bytes | None:
@@ -33,9 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=53)
     a = ap.parse_args()
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", a.port))
+    s = udp_socket(a.port)
     while True:
         data, peer = s.recvfrom(2048)
         reply = answer(data)
