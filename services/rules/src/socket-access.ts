@@ -32,10 +32,11 @@ export const DEFAULT_SOCKET_GROUPS = ["vigil-control", "vigil"];
  * service's own group), that directory goes to the socket's group too, 0750:
  * members can reach the socket, nobody else can even look in.
  */
-export function restrictSocket(path: string, group?: string, env: NodeJS.ProcessEnv = process.env): void {
+export function restrictSocket(path: string, group?: string, opts: { env?: NodeJS.ProcessEnv; groupFile?: string } = {}): void {
+  const env = opts.env ?? process.env;
   chmodSync(path, 0o660);
   const names = group ? [group] : DEFAULT_SOCKET_GROUPS;
-  const gid = names.map((n) => groupId(n)).find((g) => g !== null) ?? null;
+  const gid = names.map((n) => groupId(n, opts.groupFile)).find((g) => g !== null) ?? null;
   if (gid === null) {
     if (group) throw Object.assign(new Error(`rules.grpc.socketGroup: there is no group "${group}"`), { code: "VIGIL_ERR_CONFIG" });
     return;
