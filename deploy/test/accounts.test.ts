@@ -108,6 +108,15 @@ describe.skipIf(skip)(`install.sh --users: one account per service (F17) ${skip 
       // The operator keeps the control socket; the old group now only reads the configuration.
       expect(groups.get("vigil-control")![1].sort()).toEqual(["alice", "vigil-console", "vigil-rules"]);
       expect(groups.get("vigil")![0]).toBe(990);
+      // What that ownership means, tried under the new uids: a detector writes its own models only, the console reads none.
+      chmodSync(old, 0o755);
+      const tryAs = (user: string, cmd: string[]) => spawnSync("setpriv", [`--reuid=${users.get(user)![0]}`, `--regid=${users.get(user)![1]}`, `--groups=${groups.get("vigil")![0]}`, ...cmd], { cwd: "/" }).status;
+      expect(tryAs("vigil-pst", ["touch", join(state, "pst/models/new.json")])).toBe(0);
+      expect(tryAs("vigil-som", ["touch", join(state, "pst/models/evil.json")])).not.toBe(0);
+      expect(tryAs("vigil-som", ["cat", join(state, "pst/models/web.json")])).not.toBe(0);
+      expect(tryAs("vigil-console", ["cat", join(state, "som/feedback.json")])).not.toBe(0);
+      expect(tryAs("vigil-pst", ["touch", join(state, "som/feedback.json")])).not.toBe(0);
+      expect(tryAs("vigil-pst", ["touch", join(state, "planted")])).not.toBe(0);
     } finally {
       rmSync(old, { recursive: true, force: true });
     }
