@@ -15,9 +15,10 @@
 #     --kernel KVER    build the module for kernel KVER (default: the running one);
 #                      DKMS builds it for kernels installed later by itself
 #     --no-systemctl   do not reload systemd or enable the units
-#     --no-users       do not create the accounts (one per service) nor apply ownership
+#     --no-users       do not create the accounts (one per service, with
+#                      systemd-sysusers) nor apply ownership (systemd-tmpfiles)
 #     --users          with --destdir: create them in DIR/etc/passwd and apply
-#                      ownership inside DIR (needs systemd-sysusers, systemd-tmpfiles)
+#                      ownership inside DIR
 #     --enable         enable vigil.target at boot
 #     --start          start (or restart) vigil.target now
 #     --uninstall      remove the services, units and CLI (keeps /etc/vigil,
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --enable) enable=1 ;;
     --start) start=1 ;;
     --uninstall) uninstall=1 ;;
-    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift

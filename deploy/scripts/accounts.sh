@@ -34,28 +34,11 @@ if [ -n "$old_uid" ] && [ -d "$state" ] && [ "$(stat -c %u "$state")" = "$old_ui
   for m in $(members_of vigil); do case "$m" in vigil | vigil-*) ;; *) operators+=("$m") ;; esac; done
 fi
 
-add_member() { # user group
-  if command -v systemd-sysusers >/dev/null; then systemd-sysusers ${root:+--root="$root"} --inline "m $1 $2"
-  else usermod -a -G "$2" "$1"; fi
-}
-
-if command -v systemd-sysusers >/dev/null; then
-  systemd-sysusers ${root:+--root="$root"} "$sysusers"
-elif [ -z "$root" ]; then
-  # No systemd-sysusers: the same accounts with shadow's tools.
-  while read -r type name _ rest; do
-    case "$type" in
-      g) getent group "$name" >/dev/null || groupadd --system "$name" ;;
-      u)
-        home=$(sed -E 's/^"[^"]*"[[:space:]]+//' <<<"$rest" | awk '{ print $1 }')
-        getent passwd "$name" >/dev/null || useradd --system --user-group --no-create-home --home-dir "$home" --shell /usr/sbin/nologin "$name"
-        ;;
-    esac
-  done < <(grep -Ev '^[[:space:]]*(#|$)' "$sysusers")
-  while read -r type user group; do [ "$type" = m ] && usermod -a -G "$group" "$user"; done < <(grep -E '^m[[:space:]]' "$sysusers")
-else
-  die "creating the accounts under $root needs systemd-sysusers"
-fi
+# The units are systemd's: so are the tools that make their accounts and ownership.
+for t in systemd-sysusers systemd-tmpfiles; do
+  command -v "$t" >/dev/null || die "$t is missing (Debian: package systemd); Vigil's units need systemd"
+done
+systemd-sysusers ${root:+--root="$root"} "$sysusers"
 
 if [ "$migrate" = 1 ]; then
   log "moving an install with the shared account vigil over to one user per service"
@@ -76,21 +59,10 @@ if [ "$migrate" = 1 ]; then
   if [ -n "$left" ]; then log "left as they were in /var/lib/vigil (no service uses them now): $left"; fi
   for u in ${operators[@]+"${operators[@]}"}; do
     if [ -z "$(uid_of "$u")" ]; then log "$u (group vigil) is not a local account: add it to vigil-control yourself"; continue; fi
-    add_member "$u" vigil-control
+    systemd-sysusers ${root:+--root="$root"} --inline "m $u vigil-control"
     log "$u (group vigil) joins vigil-control: the control socket's group now"
   done
   log "the account vigil is no longer used: 'userdel vigil' once nothing of yours belongs to it"
 fi
 
-if command -v systemd-tmpfiles >/dev/null; then
-  systemd-tmpfiles ${root:+--root="$root"} --create "$tmpfiles"
-elif [ -z "$root" ]; then
-  while read -r type path mode user group _; do
-    case "$type" in
-      d) install -d -m "$mode" -o "$user" -g "$group" "$path" ;;
-      z) if [ -e "$path" ]; then chown "$user:$group" "$path" && chmod "$mode" "$path"; fi ;;
-    esac
-  done < <(grep -Ev '^[[:space:]]*(#|$)' "$tmpfiles")
-else
-  die "applying ownership under $root needs systemd-tmpfiles"
-fi
+systemd-tmpfiles ${root:+--root="$root"} --create "$tmpfiles"
