@@ -8,13 +8,17 @@
 #   deploy/install.sh [options]
 #     --prefix DIR     where the services go (default /opt/vigil)
 #     --destdir DIR    stage everything under DIR instead of / (packaging, tests);
-#                      implies --no-dkms --no-systemctl --no-users
+#                      implies --no-dkms --no-systemctl --no-users (ownership is
+#                      recorded in DIR/usr/lib/tmpfiles.d/vigil.conf)
 #     --no-build       do not build the checkout first (it must be built)
 #     --no-dkms        do not install the kernel module (AF_PACKET capture, nftables enforcement)
 #     --kernel KVER    build the module for kernel KVER (default: the running one);
 #                      DKMS builds it for kernels installed later by itself
 #     --no-systemctl   do not reload systemd or enable the units
-#     --no-users       do not create the vigil account
+#     --no-users       do not create the accounts (one per service, with
+#                      systemd-sysusers) nor apply ownership (systemd-tmpfiles)
+#     --users          with --destdir: create them in DIR/etc/passwd and apply
+#                      ownership inside DIR
 #     --enable         enable vigil.target at boot
 #     --start          start (or restart) vigil.target now
 #     --uninstall      remove the services, units and CLI (keeps /etc/vigil,
@@ -25,7 +29,7 @@ repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 prefix=/opt/vigil
 destdir=
 kernel=
-build=1 dkms=1 systemctl=1 users=1 enable=0 start=0 uninstall=0
+build=1 dkms=1 systemctl=1 users=1 users_asked=0 enable=0 start=0 uninstall=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix=${2:?--prefix needs a directory}; shift ;;
@@ -35,14 +39,16 @@ while [ $# -gt 0 ]; do
     --kernel) kernel=${2:?--kernel needs a kernel release}; shift ;;
     --no-systemctl) systemctl=0 ;;
     --no-users) users=0 ;;
+    --users) users_asked=1 ;;
     --enable) enable=1 ;;
     --start) start=1 ;;
     --uninstall) uninstall=1 ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
 done
+if [ "$users_asked" = 1 ]; then users=1; fi
 
 log() { printf 'vigil-install: %s\n' "$*" >&2; }
 die() { printf 'vigil-install: error: %s\n' "$*" >&2; exit 1; }
@@ -59,7 +65,7 @@ have_systemd() { [ "$systemctl" = 1 ] && [ -d /run/systemd/system ]; }
 if [ "$uninstall" = 1 ]; then
   if have_systemd; then systemctl disable --now vigil.target "${units[@]}" 2>/dev/null || true; fi
   for u in "${units[@]}" "${templates[@]}"; do rm -f "$root$unitdir/$u"; done
-  rm -f "$root/usr/local/bin/vigil" "$root/etc/udev/rules.d/60-vigil.rules" "$root/usr/lib/sysusers.d/vigil.conf"
+  rm -f "$root/usr/local/bin/vigil" "$root/etc/udev/rules.d/60-vigil.rules" "$root/usr/lib/sysusers.d/vigil.conf" "$root/usr/lib/tmpfiles.d/vigil.conf"
   rm -rf "$root$prefix"
   if have_systemd; then systemctl daemon-reload; fi
   log "removed the services, units and CLI; kept /etc/vigil, /var/lib/vigil and the DKMS module (deploy/dkms.sh remove removes it)"
@@ -102,6 +108,9 @@ cat > "$root/usr/local/bin/vigil" <<EOF
 #!/bin/sh
 # The Vigil command line (installed by deploy/install.sh).
 : "\${VIGIL_CONFIG:=/etc/vigil/vigil.yaml}"
+# The rules service's control socket (group vigil-control), unless the caller
+# names a state directory of its own (\`vigil up\`, a container volume).
+if [ -z "\${VIGIL_STATE_DIR:-}" ]; then : "\${VIGIL_CONTROL_SOCKET:=/run/vigil/control.sock}"; export VIGIL_CONTROL_SOCKET; fi
 : "\${VIGIL_STATE_DIR:=/var/lib/vigil}"
 export VIGIL_CONFIG VIGIL_STATE_DIR
 exec $prefix/bin/node $prefix/packages/cli/dist/main.js "\$@"
@@ -109,12 +118,13 @@ EOF
 chmod 0755 "$root/usr/local/bin/vigil"
 
 log "installing the systemd units in $root$unitdir"
-mkdir -p "$root$unitdir" "$root/usr/lib/sysusers.d" "$root/etc/udev/rules.d"
+mkdir -p "$root$unitdir" "$root/usr/lib/sysusers.d" "$root/usr/lib/tmpfiles.d" "$root/etc/udev/rules.d"
 for u in "${units[@]}" "${templates[@]}"; do
   sed "s#/opt/vigil#$prefix#g" "$repo/deploy/systemd/$u" > "$root$unitdir/$u"
   chmod 0644 "$root$unitdir/$u"
 done
 install -m 0644 "$repo/deploy/systemd/vigil.sysusers.conf" "$root/usr/lib/sysusers.d/vigil.conf"
+install -m 0644 "$repo/deploy/systemd/vigil.tmpfiles.conf" "$root/usr/lib/tmpfiles.d/vigil.conf"
 install -m 0644 "$repo/deploy/systemd/60-vigil.rules" "$root/etc/udev/rules.d/60-vigil.rules"
 
 # Configuration: installed once; a changed default is offered as *.dist.
@@ -152,16 +162,14 @@ if [ ! -e "$root/etc/default/vigil" ]; then
 fi
 
 if [ "$users" = 1 ]; then
-  if command -v systemd-sysusers >/dev/null; then
-    systemd-sysusers /usr/lib/sysusers.d/vigil.conf
-  elif ! getent passwd vigil >/dev/null; then
-    useradd --system --home-dir /var/lib/vigil --no-create-home --shell /usr/sbin/nologin --user-group vigil
+  # One account per service (F17 in the security review); an install made
+  # before them (every service uid vigil) is moved over: deploy/scripts/accounts.sh.
+  if have_systemd && systemctl is-active --quiet vigil.target; then
+    log "stopping vigil.target while ownership changes; it starts again at the end"
+    systemctl stop vigil.target
+    start=1
   fi
-  chgrp vigil "$root/etc/vigil" "$root/etc/vigil"/*
-  chmod 0750 "$root/etc/vigil"
-  # The services (all uid vigil, see F17 in the security review) read their own files.
-  chown -R vigil:vigil "$root/etc/vigil/secrets"
-  chmod 0700 "$root/etc/vigil/secrets"
+  ROOT="$root" "$repo/deploy/scripts/accounts.sh" || die "could not create the accounts or apply their ownership (see above)"
 fi
 
 if [ "$dkms" = 1 ]; then

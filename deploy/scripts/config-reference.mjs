@@ -152,7 +152,9 @@ const lines = [
   "parsed as YAML scalars or flow lists (`VIGIL_NATS__SERVERS='[nats://10.0.0.1:4222]'`).",
   "",
   "Besides the file, two variables matter to every service: `VIGIL_CONFIG` (the file) and `VIGIL_STATE_DIR`",
-  "(default `/var/lib/vigil`: the control socket, learned models).",
+  "(default `/var/lib/vigil`: learned models, each service in its own directory below it), and for the rules service,",
+  "the console and the CLI `VIGIL_CONTROL_SOCKET` (default: `control.sock` in `VIGIL_STATE_DIR` when that is set, else",
+  "`/run/vigil/control.sock`).",
   "",
 ];
 for (const s of sections) {

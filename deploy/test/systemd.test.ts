@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { controlSocket, stateDir } from "@vigil/lifecycle";
 import { repoRoot } from "@vigil/testing";
 
 const unitsDir = join(repoRoot, "deploy/systemd");
@@ -33,6 +34,31 @@ const unit = (name: string) => parseUnit(readFileSync(join(unitsDir, name), "utf
 const last = (u: ReturnType<typeof parseUnit>, sec: string, key: string) => u.get(sec)?.get(key)?.at(-1);
 const words = (v: string | undefined) => new Set((v ?? "").split(/\s+/).filter(Boolean));
 
+/** Each service's own user (F17): the extra detector instances share their detector's. */
+const USERS: Record<string, string> = {
+  "vigil-nats.service": "vigil-nats",
+  "vigil-capture.service": "vigil-capture",
+  "vigil-pst.service": "vigil-pst",
+  "vigil-pst@.service": "vigil-pst",
+  "vigil-som.service": "vigil-som",
+  "vigil-som@.service": "vigil-som",
+  "vigil-rules.service": "vigil-rules",
+  "vigil-console.service": "vigil-console",
+};
+/** What each keeps on disk, under /var/lib: capture and rules keep nothing (rules live in JetStream). */
+const STATE_DIRS: Record<string, string | undefined> = {
+  "vigil-nats.service": "vigil-nats",
+  "vigil-capture.service": undefined,
+  "vigil-pst.service": "vigil/pst",
+  "vigil-pst@.service": "vigil/pst",
+  "vigil-som.service": "vigil/som",
+  "vigil-som@.service": "vigil/som",
+  "vigil-rules.service": undefined,
+  "vigil-console.service": "vigil/console",
+};
+/** Only these may connect to the control socket: full control of the firewall. */
+const CONTROL = new Set(["vigil-rules.service", "vigil-console.service"]);
+
 const systemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status === 0 ? null : "systemd-analyze is not installed";
 const cliBuilt = existsSync(join(repoRoot, "packages/cli/dist/main.js"))
   ? null
@@ -57,14 +83,14 @@ describe("systemd units", () => {
       expect(svc("ProtectSystem"), name).toBe("strict");
       expect(svc("ProtectHome"), name).toBe("yes");
       expect(svc("PrivateTmp"), name).toBe("yes");
-      expect(svc("User"), name).toBe("vigil");
+      expect(svc("User"), name).toBe(USERS[name]);
       expect(svc("Restart"), name).toBe("on-failure");
       expect([...words(svc("CapabilityBoundingSet"))].sort(), name).toEqual(want);
       expect([...words(svc("AmbientCapabilities"))].sort(), name).toEqual(want);
       expect(last(u, "Unit", "PartOf"), name).toBe("vigil.target");
       expect(last(u, "Install", "WantedBy"), name).toBe("vigil.target");
       if (name !== "vigil-nats.service") {
-        expect(svc("StateDirectory"), name).toBe("vigil");
+        expect(svc("StateDirectory"), name).toBe(STATE_DIRS[name]);
         expect(svc("ExecStart"), name).toBe(`/opt/vigil/bin/node /opt/vigil/services/${name.replace(/^vigil-|@?\.service$/g, "")}/dist/main.js`);
         expect(u.get("Service")!.get("Environment")!.join(" "), name).toContain("VIGIL_CONFIG=/etc/vigil/vigil.yaml");
       }
@@ -91,6 +117,131 @@ describe("systemd units", () => {
   it("vigil.target pulls in every service", () => {
     const wants = words(last(unit("vigil.target"), "Unit", "Wants"));
     for (const u of UNITS.slice(1)) expect(wants.has(u), u).toBe(true);
+  });
+});
+
+/** A unit's Environment= lines as variables (the units quote nothing). */
+function envOf(name: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of unit(name).get("Service")?.get("Environment") ?? [])
+    for (const w of line.split(/\s+/).filter(Boolean)) env[w.slice(0, w.indexOf("="))] = w.slice(w.indexOf("=") + 1);
+  return env;
+}
+/** sysusers.d lines: type, name, then the rest. */
+const sysusers = () =>
+  readFileSync(join(unitsDir, "vigil.sysusers.conf"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() && !l.trim().startsWith("#"))
+    .map((l) => l.trim().split(/\s+/));
+/** tmpfiles.d lines: path -> [type, mode, user, group]. */
+function tmpfiles(text = readFileSync(join(unitsDir, "vigil.tmpfiles.conf"), "utf8")): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const l of text.split("\n").filter((x) => x.trim() && !x.trim().startsWith("#"))) {
+    const [type, path, mode, user, group] = l.trim().split(/\s+/);
+    out.set(path, [type, mode, user, group]);
+  }
+  return out;
+}
+
+describe("one user per service (F17)", () => {
+  const names = Object.keys(USERS);
+  const svc = (name: string, key: string) => last(unit(name), "Service", key);
+
+  it("runs every service as its own user and group: one compromised service is not all of them", () => {
+    for (const name of names) {
+      expect(svc(name, "User"), name).toBe(USERS[name]);
+      expect(svc(name, "Group"), name).toBe(USERS[name]);
+      expect(svc(name, "DynamicUser"), name).toBeUndefined();
+      // Files a service makes are its own: no group write, nothing for others.
+      expect(svc(name, "UMask"), name).toBe("0027");
+    }
+    // Distinct per service; only an extra instance shares its detector's.
+    const byService = new Map(names.map((n) => [n.replace(/@?\.service$/, ""), USERS[n]]));
+    expect(new Set(byService.values()).size).toBe(byService.size);
+  });
+
+  it("gives only rules and the console the control group, and nobody else a way to the socket", () => {
+    for (const name of names) {
+      const groups = words(svc(name, "SupplementaryGroups"));
+      expect(groups.has("vigil-control"), name).toBe(CONTROL.has(name));
+      // Group vigil reads /etc/vigil; no unit gets another service's group.
+      for (const g of groups) expect(["vigil", "vigil-control"], `${name}: ${g}`).toContain(g);
+    }
+    const rules = envOf("vigil-rules.service");
+    // The socket lives in the rules unit's own runtime directory, which the service gives to vigil-control (0750).
+    expect(svc("vigil-rules.service", "RuntimeDirectory")).toBe("vigil");
+    expect(svc("vigil-rules.service", "RuntimeDirectoryMode")).toBe("0750");
+    expect(rules.VIGIL_RULES__GRPC__SOCKET_GROUP).toBe("vigil-control");
+    const socket = `/run/${svc("vigil-rules.service", "RuntimeDirectory")}/control.sock`;
+    // The rules service listens, the console and the installed CLI connect, all at one path (the code decides, from the environment).
+    expect(controlSocket(rules)).toBe(socket);
+    expect(controlSocket(envOf("vigil-console.service"))).toBe(socket);
+    expect(controlSocket({})).toBe(socket);
+    // No other service is told where it is, nor has a runtime directory it could share.
+    for (const name of names.filter((n) => n !== "vigil-rules.service")) expect(svc(name, "RuntimeDirectory"), name).toBeUndefined();
+    for (const name of names.filter((n) => !CONTROL.has(n))) expect(envOf(name).VIGIL_CONTROL_SOCKET, name).toBeUndefined();
+  });
+
+  it("gives each service a state directory of its own, where the code keeps that service's state", () => {
+    const owners = new Map<string, string>();
+    for (const name of names) {
+      const dir = STATE_DIRS[name];
+      expect(svc(name, "StateDirectory"), name).toBe(dir);
+      if (!dir) continue;
+      expect(svc(name, "StateDirectoryMode"), name).toBe("0750");
+      // Shared only between instances of one service (one user).
+      if (owners.has(dir)) expect(owners.get(dir), dir).toBe(USERS[name]);
+      owners.set(dir, USERS[name]);
+    }
+    // The detectors keep learned models and feedback in <state root>/<service>: the unit's own directory.
+    for (const d of ["pst", "som"]) for (const n of [`vigil-${d}.service`, `vigil-${d}@.service`]) expect(stateDir({}, d, envOf(n)), n).toBe(`/var/lib/${STATE_DIRS[n]}`);
+    // The console's state (a login token it made itself) is its directory; it reads no detector's.
+    expect(envOf("vigil-console.service").VIGIL_STATE_DIR).toBe(`/var/lib/${STATE_DIRS["vigil-console.service"]}`);
+  });
+
+  it("defines every user and group in sysusers.d, with vigil-control holding rules and the console only", () => {
+    const lines = sysusers();
+    const users = lines.filter((l) => l[0] === "u").map((l) => l[1]);
+    expect(users.sort()).toEqual([...new Set(Object.values(USERS))].sort());
+    expect(lines.filter((l) => l[0] === "g").map((l) => l[1]).sort()).toEqual(["vigil", "vigil-control"]);
+    const members = (g: string) => lines.filter((l) => l[0] === "m" && l[2] === g).map((l) => l[1]).sort();
+    expect(members("vigil-control")).toEqual(["vigil-console", "vigil-rules"]);
+    expect(members("vigil")).toEqual(users.sort());
+    // The account the services used to share is gone.
+    expect(lines.some((l) => l[1] === "vigil" && l[0] === "u")).toBe(false);
+    for (const l of lines.filter((x) => x[0] === "u")) expect(l.at(-1), l[1]).toBe("/usr/sbin/nologin");
+  });
+
+  it("gives the capture ring to the capture service's group only", () => {
+    const rule = readFileSync(join(unitsDir, "60-vigil.rules"), "utf8").split("\n").find((l) => l.startsWith("KERNEL=="))!;
+    expect(rule).toContain(`GROUP="${svc("vigil-capture.service", "Group")}"`);
+    expect(rule).toContain('MODE="0660"');
+    expect(rule).toContain('OWNER="root"');
+  });
+
+  it("records each NATS credential as its service's user's alone (tmpfiles.d)", () => {
+    const t = tmpfiles();
+    for (const name of names) {
+      const file = envOf(name).VIGIL_NATS__PASSWORD_FILE;
+      if (!file) continue;
+      expect(t.get(file), `${name}: ${file}`).toEqual(["z", "0600", USERS[name], USERS[name]]);
+    }
+    expect(t.get("/etc/vigil/secrets/console.token")).toEqual(["z", "0600", "vigil-console", "vigil-console"]);
+    expect(t.get("/etc/vigil/secrets/nats-users.conf")).toEqual(["z", "0600", "vigil-nats", "vigil-nats"]);
+    // The directory lets the services find their file, nobody else look in.
+    expect(t.get("/etc/vigil/secrets")).toEqual(["z", "0750", "root", "vigil"]);
+    expect(t.get("/var/lib/vigil")).toEqual(["d", "0755", "root", "root"]);
+    // Models an operator trains: root writes, only their detector reads.
+    expect(t.get("/etc/vigil/models/pst")).toEqual(["d", "0750", "root", "vigil-pst"]);
+    expect(t.get("/etc/vigil/models/som")).toEqual(["d", "0750", "root", "vigil-som"]);
+    // Every file install.sh makes in secrets/ is listed.
+    const made = mkdtempSync(join(tmpdir(), "vigil-creds-"));
+    try {
+      execFileSync(process.execPath, [join(repoRoot, "deploy/scripts/credentials.mjs"), made]);
+      for (const f of readdirSync(made)) expect(t.has(`/etc/vigil/secrets/${f}`), f).toBe(true);
+    } finally {
+      rmSync(made, { recursive: true, force: true });
+    }
   });
 });
 

@@ -124,7 +124,7 @@ export const upCommand: Command = {
     };
     const stateDir = resolve(values["state-dir"] ?? process.env.VIGIL_STATE_DIR ?? join(REPO_ROOT, ".vigil"));
     const natsPort = DEFAULT_PORTS.nats;
-    // Group vigil (when an install made it) may reach the control socket; nobody else looks in.
+    // Group vigil-control (or an older install's vigil) may reach the control socket; nobody else looks in.
     mkdirSync(stateDir, { recursive: true });
     chmodSync(stateDir, 0o750);
     const secrets = join(stateDir, "secrets");
@@ -159,6 +159,8 @@ export const upCommand: Command = {
     const common: Record<string, string> = {
       VIGIL_NATS__SERVERS: `[nats://127.0.0.1:${natsPort}]`,
       VIGIL_STATE_DIR: stateDir,
+      // The socket in the state directory, whatever the caller's environment names: the summary and the console look there.
+      VIGIL_CONTROL_SOCKET: join(stateDir, "control.sock"),
       // The services write into pipes to this process: they log for this process's terminal, not for a pipe.
       VIGIL_LOG_FORMAT: logFormat,
       VIGIL_LOG_COLOR: logColorOf() ? "1" : "0",
@@ -172,7 +174,7 @@ export const upCommand: Command = {
         name: "rules",
         healthPort: DEFAULT_PORTS.rulesMetrics,
         env: rulesEnv,
-        endpoints: [`gRPC unix:${join(stateDir, "control.sock")} (vigil.v1.Control; root and group vigil)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
+        endpoints: [`gRPC unix:${join(stateDir, "control.sock")} (vigil.v1.Control; root and group vigil-control, else vigil)`, `metrics http://127.0.0.1:${DEFAULT_PORTS.rulesMetrics}/metrics`],
       },
       {
         name: "console",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { EXIT, parseCommandArgs, parseCommandLine, progressBar } from "../src/command.js";
 import { reportFatal, UserError } from "../src/errors.js";
-import { instanceId, stateDir, VERSION } from "../src/identity.js";
+import { controlSocket, instanceId, stateDir, VERSION } from "../src/identity.js";
 
 describe("the command kit", () => {
   it("parses options strictly and turns a bad command line into a usage error naming the command", () => {
@@ -47,5 +47,13 @@ describe("the command kit", () => {
     expect(stateDir({}, "som", {})).toBe("/var/lib/vigil/som");
     expect(stateDir({ stateDir: "/x" }, "som", {})).toBe("/x");
     expect(VERSION).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("finds the control socket where the rules service, the console and the CLI all look (F17)", () => {
+    // An install: the rules unit's RuntimeDirectory, not a state directory every service shares.
+    expect(controlSocket({})).toBe("/run/vigil/control.sock");
+    // `vigil up`, tests and containers name a state directory: the socket is in it, as before.
+    expect(controlSocket({ VIGIL_STATE_DIR: "/srv/v" })).toBe("/srv/v/control.sock");
+    expect(controlSocket({ VIGIL_STATE_DIR: "/srv/v", VIGIL_CONTROL_SOCKET: "/run/x.sock" })).toBe("/run/x.sock");
   });
 });

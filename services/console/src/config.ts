@@ -1,6 +1,5 @@
-import { join } from "node:path";
 import { DEFAULT_PORTS, loadConfig, natsSchema, z, type LoadOptions } from "@vigil/config";
-import { stateRoot } from "@vigil/lifecycle";
+import { controlSocket, stateRoot } from "@vigil/lifecycle";
 
 export const consoleSchema = z.strictObject({
   host: z.string().min(1).default("127.0.0.1"),
@@ -22,7 +21,7 @@ export const consoleSchema = z.strictObject({
   allowedHosts: z.array(z.string().min(1)).default([]),
   rules: z
     .strictObject({
-      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: the socket in the state dir (never TCP unless named). */
+      /** gRPC target of the rules service's Control API: "unix:/path" or "host:port". Default: $VIGIL_CONTROL_SOCKET, else control.sock in $VIGIL_STATE_DIR, else /run/vigil/control.sock (never TCP unless named). */
       address: z.string().min(1).optional(),
       /** The rules service's token (rules.grpc.token), sent on every call; needed when it has one. */
       token: z.string().min(1).optional(),
@@ -65,8 +64,9 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return stateRoot(env);
 }
 
+/** Where the rules service listens unless console.rules.address says otherwise (the CLI looks there too). */
 export function defaultControlSocket(env: NodeJS.ProcessEnv = process.env): string {
-  return join(stateDir(env), "control.sock");
+  return controlSocket(env);
 }
 
 export function loadConsoleConfig(opts: LoadOptions = {}): FullConfig {

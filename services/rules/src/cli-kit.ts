@@ -125,7 +125,9 @@ export async function guarded(name: string, fn: () => Promise<number>): Promise<
     if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
       const target = (err as { target?: string }).target;
       const why = String(details).replace(/\s*Resolution note:.*$/s, "").replace(/^No connection established\. Last error: (Error: )?/, "").replace(/\.$/, "");
-      process.stderr.write(`vigil ${name}: cannot reach the rules service${target ? ` at ${target}` : ""}: ${why} (is it running? \`vigil up\` starts it)\n`);
+      // A socket this user may not open is not a service that is down: say who may.
+      const hint = /EACCES/.test(why) ? "only root and members of its group (vigil-control on an install) may connect: usermod -aG vigil-control NAME" : "is it running? `vigil up` starts it";
+      process.stderr.write(`vigil ${name}: cannot reach the rules service${target ? ` at ${target}` : ""}: ${why} (${hint})\n`);
       return EXIT.UNAVAILABLE;
     }
     if (code === grpc.status.INVALID_ARGUMENT) {

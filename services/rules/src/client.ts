@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { userInfo, hostname } from "node:os";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { stateRoot } from "@vigil/lifecycle";
+import { controlSocket } from "@vigil/lifecycle";
 import {
   AddRuleRequest,
   ControlClient,
@@ -38,8 +37,9 @@ export interface ClientOptions {
   deadlineMs?: number;
 }
 
+/** $VIGIL_CONTROL_SOCKET, else control.sock in $VIGIL_STATE_DIR, else an install's /run/vigil/control.sock. */
 export function defaultSocket(): string {
-  return join(stateRoot(), "control.sock");
+  return controlSocket();
 }
 
 /**

@@ -90,9 +90,9 @@ export const rulesSectionSchema = z.strictObject({
       host: z.string().default("127.0.0.1"),
       /** Opens the API on TCP (host:port, 9479 by convention) besides the socket; needs `token`. Absent: socket only. */
       port: z.number().int().min(0).max(65535).optional(),
-      /** Unix socket path; default $VIGIL_STATE_DIR/control.sock; "" disables it. */
+      /** Unix socket path; default $VIGIL_CONTROL_SOCKET, else $VIGIL_STATE_DIR/control.sock, else /run/vigil/control.sock; "" disables it. */
       socket: z.string().optional(),
-      /** The socket's group (mode 0660); default: `vigil` when that group exists. */
+      /** The socket's group (mode 0660): only its members and the owner may connect. Default: `vigil-control` when that group exists, else `vigil` (older installs). */
       socketGroup: z.string().optional(),
       /** Every call must carry it (authorization: Bearer); required for TCP. */
       token: z.string().optional(),

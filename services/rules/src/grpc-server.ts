@@ -75,7 +75,7 @@ function who(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableS
 
 /**
  * Serves vigil.v1.Control, the standard health service and server reflection
- * on a unix socket (mode 0660, group vigil) and, when a port is given, a TCP
+ * on a unix socket (mode 0660, group vigil-control) and, when a port is given, a TCP
  * address. With a token
  * configured every Control call must carry `authorization: Bearer <token>`;
  * with TLS and a client CA, TCP clients must present a certificate it signed.

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ConfigError } from "@vigil/config";
-import { runDaemon, stateRoot } from "@vigil/lifecycle";
+import { controlSocket, runDaemon } from "@vigil/lifecycle";
 import { createRegistry } from "@vigil/metrics";
 import { Allowlist, discoverHostAllowlist, watchAllowlist, type AllowlistWatchOptions } from "./allowlist.js";
 import { loadRulesConfig } from "./config.js";
@@ -28,9 +28,9 @@ void runDaemon({
         `rules.grpc.port (${rc.grpc.port}) opens the control API on TCP ${rc.grpc.host}, which needs rules.grpc.token (VIGIL_RULES__GRPC__TOKEN); ` +
           "without a port the API listens on the unix socket only",
       );
-    // The control socket's directory: where clients look for it unless told otherwise.
-    const dir = rc.stateDir ?? stateRoot();
-    mkdirSync(dir, { recursive: true });
+    // Where clients look for it unless told otherwise (an install: /run/vigil, the unit's RuntimeDirectory).
+    const socket = rc.grpc.socket ?? (rc.stateDir ? join(rc.stateDir, "control.sock") : controlSocket());
+    if (socket) mkdirSync(dirname(socket), { recursive: true });
 
     const discovered = rc.allowlistDefaults ? await discoverHostAllowlist(log, rc.resolvConf) : [];
     const allowlist = Allowlist.fromConfig(rc.allowlist, discovered, rc.allowlistDefaults, rc.sessionAllowlist);
@@ -56,7 +56,7 @@ void runDaemon({
       host: rc.grpc.host,
       port: rc.grpc.port,
       socketGroup: rc.grpc.socketGroup,
-      socket: rc.grpc.socket ?? join(dir, "control.sock"),
+      socket,
       token: rc.grpc.token,
       tls: rc.grpc.tls,
       logger: log,
