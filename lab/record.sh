@@ -8,6 +8,9 @@
 #   record.sh styles DIR [STYLE...]    one capture per benign style (lab.sh generators):
 #                                      DIR/<style>.pcap, as long as styles.py lists for it
 #                                      (VLAB_STYLE_SECONDS overrides)
+#   record.sh train-styles [STYLE...] the styles' training captures: train/<style>.pcap, with
+#                                      other seeds (700 + place) and runs half as long again
+#                                      as the held-out ones (styles DIR uses 500 + place)
 #   record.sh attacks DIR [ATTACK...]  one capture per attack over benign background:
 #                                      DIR/<attack>.pcap (default: the attacks the ICMP
 #                                      rate limit matters for, and the three added with it)
@@ -138,13 +141,20 @@ want() {
   return 1
 }
 
-if [ "${1:-}" = styles ] || [ "${1:-}" = attacks ]; then
+if [ "${1:-}" = styles ] || [ "${1:-}" = attacks ] || [ "${1:-}" = train-styles ]; then
   mode=$1
-  dir=${2:?"usage: record.sh $mode DIR [NAME...]"}
-  shift 2
+  if [ "$mode" = train-styles ]; then
+    # Never the held-out recordings' seeds or lengths: a style's training capture and its
+    # held-out one are two different runs.
+    dir=$OUT/train seed_base=700 stretch=15
+    shift 1
+  else
+    dir=${2:?"usage: record.sh $mode DIR [NAME...]"} seed_base=500 stretch=10
+    shift 2
+  fi
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  if [ "$mode" = styles ]; then
+  if [ "$mode" != attacks ]; then
     # Seeds follow the style's place in the list, so re-recording one style
     # alone gives it the same seed.
     mapfile -t list < <(/usr/bin/python3 "$LAB_DIR/tools/styles.py" list)
@@ -155,9 +165,13 @@ if [ "${1:-}" = styles ] || [ "${1:-}" = attacks ]; then
       if [ $# -gt 0 ]; then
         case " $* " in *" $n "*) ;; *) continue ;; esac
       fi
-      record_style "$n" "${VLAB_STYLE_SECONDS:-$seconds}" $((500 + i)) "$dir/$n.pcap"
+      record_style "$n" "${VLAB_STYLE_SECONDS:-$((seconds * stretch / 10))}" $((seed_base + i)) "$dir/$n.pcap"
     done
-    label "$dir" "one benign style per capture"
+    if [ "$mode" = styles ]; then
+      label "$dir" "one benign style per capture"
+    else
+      label "$dir" "benign only; benign-N.pcap: benign.py's mix, recorded with the ICMP rate limit lifted; <style>.pcap: one benign style each"
+    fi
   else
     names=("$@")
     [ ${#names[@]} -gt 0 ] || names=("${DEFAULT_ICMP_ATTACKS[@]}")

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { EXIT, type Command } from "@vigil/lifecycle";
 import { evaluate, formatTable } from "./eval.js";
 import { formatSetTable, meetsGoal, setRow, type SetRow } from "./eval-sets.js";
+import { foldMeetsGoal, formatFoldTable, leaveOneOut } from "./leave-one-out.js";
 import { loadSets } from "./sets.js";
 import { LAB_SCRIPT, RECORD_SCRIPT } from "./lab.js";
 import { loadLabels } from "./labels.js";
@@ -130,13 +131,17 @@ const evalCommand: Command = {
   summary: "replay every capture of a labelled set and report detection, false positives and time to detect",
   usage:
     "usage: vigil eval DIR [--labels FILE] [--json] [--models DIR] [--only FILE[,FILE...]] [--detectors pst,som] [--timeout S] [--jobs N]\n" +
-    "       vigil eval --sets FILE [--set NAME[,NAME...]] [--json] [--models DIR] [--detectors pst,som] [--timeout S] [--jobs N]\n\n" +
+    "       vigil eval --sets FILE [--set NAME[,NAME...]] [--json] [--models DIR] [--detectors pst,som] [--timeout S] [--jobs N]\n" +
+    "       vigil eval --leave-one-out [--train DIR] [--heldout DIR] [--style S[,S...]] [--keep-models DIR] [--json] [--jobs N]\n\n" +
     "  DIR holds the captures and labels.json (see lab/README.md); --labels names another labels file\n" +
     "  whose captures are looked up in DIR. Prints a table, then the evaluation as one JSON line\n" +
     "  (--json: only the JSON). --sets: every set of a sets file (lab/captures/sets.json), one row\n" +
     "  each (attackers blocked, benign addresses blocked, benign captures with a rule, median time\n" +
     "  to block); a set whose captures are absent is reported as skipped. --jobs: captures replayed\n" +
     "  at once, each through its own pipeline (default 1).\n" +
+    "  --leave-one-out: for each benign style of --heldout (lab/captures/heldout), the default PST and\n" +
+    "  SOM models are trained by their recipes on --train (lab/captures/train) minus that style's\n" +
+    "  capture, and judge the style's held-out capture; one row per style (--jobs: folds at once).\n" +
     "  Exit 1 when an attacker is missed or an innocent address is blocked.",
   async run(args) {
     let parsed;
@@ -154,6 +159,11 @@ const evalCommand: Command = {
           sets: { type: "string" },
           set: { type: "string" },
           jobs: { type: "string" },
+          "leave-one-out": { type: "boolean" },
+          train: { type: "string" },
+          heldout: { type: "string" },
+          style: { type: "string" },
+          "keep-models": { type: "string" },
         },
         allowPositionals: true,
       });
@@ -161,6 +171,27 @@ const evalCommand: Command = {
       return usageError("eval", (err as Error).message);
     }
     const { values, positionals } = parsed;
+    if (values["leave-one-out"]) {
+      if (positionals.length || values.sets || values.models) return usageError("eval", "--leave-one-out trains its own models: it takes no DIR, --sets or --models");
+      try {
+        const rows = await leaveOneOut({
+          trainDir: values.train,
+          heldoutDir: values.heldout,
+          styles: csv(values.style),
+          keepModels: values["keep-models"],
+          nats: csv(values.nats),
+          timeoutMs: (number("eval", "timeout", values.timeout) ?? 600) * 1000,
+          concurrency: number("eval", "jobs", values.jobs) ?? 1,
+          detectors: csv(values.detectors) as Detector[] | undefined,
+          onFold: values.json ? undefined : (r) => process.stderr.write(`vigil eval: leave out ${r.style}: ${r.error ? `ERROR: ${r.error.split("\n")[0]}` : `trained in ${r.train_s} s, ${r.verdicts} verdicts, ${r.captures_with_rule ? "a rule" : "no rule"}`}\n`),
+        });
+        if (!values.json) process.stdout.write(formatFoldTable(rows));
+        process.stdout.write(`${JSON.stringify({ folds: rows })}\n`);
+        return rows.every(foldMeetsGoal) ? 0 : 1;
+      } catch (err) {
+        return fail("eval", err);
+      }
+    }
     if (values.sets) {
       if (positionals.length) return usageError("eval", "--sets takes no DIR");
       try {
@@ -225,7 +256,7 @@ export const commands: Command[] = [
   {
     name: "lab record",
     summary: "re-record the labelled captures under lab/captures, or one capture per benign style or attack into DIR",
-    usage: "usage: vigil lab record [train|eval|NAME...] | styles DIR [STYLE...] | attacks DIR [ATTACK...]",
+    usage: "usage: vigil lab record [train|eval|NAME...] | train-styles [STYLE...] | styles DIR [STYLE...] | attacks DIR [ATTACK...]",
     run: (args) => passthrough(RECORD_SCRIPT, args),
   },
 ];

@@ -7,3 +7,4 @@ export * from "./replay.js";
 export * from "./eval.js";
 export * from "./sets.js";
 export * from "./eval-sets.js";
+export * from "./leave-one-out.js";

@@ -92,9 +92,9 @@ export class WindowStats {
   readonly sentBytes: Float64Array;
   /** Distinct (destination address, destination port) pairs this address sent to: ports touched (an echo request touches the echo "port"). */
   readonly sentPairs: Uint32Array;
-  /** Of sentPairs, those a probe (TCP SYN, UDP not from a lower port, echo request) opened, not our own: ports or hosts probed. */
+  /** Of sentPairs, those a probe (TCP SYN or another segment without ACK or RST, UDP not from a lower port, echo request) opened, not our own: ports or hosts probed. */
   readonly sentProbes: Uint32Array;
-  /** Distinct unicast addresses this address sent probes to (TCP SYN, UDP not from a lower port, ICMP echo requests). */
+  /** Distinct unicast addresses this address sent probes to (TCP without ACK or RST, UDP not from a lower port, ICMP echo requests). */
   readonly sentHosts: Uint32Array;
   /** ICMP destination-unreachable messages addressed to this address (not counted when it is local). */
   readonly recvUnreachables: Uint32Array;
@@ -294,8 +294,9 @@ export class WindowStats {
     }
     this.portPackets[dport]++;
     // A UDP datagram from a lower port to a higher one is a service answering a client (DNS, NTP, QUIC
-    // from a server talking to many clients of a protected network), not a probe.
-    const probe = proto === IPPROTO_UDP ? d.srcPort >= dport : (d.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
+    // from a server talking to many clients of a protected network), not a probe. TCP without ACK or RST
+    // is a SYN or a stealth probe (FIN, Xmas, NULL): every later segment of a real connection has ACK.
+    const probe = proto === IPPROTO_UDP ? d.srcPort >= dport : (d.tcpFlags & (TCP_ACK | TCP_RST)) === 0;
     if (this.touchPair(src, dst, dport)) {
       this.sentPairs[src]++;
       this.recvPairs[dst]++;

@@ -175,14 +175,15 @@ export class TrafficSynth {
     }
   }
 
-  /** A fast SYN scan of many ports from one source; closed ports answer with RST. */
-  synScan(start: number, duration: number, pps: number, scanner: string, opts: { target?: string } = {}): void {
+  /** A fast SYN scan of many ports from one source; closed ports answer with RST. `flags`: a FIN, Xmas or NULL scan's probes instead. */
+  synScan(start: number, duration: number, pps: number, scanner: string, opts: { target?: string; flags?: number } = {}): void {
     const target = opts.target ?? this.local;
+    const flags = opts.flags ?? TCP_SYN;
     const n = Math.round(duration * pps);
     for (let i = 0; i < n; i++) {
       const ts = start + (i + this.r()) / pps;
       const port = 1 + ((i * 7919) % 65535);
-      this.emit(ts, { src: scanner, dst: target, proto: "tcp", srcPort: 40000 + (i % 8), dstPort: port, flags: TCP_SYN });
+      this.emit(ts, { src: scanner, dst: target, proto: "tcp", srcPort: 40000 + (i % 8), dstPort: port, flags });
       this.emit(ts + 0.0003, { src: target, dst: scanner, proto: "tcp", srcPort: port, dstPort: 40000 + (i % 8), flags: 0x14 });
     }
   }

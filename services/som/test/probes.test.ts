@@ -28,6 +28,14 @@ describe("scans that never make an anomalous window", () => {
     expect(scans[0]!.firstTs).toBeGreaterThanOrEqual(T0 + 20);
   });
 
+  it("FIN, Xmas and NULL probes count like SYNs: a slow stealth scan is reported by what the scanner sends", () => {
+    for (const [name, flags] of [["FIN", 0x01], ["Xmas", 0x29], ["NULL", 0x00]] as const) {
+      const scans = scanVerdicts(judge(scenario(303, (s) => s.synScan(T0 + 20, 20, 10, SCANNER, { flags }))).verdicts);
+      expect(scans.map((v) => [v.address, v.label]), name).toEqual([[SCANNER, "port-scan"]]);
+      expect(scans[0]!.som!.sources[0]!.ports, name).toBeGreaterThanOrEqual(60);
+    }
+  });
+
   it("benign traffic alone adds up to no scan", () => {
     const { verdicts } = judge(scenario(302, () => {}, { seconds: 300 }));
     expect(scanVerdicts(verdicts)).toEqual([]);
