@@ -30,8 +30,10 @@ const TRIALS = quick ? 3 : 5;
 const log = createLogger("rules-bench", "silent");
 const say = (msg) => process.stderr.write(`bench: ${msg}\n`);
 
+// A connection that completed its handshake and then sent nothing (verified, and a probe: the
+// attack evidence the policy blocks on), or one refused before completing it (unverified).
 function verdict(address, i, handshake = true) {
-  const symbols = handshake ? "C:S S:SA C:A C:PA S:PA" : "C:S S:SA C:R";
+  const symbols = handshake ? "C:S S:SA C:A C:R" : "C:S S:SA C:R";
   return Verdict.fromPartial({
     id: `bench-${i}`, detector: "pst", instance: "bench", sourceId: "bench", address, score: 5, threshold: 3,
     connections: 1, packets: 10, firstTs: 1000 + i, lastTs: 1001 + i,
