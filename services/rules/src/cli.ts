@@ -28,6 +28,7 @@ import {
   parseDuration,
   parsePorts,
   parseProtocol,
+  printable,
   RULE_HEADERS,
   ruleRow,
   short,
@@ -226,7 +227,7 @@ const WATCH_COLUMNS = [20, 13, 26, 10] as const;
 
 /** One aligned line of `vigil watch`: TIME EVENT SOURCE BY DETAIL. */
 function watchLine(cells: [string, string, string, string, string]): string {
-  return cells.map((c, i) => (i < WATCH_COLUMNS.length ? c.padEnd(WATCH_COLUMNS[i]!) : c)).join(" ").trimEnd() + "\n";
+  return cells.map((c, i) => (i < WATCH_COLUMNS.length ? printable(c).padEnd(WATCH_COLUMNS[i]!) : printable(c))).join(" ").trimEnd() + "\n";
 }
 
 function watchText(e: Event): string | null {
