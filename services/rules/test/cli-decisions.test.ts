@@ -187,6 +187,40 @@ describe.skipIf(skip)("vigil CLI: the decisions workflow against a running rules
     // JSON output is escaped by JSON itself, and keeps the text exact.
     expect(JSON.parse((await vigil(["verdicts", "show", v.id, "--json", ...c])).stdout).verdict.label).toBe(`scan${evil}`);
   });
+
+  it("rules extend: a detector's block stays the detector's and lasts longer; never shorter, never unchecked", async () => {
+    const v = verdict("192.0.2.60", { handshakes: 1 });
+    publishVerdict(r.nc, v);
+    const rec = await waitFor("blocked", () => r.svc.listVerdicts({}).find((x) => x.verdict?.id === v.id && x.ruleId) ?? null);
+    const before = r.svc.rules.get(rec.ruleId)!;
+    const ext = await vigil(["rules", "extend", String(rec.ruleId), "--ttl", "3h", ...c]);
+    expect(ext.code, ext.stderr).toBe(0);
+    expect(ext.stdout).toMatch(new RegExp(`^${rec.ruleId}\\s+drop\\s+192\\.0\\.2\\.60/32\\s.*\\sdetector\\s+(2h59m|3h0m)\\s`, "m"));
+    const after = r.svc.rules.get(rec.ruleId)!;
+    expect(after.rule).toMatchObject({ origin: before.rule.origin, detector: "pst", reason: before.rule.reason, verdictIds: [v.id] });
+    expect(after.rule.expiresAt).toBeGreaterThan(Date.now() / 1000 + 3 * 3600 - 30);
+    expect(after.history.at(-1)).toMatchObject({ event: "updated", why: expect.stringMatching(/^extended: expires /) });
+    expect(after.history.length).toBe(before.history.length + 1);
+
+    const shorter = await vigil(["rules", "extend", String(rec.ruleId), "--ttl", "1m", ...c]);
+    expect(shorter.code).toBe(EXIT.USAGE);
+    expect(shorter.stderr).toMatch(/ttl_s: rule \d+ expires in \d+ s: a ttl of 60 s would shorten it/);
+    expect(r.svc.rules.get(rec.ruleId)!.rule.expiresAt).toBe(after.rule.expiresAt);
+    const loop = await vigil(["rules", "add", "block", "127.0.0.7", "--ttl", "10m", "--force", "--json", ...c]);
+    const loopId = JSON.parse(loop.stdout).id;
+    const locked = await vigil(["rules", "extend", String(loopId), "--ttl", "1h", ...c]);
+    expect(locked.code).toBe(EXIT.FAILURE);
+    expect(locked.stderr).toMatch(/refused: VIGIL_ERR_LOCKOUT: .*covers 127\.0\.0\.0\/8 \(loopback\)/);
+    expect((await vigil(["rules", "extend", String(loopId), "--ttl", "1h", "--force", ...c])).code).toBe(0);
+    const gone = await vigil(["rules", "extend", "999", "--ttl", "1h", ...c]);
+    expect(gone.code).toBe(EXIT.FAILURE);
+    expect(gone.stderr).toMatch(/not found: no active rule 999/);
+    for (const args of [["rules", "extend", String(rec.ruleId)], ["rules", "extend", "x", "--ttl", "1h"], ["rules", "extend", String(rec.ruleId), "--ttl", "soon"]]) {
+      const u = await vigil([...args, ...c]);
+      expect(u.code, args.join(" ")).toBe(EXIT.USAGE);
+      noStack(u);
+    }
+  });
 });
 
 describe.skipIf(skip)("vigil watch when the rules service goes away", () => {
