@@ -98,7 +98,7 @@ export class RulesService extends EventEmitter<Watchers> {
     this.version = opts.version ?? VERSION;
     this.by = `vigil-rules/${this.instance}`;
     this.policy = new Policy(opts.config, opts.allowlist);
-    this.store = new RuleStore(opts.nc, opts.config.bucket, opts.logger);
+    this.store = new RuleStore(opts.nc, opts.config.bucket, opts.logger, { contents: () => ({ rules: [...this.rules.values()].filter((s) => isActive(s.rule, nowS())), offences: this.offences.all }), recreated: () => opts.metrics.storeRecreated.inc() });
     this.rules = new RuleTable(opts.config.ipv6Aggregate.prefixLength);
     this.offences = new Offences(opts.config.offenceMemoryS);
     this.verdicts = new VerdictLog(opts.config.verdictLogSize, opts.config.verdictLogBytes);
