@@ -146,9 +146,15 @@ done
 node "$repo/deploy/scripts/credentials.mjs" "$root/etc/vigil/secrets" || die "could not generate the credentials in $root/etc/vigil/secrets"
 
 # Host-specific choices go to /etc/default/vigil (read by every unit), written once.
-if [ ! -e "$root/etc/default/vigil" ]; then
+# It may hold tokens (VIGIL_*__TOKEN): 0640, group vigil once the accounts exist
+# (vigil.tmpfiles.conf); systemd reads it as root. An older install's 0644 is tightened.
+if [ -e "$root/etc/default/vigil" ]; then
+  chmod o-rwx "$root/etc/default/vigil"
+else
   mkdir -p "$root/etc/default"
   iface=$(ip -4 route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
+  (umask 077; : > "$root/etc/default/vigil")
+  chmod 0640 "$root/etc/default/vigil"
   {
     echo "# Vigil: settings of this host, as VIGIL_<SECTION>__<KEY> overrides of /etc/vigil/vigil.yaml."
     if [ "$dkms" = 1 ]; then

@@ -5,7 +5,7 @@
 # enforce in the lab's own network namespace; VIGIL_HOST_ENFORCEMENT=1 adds
 # deploy/compose.host-enforcement.yaml (rules block in the host's firewall).
 #
-#   deploy/lab.sh up [--scale pst=3]     build missing images, start, print the console's login link
+#   deploy/lab.sh up [--scale pst=3]     build missing images, start, print the console's login link and Grafana's login
 #   deploy/lab.sh <any docker compose command and options>
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
@@ -33,6 +33,10 @@ if [ "$cmd" = up ]; then
   # The console asks for its login (VIGIL_CONSOLE_AUTH=none opens it): the link, as `vigil up` prints it.
   if [ "${VIGIL_CONSOLE_AUTH:-token}" != none ] && token=$("${dc[@]}" run --rm --no-deps -T -u 10001:10001 --entrypoint cat credentials /secrets/console.token 2>/dev/null); then
     echo "web console: http://127.0.0.1:${VIGIL_CONSOLE_PORT:-9480}/?token=$token (login link; the token is on the vigil-secrets volume)"
+  fi
+  # Grafana has no anonymous viewers unless VIGIL_GRAFANA_ANONYMOUS=true: its admin's password, made by the credentials service.
+  if password=$("${dc[@]}" run --rm --no-deps -T -u 472:0 --entrypoint cat credentials /secrets/grafana-admin.password 2>/dev/null); then
+    echo "grafana: http://127.0.0.1:${VIGIL_GRAFANA_PORT:-3000}/ (user admin, password $password; set at Grafana's first start)"
   fi
   exit 0
 fi

@@ -65,6 +65,9 @@ describe.skipIf(skip)(`install.sh --users: one account per service (F17) ${skip 
     expect(groups.get("vigil-control")![1].sort()).toEqual(["vigil-console", "vigil-rules"]);
     const secrets = statSync(join(dest, "etc/vigil/secrets"));
     expect([secrets.uid, secrets.gid, secrets.mode & 0o777]).toEqual([0, groups.get("vigil")![0], 0o750]);
+    // The host's settings may hold tokens: root and group vigil only.
+    const defaults = statSync(join(dest, "etc/default/vigil"));
+    expect([defaults.uid, defaults.gid, defaults.mode & 0o777]).toEqual([0, groups.get("vigil")![0], 0o640]);
   });
 
   it("upgrades an install of the shared account: state to each service, operators to vigil-control, configuration and credentials kept", () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -230,4 +230,49 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+const grafanaOf = (env: Record<string, string> = {}) =>
+  resolved(["compose.yaml"], env).services.grafana as ComposeService & { depends_on?: Record<string, { condition: string }> };
+
+// Security review (LOW): the lab's Grafana let anyone on the host in as a viewer, and its admin in with `vigil-lab`.
+describe("the lab's Grafana", () => {
+  it.skipIf(composeMissing)("lets nobody in anonymously unless asked, and takes its admin password from the credentials service", () => {
+    const g = grafanaOf();
+    expect(g.environment!.GF_AUTH_ANONYMOUS_ENABLED).toBe("false");
+    expect(g.environment!.GF_SECURITY_ADMIN_PASSWORD).toBeUndefined();
+    expect(JSON.stringify(g)).not.toContain("vigil-lab");
+    expect(g.environment!.GF_SECURITY_ADMIN_PASSWORD__FILE).toBe("/run/vigil-secrets/grafana-admin.password");
+    expect(mountsOf(g).find((m) => m.target === "/run/vigil-secrets")).toMatchObject({ source: "vigil-secrets" });
+    expect(g.depends_on?.credentials).toEqual({ condition: "service_completed_successfully" });
+    expect(grafanaOf({ VIGIL_GRAFANA_ANONYMOUS: "true" }).environment!.GF_AUTH_ANONYMOUS_ENABLED).toBe("true");
+    // The credentials service makes the file, for Grafana's uid alone, passing on VIGIL_GRAFANA_PASSWORD when set.
+    const creds = readFileSync(join(repoRoot, "compose.yaml"), "utf8");
+    expect(creds).toMatch(/node deploy\/scripts\/credentials\.mjs \/secrets --grafana;/);
+    expect(creds).toMatch(/chown 472:0 \/secrets\/grafana-admin\.password;/);
+    expect(creds).toMatch(/VIGIL_GRAFANA_PASSWORD: \$\{VIGIL_GRAFANA_PASSWORD:-\}/);
+  });
+
+  it("credentials.mjs --grafana: a generated password kept across runs, or the one VIGIL_GRAFANA_PASSWORD gives; 0600", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-grafana-creds-"));
+    const script = join(repoRoot, "deploy/scripts/credentials.mjs");
+    const run = (secrets: string, env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, [script, secrets, "--grafana"], { encoding: "utf8", env: { ...process.env, VIGIL_GRAFANA_PASSWORD: "", ...env } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe("");
+      return readFileSync(join(secrets, "grafana-admin.password"), "utf8").trim();
+    };
+    try {
+      const made = run(join(dir, "a"));
+      expect(made).toMatch(/^[\w-]{24,}$/);
+      expect(statSync(join(dir, "a/grafana-admin.password")).mode & 0o777).toBe(0o600);
+      expect(run(join(dir, "a"))).toBe(made);
+      expect(run(join(dir, "b"), { VIGIL_GRAFANA_PASSWORD: "chosen by the operator" })).toBe("chosen by the operator");
+      // Without --grafana (install.sh), no such file: an install has no Grafana.
+      spawnSync(process.execPath, [script, join(dir, "c")]);
+      expect(existsSync(join(dir, "c/grafana-admin.password"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

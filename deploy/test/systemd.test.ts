@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -230,6 +230,8 @@ describe("one user per service (F17)", () => {
     expect(t.get("/etc/vigil/secrets/nats-users.conf")).toEqual(["z", "0600", "vigil-nats", "vigil-nats"]);
     // The directory lets the services find their file, nobody else look in.
     expect(t.get("/etc/vigil/secrets")).toEqual(["z", "0750", "root", "vigil"]);
+    // The host's settings, which may hold tokens: read by systemd (root) for the units, by nobody else.
+    expect(t.get("/etc/default/vigil")).toEqual(["z", "0640", "root", "vigil"]);
     expect(t.get("/var/lib/vigil")).toEqual(["d", "0755", "root", "root"]);
     // Models an operator trains: root writes, only their detector reads.
     expect(t.get("/etc/vigil/models/pst")).toEqual(["d", "0750", "root", "vigil-pst"]);
@@ -256,6 +258,8 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
   it("stages the services, the CLI, the units and the configuration", () => {
     for (const u of [...UNITS, "vigil-pst@.service", "vigil-som@.service"]) expect(existsSync(join(dest, "etc/systemd/system", u)), u).toBe(true);
     expect(readFileSync(join(dest, "etc/default/vigil"), "utf8")).toMatch(/^VIGIL_CAPTURE__SOURCE=(kernel|afpacket)$/m);
+    // It may hold tokens (VIGIL_*__TOKEN): not for every local user to read.
+    expect(statSync(join(dest, "etc/default/vigil")).mode & 0o777).toBe(0o640);
     for (const f of ["etc/vigil/vigil.yaml", "etc/vigil/nats-server.conf", "usr/local/bin/vigil", "usr/lib/sysusers.d/vigil.conf", "etc/udev/rules.d/60-vigil.rules"])
       expect(existsSync(join(dest, f)), f).toBe(true);
     expect(readFileSync(join(dest, "usr/local/bin/vigil"), "utf8")).toContain("exec /opt/vigil/bin/node /opt/vigil/packages/cli/dist/main.js");
@@ -336,8 +340,14 @@ describe.skipIf(cliBuilt)(`deploy/install.sh ${cliBuilt ? `(skipped: ${cliBuilt}
   it("an upgrade keeps an edited configuration and offers the new default beside it", () => {
     const cfg = join(dest, "etc/vigil/vigil.yaml");
     writeFileSync(cfg, "nats:\n  servers: [nats://10.1.2.3:4222]\n");
+    // /etc/default/vigil as an older install left it: world-readable, with a token in it since.
+    const defaults = join(dest, "etc/default/vigil");
+    appendFileSync(defaults, "VIGIL_RULES__GRPC__TOKEN=kept-secret\n");
+    chmodSync(defaults, 0o644);
     execFileSync(join(repoRoot, "deploy/install.sh"), ["--destdir", dest, "--no-build"], { stdio: ["ignore", "ignore", "pipe"] });
     expect(readFileSync(cfg, "utf8")).toContain("10.1.2.3");
+    expect(readFileSync(defaults, "utf8")).toContain("VIGIL_RULES__GRPC__TOKEN=kept-secret");
+    expect(statSync(defaults).mode & 0o777).toBe(0o640);
     expect(readFileSync(`${cfg}.dist`, "utf8")).toBe(readFileSync(join(repoRoot, "deploy/config/vigil.yaml"), "utf8"));
     expect(existsSync(join(dest, "opt/vigil.previous/packages/cli/dist/main.js"))).toBe(true);
   }, 120_000);

@@ -147,8 +147,8 @@ export const errorCatalog = {
   },
   VIGIL_ERR_LOCKOUT: {
     meaning:
-      "A manual drop rule would cut this host off (loopback, its own addresses, the gateway, a DNS server, the allowlist or the caller's own session); refused unless forced. A drop of everything (0.0.0.0/0, ::/0) is refused even when forced.",
-    where: "rules (gRPC API, `vigil rules add`, console)",
+      "A manual drop rule, or a drop rule being extended, would cut this host off (loopback, its own addresses, the gateway, a DNS server, the allowlist or the caller's own session); refused unless forced. A drop of everything (0.0.0.0/0, ::/0) is refused even when forced.",
+    where: "rules (gRPC API, `vigil rules add` and `extend`, console)",
   },
   VIGIL_ERR_STORE_RECORD: {
     meaning: "A record in the rules' JetStream KV bucket failed the same checks as API input; it is quarantined (left in the bucket, never loaded) and the rest are enforced. A refused warm-up start (phase.warmup) is replaced: the warm-up begins again, it never counts as over.",

@@ -2,6 +2,7 @@ import { credentials, Metadata, status as grpcStatus, type ServiceError } from "
 import {
   ControlClient,
   type AddRuleRequest,
+  type ExtendRuleRequest,
   type ListRulesRequest,
   type ListRulesResponse,
   type ListVerdictsRequest,
@@ -96,6 +97,11 @@ export class RulesClient {
 
   addRule(req: AddRuleRequest, user?: string): Promise<Rule> {
     return this.call("AddRule", this.client.addRule as unknown as Unary<AddRuleRequest, Rule>, req, user);
+  }
+
+  /** Keeps an active rule in force `ttlS` from now, whatever its origin; `user`: who asked. */
+  extendRule(req: ExtendRuleRequest, user?: string): Promise<Rule> {
+    return this.call("ExtendRule", this.client.extendRule as unknown as Unary<ExtendRuleRequest, Rule>, req, user);
   }
 
   deleteRule(id: number): Promise<{ deleted: boolean }> {

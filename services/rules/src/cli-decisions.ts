@@ -11,7 +11,7 @@ import {
   type ListVerdictsRequest,
   type Rule,
 } from "@vigil/proto";
-import { CONNECTION_USAGE, guarded, json, out, parse, table, usageError, when, withApi, type Values } from "./cli-kit.js";
+import { CONNECTION_USAGE, guarded, json, out, parse, printable, table, usageError, when, withApi, type Values } from "./cli-kit.js";
 import { hostAddress, hostCidrOf } from "./model.js";
 import type { ControlApi } from "./client.js";
 
@@ -40,7 +40,7 @@ export async function removeByAddress(values: Values, address: string): Promise<
   });
   if (values.json) json({ address: host.text, removed: removed.map((r) => r.id), covering: covering.map((r) => ({ id: r.id, srcCidr: r.srcCidr })) });
   else {
-    for (const r of removed) out(`removed rule ${r.id} (${r.srcCidr}${r.reason ? `: ${r.reason}` : ""})\n`);
+    for (const r of removed) out(printable(`removed rule ${r.id} (${r.srcCidr}${r.reason ? `: ${r.reason}` : ""})`) + "\n");
     if (!removed.length) out(`no active rule has the source ${cidr}\n`);
     for (const r of covering) out(`note: rule ${r.id} (${r.srcCidr}) still covers ${host.text}; remove it by id if meant\n`);
   }

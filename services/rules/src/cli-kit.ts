@@ -73,10 +73,29 @@ export function left(expiresAt: number): string {
   return `${s}s`;
 }
 
+// C0, DEL, C1 and the bidi embeddings, overrides and isolates: what a terminal obeys or reorders rather than shows.
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from the bus or the store (labels, reasons, instances, summaries) as
+ * the terminal should show it: whoever can publish a verdict or a heartbeat
+ * chooses it, so an escape sequence or a bidi override appears as `\x1b` or
+ * `\u202e` instead of clearing the screen, retitling the window or
+ * reordering the line. Every human-readable line of the rules CLI passes
+ * through here (table and watch cells, messages); JSON output is escaped by JSON.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
+}
+
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const shown = rows.map((r) => r.map(printable));
+  const widths = headers.map((h, i) => Math.max(h.length, ...shown.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n") + "\n";
+  return [line(headers), ...shown.map(line)].join("\n") + "\n";
 }
 
 export function out(text: string): void {
@@ -121,10 +140,11 @@ export async function guarded(name: string, fn: () => Promise<number>): Promise<
       return err.exitCode;
     }
     const code = (err as grpc.ServiceError).code;
-    const details = (err as grpc.ServiceError).details ?? (err as Error).message;
+    // The service's message may quote what the bus or the store holds.
+    const details = printable(String((err as grpc.ServiceError).details ?? (err as Error).message).replace(/\s*Resolution note:.*$/s, ""));
     if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
       const target = (err as { target?: string }).target;
-      const why = String(details).replace(/\s*Resolution note:.*$/s, "").replace(/^No connection established\. Last error: (Error: )?/, "").replace(/\.$/, "");
+      const why = details.replace(/^No connection established\. Last error: (Error: )?/, "").replace(/\.$/, "");
       // A socket this user may not open is not a service that is down: say who may.
       const hint = /EACCES/.test(why) ? "only root and members of its group (vigil-control on an install) may connect: usermod -aG vigil-control NAME" : "is it running? `vigil up` starts it";
       process.stderr.write(`vigil ${name}: cannot reach the rules service${target ? ` at ${target}` : ""}: ${why} (${hint})\n`);

@@ -15,6 +15,7 @@ import {
   type AddRuleRequest,
   type DetectorStatus,
   type DeleteRuleResponse,
+  type ExtendRuleRequest,
   type ListRulesRequest,
   type ListVerdictsRequest,
 } from "@vigil/proto";
@@ -28,6 +29,7 @@ import {
   parseDuration,
   parsePorts,
   parseProtocol,
+  printable,
   RULE_HEADERS,
   ruleRow,
   short,
@@ -105,6 +107,8 @@ const rulesUsage = `usage: vigil rules ls [--origin detector|manual|feedback|con
                        [--direction in|out|both] [--ttl 10m] [--priority N] [--reason TEXT] [--force] [--json]
          a block that covers loopback, this host's addresses, its gateway or DNS servers, the
          allowlist or your own session is refused unless --force; 0.0.0.0/0 and ::/0 always are
+       vigil rules extend ID --ttl 1h|never [--force] [--json]
+         keeps a rule (detector rules too) in force until that long from now; never shortens it
        vigil rules rm ID... [--json]
        vigil rules rm --address ADDR [--json]   (the rules whose source is that address)
 ${CONNECTION_USAGE}`;
@@ -168,6 +172,20 @@ async function rulesAdd(args: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+async function rulesExtend(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ttl: { type: "string" }, force: { type: "boolean" } });
+  const [id, ...extra] = positionals;
+  if (!id || !/^\d+$/.test(id)) throw usageError(id ? `"${id}" is not a rule id` : "expected a rule id");
+  if (extra.length) throw usageError(`unexpected argument "${extra[0]}"`);
+  if (!values.ttl) throw usageError("--ttl is required: how long from now the rule stays (e.g. 1h, 1d, never)");
+  const ttlS = values.ttl === "never" ? 0 : parseDuration(values.ttl as string, "--ttl");
+  const req: ExtendRuleRequest = { id: Number(id), ttlS, force: !!values.force, sessionSource: "" };
+  const res = await withApi(values, (c) => c.call<ExtendRuleRequest, Rule>("extendRule", req));
+  if (values.json) json(Rule.toJSON(res));
+  else out(table(RULE_HEADERS, [ruleRow(res)]));
+  return EXIT.OK;
+}
+
 async function rulesRm(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { address: { type: "string" } });
   if (values.address !== undefined) {
@@ -188,15 +206,16 @@ async function rulesRm(args: string[]): Promise<number> {
 
 const rulesCommand: Command = {
   name: "rules",
-  summary: "list, add and remove firewall rules (ls | add | rm)",
+  summary: "list, add, extend and remove firewall rules (ls | add | extend | rm)",
   usage: rulesUsage,
   run: (args) =>
     guarded("rules", async () => {
       const [verb, ...rest] = args;
       if (verb === "ls" || verb === "list") return rulesLs(rest);
       if (verb === "add") return rulesAdd(rest);
+      if (verb === "extend") return rulesExtend(rest);
       if (verb === "rm" || verb === "remove" || verb === "del") return rulesRm(rest);
-      throw usageError(verb ? `unknown subcommand "${verb}"; expected ls, add or rm` : "expected ls, add or rm");
+      throw usageError(verb ? `unknown subcommand "${verb}"; expected ls, add, extend or rm` : "expected ls, add, extend or rm");
     }),
 };
 
@@ -226,7 +245,7 @@ const WATCH_COLUMNS = [20, 13, 26, 10] as const;
 
 /** One aligned line of `vigil watch`: TIME EVENT SOURCE BY DETAIL. */
 function watchLine(cells: [string, string, string, string, string]): string {
-  return cells.map((c, i) => (i < WATCH_COLUMNS.length ? c.padEnd(WATCH_COLUMNS[i]!) : c)).join(" ").trimEnd() + "\n";
+  return cells.map((c, i) => (i < WATCH_COLUMNS.length ? printable(c).padEnd(WATCH_COLUMNS[i]!) : printable(c))).join(" ").trimEnd() + "\n";
 }
 
 function watchText(e: Event): string | null {

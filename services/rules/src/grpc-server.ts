@@ -80,6 +80,17 @@ function who(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableS
  * configured every Control call must carry `authorization: Bearer <token>`;
  * with TLS and a client CA, TCP clients must present a certificate it signed.
  */
+/** The caller's own sessions, which its rule must not cut off: the TCP peer, and the source a front end relays. */
+function sessionsOf(call: grpc.ServerUnaryCall<unknown, unknown>, sessionSource: string | undefined): string[] {
+  const sessions = [peerAddress(call.getPeer())].filter((x): x is string => !!x);
+  if (sessionSource) {
+    const relayed = peerAddress(`${sessionSource}:0`) ?? peerAddress(`[${sessionSource}]:0`);
+    if (!relayed) throw new InvalidArgumentError("session_source", `"${sessionSource.slice(0, 64)}" is not an IPv4 or IPv6 address`);
+    sessions.push(relayed);
+  }
+  return sessions;
+}
+
 export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Promise<GrpcHandle> {
   const log = opts.logger;
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
@@ -107,16 +118,8 @@ export async function startGrpcServer(svc: RulesService, opts: GrpcOptions): Pro
       await svc.refreshCounters();
       return { rules: svc.listRules(req) };
     }),
-    addRule: unary((req, call) => {
-      // The caller's own session must survive its rule: the TCP peer, and the source a front end relays.
-      const sessions = [peerAddress(call.getPeer())].filter((x): x is string => !!x);
-      if (req.sessionSource) {
-        const relayed = peerAddress(`${req.sessionSource}:0`) ?? peerAddress(`[${req.sessionSource}]:0`);
-        if (!relayed) throw new InvalidArgumentError("session_source", `"${req.sessionSource.slice(0, 64)}" is not an IPv4 or IPv6 address`);
-        sessions.push(relayed);
-      }
-      return svc.addRule(req.rule!, req.ttlS, who(call), false, { sessions, force: !!req.force });
-    }),
+    addRule: unary((req, call) => svc.addRule(req.rule!, req.ttlS, who(call), false, { sessions: sessionsOf(call, req.sessionSource), force: !!req.force })),
+    extendRule: unary((req, call) => svc.extendRule({ id: req.id, ttlS: req.ttlS, by: who(call), sessions: sessionsOf(call, req.sessionSource), force: !!req.force })),
     deleteRule: unary(async (req, call) => {
       if (!req.id) throw new InvalidArgumentError("id", "is required");
       return { deleted: await svc.deleteRule(req.id, who(call)) };

@@ -21,6 +21,7 @@ export function createRulesMetrics(registry: Registry) {
       registers: r,
     }),
     storeBacklog: new prom.Gauge({ name: "vigil_rules_store_backlog", help: "Rule store writes waiting for NATS", registers: r }),
+    storeRecreated: new prom.Counter({ name: "vigil_rules_store_recreated_total", help: "Times the rule store's KV stream was gone (deleted, or lost by JetStream) and the bucket was made again with the active rules", registers: r }),
     quarantined: new prom.Counter({ name: "vigil_rules_store_quarantined_total", help: "Records in the rule store that failed their checks and were not loaded, by kind (rule, offence, warmup, other)", labelNames: ["kind"], registers: r }),
     automaticRefused: new prom.Counter({ name: "vigil_rules_automatic_refused_total", help: "Automatic blocks refused because the automatic rules reached rules.maxAutomaticRules", registers: r }),
     enforcerFallback: new prom.Gauge({

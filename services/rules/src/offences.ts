@@ -14,6 +14,11 @@ export class Offences {
     return this.map.size;
   }
 
+  /** Every offence remembered, as the store should hold them. */
+  get all(): Map<string, Offence> {
+    return new Map(this.map);
+  }
+
   load(map: Map<string, Offence>): void {
     this.map = map;
   }

@@ -2,7 +2,6 @@ import { EventEmitter } from "node:events";
 import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil/bus";
 import { instanceId, VERSION, type Logger } from "@vigil/lifecycle";
 import {
-  Origin,
   Rule,
   RuleEvent,
   RuleEvent_Kind,
@@ -23,17 +22,17 @@ import { Fleet } from "./fleet.js";
 import { isRejected, readVerdict } from "./intake.js";
 import type { RulesMetrics } from "./metrics.js";
 import { checkLockout } from "./lockout.js";
+import { extendedRule, type ExtendRequest } from "./extend-rule.js";
 import { manualRule } from "./manual-rules.js";
 import { blockRuleId, hostRuleId, isActive, nowS, originName, prefixCidrOf } from "./model.js";
 import { Offences } from "./offences.js";
 import { Policy } from "./policy.js";
 import { RuleTable } from "./rule-table.js";
 import { isReplay } from "./replay-sources.js";
-import { staticRulesFrom } from "./static-rules.js";
+import { staticRuleChanges } from "./static-rules.js";
 import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
 import { VerdictLog } from "./verdict-log.js";
 import { Warmup } from "./warmup.js";
-
 
 export interface RulesServiceOptions {
   config: RulesConfig;
@@ -99,7 +98,7 @@ export class RulesService extends EventEmitter<Watchers> {
     this.version = opts.version ?? VERSION;
     this.by = `vigil-rules/${this.instance}`;
     this.policy = new Policy(opts.config, opts.allowlist);
-    this.store = new RuleStore(opts.nc, opts.config.bucket, opts.logger);
+    this.store = new RuleStore(opts.nc, opts.config.bucket, opts.logger, { contents: () => ({ rules: [...this.rules.values()].filter((s) => isActive(s.rule, nowS())), offences: this.offences.all }), recreated: () => opts.metrics.storeRecreated.inc() });
     this.rules = new RuleTable(opts.config.ipv6Aggregate.prefixLength);
     this.offences = new Offences(opts.config.offenceMemoryS);
     this.verdicts = new VerdictLog(opts.config.verdictLogSize, opts.config.verdictLogBytes);
@@ -377,23 +376,16 @@ export class RulesService extends EventEmitter<Watchers> {
 
   /** Makes the CONFIG rules match `rules.staticRules`: new ones added, changed ones replaced, dropped ones removed. */
   private applyStaticRules(): void {
-    const now = nowS();
-    const wanted = staticRulesFrom(this.opts.config.staticRules, now);
-    for (const s of [...this.rules.values()])
-      if (s.rule.origin === Origin.ORIGIN_CONFIG && !wanted.has(s.rule.id)) void this.unset(s.rule, RuleEvent_Kind.KIND_REMOVED, "config", "config", false);
-    for (const [id, rule] of wanted) {
-      const existing = this.rules.get(id);
-      if (existing?.rule.origin === Origin.ORIGIN_CONFIG && existing.rule.priority === rule.priority && existing.rule.expiresAt === 0) continue;
-      this.putRule({ rule, history: [...(existing?.history ?? []), { ts: now, event: existing ? "updated" : "added", by: "config", why: rule.reason }], verdicts: [] }, existing ? "updated" : "added", "config", !existing);
-    }
+    const { removed, put } = staticRuleChanges(this.opts.config.staticRules, [...this.rules.values()], nowS());
+    for (const rule of removed) void this.unset(rule, RuleEvent_Kind.KIND_REMOVED, "config", "config", false);
+    for (const { stored, fresh } of put) this.putRule(stored, fresh ? "added" : "updated", "config", fresh);
   }
 
   // ---- API operations ----------------------------------------------------------
 
-  /** A manual rule from the API (origin MANUAL); the service itself also adds FEEDBACK rules through here. */
   /**
-   * `guard`: the lockout check for API calls (the caller's session sources, and
-   * `force`); the service's own FEEDBACK rules skip it.
+   * A manual rule from the API (origin MANUAL); the service itself also adds FEEDBACK rules through here.
+   * `guard`: the lockout check for API calls (the caller's session sources, and `force`); FEEDBACK skips it.
    */
   async addRule(input: Rule, ttlS: number, by: string, internal = false, guard: { sessions: string[]; force: boolean } = { sessions: [], force: false }): Promise<Rule> {
     const now = nowS();
@@ -404,6 +396,14 @@ export class RulesService extends EventEmitter<Watchers> {
     this.putRule({ rule: full, history, verdicts: existing?.verdicts ?? [] }, existing ? "updated" : "added", by, !existing);
     await this.queue.enforce([full], []);
     return this.rules.get(full.id)?.rule ?? full;
+  }
+
+  /** An operator keeps an active rule, of any origin but CONFIG, in force longer (see extend-rule.ts). */
+  async extendRule(req: ExtendRequest): Promise<Rule> {
+    const s = extendedRule(this.rules.get(req.id), req, this.opts.allowlist.entries, nowS());
+    this.putRule(s, "updated", req.by, false);
+    await this.queue.enforce([s.rule], []);
+    return this.rules.get(s.rule.id)?.rule ?? s.rule;
   }
 
   async deleteRule(id: number, by: string, cause = "deleted"): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { StorageType } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, StorageType } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
@@ -56,6 +56,21 @@ export function versionAtLeast(version: string, want: [number, number]): boolean
 
 type Pending = { kind: "put"; data: Uint8Array; ttlS?: number; fresh?: boolean } | { kind: "delete" };
 
+export interface RuleStoreOptions {
+  /** What the bucket should hold now (the service's active rules and its offences): put again if its stream is lost. */
+  contents?: () => { rules: StoredRule[]; offences: Map<string, Offence> };
+  /** Called each time the bucket had to be made again. */
+  recreated?: () => void;
+  /** How often the store looks for its stream when nothing is written (ms). */
+  checkMs?: number;
+}
+
+/** JetStream no longer has the stream (deleted by hand, or lost with its storage). */
+function streamGone(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.StreamNotFound;
+  return /stream not found/i.test((err as Error)?.message ?? "");
+}
+
 /**
  * Rules and offences in a JetStream KV bucket with file storage. Writes go
  * through a write-behind queue that retries until NATS takes them, so a NATS
@@ -63,6 +78,11 @@ type Pending = { kind: "put"; data: Uint8Array; ttlS?: number; fresh?: boolean }
  * wins. The bucket has no bucket-wide TTL (permanent rules must survive):
  * the service deletes expired entries itself, and on servers with per-message
  * TTL (2.11+) new timed entries also carry their own TTL as a backstop.
+ *
+ * If JetStream loses the bucket's stream while the service runs (deleted,
+ * storage lost), writes would fail forever and the next start would begin
+ * empty: the store notices (a failed write, or its periodic look), makes the
+ * bucket again and puts what `contents` says is active back into it.
  */
 export class RuleStore {
   private kv: KV | null = null;
@@ -73,18 +93,31 @@ export class RuleStore {
   private closed = false;
   perKeyTtl = false;
   lastError = "";
+  /** The records that are neither rules nor offences (the warm-up's start), as last saved: put again with the rest. */
+  private readonly records = new Map<string, unknown>();
+  private checkTimer: NodeJS.Timeout | null = null;
+  private checking: Promise<void> | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly bucket: string,
     private readonly log?: Logger,
+    private readonly opts: RuleStoreOptions = {},
   ) {}
+
+  private bucketOptions() {
+    return { storage: StorageType.File, history: 1, ...(this.perKeyTtl ? { markerTTL: 60_000 } : {}) };
+  }
 
   async open(): Promise<void> {
     const version = this.nc.info?.version ?? "0.0.0";
     this.perKeyTtl = versionAtLeast(version, [2, 11]);
     const kvm = new Kvm(this.nc);
-    const opts = { storage: StorageType.File, history: 1, ...(this.perKeyTtl ? { markerTTL: 60_000 } : {}) };
+    const opts = this.bucketOptions();
+    if (this.opts.contents) {
+      this.checkTimer = setInterval(() => void this.checkStream(), this.opts.checkMs ?? 30_000);
+      this.checkTimer.unref();
+    }
     try {
       this.kv = await kvm.create(this.bucket, opts);
     } catch (err) {
@@ -192,6 +225,7 @@ export class RuleStore {
   }
 
   saveRecord(key: string, value: unknown): void {
+    this.records.set(key, value);
     this.enqueue(key, { kind: "put", data: new TextEncoder().encode(JSON.stringify(value)) });
   }
 
@@ -234,6 +268,8 @@ export class RuleStore {
         if (!this.pending.has(key)) this.pending.set(key, p);
       });
       if (failure) {
+        // A put to a lost stream fails like one to an absent server (no responders): the stream's info tells which.
+        void this.checkStream();
         this.lastError = (failure as Error).message;
         this.log?.warn({ err: this.lastError, backlog: this.pending.size }, "rule store write failed; retrying");
         this.retryTimer = setTimeout(() => {
@@ -257,6 +293,34 @@ export class RuleStore {
     } else await this.store.put(key, p.data);
   }
 
+  /** Makes the bucket again if its stream is gone; one look at a time. */
+  private checkStream(): Promise<void> {
+    if (!this.checking && this.kv && !this.closed && this.opts.contents)
+      this.checking = this.recreateIfGone().finally(() => (this.checking = null));
+    return this.checking ?? Promise.resolve();
+  }
+
+  private async recreateIfGone(): Promise<void> {
+    try {
+      await this.store.status();
+      return;
+    } catch (err) {
+      if (!streamGone(err)) return; // NATS away or busy: the writes retry, the next look tells
+    }
+    try {
+      this.kv = await new Kvm(this.nc).create(this.bucket, this.bucketOptions());
+    } catch (err) {
+      this.log?.error({ err, bucket: this.bucket }, "the rule store's stream is gone and the bucket cannot be made again; retrying");
+      return;
+    }
+    const { rules, offences } = this.opts.contents!();
+    for (const s of rules) this.saveRule(s, true);
+    for (const [address, o] of offences) this.saveOffence(address, o);
+    for (const [key, value] of this.records) this.saveRecord(key, value);
+    this.opts.recreated?.();
+    this.log?.error({ bucket: this.bucket, rules: rules.length, offences: offences.size }, "the rule store's stream was gone (deleted, or lost by JetStream): bucket made again, the active rules and offences stored again");
+  }
+
   /** Waits until every queued write reached NATS (or the timeout passed). */
   async drain(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
@@ -271,5 +335,6 @@ export class RuleStore {
     if (!(await this.drain(10_000))) this.log?.error({ backlog: this.backlog }, "rule store writes lost at shutdown; the next start reconciles from what was stored");
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.checkTimer) clearInterval(this.checkTimer);
   }
 }

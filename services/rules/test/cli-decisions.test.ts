@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeNatsServer, freePort, repoRoot, startNatsServer, toolMissing, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { EXIT } from "@vigil/lifecycle";
 import { startGrpcServer, type GrpcHandle } from "../src/grpc-server.js";
+import { codecs, subjects } from "@vigil/bus";
+import { Heartbeat } from "@vigil/proto";
 import { publishVerdict, startService, verdict, type Running } from "./support/rules.js";
 
 // The decisions workflow through the built `vigil` binary, spawned as a
@@ -158,6 +160,66 @@ describe.skipIf(skip)("vigil CLI: the decisions workflow against a running rules
     const col = lines[0]!.indexOf("SOURCE");
     for (const l of lines.slice(1)) expect(l.slice(col)).toMatch(/^192\.0\.2\.77/);
     expect(lines.slice(1).some((l) => /verdict\s+192\.0\.2\.77\s+pst\s+syn-scan score 5\.000\/3\.000 -> blocked/.test(l))).toBe(true);
+  });
+
+  it("bus- and store-supplied text reaches the terminal with its control characters shown, never obeyed", async () => {
+    const evil = "\x1b[2J\x1b]0;pwned\x07";
+    const bidi = "ok\u202egnp.exe";
+    const raw = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+    const watching = vigil(["watch", "--verdicts", "--count", "1", ...c]);
+    await new Promise((res) => setTimeout(res, 1500));
+    const v = verdict("192.0.2.90", { handshakes: 1, label: `scan${evil}`, summary: `sum${evil}${bidi}`, instance: `pst${evil}`, model: bidi });
+    publishVerdict(r.nc, v);
+    await waitFor("the verdict", () => r.svc.listVerdicts({}).find((x) => x.verdict?.id === v.id) ?? null);
+    const added = await vigil(["rules", "add", "block", "198.51.100.9", "--ttl", "1h", "--reason", `why${evil}`, ...c]);
+    const beat = Heartbeat.fromPartial({ service: "som", instance: `som${evil}`, version: bidi, shards: [0], ts: Date.now() / 1000 });
+    r.nc.publish(subjects.heartbeat("som"), codecs.heartbeat.encode(beat));
+    await waitFor("the heartbeat", () => r.svc.status().detectors.find((d) => d.instance.startsWith("som")) ?? null);
+    const status = await vigil(["status", ...c]);
+    const outputs = { watch: await watching, verdicts: await vigil(["verdicts", ...c]), show: await vigil(["verdicts", "show", v.id, ...c]), rules: await vigil(["rules", "ls", ...c]), added, status };
+    for (const [name, o] of Object.entries(outputs)) {
+      expect(o.code, name).toBe(0);
+      expect(o.stdout, name).not.toMatch(raw);
+      expect(o.stdout, name).toContain("\\x1b[2J\\x1b]0;pwned\\x07");
+    }
+    expect(outputs.show.stdout).toMatch(/summary\s+sum\\x1b\[2J\\x1b\]0;pwned\\x07ok\\u202egnp\.exe/);
+    expect(outputs.status.stdout).toContain("ok\\u202egnp.exe");
+    // JSON output is escaped by JSON itself, and keeps the text exact.
+    expect(JSON.parse((await vigil(["verdicts", "show", v.id, "--json", ...c])).stdout).verdict.label).toBe(`scan${evil}`);
+  });
+
+  it("rules extend: a detector's block stays the detector's and lasts longer; never shorter, never unchecked", async () => {
+    const v = verdict("192.0.2.60", { handshakes: 1 });
+    publishVerdict(r.nc, v);
+    const rec = await waitFor("blocked", () => r.svc.listVerdicts({}).find((x) => x.verdict?.id === v.id && x.ruleId) ?? null);
+    const before = r.svc.rules.get(rec.ruleId)!;
+    const ext = await vigil(["rules", "extend", String(rec.ruleId), "--ttl", "3h", ...c]);
+    expect(ext.code, ext.stderr).toBe(0);
+    expect(ext.stdout).toMatch(new RegExp(`^${rec.ruleId}\\s+drop\\s+192\\.0\\.2\\.60/32\\s.*\\sdetector\\s+(2h59m|3h0m)\\s`, "m"));
+    const after = r.svc.rules.get(rec.ruleId)!;
+    expect(after.rule).toMatchObject({ origin: before.rule.origin, detector: "pst", reason: before.rule.reason, verdictIds: [v.id] });
+    expect(after.rule.expiresAt).toBeGreaterThan(Date.now() / 1000 + 3 * 3600 - 30);
+    expect(after.history.at(-1)).toMatchObject({ event: "updated", why: expect.stringMatching(/^extended: expires /) });
+    expect(after.history.length).toBe(before.history.length + 1);
+
+    const shorter = await vigil(["rules", "extend", String(rec.ruleId), "--ttl", "1m", ...c]);
+    expect(shorter.code).toBe(EXIT.USAGE);
+    expect(shorter.stderr).toMatch(/ttl_s: rule \d+ expires in \d+ s: a ttl of 60 s would shorten it/);
+    expect(r.svc.rules.get(rec.ruleId)!.rule.expiresAt).toBe(after.rule.expiresAt);
+    const loop = await vigil(["rules", "add", "block", "127.0.0.7", "--ttl", "10m", "--force", "--json", ...c]);
+    const loopId = JSON.parse(loop.stdout).id;
+    const locked = await vigil(["rules", "extend", String(loopId), "--ttl", "1h", ...c]);
+    expect(locked.code).toBe(EXIT.FAILURE);
+    expect(locked.stderr).toMatch(/refused: VIGIL_ERR_LOCKOUT: .*covers 127\.0\.0\.0\/8 \(loopback\)/);
+    expect((await vigil(["rules", "extend", String(loopId), "--ttl", "1h", "--force", ...c])).code).toBe(0);
+    const gone = await vigil(["rules", "extend", "999", "--ttl", "1h", ...c]);
+    expect(gone.code).toBe(EXIT.FAILURE);
+    expect(gone.stderr).toMatch(/not found: no active rule 999/);
+    for (const args of [["rules", "extend", String(rec.ruleId)], ["rules", "extend", "x", "--ttl", "1h"], ["rules", "extend", String(rec.ruleId), "--ttl", "soon"]]) {
+      const u = await vigil([...args, ...c]);
+      expect(u.code, args.join(" ")).toBe(EXIT.USAGE);
+      noStack(u);
+    }
   });
 });
 

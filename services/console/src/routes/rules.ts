@@ -75,23 +75,28 @@ export const ruleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, { rule
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { seconds: number } }>(
+  app.post<{ Params: { id: string }; Body: { seconds: number; force?: boolean } }>(
     "/api/rules/:id/extend",
     {
       schema: {
         params: ruleIdParams,
-        body: { type: "object", required: ["seconds"], properties: { seconds: { type: "integer", minimum: 1, maximum: 365 * 86400 } }, additionalProperties: false },
+        body: {
+          type: "object",
+          required: ["seconds"],
+          properties: { seconds: { type: "integer", minimum: 1, maximum: 365 * 86400 }, force: { type: "boolean" } },
+          additionalProperties: false,
+        },
       },
     },
     async (req) => {
       const id = Number(req.params.id);
       const existing = (await rules.listRules()).rules.find((r) => r.id === id);
       if (!existing) throw httpError(404, "VIGIL_ERR_NOT_FOUND", `no active rule ${id}`);
-      // The rules service derives the id from the match: adding the same match again re-arms its expiry.
+      // "+1 h" from when it would have ended; the rule keeps its origin and history (ExtendRule), and a rule
+      // that would now cut off this session or the host is refused unless forced, as when adding one.
       const remaining = existing.expiresAt > 0 ? Math.max(0, existing.expiresAt - Date.now() / 1000) : 0;
       const ttlS = Math.ceil(remaining + req.body.seconds);
-      // Extending re-adds a rule already in force: the lockout check was passed (or forced) when it was made.
-      return Rule.toJSON(await rules.addRule({ rule: { ...existing, createdBy: existing.createdBy || "console" }, ttlS, force: true, sessionSource: "" }));
+      return Rule.toJSON(await rules.extendRule({ id, ttlS, force: req.body.force ?? false, sessionSource: req.ip }, `console session from ${req.ip}`));
     },
   );
 

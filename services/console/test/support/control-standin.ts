@@ -67,6 +67,13 @@ export async function startControlStandIn(nc: NatsConnection, port = 0): Promise
       const { id: _id, ...rest } = r;
       cb(null, put(rest, c.request.ttlS));
     },
+    extendRule: (c: Call<{ id: number; ttlS: number }>, cb: sendUnaryData<unknown>) => {
+      const rule = rules.get(c.request.id);
+      if (!rule) return cb({ code: status.NOT_FOUND, details: `no active rule ${c.request.id}` });
+      rule.expiresAt = c.request.ttlS ? now() + c.request.ttlS : 0;
+      publish(RuleEvent_Kind.KIND_UPDATED, rule);
+      cb(null, rule);
+    },
     deleteRule: (c: Call<{ id: number }>, cb: sendUnaryData<unknown>) => {
       const rule = rules.get(c.request.id);
       if (rule) {

@@ -74,7 +74,8 @@ export function rulesPage(root: HTMLElement, params: URLSearchParams): () => voi
               h("td", null, h("div", { class: "sub" }, fmtDate(r.createdAt)), fmtTime(r.createdAt), r.createdBy ? h("div", { class: "muted" }, r.createdBy) : null),
               h("td", { class: "countdown", "data-expires": r.expiresAt ?? 0 }, ""),
               h("td", null, fmtCount(r.hits), r.offences ? h("div", { class: "muted" }, `offence ${r.offences}`) : null),
-              h("td", null, h("div", { class: "toolbar" }, extend, del)),
+              // A configured rule's life is the configuration's, a permanent one has none to extend.
+              h("td", null, h("div", { class: "toolbar" }, enumText(r.origin, "ORIGIN_") === "config" || !r.expiresAt ? null : extend, del)),
             );
           })
         : [h("tr", null, h("td", { colspan: 9, class: "empty" }, "No active rules."))]),
