@@ -248,6 +248,10 @@ export const errorCatalog = {
     meaning: "A lab stage did not become ready in time; the message names what was awaited and where the logs are.",
     where: "lab",
   },
+  VIGIL_ERR_TRAIN: {
+    meaning: "Training a leave-one-out fold's models (vigil eval --leave-one-out) failed; the message names the fold's model directory and the recipe's output.",
+    where: "lab",
+  },
 } as const satisfies Record<`VIGIL_ERR_${string}`, ErrorEntry>;
 
 export type ErrorCode = keyof typeof errorCatalog;
