@@ -26,6 +26,8 @@ import random
 import struct
 import sys
 
+from forge import checksum  # the Internet checksum (RFC 1071), shared with forge.py
+
 LOCAL = "10.88.0.10"
 T0 = 1_800_000_000.0
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
@@ -33,15 +35,6 @@ SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 
 def ip_bytes(a):
     return bytes(int(x) for x in a.split("."))
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def mac(a):
