@@ -16,10 +16,11 @@ import random
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
+
+from procs import run_counted, terminate_all
 
 PAGES = 24
 FILES = ["small-256k.bin", "medium-1m.bin", "large-2m.bin"]
@@ -29,19 +30,10 @@ def log(msg: str) -> None:
     sys.stderr.write(f"benign: {msg}\n")
 
 
-RUNNING: set[subprocess.Popen] = set()
-LOCK = threading.Lock()
-
-
 def stop(_sig, _frame) -> None:
     """SIGTERM/SIGINT: end the activities in flight (like a user closing the
     laptop) and leave at once."""
-    with LOCK:
-        for p in RUNNING:
-            try:
-                p.terminate()
-            except ProcessLookupError:
-                pass
+    terminate_all()
     os._exit(0)
 
 
@@ -56,25 +48,7 @@ class Client:
         self.failed = 0
 
     def run(self, cmd: list[str], timeout: float) -> None:
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        with LOCK:
-            RUNNING.add(p)
-        try:
-            _, err = p.communicate(timeout=timeout)
-            if p.returncode != 0:
-                self.failed += 1
-                log(f"{self.name}: {cmd[0]} exited {p.returncode}: {err.decode(errors='replace').strip()[:200]}")
-            else:
-                self.done += 1
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            self.failed += 1
-            log(f"{self.name}: {cmd[0]} timed out")
-        finally:
-            with LOCK:
-                RUNNING.discard(p)
+        run_counted(self, cmd, timeout, log)
 
     def victim(self) -> str:
         return self.args.victim6 if self.rng.random() < 0.3 else self.args.victim4

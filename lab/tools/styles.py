@@ -24,11 +24,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servers  # noqa: E402
+from procs import run_counted, terminate_all  # noqa: E402
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 PAGES = 24
-RUNNING: set[subprocess.Popen] = set()
-LOCK = threading.Lock()
 
 
 def log(msg: str) -> None:
@@ -59,26 +58,7 @@ class Client:
         time.sleep(max(0.0, min(s, self.left())))
 
     def run(self, cmd: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> bool:
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        with LOCK:
-            RUNNING.add(p)
-        try:
-            _, err = p.communicate(timeout=timeout)
-            if p.returncode == 0:
-                self.done += 1
-                return True
-            self.failed += 1
-            log(f"{self.name}: {cmd[0]} exited {p.returncode}: {err.decode(errors='replace').strip()[:200]}")
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            self.failed += 1
-            log(f"{self.name}: {cmd[0]} timed out")
-        finally:
-            with LOCK:
-                RUNNING.discard(p)
-        return False
+        return run_counted(self, cmd, timeout, log, env)
 
     def v(self, six: bool) -> str:
         return self.a.victim6 if six else self.a.victim4
@@ -299,12 +279,7 @@ def prepare(style: str, state: str) -> None:
 
 
 def stop(_sig, _frame) -> None:
-    with LOCK:
-        for p in RUNNING:
-            try:
-                p.terminate()
-            except ProcessLookupError:
-                pass
+    terminate_all()
     raise SystemExit(0)
 
 
