@@ -5,3 +5,4 @@ export * from "./credentials.js";
 export type { NatsConnection, Subscription, Msg } from "@nats-io/transport-node";
 export * from "./presence.js";
 export * from "./scores.js";
+export * from "./publish-in-place.js";

@@ -15,7 +15,6 @@ import {
 import type { SourceKind } from "./config.js";
 import { CaptureMetrics } from "./metrics.js";
 import { BatchPublisher } from "./publisher.js";
-import { FrameBatchEncoder } from "./encode.js";
 
 export interface CaptureOptions {
   source: SourceKind;
@@ -116,8 +115,6 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
   const shardCount = opts.shardCount ?? DEFAULT_SHARD_COUNT;
   // Room for the envelope before each batch (a very long source id falls back to a copy).
   const finite = opts.source === "pcap";
-  const headroom = Math.min(4096, new FrameBatchEncoder(sourceId, shardCount, finite).headroomNeeded);
-  const source = openSource(opts, headroom);
   const publisher = new BatchPublisher(
     opts.nc,
     sourceId,
@@ -128,6 +125,7 @@ export function startCapture(opts: CaptureOptions): CaptureHandle {
     log,
     finite,
   );
+  const source = openSource(opts, Math.min(4096, publisher.headroomNeeded));
   const started = Date.now();
   let endOfStream = false;
   let stopping = false;

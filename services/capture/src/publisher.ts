@@ -1,4 +1,4 @@
-import { subjects, type NatsConnection } from "@vigil/bus";
+import { publishHeadroom, publishInPlace, subjects, type NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import type { SourceBatch } from "@vigil/packet-sources";
 import { FrameBatchEncoder } from "./encode.js";
@@ -59,9 +59,9 @@ export class BatchPublisher {
     this.shardMetrics = metrics.shardCounters(shardCount);
   }
 
-  /** Headroom to ask the source for, so that envelopes are written in place. */
+  /** Headroom to ask the source for, so that envelopes and the NATS protocol line are written in place. */
   get headroomNeeded(): number {
-    return this.encoder.headroomNeeded;
+    return this.encoder.headroomNeeded + publishHeadroom(this.subjectOf[this.shardCount - 1] ?? subjects.frames(0));
   }
 
   totals(): readonly ShardTotals[] {
@@ -103,7 +103,9 @@ export class BatchPublisher {
     if (reason === null) {
       const msg = this.encoder.encodeInPlace({ seq, shard, frameCount: batch.frameCount, droppedBefore: dropped, records: batch.records }, batch.headroom ?? 0);
       try {
-        this.nc.publish(this.subjectOf[shard], msg);
+        // The batch's memory is its own (a source never reuses it): the message may go out without a copy.
+        const room = msg.buffer === batch.records.buffer ? msg.byteOffset : 0;
+        publishInPlace(this.nc, this.subjectOf[shard], msg, room);
       } catch (err) {
         this.metrics.publishErrors.inc();
         this.log?.warn({ err, shard }, "publish failed");
