@@ -6,6 +6,8 @@ interface ShardQueue {
   cursor: RecordCursor;
   /** True when cursor holds an unconsumed record. */
   ready: boolean;
+  /** cursor.tsMs of that record, read once: drain compares every shard's head for every record it releases. */
+  headTs: number;
   /** Largest capture time (ms) received on this shard. */
   maxTs: number;
   /** Wall-clock ms of the last batch (or of when the shard was taken). */
@@ -48,6 +50,10 @@ export const DEFAULT_REPLAY_LEAD_MS = 1000;
  */
 export class ShardMerger {
   private readonly queues = new Map<number, ShardQueue>();
+  /** The queues' values, for the hot loops (no iterator per pass). */
+  private list: ShardQueue[] = [];
+  /** Walks each pushed batch once to validate it and find its latest record. */
+  private readonly scan = new RecordCursor();
   private readonly now: () => number;
   /** Batches whose records overran their end: the valid prefix is kept. */
   malformedBatches = 0;
@@ -74,7 +80,8 @@ export class ShardMerger {
     for (const s of [...this.queues.keys()]) if (!want.has(s)) this.queues.delete(s);
     for (const s of want)
       if (!this.queues.has(s))
-        this.queues.set(s, { shard: s, batches: [], cursor: new RecordCursor(), ready: false, maxTs: -Infinity, lastWall: this.now(), ended: false });
+        this.queues.set(s, { shard: s, batches: [], cursor: new RecordCursor(), ready: false, headTs: 0, maxTs: -Infinity, lastWall: this.now(), ended: false });
+    this.list = [...this.queues.values()];
   }
 
   /** Queues a batch. Returns false when the batch was truncated because a record overran it. */
@@ -82,7 +89,7 @@ export class ShardMerger {
     const q = this.queues.get(shard);
     if (!q) return true;
     q.lastWall = this.now();
-    const scan = new RecordCursor().reset(records);
+    const scan = this.scan.reset(records);
     let validEnd = 0;
     let ok = true;
     try {
@@ -119,7 +126,10 @@ export class ShardMerger {
 
   private advance(q: ShardQueue): void {
     for (;;) {
-      if (q.ready && q.cursor.next()) return;
+      if (q.ready && q.cursor.next()) {
+        q.headTs = q.cursor.tsMs;
+        return;
+      }
       if (q.ready) {
         const done = q.batches.shift()!;
         this.buffered -= done.byteLength;
@@ -128,7 +138,10 @@ export class ShardMerger {
       if (q.batches.length === 0) return;
       q.cursor.reset(q.batches[0]);
       q.ready = true;
-      if (q.cursor.next()) return;
+      if (q.cursor.next()) {
+        q.headTs = q.cursor.tsMs;
+        return;
+      }
     }
   }
 
@@ -150,7 +163,7 @@ export class ShardMerger {
     const now = this.now();
     const idleMs = this.idleMs;
     let wm = Infinity;
-    for (const q of this.queues.values()) {
+    for (const q of this.list) {
       if (q.ended) continue;
       if (!q.ready && now - q.lastWall > idleMs) continue;
       if (q.maxTs < wm) wm = q.maxTs;
@@ -166,9 +179,9 @@ export class ShardMerger {
       let best: ShardQueue | null = null;
       let bestTs = Infinity;
       let secondTs = Infinity;
-      for (const q of this.queues.values()) {
+      for (const q of this.list) {
         if (!q.ready) continue;
-        const ts = q.cursor.tsMs;
+        const ts = q.headTs;
         if (ts < bestTs || (ts === bestTs && best !== null && q.shard < best.shard)) {
           secondTs = bestTs;
           bestTs = ts;
@@ -181,7 +194,7 @@ export class ShardMerger {
         this.sink(best.cursor, best.shard);
         released++;
         this.advance(best);
-      } while (best.ready && best.cursor.tsMs < limit);
+      } while (best.ready && best.headTs < limit);
     }
   }
 }
