@@ -44,7 +44,12 @@ export class RecordCursor {
   private end = 0;
 
   offset = 0;
-  tsLo = 0;
+  /**
+   * Starts as -0, a double: the low word of a timestamp often exceeds 2^31, and a field V8 first saw
+   * hold small integers changes representation when it does, which throws away the optimized code
+   * of every loop that walks records (the whole window pipeline inlined) to be compiled again.
+   */
+  tsLo = -0;
   tsHi = 0;
   ifindex = 0;
   origLen = 0;
