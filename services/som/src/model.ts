@@ -114,6 +114,8 @@ export class SomModel {
   readonly center: Float64Array;
   readonly scale: Float64Array;
   private readonly scratch = new Float64Array(FEATURE_COUNT);
+  /** label() per unit: the labels are fixed once trained, and each unit's counts object has its own shape. */
+  private readonly labelOf = new Map<number, string>();
   constructor(readonly json: ModelJson) {
     validate(json);
     this.som = new Som(
@@ -142,6 +144,15 @@ export class SomModel {
    * crowd onto its edge units, so a unit may stand for several attacks), or "".
    */
   label(unit: number): string {
+    let label = this.labelOf.get(unit);
+    if (label === undefined) {
+      label = this.labelFromCounts(unit);
+      this.labelOf.set(unit, label);
+    }
+    return label;
+  }
+
+  private labelFromCounts(unit: number): string {
     const l = this.json.labels[String(unit)];
     if (!l) return "";
     const entries = Object.entries(l).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
