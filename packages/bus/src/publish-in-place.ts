@@ -1,6 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 
 const CRLF = Buffer.from("\r\n", "ascii");
+/** What nats.js accepts as a subject to publish on: not empty, no whitespace. */
+const VALID_SUBJECT = /^\S+$/;
 
 /**
  * The parts of the nats.js 3.3 client that publishInPlace() relies on. Not
@@ -10,6 +12,7 @@ const CRLF = Buffer.from("\r\n", "ascii");
 interface ClientInternals {
   connected?: boolean;
   infoReceived?: boolean;
+  noMorePublishing?: boolean;
   info?: { max_payload?: number };
   outBytes?: number;
   outMsgs?: number;
@@ -49,6 +52,9 @@ export function publishInPlace(nc: NatsConnection, subject: string, payload: Buf
   if (
     !p ||
     !socket ||
+    nc.isClosed() ||
+    p.noMorePublishing !== false ||
+    !VALID_SUBJECT.test(subject) ||
     socket.destroyed !== false ||
     line.length > headroom ||
     !p.connected ||
@@ -58,7 +64,7 @@ export function publishInPlace(nc: NatsConnection, subject: string, payload: Buf
     typeof maxPayload !== "number" ||
     len > maxPayload
   ) {
-    // nc.publish() also throws the client's own error for a payload over max_payload.
+    // nc.publish() also throws the client's own errors: closed or draining, a bad subject, a payload over max_payload.
     nc.publish(subject, payload);
     return;
   }

@@ -75,10 +75,12 @@ describe("publishInPlace", () => {
     await nc.close();
   });
 
-  it("queues like nc.publish while the client is closed", async () => {
+  it("refuses what nc.publish refuses: a subject with whitespace, a closed client", async () => {
     const nc = await connectBus({ servers: [nats.url], name: "in-place-closed" });
-    await nc.close();
     const data = withRoom(64, () => 2, 10);
+    expect(() => publishInPlace(nc, "t.bad subject", data, 64)).toThrow(/subject/);
+    expect(() => publishInPlace(nc, "", data, 64)).toThrow(/subject/);
+    await nc.close();
     expect(() => publishInPlace(nc, "t.closed", data, 64)).toThrow(/closed/);
   });
 });
