@@ -3,3 +3,4 @@ export * from "./records.js";
 export * from "./packet.js";
 export * from "./addr.js";
 export * from "./craft.js";
+export * from "./flow-bucket.js";
