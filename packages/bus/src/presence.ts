@@ -21,7 +21,7 @@ export interface HeartbeatOptions {
   shards?: () => readonly number[];
   intervalMs?: number;
   /** Frames handled and lost since start, read at every beat (see Heartbeat.frames_lost). */
-  traffic?: () => { frames: number; lost: number; batchesLost?: number };
+  traffic?: () => { frames: number; lost: number; batchesLost?: number; shed?: number };
   /** Beats are skipped while this says no (e.g. while disconnected, rather than queueing them). */
   canSend?: () => boolean;
   logger?: BusLogger;

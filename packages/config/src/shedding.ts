@@ -11,16 +11,22 @@ export const MAX_SHED_LEVEL = 4;
  */
 export const sheddingSchema = z
   .strictObject({
-    /** Lag above the usual (seconds) that, held for stepSeconds, steps shedding up a level. */
-    highLagSeconds: z.number().positive().default(0.5),
-    /** Lag above the usual (seconds) that, held for stepSeconds, steps shedding down a level. */
-    lowLagSeconds: z.number().nonnegative().default(0.1),
-    /** Seconds a mark must stay crossed before each step, up or down. */
-    stepSeconds: z.number().positive().default(1),
-    /** Seconds over which the smallest lag (the usual, skew included) is remembered while nothing is shed. */
-    baselineSeconds: z.number().positive().default(60),
-    /** A fixed level 0..4 for every batch, replays included (evaluation and tests); unset: by lag, live traffic only. */
-    force: z.number().int().min(0).max(MAX_SHED_LEVEL).optional(),
+    // Described with describe(): the configuration reference reads them from the schema, wherever it is used.
+    highLagSeconds: z.number().positive().default(0.5).describe("Lag above the usual (seconds) that, held for stepSeconds, steps shedding up a level."),
+    lowLagSeconds: z.number().nonnegative().default(0.1).describe("Lag above the usual (seconds) that, held for stepSeconds, steps shedding down a level; below highLagSeconds."),
+    stepSeconds: z.number().positive().default(1).describe("Seconds a mark must stay crossed before each step, up or down."),
+    baselineSeconds: z
+      .number()
+      .positive()
+      .default(60)
+      .describe("Seconds over which the smallest lag (the usual one, clock skew between hosts included) is remembered; not renewed while shedding."),
+    force: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_SHED_LEVEL)
+      .optional()
+      .describe("A fixed level 0..4 (keep 1/2^level of the established flows) for every batch, replays included: evaluation and tests. Unset: by lag, live traffic only."),
   })
   .refine((s) => s.lowLagSeconds < s.highLagSeconds, { message: "lowLagSeconds must be below highLagSeconds", path: ["lowLagSeconds"] });
 

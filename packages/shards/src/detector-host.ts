@@ -3,6 +3,7 @@ import { serveModelExport } from "@vigil/models";
 import type { Logger } from "@vigil/lifecycle";
 import { FeedbackKind, type Feedback, type FrameBatch } from "@vigil/proto";
 import type { SheddingConfig } from "@vigil/config";
+import { prom, type Registry } from "@vigil/metrics";
 import { DEFAULT_SHEDDING, keepOfLevel, LoadShedder } from "./load-shedding.js";
 import { StreamLoss, type LossKind } from "./loss.js";
 import { ShardOwnership, type OwnershipChange } from "./ownership.js";
@@ -48,6 +49,8 @@ export interface DetectorHostOptions {
   version?: string;
   metricsPort?: number;
   heartbeatMs?: number;
+  /** Where the host's own metrics go (load shedding: vigil_<detector>_shed_*). */
+  registry?: Registry;
   /** Load shedding under overload (the detector's `shedding` config section); default: DEFAULT_SHEDDING. */
   shedding?: SheddingConfig;
   /** The detector's score stream (a ScorePublisher with the detector's format hook): started and stopped with the host. */
@@ -86,6 +89,7 @@ export class DetectorHost {
     private readonly hooks: DetectorHooks,
   ) {
     this.shedder = new LoadShedder(opts.shedding ?? DEFAULT_SHEDDING);
+    if (opts.registry) this.registerMetrics(opts.registry);
     this.loss = new StreamLoss((kind, n) => {
       if (kind === "batches") this.traffic.batchesLost += n;
       else this.traffic.lost += n;
@@ -98,9 +102,34 @@ export class DetectorHost {
       shardCount: opts.shardCount,
       version: opts.version,
       metricsPort: opts.metricsPort,
-      traffic: () => this.traffic,
+      traffic: () => ({ ...this.traffic, shed: hooks.framesShed?.() ?? 0 }),
       heartbeatMs: opts.heartbeatMs,
       logger: opts.logger,
+    });
+  }
+
+  private registerMetrics(registry: Registry): void {
+    const { detector } = this.opts;
+    const framesShed = () => this.hooks.framesShed?.() ?? 0;
+    let seen = 0;
+    new prom.Counter({
+      name: `vigil_${detector}_shed_frames_total`,
+      help: "Segments of established TCP flows shed (sampled out) because the detector fell behind live traffic",
+      registers: [registry],
+      collect() {
+        const now = framesShed();
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+    const shedder = this.shedder;
+    new prom.Gauge({
+      name: `vigil_${detector}_shed_level`,
+      help: "Load shedding level now, the highest over live sources: 0 keeps every flow, n keeps the established segments of 1/2^n of the flows (4: 1/16)",
+      registers: [registry],
+      collect() {
+        this.set(shedder.maxLevel);
+      },
     });
   }
 

@@ -87,6 +87,8 @@ export class PstService {
         version: opts.version,
         metricsPort: opts.metricsPort,
         heartbeatMs: opts.heartbeatMs,
+        registry: opts.registry,
+        shedding: cfg.shedding,
         scores: this.scores,
       },
       {
@@ -100,6 +102,7 @@ export class PstService {
         onDropped: (reason) => this.metrics?.dropped.inc({ reason }),
         onLoss: (kind, n) => this.metrics?.lost.inc({ kind }, n),
         onFeedbackSkipped: (result) => this.metrics?.feedback.inc({ result }),
+        framesShed: () => this.detector.table.segmentsShed,
       },
     );
     this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.host.shards.length) : null;
