@@ -1,3 +1,4 @@
+import { mix32 } from "./mix32.js";
 import { IPPROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder } from "./packet.js";
 
 /**
@@ -6,22 +7,16 @@ import { IPPROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder } f
  */
 export const FLOW_BUCKETS = 64;
 
-/** One end of a flow (address bytes, then port), hashed (32-bit FNV-1a, then a finalizer). */
-function endpointHash(buf: Uint8Array, off: number, len: number, port: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[off + i], 0x01000193);
-  h = Math.imul(h ^ (port & 0xff), 0x01000193);
-  h = Math.imul(h ^ (port >>> 8), 0x01000193);
-  return mix32(h);
+/** Big-endian 32-bit word at buf[o..o+4). */
+function word(buf: Uint8Array, o: number): number {
+  return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
 }
 
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
+/** One end of a flow (address words and port), hashed: every frame of a shedding detector goes through here, so words, not bytes. */
+function endpointHash(buf: Uint8Array, off: number, len: number, port: number): number {
+  let h = Math.imul(word(buf, off), 0x85ebca6b) ^ Math.imul(port + 1, 0x9e3779b1);
+  if (len === 16) h ^= Math.imul(word(buf, off + 4), 0xc2b2ae35) ^ Math.imul(word(buf, off + 8), 0x27d4eb2f) ^ Math.imul(word(buf, off + 12), 0x165667b1);
+  return mix32(h);
 }
 
 /**

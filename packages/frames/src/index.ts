@@ -4,3 +4,4 @@ export * from "./packet.js";
 export * from "./addr.js";
 export * from "./craft.js";
 export * from "./flow-bucket.js";
+export * from "./mix32.js";

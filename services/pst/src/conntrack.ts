@@ -148,8 +148,10 @@ export class ConnTable extends ConnRecords {
 
   /**
    * Tracks one decoded TCP segment. `direction` is the record's ingress/egress
-   * mark, used to tell which end is remote; unknown means the initiator is. `shed`: the detector sheds
-   * it under overload: it only marks its connection (found or opened) as shed.
+   * mark, used to tell which end is remote; unknown means the initiator is. `shed`: the detector would
+   * shed it under overload. A connection's head (HEAD_LEN symbols) is never shed: short sessions stay whole
+   * (each guess of a brute force is one; sampling them by flow would thin that evidence out) and a long one
+   * is flagged early on its head as always; past it, a shed segment only marks its connection.
    */
   segment(shard: number, ts: number, d: PacketDecoder, direction: number, shed = false): void {
     this.segments++;
@@ -259,7 +261,7 @@ export class ConnTable extends ConnRecords {
     u32[slot * REC_U32 + U32_PACKETS]++;
 
     const si = slot * REC_U16 + U16_STATE;
-    if (shed) {
+    if (shed && u32[slot * REC_U32 + U32_NSYM] >= HEAD_LEN) {
       u16[si] |= S_SHED;
       this.segmentsShed++;
       return;

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PacketDecoder, RecordCursor, RecordWriter, shedsSegment } from "@vigil/frames";
+import { IPPROTO_TCP, PacketDecoder, RecordCursor, RecordWriter, TCP_ACK, TCP_SYN, shedsSegment } from "@vigil/frames";
 import { keepOfLevel, MAX_SHED_LEVEL } from "@vigil/shards";
 import { repoRoot } from "@vigil/testing";
 import type { Verdict } from "@vigil/proto";
 import { scanCaptures } from "../src/cli.js";
 import { DEFAULT_MODELS_DIR, loadPstConfig, detectorOptionsOf } from "../src/config.js";
+import { HEAD_LEN } from "../src/conntrack.js";
 import { Detector } from "../src/detector.js";
 import { ModelSet, readModelDir, ServiceClassMap } from "../src/model.js";
 import { readCaptureRecords } from "../src/pcap.js";
@@ -19,17 +20,27 @@ const local = (): string[] => JSON.parse(readFileSync(join(captures, "eval/label
 const KEEP = keepOfLevel(MAX_SHED_LEVEL);
 const hosts = (vs: Verdict[]) => [...new Set(vs.map((v) => `${v.label} ${v.address || "(aggregate)"}`))].sort();
 
-/** The capture with the segments shedding at 1/16 would shed cut out: what the detector would see without marking its connections. */
+/**
+ * The capture with the segments shedding at 1/16 sheds cut out (those of flows above the keep line, past a
+ * connection's head of HEAD_LEN symbols): what the detector would see without marking its connections.
+ */
 async function judgedWithoutMarking(file: string): Promise<{ anomalous: number; verdicts: Verdict[] }> {
   const cfg = loadPstConfig({ env: {} }).pst;
   const verdicts: Verdict[] = [];
   const det = new Detector(new ModelSet(new ServiceClassMap(cfg.serviceClasses), readModelDir(DEFAULT_MODELS_DIR)), { ...detectorOptionsOf(cfg), maxConnections: 1 << 16 }, { onVerdict: (v) => verdicts.push(v) });
   const d = new PacketDecoder();
+  const seen = new Map<string, number>();
+  const end = (off: number, port: number) => `${Buffer.from(d.buf.subarray(off, off + d.addrLen)).toString("hex")}:${port}`;
   for await (const batch of readCaptureRecords(file, { local: local() })) {
     const w = new RecordWriter();
     const c = new RecordCursor().reset(batch);
     while (c.next()) {
-      if (d.decode(c.buf, c.dataOffset, c.capLen, c.family, c.origLen) && shedsSegment(d, KEEP)) continue;
+      if (d.decode(c.buf, c.dataOffset, c.capLen, c.family, c.origLen) && d.proto === IPPROTO_TCP && d.hasL4) {
+        const key = [end(d.srcOff, d.srcPort), end(d.dstOff, d.dstPort)].sort().join("-");
+        const n = (d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? 0 : (seen.get(key) ?? 0);
+        if (shedsSegment(d, KEEP) && n >= HEAD_LEN) continue;
+        seen.set(key, n + 1);
+      }
       w.append({ tsNs: c.tsNs, ifindex: c.ifindex, origLen: c.origLen, direction: c.direction, family: c.family, flags: c.flags, data: c.data() });
     }
     splitByShard(w.bytes(), cfg.shardCount).forEach((recs, s) => recs.byteLength && det.processRecords(s, "cut", recs));
@@ -54,8 +65,8 @@ describe.skipIf(skip)("PST under forced load shedding (1/16 of established flows
   it("the marking is what keeps them innocent: the same capture with the shed segments cut out looks broken", async () => {
     const cut = await judgedWithoutMarking(join(captures, "train/benign-1.pcap"));
     console.log(`train/benign-1.pcap, shed segments cut out: ${cut.anomalous} anomalous connections, verdicts: ${hosts(cut.verdicts).join("; ")}`);
-    expect(cut.anomalous).toBeGreaterThan(20);
-    expect(cut.verdicts.length).toBeGreaterThan(0);
+    // Long benign SSH sessions cut short look like a password guesser's: benign clients would be named.
+    expect(cut.verdicts.map((v) => v.address).filter((a) => a.startsWith("10.77.0.2")).length).toBeGreaterThan(0);
   }, 60_000);
 
   const attacks: Array<[string, string[]]> = [

@@ -16,6 +16,7 @@ import {
   TCP_RST,
   TCP_SYN,
   formatAddressWords,
+  mix32,
   type PacketDecoder,
 } from "@vigil/frames";
 
@@ -55,15 +56,6 @@ function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p <<= 1;
   return p;
-}
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /**
