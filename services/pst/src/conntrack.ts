@@ -346,7 +346,8 @@ export class ConnTable extends ConnRecords {
       this.close(slot);
       return;
     }
-    const censored = (reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (u16[si] & S_ESTABLISHED) !== 0;
+    // A flagged connection shed after its head has a gap before its end: not a sequence that ended either.
+    const censored = ((reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (u16[si] & S_ESTABLISHED) !== 0) || (u16[si] & S_SHED) !== 0;
     if (!censored) this.addSymbol(slot, SYM_END);
     const st = u16[si];
     if ((st & S_FLAGGED) === 0) {
