@@ -119,7 +119,10 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 export async function replayFigures(name: string, file: string, local: string[], tcpdumpS: number, frames: number): Promise<ReplayFigures> {
   // VIGIL_BENCH_CPU_PROF=DIR: every service writes a V8 CPU profile there when it stops.
   const profDir = process.env.VIGIL_BENCH_CPU_PROF;
-  const pipeline = new Pipeline({ logLevel: "info", nodeArgs: profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/${name}`] : undefined });
+  // VIGIL_BENCH_SHED=0..4: both detectors shed at that level (shedding.force), to measure what shedding saves.
+  const shed = process.env.VIGIL_BENCH_SHED;
+  const force = shed ? { shedding: { force: Number(shed) } } : undefined;
+  const pipeline = new Pipeline({ logLevel: "info", nodeArgs: profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/${name}`] : undefined, pst: force, som: force });
   let nats: number | null = null;
   const sampler = new ProcSampler(() => ({ ...pipeline.pids(), ...(nats ? { "nats-server": nats } : {}) }));
   try {

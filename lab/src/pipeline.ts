@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_SHARD_COUNT } from "@vigil/config";
-import type { EndOfStream, RuleEvent, Verdict } from "@vigil/proto";
+import type { EndOfStream, Heartbeat, RuleEvent, Verdict } from "@vigil/proto";
 import {
   createNatsAuth,
   mainOf,
@@ -275,6 +275,11 @@ export class Pipeline {
   get seen(): { verdicts: readonly Verdict[]; verdictAt: readonly number[]; ruleEvents: readonly RuleEvent[] } {
     const o = this.observer;
     return { verdicts: o.verdicts, verdictAt: o.verdictAt, ruleEvents: o.ruleEvents };
+  }
+
+  /** The last heartbeat of each live instance of a service (frames handled, lost, shed). */
+  heartbeats(service: string): Heartbeat[] {
+    return this.observer.presence.instances(service).map((p) => p.heartbeat);
   }
 
   /** Waits for a condition on what the pipeline has published (live use). */

@@ -20,8 +20,8 @@ export interface HeartbeatOptions {
   /** The shards the instance owns, read at every beat. */
   shards?: () => readonly number[];
   intervalMs?: number;
-  /** Frames handled and lost since start, read at every beat (see Heartbeat.frames_lost). */
-  traffic?: () => { frames: number; lost: number; batchesLost?: number };
+  /** Frames handled, lost and shed since start, read at every beat (see Heartbeat.frames_lost, frames_shed). */
+  traffic?: () => { frames: number; lost: number; batchesLost?: number; shed?: number };
   /** Beats are skipped while this says no (e.g. while disconnected, rather than queueing them). */
   canSend?: () => boolean;
   logger?: BusLogger;
@@ -56,6 +56,7 @@ export function startHeartbeat(nc: NatsConnection, opts: HeartbeatOptions): Hear
           frames: traffic.frames,
           framesLost: traffic.lost,
           batchesLost: traffic.batchesLost ?? 0,
+          framesShed: traffic.shed ?? 0,
         }),
       );
       return true;

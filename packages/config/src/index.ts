@@ -160,3 +160,4 @@ export function loadConfig<S extends z.ZodObject>(schema: S, opts: LoadOptions =
 export * from "./duration.js";
 export * from "./shards.js";
 export * from "./deprecated.js";
+export * from "./shedding.js";

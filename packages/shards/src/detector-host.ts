@@ -2,6 +2,9 @@ import { codecs, subjects, type NatsConnection, type Subscription } from "@vigil
 import { serveModelExport } from "@vigil/models";
 import type { Logger } from "@vigil/lifecycle";
 import { FeedbackKind, type Feedback, type FrameBatch } from "@vigil/proto";
+import type { SheddingConfig } from "@vigil/config";
+import { prom, type Registry } from "@vigil/metrics";
+import { DEFAULT_SHEDDING, keepOfLevel, LoadShedder } from "./load-shedding.js";
 import { StreamLoss, type LossKind } from "./loss.js";
 import { ShardOwnership, type OwnershipChange } from "./ownership.js";
 
@@ -13,8 +16,11 @@ export type FeedbackSkip = "ignored_kind" | "duplicate";
 
 /** What a detector (pst, som) does; the host does the bus work around it. */
 export interface DetectorHooks {
-  /** A frame batch of an owned shard, end-of-stream batches included. */
-  onBatch(shard: number, batch: FrameBatch): void;
+  /**
+   * A frame batch of an owned shard, end-of-stream batches included. `keep`: the detector keeps the
+   * established segments of the flows of buckets below it (FLOW_BUCKETS: all; see shedsSegment).
+   */
+  onBatch(shard: number, batch: FrameBatch, keep: number): void;
   /** Every owned shard has seen end-of-stream for the source: judge what is pending and report the counts. */
   onSourceEnd(sourceId: string): { frames: number; verdicts: number };
   /** A false alarm for this detector not applied before; true when it is applied (and so remembered). */
@@ -29,6 +35,8 @@ export interface DetectorHooks {
   onFeedbackSkipped?(why: FeedbackSkip): void;
   /** Feedback applied in an earlier run (a persistent store). */
   feedbackKnown?(verdictId: string): boolean;
+  /** Frames shed under overload since start (see load-shedding.ts), for the heartbeats. */
+  framesShed?(): number;
 }
 
 export interface DetectorHostOptions {
@@ -41,6 +49,10 @@ export interface DetectorHostOptions {
   version?: string;
   metricsPort?: number;
   heartbeatMs?: number;
+  /** Where the host's own metrics go (load shedding: vigil_<detector>_shed_*). */
+  registry?: Registry;
+  /** Load shedding under overload (the detector's `shedding` config section); default: DEFAULT_SHEDDING. */
+  shedding?: SheddingConfig;
   /** The detector's score stream (a ScorePublisher with the detector's format hook): started and stopped with the host. */
   scores: { start(): void; stop(): void };
 }
@@ -67,6 +79,7 @@ export class DetectorHost {
   private modelSub: { unsubscribe(): void } | null = null;
   private warnedShardCount = false;
   private readonly loss: StreamLoss;
+  readonly shedder: LoadShedder;
   /** Since start, for the heartbeats: frames received, frames and batches lost before us. */
   private readonly traffic = { frames: 0, lost: 0, batchesLost: 0 };
   private stopped = false;
@@ -75,6 +88,8 @@ export class DetectorHost {
     private readonly opts: DetectorHostOptions,
     private readonly hooks: DetectorHooks,
   ) {
+    this.shedder = new LoadShedder(opts.shedding ?? DEFAULT_SHEDDING);
+    if (opts.registry) this.registerMetrics(opts.registry);
     this.loss = new StreamLoss((kind, n) => {
       if (kind === "batches") this.traffic.batchesLost += n;
       else this.traffic.lost += n;
@@ -87,9 +102,34 @@ export class DetectorHost {
       shardCount: opts.shardCount,
       version: opts.version,
       metricsPort: opts.metricsPort,
-      traffic: () => this.traffic,
+      traffic: () => ({ ...this.traffic, shed: hooks.framesShed?.() ?? 0 }),
       heartbeatMs: opts.heartbeatMs,
       logger: opts.logger,
+    });
+  }
+
+  private registerMetrics(registry: Registry): void {
+    const { detector } = this.opts;
+    const framesShed = () => this.hooks.framesShed?.() ?? 0;
+    let seen = 0;
+    new prom.Counter({
+      name: `vigil_${detector}_shed_frames_total`,
+      help: "Segments of established TCP flows shed (sampled out) because the detector fell behind live traffic",
+      registers: [registry],
+      collect() {
+        const now = framesShed();
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+    const shedder = this.shedder;
+    new prom.Gauge({
+      name: `vigil_${detector}_shed_level`,
+      help: "Load shedding level now, the highest over live sources: 0 keeps every flow, n keeps the established segments of 1/2^n of the flows (4: 1/16)",
+      registers: [registry],
+      collect() {
+        this.set(shedder.maxLevel);
+      },
     });
   }
 
@@ -167,7 +207,8 @@ export class DetectorHost {
     }
     this.loss.observe(shard, batch);
     this.traffic.frames += batch.frameCount;
-    this.hooks.onBatch(shard, batch);
+    const level = batch.endOfStream ? this.shedder.level(batch.sourceId) : this.shedder.observe(batch, Date.now());
+    this.hooks.onBatch(shard, batch, keepOfLevel(level));
     if (batch.endOfStream) this.sourceEnded(batch.sourceId, shard);
   }
 
@@ -178,6 +219,7 @@ export class DetectorHost {
     const owned = this.ownership.shards;
     if (!owned.every((s) => ended.has(s))) return;
     this.ended.delete(sourceId);
+    this.shedder.forget(sourceId);
     const { frames, verdicts } = this.hooks.onSourceEnd(sourceId);
     const { nc, detector, instance, logger } = this.opts;
     if (nc.isClosed()) return;

@@ -3,6 +3,9 @@ import { codecs, connectBus, subjects, type NatsConnection } from "@vigil/bus";
 import { createLogger } from "@vigil/lifecycle";
 import { Feedback, FeedbackKind, type FrameBatch, type Heartbeat } from "@vigil/proto";
 import { disposeNatsServer, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
+import { FLOW_BUCKETS } from "@vigil/frames";
+import { createRegistry } from "@vigil/metrics";
+import { DEFAULT_SHEDDING } from "../src/load-shedding.js";
 import { DetectorHost, type DropReason } from "../src/detector-host.js";
 
 const batch = (shard: number, shardCount: number, endOfStream = false): Uint8Array =>
@@ -100,6 +103,45 @@ describe("DetectorHost over a real nats-server", () => {
     } finally {
       sub.unsubscribe();
       await host.stop();
+    }
+  });
+
+  it("hands each batch its keep line: everything by default, replays included; a forced level to every batch; shedding shown in heartbeats and metrics", async () => {
+    const beats: Heartbeat[] = [];
+    const sub = nc.subscribe(subjects.heartbeat("pst"), { callback: (_e, m) => beats.push(codecs.heartbeat.decode(m.data)) });
+    const b = (sourceId: string, seq: number, replay: boolean) =>
+      codecs.frameBatch.encode({ sourceId, seq, shard: 0, shardCount: 1, frameCount: 1, records: new Uint8Array(0), droppedBefore: 0, endOfStream: false, framesTotal: 0, replay });
+    const run = async (instance: string, shedding: typeof DEFAULT_SHEDDING) => {
+      const keeps: number[] = [];
+      const registry = createRegistry("pst", instance);
+      const host = new DetectorHost(
+        { detector: "pst", nc, instance, shardCount: 1, logger: createLogger("t", "error"), heartbeatMs: 100, scores: { start() {}, stop() {} }, shedding, registry },
+        { onBatch: (_s, _b, keep) => keeps.push(keep), onSourceEnd: () => ({ frames: 0, verdicts: 0 }), onFeedback: () => true, exportModel: () => ({}), framesShed: () => 1234 },
+      );
+      host.start();
+      try {
+        await waitFor("shard owned", () => host.shards.length === 1, 3000);
+        await nc.flush();
+        nc.publish(subjects.frames(0), b("live", 1, false));
+        nc.publish(subjects.frames(0), b("replay", 1, true));
+        await waitFor("both batches", () => keeps.length === 2 || null, 3000);
+        const beat = await waitFor("a heartbeat", () => beats.find((h) => h.instance === instance && h.frames === 2) ?? null, 3000);
+        return { keeps, beat, metrics: await registry.metrics() };
+      } finally {
+        await host.stop();
+      }
+    };
+    try {
+      const auto = await run("shed-auto", DEFAULT_SHEDDING);
+      expect(auto.keeps).toEqual([FLOW_BUCKETS, FLOW_BUCKETS]);
+      expect(auto.metrics).toMatch(/^vigil_pst_shed_level\{[^}]*\} 0$/m);
+      const forced = await run("shed-forced", { ...DEFAULT_SHEDDING, force: 4 });
+      expect(forced.keeps).toEqual([FLOW_BUCKETS / 16, FLOW_BUCKETS / 16]);
+      expect(forced.beat.framesShed).toBe(1234);
+      expect(forced.metrics).toMatch(/^vigil_pst_shed_frames_total\{[^}]*\} 1234$/m);
+      expect(forced.metrics).toMatch(/^vigil_pst_shed_level\{[^}]*\} 4$/m);
+    } finally {
+      sub.unsubscribe();
     }
   });
 });

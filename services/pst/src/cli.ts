@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { EXIT, parseCommandArgs, progressBar, reportFatal, UserError, type Command, type CommandOptions } from "@vigil/lifecycle";
-import { MAX_SHARD_COUNT } from "@vigil/config";
+import { MAX_SHARD_COUNT, MAX_SHED_LEVEL } from "@vigil/config";
+import { keepOfLevel } from "@vigil/shards";
 import { Verdict } from "@vigil/proto";
 import { detectorOptionsOf, loadPstConfig } from "./config.js";
 import { Detector } from "./detector.js";
@@ -154,13 +155,13 @@ export const exportCommand: Command = {
   },
 };
 
-const SCAN_USAGE = "usage: vigil pst scan --pcap FILE [--pcap FILE...] [--models DIR] [--local CIDR...] [--shards 16] [--json]";
+const SCAN_USAGE = "usage: vigil pst scan --pcap FILE [--pcap FILE...] [--models DIR] [--local CIDR...] [--shards 16] [--shed 0..4] [--json]";
 
 /** Runs the detector offline over captures, shard by shard as a deployment would, and prints the verdicts. */
 export async function scanCaptures(
   files: string[],
-  opts: { modelsDir?: string; local?: string[]; shardCount?: number },
-): Promise<{ verdicts: Verdict[]; frames: number; connections: number; anomalous: number }> {
+  opts: { modelsDir?: string; local?: string[]; shardCount?: number; /** Load shedding forced at this level (0..4) as under overload. */ shedLevel?: number },
+): Promise<{ verdicts: Verdict[]; frames: number; connections: number; anomalous: number; segmentsShed: number; connectionsShed: number }> {
   const cfg = config();
   const models = opts.modelsDir ? readModelDir(opts.modelsDir) : loadModels(cfg).models;
   const shardCount = opts.shardCount ?? cfg.shardCount;
@@ -168,6 +169,9 @@ export async function scanCaptures(
   let frames = 0;
   let connections = 0;
   let anomalous = 0;
+  let segmentsShed = 0;
+  let connectionsShed = 0;
+  const keep = keepOfLevel(opts.shedLevel ?? 0);
   for (const file of files) {
     const det = new Detector(
       new ModelSet(new ServiceClassMap(cfg.serviceClasses), models),
@@ -178,14 +182,16 @@ export async function scanCaptures(
     for await (const batch of readCaptureRecords(file, { local: opts.local })) {
       const shards = splitByShard(batch, shardCount);
       shards.forEach((recs, s) => {
-        if (recs.byteLength) frames += det.processRecords(s, source, recs);
+        if (recs.byteLength) frames += det.processRecords(s, source, recs, keep);
       });
     }
     for (let s = 0; s < shardCount; s++) det.endOfStream(s);
     connections += det.judgedAnomalous + det.judgedNormal;
     anomalous += det.judgedAnomalous;
+    segmentsShed += det.table.segmentsShed;
+    connectionsShed += det.table.connectionsShed;
   }
-  return { verdicts, frames, connections, anomalous };
+  return { verdicts, frames, connections, anomalous, segmentsShed, connectionsShed };
 }
 
 export const scanCommand: Command = {
@@ -196,7 +202,7 @@ export const scanCommand: Command = {
     try {
       const { values } = parse(
         args,
-        { pcap: { type: "string", multiple: true }, models: { type: "string" }, local: { type: "string", multiple: true }, shards: { type: "string" }, json: { type: "boolean" } },
+        { pcap: { type: "string", multiple: true }, models: { type: "string" }, local: { type: "string", multiple: true }, shards: { type: "string" }, shed: { type: "string" }, json: { type: "boolean" } },
         SCAN_USAGE,
       );
       const files = (values.pcap as string[] | undefined) ?? [];
@@ -205,11 +211,13 @@ export const scanCommand: Command = {
         modelsDir: values.models as string | undefined,
         local: values.local as string[] | undefined,
         shardCount: num(values.shards as string, "shards", config().shardCount, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_SHARD_COUNT, `an integer 1..${MAX_SHARD_COUNT}`),
+        shedLevel: num(values.shed as string, "shed", 0, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SHED_LEVEL, `an integer 0..${MAX_SHED_LEVEL}`),
       });
       if (values.json) for (const v of r.verdicts) process.stdout.write(JSON.stringify(Verdict.toJSON(v)) + "\n");
       else {
         for (const v of r.verdicts) process.stdout.write(`${v.id} ${v.summary}\n`);
-        process.stdout.write(`${r.frames} frames, ${r.connections} connections judged, ${r.anomalous} anomalous, ${r.verdicts.length} verdicts\n`);
+        const shed = r.segmentsShed ? `, ${r.segmentsShed} segments shed (${r.connectionsShed} connections not judged)` : "";
+        process.stdout.write(`${r.frames} frames, ${r.connections} connections judged, ${r.anomalous} anomalous, ${r.verdicts.length} verdicts${shed}\n`);
       }
       return EXIT.OK;
     } catch (err) {

@@ -1,6 +1,6 @@
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, loadConfig, metricsSchema, natsSchema, shardCountSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, DEFAULT_SHEDDING, loadConfig, metricsSchema, natsSchema, shardCountSchema, sheddingSchema, z, type LoadOptions } from "@vigil/config";
 import { stateDir } from "@vigil/lifecycle";
 import { DEFAULT_SERVICE_CLASSES } from "./model.js";
 import type { DetectorOptions } from "./detector.js";
@@ -41,6 +41,12 @@ export const pstSchema = z.strictObject({
   /** Learning mode: judged sequences go into the models instead of verdicts being published. */
   learning: z.boolean().default(false),
   learnRebuildSeconds: z.number().positive().default(60),
+  /**
+   * Load shedding when pst falls behind live traffic: segments of established TCP flows are sampled
+   * (kept for 1/2 .. 1/16 of the flows), connections with shed segments are never judged; connection
+   * events and everything but TCP are always kept. See docs/operations.md, "Load shedding".
+   */
+  shedding: sheddingSchema.default(DEFAULT_SHEDDING),
   metrics: metricsSchema.default({ host: "127.0.0.1", port: DEFAULT_PORTS.pstMetrics }),
 });
 

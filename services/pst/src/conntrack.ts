@@ -21,6 +21,11 @@ const S_FLAGGED = 32;
 const S_SERVER_SPOKE = 64;
 /** The client acknowledged something the server sent: the connection carried a conversation. */
 const S_ESTABLISHED = 128;
+/**
+ * Segments of this connection were shed under overload (see shedsSegment): what is seen of it is
+ * incomplete (missing data, not missing answers), so it is never judged. Above the handshake bits.
+ */
+const S_SHED = 0x400;
 
 export const enum EndReason {
   Flagged = 0,
@@ -105,6 +110,9 @@ export class ConnTable extends ConnRecords {
   connectionsOpened = 0;
   /** Frames whose time jumped too far ahead of their shard's clock to move it alone. */
   clockJumpsHeld = 0;
+  /** Segments shed under overload, and connections that ended unjudged for it (see S_SHED). */
+  segmentsShed = 0;
+  connectionsShed = 0;
 
   constructor(
     readonly opts: ConnTableOptions,
@@ -140,9 +148,12 @@ export class ConnTable extends ConnRecords {
 
   /**
    * Tracks one decoded TCP segment. `direction` is the record's ingress/egress
-   * mark, used to tell which end is remote; unknown means the initiator is.
+   * mark, used to tell which end is remote; unknown means the initiator is. `shed`: the detector would
+   * shed it under overload. A connection's head (HEAD_LEN symbols) is never shed: short sessions stay whole
+   * (each guess of a brute force is one; sampling them by flow would thin that evidence out) and a long one
+   * is flagged early on its head as always; past it, a shed segment only marks its connection.
    */
-  segment(shard: number, ts: number, d: PacketDecoder, direction: number): void {
+  segment(shard: number, ts: number, d: PacketDecoder, direction: number, shed = false): void {
     this.segments++;
     if (ts > this.clock[shard]) this.advanceClock(shard, ts);
     const b = d.buf;
@@ -250,6 +261,11 @@ export class ConnTable extends ConnRecords {
     u32[slot * REC_U32 + U32_PACKETS]++;
 
     const si = slot * REC_U16 + U16_STATE;
+    if (shed && u32[slot * REC_U32 + U32_NSYM] >= HEAD_LEN) {
+      u16[si] |= S_SHED;
+      this.segmentsShed++;
+      return;
+    }
     const st = u16[si];
     const fromClient = ((st & S_CLIENT_IS_A) !== 0) === srcIsA;
     if (!fromClient) u16[si] = st | S_SERVER_SPOKE;
@@ -257,8 +273,8 @@ export class ConnTable extends ConnRecords {
     const remoteIsClient = (st & S_REMOTE_IS_CLIENT) !== 0;
     if (fromClient === remoteIsClient) this.handshakes.remote(slot, flags, d.tcpAck, remoteIsClient);
     else this.handshakes.local(slot, flags, d.tcpSeq, d.payloadLen);
-    const sym = ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags;
-    this.addSymbol(slot, sym);
+    // After a gap the symbols no longer follow one another: a shed connection's model score would be noise.
+    if ((st & S_SHED) === 0) this.addSymbol(slot, ((fromClient ? DIR_CLIENT : DIR_SERVER) << 8) | flags);
 
     if (flags & TCP_RST) {
       this.end(slot, EndReason.Rst);
@@ -324,7 +340,14 @@ export class ConnTable extends ConnRecords {
     const si = slot * REC_U16 + U16_STATE;
     const u16 = this.u16;
     if (u16[si] & S_CLOSED) return;
-    const censored = (reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (u16[si] & S_ESTABLISHED) !== 0;
+    if ((u16[si] & (S_SHED | S_FLAGGED)) === S_SHED) {
+      // Not judged, neither anomalous nor learnt: a sampled-out flow must not look empty or broken.
+      this.connectionsShed++;
+      this.close(slot);
+      return;
+    }
+    // A flagged connection shed after its head has a gap before its end: not a sequence that ended either.
+    const censored = ((reason === EndReason.EndOfStream || reason === EndReason.Evicted) && (u16[si] & S_ESTABLISHED) !== 0) || (u16[si] & S_SHED) !== 0;
     if (!censored) this.addSymbol(slot, SYM_END);
     const st = u16[si];
     if ((st & S_FLAGGED) === 0) {
@@ -335,8 +358,13 @@ export class ConnTable extends ConnRecords {
       if (level === LEVEL_ANOMALOUS) u16[si] |= S_FLAGGED;
       this.sink.onJudged(this.view.at(slot), level, score, reason);
     } else this.sink.onEnded?.(this.view.at(slot), reason);
-    u16[si] |= S_CLOSED;
-    const shard = u16[slot * REC_U16 + U16_SHARD];
+    this.close(slot);
+  }
+
+  /** Lets an ended connection linger closed (late ACKs, retransmitted FIN/RST). */
+  private close(slot: number): void {
+    this.u16[slot * REC_U16 + U16_STATE] |= S_CLOSED;
+    const shard = this.u16[slot * REC_U16 + U16_SHARD];
     this.lists.unlink(shard * 2, slot);
     this.lists.pushTail(shard * 2 + 1, slot);
   }

@@ -1,4 +1,4 @@
-import { FRAME_F_DROPPED, IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor } from "@vigil/frames";
+import { FLOW_BUCKETS, FRAME_F_DROPPED, IPPROTO_TCP, MALFORMED_NAMES, PacketDecoder, RecordCursor, shedsSegment } from "@vigil/frames";
 import type { Verdict } from "@vigil/proto";
 import { ConnTable, END_REASON_NAMES, EndReason, LEVEL_ANOMALOUS, LEVEL_NORMAL, type JudgementSink } from "./conntrack.js";
 import { AUTH_PORTS, AuthSessions } from "./auth-sessions.js";
@@ -147,8 +147,12 @@ export class Detector implements JudgementSink {
     this.table.models = models;
   }
 
-  /** Processes one batch of packed frame records of a shard from one capture source (its lane). Returns the number of frames. */
-  processRecords(shard: number, sourceId: string, records: Uint8Array): number {
+  /**
+   * Processes one batch of packed frame records of a shard from one capture source (its lane). Returns
+   * the number of frames. `keep`: under overload, established segments of flows of buckets at or
+   * above it are shed (see shedsSegment); their connections are then never judged.
+   */
+  processRecords(shard: number, sourceId: string, records: Uint8Array, keep = FLOW_BUCKETS): number {
     if (shard < 0 || shard >= this.opts.shardCount) throw new RangeError(`shard ${shard} is outside 0..${this.opts.shardCount - 1}`);
     const lane = this.lanes.claim(shard, sourceId);
     const c = this.cursor.reset(records);
@@ -176,7 +180,7 @@ export class Detector implements JudgementSink {
           this.fragments++;
           continue;
         }
-        table.segment(lane, c.tsSeconds, d, c.direction);
+        table.segment(lane, c.tsSeconds, d, c.direction, shedsSegment(d, keep));
       }
     } catch (err) {
       if ((err as { code?: string }).code !== "VIGIL_ERR_RECORD_FORMAT") throw err;

@@ -30,6 +30,10 @@ export function registerMetrics(
     "vigil_pst_blocked_frames_total",
     "Frames a drop rule of the kernel module had matched: skipped, since a blocked host's retries are no evidence against it",
   );
+  const connectionsShed = counter(
+    "vigil_pst_connections_shed_total",
+    "Connections that ended unjudged because segments of theirs were shed under overload (see vigil_pst_shed_frames_total)",
+  );
   const clockJumps = counter("vigil_pst_clock_jumps_held_total", "Frames whose capture time jumped past the idle timeout and waited for a second frame to confirm the jump");
   const malformed = counter("vigil_pst_malformed_frames_total", "Frames skipped because they could not be decoded, by reason", ["reason"]);
   for (let i = 1; i < MALFORMED_NAMES.length; i++) malformed.inc({ reason: MALFORMED_NAMES[i] }, 0);
@@ -78,12 +82,12 @@ export function registerMetrics(
       for (const m of d().models.models.values()) this.set({ model: m.name }, m.threshold.value);
     },
   });
-  const seen = { segments: 0, frames: 0, opened: 0, evictions: 0, anomalous: 0, normal: 0, blocked: 0, clockJumps: 0, malformed: new Float64Array(MALFORMED_NAMES.length + 1) };
+  const seen = { segments: 0, frames: 0, opened: 0, evictions: 0, anomalous: 0, normal: 0, blocked: 0, clockJumps: 0, connectionsShed: 0, malformed: new Float64Array(MALFORMED_NAMES.length + 1) };
   return {
     sync() {
       const det = d();
       const t = det.table;
-      const step = (c: prom.Counter, now: number, key: "segments" | "frames" | "opened" | "evictions" | "anomalous" | "normal" | "blocked" | "clockJumps", labels?: Record<string, string>) => {
+      const step = (c: prom.Counter, now: number, key: "segments" | "frames" | "opened" | "evictions" | "anomalous" | "normal" | "blocked" | "clockJumps" | "connectionsShed", labels?: Record<string, string>) => {
         const delta = now - seen[key];
         if (delta > 0) labels ? (c as prom.Counter<string>).inc(labels, delta) : c.inc(delta);
         seen[key] = now;
@@ -94,6 +98,7 @@ export function registerMetrics(
       step(evictions, t.evictions, "evictions");
       step(blockedFrames, det.droppedFrames, "blocked");
       step(clockJumps, t.clockJumpsHeld, "clockJumps");
+      step(connectionsShed, t.connectionsShed, "connectionsShed");
       step(judgements, det.judgedAnomalous, "anomalous", { result: "anomalous" });
       step(judgements, det.judgedNormal, "normal", { result: "normal" });
       for (let i = 1; i < det.malformed.length; i++) {

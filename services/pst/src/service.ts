@@ -87,10 +87,12 @@ export class PstService {
         version: opts.version,
         metricsPort: opts.metricsPort,
         heartbeatMs: opts.heartbeatMs,
+        registry: opts.registry,
+        shedding: cfg.shedding,
         scores: this.scores,
       },
       {
-        onBatch: (shard, batch) => this.onBatch(shard, batch),
+        onBatch: (shard, batch, keep) => this.onBatch(shard, batch, keep),
         onSourceEnd: (sourceId) => this.onSourceEnd(sourceId),
         onFeedback: (f) => this.onFeedback(f),
         exportModel: () => exportModelsJson(this.modelSet.models.values()),
@@ -100,6 +102,7 @@ export class PstService {
         onDropped: (reason) => this.metrics?.dropped.inc({ reason }),
         onLoss: (kind, n) => this.metrics?.lost.inc({ kind }, n),
         onFeedbackSkipped: (result) => this.metrics?.feedback.inc({ result }),
+        framesShed: () => this.detector.table.segmentsShed,
       },
     );
     this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.host.shards.length) : null;
@@ -150,10 +153,10 @@ export class PstService {
     return p;
   }
 
-  private onBatch(shard: number, batch: FrameBatch): void {
+  private onBatch(shard: number, batch: FrameBatch, keep: number): void {
     const p = this.progress(batch.sourceId);
     if (batch.replay) p.replay = true;
-    if (batch.records.byteLength) p.frames += this.detector.processRecords(shard, batch.sourceId, batch.records);
+    if (batch.records.byteLength) p.frames += this.detector.processRecords(shard, batch.sourceId, batch.records, keep);
     // Only the ending source's lane is flushed: a live capture sharing the shard goes on.
     if (batch.endOfStream) this.detector.endOfStream(shard, batch.sourceId);
     else {

@@ -56,6 +56,12 @@ export function lossText(d: Pick<DetectorStatus, "frames" | "framesLost" | "batc
   return parts.length ? `LOST ${parts.join(" + ")}` : "0";
 }
 
+/** Frames a detector shed under overload (sampled established flows, docs/operations.md "Load shedding"): "-" for none. */
+export function shedText(d: Pick<DetectorStatus, "frames" | "framesShed">): string {
+  if (!d.framesShed) return "-";
+  return `${d.framesShed} (${((100 * d.framesShed) / Math.max(1, d.frames)).toFixed(1)}%)`;
+}
+
 const statusCommand: Command = {
   name: "status",
   summary: "show the rules service: enforcer, rule counts, the allowlist, detectors and their heartbeats",
@@ -90,8 +96,8 @@ const statusCommand: Command = {
       out(
         s.detectors.length
           ? table(
-              ["SERVICE", "INSTANCE", "VERSION", "LAST HEARTBEAT", "SHARDS", "FRAMES", "LOST"],
-              s.detectors.map((d) => [d.service, d.instance, d.version, `${Math.max(0, now - d.lastHeartbeat).toFixed(1)}s ago`, d.shards.join(",") || "-", frameCount(d), lossText(d)]),
+              ["SERVICE", "INSTANCE", "VERSION", "LAST HEARTBEAT", "SHARDS", "FRAMES", "LOST", "SHED"],
+              s.detectors.map((d) => [d.service, d.instance, d.version, `${Math.max(0, now - d.lastHeartbeat).toFixed(1)}s ago`, d.shards.join(",") || "-", frameCount(d), lossText(d), shedText(d)]),
             )
           : "no other services seen on the bus\n",
       );

@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, loadConfig, metricsSchema, natsSchema, shardCountSchema, z, type LoadOptions } from "@vigil/config";
+import { DEFAULT_PORTS, DEFAULT_SHARD_COUNT, DEFAULT_SHEDDING, loadConfig, metricsSchema, natsSchema, shardCountSchema, sheddingSchema, z, type LoadOptions } from "@vigil/config";
 import { stateDir } from "@vigil/lifecycle";
 
 /** The model shipped with the package. */
@@ -32,6 +32,12 @@ export const somSchema = z.strictObject({
   /** Online update on a false alarm: learning rate and neighbourhood radius (grid units). */
   feedbackRate: z.number().gt(0).max(1).default(0.1),
   feedbackRadius: z.number().gt(0).default(1),
+  /**
+   * Load shedding when som falls behind live traffic: segments of established TCP flows are sampled
+   * (kept for 1/2 .. 1/16 of the flows) and left out of the windows, their flows never counted
+   * half-open; connection events and everything but TCP are always kept. See docs/operations.md, "Load shedding".
+   */
+  shedding: sheddingSchema.default(DEFAULT_SHEDDING),
   metrics: metricsSchema.default({ host: "127.0.0.1", port: DEFAULT_PORTS.somMetrics }),
 });
 

@@ -16,6 +16,7 @@ import {
   TCP_RST,
   TCP_SYN,
   formatAddressWords,
+  mix32,
   type PacketDecoder,
 } from "@vigil/frames";
 
@@ -48,20 +49,13 @@ const HOST_KEY = 0x10001;
 const ST_SYN = 1;
 const ST_SYNACK = 2;
 const ST_PAYLOAD = 4;
+/** Segments of the flow were shed under overload (see shed()): its emptiness is ours, not its. */
+const ST_SHED = 8;
 
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p <<= 1;
   return p;
-}
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /**
@@ -208,8 +202,8 @@ export class WindowStats {
     return this.packets >= this.maxPackets;
   }
 
-  /** Dense index of the address at buf[off..off+len), inserted when new. */
-  private addressIndex(buf: Uint8Array, off: number, len: number): number {
+  /** Dense index of the address at buf[off..off+len), inserted when new (else -1 when `insert` is false). */
+  private addressIndex(buf: Uint8Array, off: number, len: number, insert = true): number {
     let w0 = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
     let w1 = 0;
     let w2 = 0;
@@ -228,6 +222,7 @@ export class WindowStats {
       if (this.addrLen[slot] === len && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return idx;
       slot = (slot + 1) & this.addrMask;
     }
+    if (!insert) return -1;
     const idx = this.addrCount++;
     const k = slot << 2;
     keys[k] = w0;
@@ -332,7 +327,21 @@ export class WindowStats {
     if (this.touchPair(src, dst, HOST_KEY)) this.sentHosts[src]++;
   }
 
-  private tcpFlow(src: number, sport: number, dst: number, dport: number, flags: number, payload: number): void {
+  /**
+   * A segment the detector shed under overload (see shedsSegment in @vigil/frames): not counted in
+   * any feature. Its flow, when this window has it (its SYN or SYN-ACK was here), is marked so that
+   * it never counts as inactive: a sampled-out conversation must not look half-open.
+   */
+  shed(d: PacketDecoder): void {
+    const src = this.addressIndex(d.buf, d.srcOff, d.addrLen, false);
+    const dst = src < 0 ? -1 : this.addressIndex(d.buf, d.dstOff, d.addrLen, false);
+    if (dst < 0) return;
+    const slot = this.flowSlot(src, d.srcPort, dst, d.dstPort);
+    if (this.flowB[slot] >= 0) this.flowState[slot] |= ST_SHED;
+  }
+
+  /** The flow table slot of a TCP flow (either direction): its own, or the empty one where it goes. */
+  private flowSlot(src: number, sport: number, dst: number, dport: number): number {
     const e1 = ((src << 16) | sport) >>> 0;
     const e2 = ((dst << 16) | dport) >>> 0;
     const lo = e1 < e2 ? e1 : e2;
@@ -344,7 +353,16 @@ export class WindowStats {
       if (b === (hi | 0) && this.flowA[slot] === lo) break;
       slot = (slot + 1) & this.flowMask;
     }
+    return slot;
+  }
+
+  private tcpFlow(src: number, sport: number, dst: number, dport: number, flags: number, payload: number): void {
+    const slot = this.flowSlot(src, sport, dst, dport);
     if (this.flowB[slot] < 0) {
+      const e1 = ((src << 16) | sport) >>> 0;
+      const e2 = ((dst << 16) | dport) >>> 0;
+      const lo = e1 < e2 ? e1 : e2;
+      const hi = e1 < e2 ? e2 : e1;
       this.flowA[slot] = lo;
       this.flowB[slot] = hi | 0;
       this.flowState[slot] = 0;
@@ -376,7 +394,7 @@ export class WindowStats {
     for (let i = 0; i < this.flowCount; i++) {
       const slot = this.flowUsed[i];
       const st = this.flowState[slot];
-      if ((st & (ST_SYN | ST_SYNACK)) !== 0 && (st & ST_PAYLOAD) === 0) {
+      if ((st & (ST_SYN | ST_SYNACK)) !== 0 && (st & (ST_PAYLOAD | ST_SHED)) === 0) {
         inactive++;
         const owner = this.flowOwner[slot];
         if (owner >= 0) this.halfOpen[owner]++;

@@ -48,6 +48,8 @@ export class SomService {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   verdictsPublished = 0;
+  /** Frames shed under overload by sources that ended (the live ones' count is in their windowers). */
+  private shedEnded = 0;
 
   constructor(private readonly opts: SomServiceOptions) {
     const m = opts.metrics;
@@ -62,9 +64,11 @@ export class SomService {
         version: opts.version,
         metricsPort: opts.metricsPort,
         scores: this.scores,
+        registry: opts.metrics?.registry,
+        shedding: opts.config.shedding,
       },
       {
-        onBatch: (shard, batch) => this.onBatch(shard, batch),
+        onBatch: (shard, batch, keep) => this.onBatch(shard, batch, keep),
         onSourceEnd: (sourceId) => this.finishSource(sourceId),
         onFeedback: (fb) => this.onFeedback(fb),
         exportModel: () => this.opts.model.exportMap(),
@@ -79,6 +83,11 @@ export class SomService {
           if (result === "duplicate") m?.feedback.inc({ result });
         },
         feedbackKnown: (id) => this.opts.feedback.has(id),
+        framesShed: () => {
+          let n = this.shedEnded;
+          for (const st of this.sources.values()) n += st.pipeline.windower.shed;
+          return n;
+        },
       },
     );
     opts.metrics?.threshold.set(opts.model.threshold);
@@ -177,9 +186,11 @@ export class SomService {
     return st;
   }
 
-  private onBatch(shard: number, batch: FrameBatch): void {
+  private onBatch(shard: number, batch: FrameBatch, keep: number): void {
     const m = this.opts.metrics;
     const st = this.source(batch.sourceId, batch.shardCount);
+    // Applies to the records the merge releases from now on, which may include earlier batches': close enough for sampling.
+    st.pipeline.windower.keep = keep;
     st.lastWall = Date.now();
     if (batch.replay) st.replay = true;
     if (batch.endOfStream) {
@@ -212,6 +223,7 @@ export class SomService {
     if (!st) return { frames: 0, verdicts: 0 };
     this.drain(st, true);
     st.pipeline.finish();
+    this.shedEnded += st.pipeline.windower.shed;
     this.sources.delete(sourceId);
     this.opts.logger.info({ source: sourceId, windows: st.pipeline.windows }, "end of stream judged");
     return { frames: st.pipeline.windower.frames, verdicts: st.pipeline.verdicts };
@@ -223,6 +235,7 @@ export class SomService {
       if (now - st.lastWall > SOURCE_EXPIRY_MS) {
         this.drain(st, true);
         st.pipeline.finish();
+        this.shedEnded += st.pipeline.windower.shed;
         this.sources.delete(id);
         continue;
       }

@@ -1,4 +1,4 @@
-import { PacketDecoder, RecordCursor, type Malformed } from "@vigil/frames";
+import { FLOW_BUCKETS, PacketDecoder, RecordCursor, shedsSegment, type Malformed } from "@vigil/frames";
 import { WindowStats, type WindowOptions } from "./features.js";
 
 export type ClosedBy = "time" | "packets" | "end";
@@ -20,6 +20,9 @@ export class Windower {
   malformed = 0;
   late = 0;
   lastTs = 0;
+  /** Under overload, established segments of flows of buckets at or above this are shed (see shedsSegment). */
+  keep = FLOW_BUCKETS;
+  shed = 0;
 
   constructor(
     opts: WindowOptions,
@@ -58,7 +61,10 @@ export class Windower {
     }
     if (ts < w.start) this.late++;
     if (ts > this.lastTs) this.lastTs = ts;
-    w.add(d, ts, c.direction);
+    if (shedsSegment(d, this.keep)) {
+      this.shed++;
+      w.shed(d);
+    } else w.add(d, ts, c.direction);
   }
 
   /** End of the stream: the partial window is closed as if its slot stayed silent (it did). */
