@@ -75,7 +75,10 @@ for (const s of SERVICES) {
     await until(`${s} metrics`, async () => {
       const r = await fetch(`http://127.0.0.1:${ports[s]}/metrics`);
       if (!r.ok) return false;
-      pages[s] = await r.text();
+      const text = await r.text();
+      // A service may serve its page before it has registered its own metrics (rules after its store opens).
+      if (!text.includes(`# HELP vigil_${s}_`)) return false;
+      pages[s] = text;
       return true;
     }, 15_000);
   } catch {
