@@ -7,7 +7,7 @@ import { JudgedConnection } from "./judged.js";
 import { SlotLists } from "./lists.js";
 import { ConnRecords, keyHash, S_CLIENT_IS_A, S_REMOTE_IS_CLIENT } from "./records.js";
 import {
-  F32_PEAK, F64_FIRST_TS, F64_LAST_TS, F64_NLL_SUM, HEAD_LEN, I32_NEXT, REC_BYTES, REC_F64, REC_U16, REC_U32, REC_U8, RING_LEN, RING_MASK,
+  F32_PEAK, F64_FIRST_TS, F64_LAST_TS, F64_NLL_SUM, HEAD_LEN, REC_BYTES, REC_F64, REC_U16, REC_U32, REC_U8, RING_LEN, RING_MASK,
   U16_RING, U16_SHARD, U16_STATE, U32_ACKS, U32_ADDR_A, U32_ADDR_B, U32_NSYM, U32_PACKETS, U32_PORTS, U8_CLS, U8_FAMILY,
 } from "./layout.js";
 
@@ -83,8 +83,15 @@ export class ConnTable extends ConnRecords {
   private readonly slots: Int32Array;
   /** Per shard: open connections in least-recently-used order (list 2·shard), closed ones in closing order (2·shard + 1). */
   private readonly lists: SlotLists;
-  /** Free slots, linked through their records' next field (a free slot is on no list). */
-  private freeHead: number;
+  /** Freed slots, linked through their records' next field (a free slot is on no list); -1 when none. */
+  private freeHead = -1;
+  /**
+   * Slots never used yet: fresh..capacity-1. Taken only when no freed slot is left, so the order
+   * is the one a free list of all slots (0, 1, ...) would give, without writing a link into each
+   * of a million records at start: that touched the whole record array (128 MB at the default
+   * capacity) before the first frame, for a table that often stays small.
+   */
+  private fresh = 0;
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
@@ -120,9 +127,6 @@ export class ConnTable extends ConnRecords {
     this.slots = new Int32Array(tsize).fill(-1);
     this.lists = new SlotLists(opts.shardCount * 2, this.i32);
     this.handshakes = new Handshakes(cap, this.u16, { stateStride: REC_U16, stateOffset: U16_STATE, acks: this.u32, acksStride: REC_U32, acksOffset: U32_ACKS });
-    // Slot 0 is taken first, then 1, ...; a freed slot is reused first.
-    for (let i = 0; i < cap; i++) this.i32[i * REC_U32 + I32_NEXT] = i + 1 < cap ? i + 1 : -1;
-    this.freeHead = 0;
     this.clock = new Float64Array(opts.shardCount);
     this.lastSweep = new Float64Array(opts.shardCount);
     this.jumpTo = new Float64Array(opts.shardCount).fill(-Infinity);
@@ -199,14 +203,17 @@ export class ConnTable extends ConnRecords {
       while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
     }
     if (slot < 0) {
-      if (this.freeHead < 0) {
+      if (this.freeHead < 0 && this.fresh === this.capacity) {
         this.evictOne(shard);
         // Eviction may have shifted entries; find the insertion point again.
         pos = h & this.mask;
         while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
       }
-      slot = this.freeHead;
-      this.freeHead = this.lists.next(slot);
+      // A freed slot is reused first, else slot 0 is taken first, then 1, ...
+      if (this.freeHead >= 0) {
+        slot = this.freeHead;
+        this.freeHead = this.lists.next(slot);
+      } else slot = this.fresh++;
       this.slots[pos] = slot;
       this.size++;
       this.connectionsOpened++;

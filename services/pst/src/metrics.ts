@@ -1,12 +1,14 @@
 import { MALFORMED_NAMES } from "@vigil/frames";
 import { prom, type Registry } from "@vigil/metrics";
 import type { Detector } from "./detector.js";
+import { ScoreHistogram } from "./score-histogram.js";
 
 export interface PstMetrics {
   /** Brings the counters up to the detector's running totals: once per batch, never per frame. */
   sync(): void;
   verdicts: prom.Counter<"model" | "label">;
-  scores: prom.Histogram<"model">;
+  /** Judged connections' scores, by model: observed per connection, so not a prom-client histogram (see ScoreHistogram). */
+  scores: ScoreHistogram;
   feedback: prom.Counter<"result">;
   dropped: prom.Counter<"reason">;
   lost: prom.Counter<"kind">;
@@ -103,13 +105,13 @@ export function registerMetrics(
       }
     },
     verdicts: new prom.Counter({ name: "vigil_pst_verdicts_total", help: "Verdicts published, by model and label", labelNames: ["model", "label"], registers: [registry] }),
-    scores: new prom.Histogram({
-      name: "vigil_pst_connection_score",
-      help: "Judged connections' score: average negative log-likelihood per symbol (nats)",
-      labelNames: ["model"],
-      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10],
-      registers: [registry],
-    }),
+    scores: new ScoreHistogram(
+      registry,
+      "vigil_pst_connection_score",
+      "Judged connections' score: average negative log-likelihood per symbol (nats)",
+      "model",
+      [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10],
+    ),
     feedback: new prom.Counter({ name: "vigil_pst_feedback_total", help: "Feedback messages, by result", labelNames: ["result"], registers: [registry] }),
     lost: lossCounter(registry),
     dropped: new prom.Counter({ name: "vigil_pst_bus_messages_dropped_total", help: "Bus messages that could not be decoded or were for a shard no longer owned, by reason", labelNames: ["reason"], registers: [registry] }),
