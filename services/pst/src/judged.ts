@@ -151,13 +151,20 @@ export class JudgedConnection {
     const t = this.table;
     const slot = this.slot;
     const n = t.symbolCount(slot);
+    const hl = t.headInto(slot, this.headBuf);
     let head: Uint16Array;
     let tail: Uint16Array | null = null;
-    if (n <= HEAD_LEN) head = this.headBuf.slice(0, t.headInto(slot, this.headBuf));
+    // The kept symbols as symbols() gives them, written straight into the arrays that are kept:
+    // a spoofed flood copies out evidence for most of its connections.
+    if (n <= HEAD_LEN) head = this.headBuf.slice(0, hl);
     else {
-      const kept = this.symbols();
-      head = Uint16Array.from(kept.head);
-      if (kept.tail) tail = Uint16Array.from(kept.tail);
+      const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
+      const whole = n <= HEAD_LEN + RING_LEN;
+      head = whole ? new Uint16Array(hl + tailLen) : this.headBuf.slice(0, hl);
+      if (whole) head.set(this.headBuf.subarray(0, hl));
+      else tail = new Uint16Array(tailLen);
+      const into = whole ? head : tail!;
+      for (let k = whole ? hl : 0, j = n - tailLen; j < n; j++, k++) into[k] = t.ringSymbol(slot, j);
     }
     return {
       family: t.familyOf(slot),

@@ -1,11 +1,15 @@
 import type { Registry } from "@vigil/metrics";
 
-/** One exported sample, as prom-client's registry formats it (`labels` first, then `sharedLabels`). */
+/**
+ * One exported sample as prom-client's histograms give it: for the text, `labels` (le) then
+ * `sharedLabels` (the series'); for JSON, one `labels` and an exemplar slot (null on buckets).
+ */
 interface Sample {
   labels: Record<string, string | number>;
-  sharedLabels: Record<string, string>;
+  sharedLabels?: Record<string, string>;
   value: number;
   metricName: string;
+  exemplar?: null;
 }
 
 /**
@@ -77,14 +81,15 @@ export class ScoreHistogram {
     this.labelValues.forEach((lv, s) => {
       const shared = { [this.labelName]: lv };
       const sample = (labels: Record<string, string | number>, value: number, metricName: string): Sample =>
-        splay ? { labels: { ...labels, ...shared }, sharedLabels: {}, value, metricName } : { labels, sharedLabels: shared, value, metricName };
+        splay ? { labels: { ...labels, ...shared }, value, metricName } : { labels, sharedLabels: shared, value, metricName };
+      const bucket = (le: number | string, value: number): Sample => (splay ? { ...sample({ le }, value, bucketName), exemplar: null } : sample({ le }, value, bucketName));
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += this.counts[s * per + i];
-        out.push(sample({ le: this.bounds[i] }, acc, bucketName));
+        out.push(bucket(this.bounds[i], acc));
       }
       acc += this.counts[s * per + this.bounds.length];
-      out.push(sample({ le: "+Inf" }, acc, bucketName));
+      out.push(bucket("+Inf", acc));
       out.push(sample({}, this.sums[s], `${this.name}_sum`));
       out.push(sample({}, acc, `${this.name}_count`));
     });
