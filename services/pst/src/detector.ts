@@ -9,7 +9,7 @@ import type { Shape } from "./shape.js";
 import { TIER_NONE, TIER_SUSPICION, significant } from "./significance.js";
 import { Lanes } from "./lanes.js";
 import { composeVerdict } from "./verdict.js";
-import { addressOf, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, noteRecent, type PendingSource, type Window } from "./windows.js";
+import { addressOf, addressWords, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, notePeer, noteRecent, type PendingSource, type Window } from "./windows.js";
 
 export { Shape, shapeOf } from "./shape.js";
 export { binomialTail } from "./significance.js";
@@ -276,7 +276,7 @@ export class Detector implements JudgementSink {
         if (pending.size < o.maxWindowsPerShard) defer = true;
         else this.windowsRefused++;
       } else if (windows.size < o.maxWindowsPerShard) {
-        w = newWindow(freeKey(windows, rHash), fam, remote.slice(), lane, now + o.windowSeconds);
+        w = newWindow(freeKey(windows, rHash), fam, addressWords(remote), lane, now + o.windowSeconds);
         windows.set(w.key, w);
       } else this.windowsRefused++;
     }
@@ -284,7 +284,7 @@ export class Detector implements JudgementSink {
     const locals = this.localWindows[lane];
     let lw = findWindow(locals, lHash, fam, c.localWords);
     if (!lw) {
-      lw = newWindow(freeKey(locals, lHash), fam, c.localWords.slice(), lane, now + o.windowSeconds);
+      lw = newWindow(freeKey(locals, lHash), fam, addressWords(c.localWords), lane, now + o.windowSeconds);
       lw.sources = new Map();
       locals.set(lw.key, lw);
     }
@@ -294,8 +294,7 @@ export class Detector implements JudgementSink {
     this.pendingEvidence = null;
     if (w) {
       this.addTo(w, c, anomalous, score, model, localPort, shape, hash);
-      if (!w.peerText.has(lHash)) w.peerText.set(lHash, addressOf(lw));
-      w.peers.set(lHash, (w.peers.get(lHash) ?? 0) + 1);
+      notePeer(w, lHash, lw);
     }
     this.addTo(lw, c, anomalous, score, model, localPort, shape, hash);
     if (defer) {
@@ -303,7 +302,7 @@ export class Detector implements JudgementSink {
       pending.set(key, {
         key,
         family: fam,
-        words: remote.slice(),
+        words: addressWords(remote),
         closeAt: now + o.windowSeconds,
         normal: 0,
         anomalous,
@@ -368,8 +367,7 @@ export class Detector implements JudgementSink {
     w.judged += p.normal;
     w.evidenceSeen.push(p.hash);
     w.evidence.push(e);
-    w.peerText.set(p.localHash, p.localText);
-    w.peers.set(p.localHash, 1);
+    notePeer(w, p.localHash, p.localText);
   }
 
   private addTo(win: Window, c: JudgedConnection, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
