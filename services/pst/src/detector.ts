@@ -9,7 +9,7 @@ import type { Shape } from "./shape.js";
 import { TIER_NONE, TIER_SUSPICION, significant } from "./significance.js";
 import { Lanes } from "./lanes.js";
 import { composeVerdict } from "./verdict.js";
-import { addressOf, addressWords, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, notePeer, noteRecent, type PendingSource, type Window } from "./windows.js";
+import { addressWords, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, notePeer, noteRecent, type PendingSource, type Window } from "./windows.js";
 
 export { Shape, shapeOf } from "./shape.js";
 export { binomialTail } from "./significance.js";
@@ -312,7 +312,7 @@ export class Detector implements JudgementSink {
         shape,
         hash,
         localHash: lHash,
-        localText: addressOf(lw),
+        local: lw,
         evidence: (this.pendingEvidence ??= c.evidence(score, model.name)),
       });
     }
@@ -367,7 +367,7 @@ export class Detector implements JudgementSink {
     w.judged += p.normal;
     w.evidenceSeen.push(p.hash);
     w.evidence.push(e);
-    notePeer(w, p.localHash, p.localText);
+    notePeer(w, p.localHash, p.local);
   }
 
   private addTo(win: Window, c: JudgedConnection, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {

@@ -164,7 +164,6 @@ export class PstService {
       const clock = this.detector.table.clock[shard];
       if (clock > 0) this.lag.seconds = Date.now() / 1000 - clock;
     }
-    this.metrics?.sync();
   }
 
   private onSourceEnd(sourceId: string): { frames: number; verdicts: number } {

@@ -88,7 +88,8 @@ export interface PendingSource {
   shape: Shape;
   hash: number;
   localHash: number;
-  localText: string;
+  /** The local address's window: its address is formatted only if the source gets a window of its own (most never do). */
+  local: Window;
   evidence: RawEvidence;
 }
 
@@ -158,10 +159,10 @@ export function dominantModel(w: Window): ModelTally | null {
   return best;
 }
 
-/** Counts a connection of a source's window to a local address (its window, or its text when the window is gone). */
-export function notePeer(w: Window, localHash: number, local: Window | string): void {
+/** Counts a connection of a source's window to a local address (its window). */
+export function notePeer(w: Window, localHash: number, local: Window): void {
   const texts = (w.peerText ??= new Map());
-  if (!texts.has(localHash)) texts.set(localHash, typeof local === "string" ? local : addressOf(local));
+  if (!texts.has(localHash)) texts.set(localHash, addressOf(local));
   const peers = (w.peers ??= new Map());
   peers.set(localHash, (peers.get(localHash) ?? 0) + 1);
 }
