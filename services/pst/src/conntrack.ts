@@ -1,4 +1,4 @@
-import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder } from "@vigil/frames";
+import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder, type RecordCursor } from "@vigil/frames";
 import { CONTEXT_SIZE, DIR_CLIENT, DIR_SERVER, PREDICT_SIZE, SYM_BOS, SYM_END } from "@vigil/models";
 import type { ModelSet } from "./model.js";
 
@@ -143,10 +143,13 @@ export class ConnTable extends ConnRecords {
   }
 
   /**
-   * Tracks one decoded TCP segment. `direction` is the record's ingress/egress
-   * mark, used to tell which end is remote; unknown means the initiator is.
+   * Tracks one decoded TCP segment: `frame` is its record (time, and the ingress/egress mark that
+   * tells which end is remote; unknown means the initiator is), `d` its decoded headers. The
+   * record rather than its time: a time passed as an argument is a heap number per frame.
    */
-  segment(shard: number, ts: number, d: PacketDecoder, direction: number): void {
+  segment(shard: number, frame: RecordCursor, d: PacketDecoder): void {
+    const ts = frame.tsSeconds;
+    const direction = frame.direction;
     this.segments++;
     if (ts > this.clock[shard]) this.advanceClock(shard, ts);
     const b = d.buf;

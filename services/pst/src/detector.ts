@@ -176,7 +176,7 @@ export class Detector implements JudgementSink {
           this.fragments++;
           continue;
         }
-        table.segment(lane, c.tsSeconds, d, c.direction);
+        table.segment(lane, c, d);
       }
     } catch (err) {
       if ((err as { code?: string }).code !== "VIGIL_ERR_RECORD_FORMAT") throw err;
@@ -388,20 +388,21 @@ export class Detector implements JudgementSink {
 
   private closeDueWindows(lane: number, now: number): void {
     const windows = this.windows[lane];
-    for (const [key, w] of windows) {
+    // By value, deleting by the entry's own key: an iterator of [key, value] pairs allocates a pair per entry.
+    for (const w of windows.values()) {
       if (w.closeAt > now) break;
-      windows.delete(key);
+      windows.delete(w.key);
       // A window that did not become a verdict while open cannot become one now: nothing was added since.
     }
     const pending = this.pending[lane];
-    for (const [key, p] of pending) {
+    for (const p of pending.values()) {
       if (p.closeAt > now) break;
-      pending.delete(key);
+      pending.delete(p.key);
     }
     const locals = this.localWindows[lane];
-    for (const [key, lw] of locals) {
+    for (const lw of locals.values()) {
       if (lw.closeAt > now) break;
-      locals.delete(key);
+      locals.delete(lw.key);
       // Sources with enough anomalies of their own get their own verdict; the rest may be a spoofed flood.
       let rest = 0;
       let sources = 0;
