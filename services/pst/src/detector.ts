@@ -299,10 +299,12 @@ export class Detector implements JudgementSink {
     this.addTo(lw, c, anomalous, score, model, localPort, shape, hash);
     if (defer) {
       const key = freeKey(pending, rHash);
+      const evidence = (this.pendingEvidence ??= c.evidence(score, model.name));
       pending.set(key, {
         key,
         family: fam,
-        words: addressWords(remote),
+        // A pending source is a remote client: its address is the evidence's first (the client's) words.
+        words: evidence.words,
         closeAt: now + o.windowSeconds,
         normal: 0,
         anomalous,
@@ -313,7 +315,7 @@ export class Detector implements JudgementSink {
         hash,
         localHash: lHash,
         local: lw,
-        evidence: (this.pendingEvidence ??= c.evidence(score, model.name)),
+        evidence,
       });
     }
     const sources = lw.sources!;

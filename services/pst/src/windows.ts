@@ -26,8 +26,8 @@ export interface Window {
   /** Key in its map: the address hash, probed forward on a collision. */
   key: number;
   family: number;
-  /** The address words (see addressWords). */
-  words: readonly number[];
+  /** The address words: the first four (see addressWords; a pending source's are its evidence's, client first). */
+  words: ArrayLike<number>;
   /** The lane (a capture source on a shard, see Lanes) the window belongs to. */
   lane: number;
   address: string;
@@ -77,7 +77,8 @@ export interface Window {
 export interface PendingSource {
   key: number;
   family: number;
-  words: readonly number[];
+  /** The first four: the evidence's client words (a pending source is a remote client). */
+  words: ArrayLike<number>;
   closeAt: number;
   /** Connections judged normal since. */
   normal: number;
@@ -101,7 +102,7 @@ export function addressWords(w: Uint32Array): number[] {
   return [w[0], w[1], w[2], w[3]];
 }
 
-export function newWindow(key: number, family: number, words: readonly number[], lane: number, closeAt: number): Window {
+export function newWindow(key: number, family: number, words: ArrayLike<number>, lane: number, closeAt: number): Window {
   return {
     key,
     family,
