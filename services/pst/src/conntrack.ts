@@ -92,6 +92,8 @@ export class ConnTable extends ConnRecords {
    * capacity) before the first frame, for a table that often stays small.
    */
   private fresh = 0;
+  /** The slot of the last segment, while it is in the table (free() forgets it): see segment(). */
+  private lastSlot = -1;
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
@@ -178,20 +180,20 @@ export class ConnTable extends ConnRecords {
 
     let pos = h & this.mask;
     let slot = -1;
-    for (;;) {
-      const s = this.slots[pos];
-      if (s < 0) break;
-      const r = s * REC_U32;
-      if (u32[r + U32_PORTS] === ports && u8[s * REC_U8 + U8_FAMILY] === fam) {
-        const a = r + U32_ADDR_A;
-        const o = r + U32_ADDR_B;
-        if (u32[a] === A[0] && u32[a + 1] === A[1] && u32[a + 2] === A[2] && u32[a + 3] === A[3] && u32[o] === B[0] && u32[o + 1] === B[1] && u32[o + 2] === B[2] && u32[o + 3] === B[3]) {
+    // A connection's segments mostly come in runs: the last slot is checked before the hash table,
+    // whose 8 MB of slots (at the default capacity) cost a cache miss per lookup.
+    const last = this.lastSlot;
+    if (last >= 0 && this.holds(last, ports, fam, A, B)) slot = last;
+    else
+      for (;;) {
+        const s = this.slots[pos];
+        if (s < 0) break;
+        if (this.holds(s, ports, fam, A, B)) {
           slot = s;
           break;
         }
+        pos = (pos + 1) & this.mask;
       }
-      pos = (pos + 1) & this.mask;
-    }
 
     const pureSyn = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
     if (slot >= 0 && u16[slot * REC_U16 + U16_STATE] & S_CLOSED) {
@@ -256,6 +258,7 @@ export class ConnTable extends ConnRecords {
       // The shard the connection was first seen on owns it (a frame of it on another shard is a capture bug or a fuzzer).
       this.lists.moveToTail(u16[slot * REC_U16 + U16_SHARD] * 2, slot);
     }
+    this.lastSlot = slot;
     this.f64[slot * REC_F64 + F64_LAST_TS] = ts;
     u32[slot * REC_U32 + U32_PACKETS]++;
 
@@ -279,6 +282,16 @@ export class ConnTable extends ConnRecords {
       u16[si] = fin;
       if ((fin & (S_FIN_C | S_FIN_S)) === (S_FIN_C | S_FIN_S)) this.end(slot, EndReason.Fin);
     }
+  }
+
+  /** Whether a slot in the table holds the connection with this key. */
+  private holds(slot: number, ports: number, fam: number, A: Uint32Array, B: Uint32Array): boolean {
+    const u32 = this.u32;
+    const r = slot * REC_U32;
+    if (u32[r + U32_PORTS] !== ports || this.u8[slot * REC_U8 + U8_FAMILY] !== fam) return false;
+    const a = r + U32_ADDR_A;
+    const o = r + U32_ADDR_B;
+    return u32[a] === A[0] && u32[a + 1] === A[1] && u32[a + 2] === A[2] && u32[a + 3] === A[3] && u32[o] === B[0] && u32[o + 1] === B[1] && u32[o + 2] === B[2] && u32[o + 3] === B[3];
   }
 
   private addSymbol(slot: number, sym: number): void {
@@ -427,6 +440,7 @@ export class ConnTable extends ConnRecords {
   }
 
   private free(slot: number): void {
+    if (slot === this.lastSlot) this.lastSlot = -1;
     const si = slot * REC_U16 + U16_STATE;
     const st = this.u16[si];
     this.lists.unlink(this.u16[slot * REC_U16 + U16_SHARD] * 2 + (st & S_CLOSED ? 1 : 0), slot);
