@@ -1,4 +1,4 @@
-import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder } from "@vigil/frames";
+import { DIR_EGRESS, DIR_INGRESS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketDecoder, type RecordCursor } from "@vigil/frames";
 import { CONTEXT_SIZE, DIR_CLIENT, DIR_SERVER, PREDICT_SIZE, SYM_BOS, SYM_END } from "@vigil/models";
 import type { ModelSet } from "./model.js";
 
@@ -7,7 +7,7 @@ import { JudgedConnection } from "./judged.js";
 import { SlotLists } from "./lists.js";
 import { ConnRecords, keyHash, S_CLIENT_IS_A, S_REMOTE_IS_CLIENT } from "./records.js";
 import {
-  F32_PEAK, F64_FIRST_TS, F64_LAST_TS, F64_NLL_SUM, HEAD_LEN, I32_NEXT, REC_BYTES, REC_F64, REC_U16, REC_U32, REC_U8, RING_LEN, RING_MASK,
+  F32_PEAK, F64_FIRST_TS, F64_LAST_TS, F64_NLL_SUM, HEAD_LEN, REC_BYTES, REC_F64, REC_U16, REC_U32, REC_U8, RING_LEN, RING_MASK,
   U16_RING, U16_SHARD, U16_STATE, U32_ACKS, U32_ADDR_A, U32_ADDR_B, U32_NSYM, U32_PACKETS, U32_PORTS, U8_CLS, U8_FAMILY,
 } from "./layout.js";
 
@@ -88,8 +88,17 @@ export class ConnTable extends ConnRecords {
   private readonly slots: Int32Array;
   /** Per shard: open connections in least-recently-used order (list 2·shard), closed ones in closing order (2·shard + 1). */
   private readonly lists: SlotLists;
-  /** Free slots, linked through their records' next field (a free slot is on no list). */
-  private freeHead: number;
+  /** Freed slots, linked through their records' next field (a free slot is on no list); -1 when none. */
+  private freeHead = -1;
+  /**
+   * Slots never used yet: fresh..capacity-1. Taken only when no freed slot is left, so the order
+   * is the one a free list of all slots (0, 1, ...) would give, without writing a link into each
+   * of a million records at start: that touched the whole record array (128 MB at the default
+   * capacity) before the first frame, for a table that often stays small.
+   */
+  private fresh = 0;
+  /** The slot of the last segment, while it is in the table (free() forgets it): see segment(). */
+  private lastSlot = -1;
   /** Per shard: the latest capture time seen (seconds). */
   readonly clock: Float64Array;
   private readonly lastSweep: Float64Array;
@@ -128,9 +137,6 @@ export class ConnTable extends ConnRecords {
     this.slots = new Int32Array(tsize).fill(-1);
     this.lists = new SlotLists(opts.shardCount * 2, this.i32);
     this.handshakes = new Handshakes(cap, this.u16, { stateStride: REC_U16, stateOffset: U16_STATE, acks: this.u32, acksStride: REC_U32, acksOffset: U32_ACKS });
-    // Slot 0 is taken first, then 1, ...; a freed slot is reused first.
-    for (let i = 0; i < cap; i++) this.i32[i * REC_U32 + I32_NEXT] = i + 1 < cap ? i + 1 : -1;
-    this.freeHead = 0;
     this.clock = new Float64Array(opts.shardCount);
     this.lastSweep = new Float64Array(opts.shardCount);
     this.jumpTo = new Float64Array(opts.shardCount).fill(-Infinity);
@@ -147,13 +153,17 @@ export class ConnTable extends ConnRecords {
   }
 
   /**
-   * Tracks one decoded TCP segment. `direction` is the record's ingress/egress
-   * mark, used to tell which end is remote; unknown means the initiator is. `shed`: the detector would
-   * shed it under overload. A connection's head (HEAD_LEN symbols) is never shed: short sessions stay whole
-   * (each guess of a brute force is one; sampling them by flow would thin that evidence out) and a long one
-   * is flagged early on its head as always; past it, a shed segment only marks its connection.
+   * Tracks one decoded TCP segment: `frame` is its record (time, and the ingress/egress mark that
+   * tells which end is remote; unknown means the initiator is), `d` its decoded headers. The
+   * record rather than its time: a time passed as an argument is a heap number per frame. `shed`: the
+   * detector would shed it under overload. A connection's head (HEAD_LEN symbols) is never shed: short
+   * sessions stay whole (each guess of a brute force is one; sampling them by flow would thin that
+   * evidence out) and a long one is flagged early on its head as always; past it, a shed segment only
+   * marks its connection.
    */
-  segment(shard: number, ts: number, d: PacketDecoder, direction: number, shed = false): void {
+  segment(shard: number, frame: RecordCursor, d: PacketDecoder, shed = false): void {
+    const ts = frame.tsSeconds;
+    const direction = frame.direction;
     this.segments++;
     if (ts > this.clock[shard]) this.advanceClock(shard, ts);
     const b = d.buf;
@@ -182,20 +192,20 @@ export class ConnTable extends ConnRecords {
 
     let pos = h & this.mask;
     let slot = -1;
-    for (;;) {
-      const s = this.slots[pos];
-      if (s < 0) break;
-      const r = s * REC_U32;
-      if (u32[r + U32_PORTS] === ports && u8[s * REC_U8 + U8_FAMILY] === fam) {
-        const a = r + U32_ADDR_A;
-        const o = r + U32_ADDR_B;
-        if (u32[a] === A[0] && u32[a + 1] === A[1] && u32[a + 2] === A[2] && u32[a + 3] === A[3] && u32[o] === B[0] && u32[o + 1] === B[1] && u32[o + 2] === B[2] && u32[o + 3] === B[3]) {
+    // A connection's segments mostly come in runs: the last slot is checked before the hash table,
+    // whose 8 MB of slots (at the default capacity) cost a cache miss per lookup.
+    const last = this.lastSlot;
+    if (last >= 0 && this.holds(last, ports, fam, A, B)) slot = last;
+    else
+      for (;;) {
+        const s = this.slots[pos];
+        if (s < 0) break;
+        if (this.holds(s, ports, fam, A, B)) {
           slot = s;
           break;
         }
+        pos = (pos + 1) & this.mask;
       }
-      pos = (pos + 1) & this.mask;
-    }
 
     const pureSyn = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
     if (slot >= 0 && u16[slot * REC_U16 + U16_STATE] & S_CLOSED) {
@@ -210,14 +220,17 @@ export class ConnTable extends ConnRecords {
       while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
     }
     if (slot < 0) {
-      if (this.freeHead < 0) {
+      if (this.freeHead < 0 && this.fresh === this.capacity) {
         this.evictOne(shard);
         // Eviction may have shifted entries; find the insertion point again.
         pos = h & this.mask;
         while (this.slots[pos] >= 0) pos = (pos + 1) & this.mask;
       }
-      slot = this.freeHead;
-      this.freeHead = this.lists.next(slot);
+      // A freed slot is reused first, else slot 0 is taken first, then 1, ...
+      if (this.freeHead >= 0) {
+        slot = this.freeHead;
+        this.freeHead = this.lists.next(slot);
+      } else slot = this.fresh++;
       this.slots[pos] = slot;
       this.size++;
       this.connectionsOpened++;
@@ -257,6 +270,7 @@ export class ConnTable extends ConnRecords {
       // The shard the connection was first seen on owns it (a frame of it on another shard is a capture bug or a fuzzer).
       this.lists.moveToTail(u16[slot * REC_U16 + U16_SHARD] * 2, slot);
     }
+    this.lastSlot = slot;
     this.f64[slot * REC_F64 + F64_LAST_TS] = ts;
     u32[slot * REC_U32 + U32_PACKETS]++;
 
@@ -285,6 +299,16 @@ export class ConnTable extends ConnRecords {
       u16[si] = fin;
       if ((fin & (S_FIN_C | S_FIN_S)) === (S_FIN_C | S_FIN_S)) this.end(slot, EndReason.Fin);
     }
+  }
+
+  /** Whether a slot in the table holds the connection with this key. */
+  private holds(slot: number, ports: number, fam: number, A: Uint32Array, B: Uint32Array): boolean {
+    const u32 = this.u32;
+    const r = slot * REC_U32;
+    if (u32[r + U32_PORTS] !== ports || this.u8[slot * REC_U8 + U8_FAMILY] !== fam) return false;
+    const a = r + U32_ADDR_A;
+    const o = r + U32_ADDR_B;
+    return u32[a] === A[0] && u32[a + 1] === A[1] && u32[a + 2] === A[2] && u32[a + 3] === A[3] && u32[o] === B[0] && u32[o + 1] === B[1] && u32[o + 2] === B[2] && u32[o + 3] === B[3];
   }
 
   private addSymbol(slot: number, sym: number): void {
@@ -445,6 +469,7 @@ export class ConnTable extends ConnRecords {
   }
 
   private free(slot: number): void {
+    if (slot === this.lastSlot) this.lastSlot = -1;
     const si = slot * REC_U16 + U16_STATE;
     const st = this.u16[si];
     this.lists.unlink(this.u16[slot * REC_U16 + U16_SHARD] * 2 + (st & S_CLOSED ? 1 : 0), slot);

@@ -9,7 +9,7 @@ import type { Shape } from "./shape.js";
 import { TIER_NONE, TIER_SUSPICION, significant } from "./significance.js";
 import { Lanes } from "./lanes.js";
 import { composeVerdict } from "./verdict.js";
-import { addressOf, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, noteRecent, type PendingSource, type Window } from "./windows.js";
+import { addressWords, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, notePeer, noteRecent, type PendingSource, type Window } from "./windows.js";
 
 export { Shape, shapeOf } from "./shape.js";
 export { binomialTail } from "./significance.js";
@@ -180,7 +180,7 @@ export class Detector implements JudgementSink {
           this.fragments++;
           continue;
         }
-        table.segment(lane, c.tsSeconds, d, c.direction, shedsSegment(d, keep));
+        table.segment(lane, c, d, shedsSegment(d, keep));
       }
     } catch (err) {
       if ((err as { code?: string }).code !== "VIGIL_ERR_RECORD_FORMAT") throw err;
@@ -280,7 +280,7 @@ export class Detector implements JudgementSink {
         if (pending.size < o.maxWindowsPerShard) defer = true;
         else this.windowsRefused++;
       } else if (windows.size < o.maxWindowsPerShard) {
-        w = newWindow(freeKey(windows, rHash), fam, remote.slice(), lane, now + o.windowSeconds);
+        w = newWindow(freeKey(windows, rHash), fam, addressWords(remote), lane, now + o.windowSeconds);
         windows.set(w.key, w);
       } else this.windowsRefused++;
     }
@@ -288,7 +288,7 @@ export class Detector implements JudgementSink {
     const locals = this.localWindows[lane];
     let lw = findWindow(locals, lHash, fam, c.localWords);
     if (!lw) {
-      lw = newWindow(freeKey(locals, lHash), fam, c.localWords.slice(), lane, now + o.windowSeconds);
+      lw = newWindow(freeKey(locals, lHash), fam, addressWords(c.localWords), lane, now + o.windowSeconds);
       lw.sources = new Map();
       locals.set(lw.key, lw);
     }
@@ -298,16 +298,17 @@ export class Detector implements JudgementSink {
     this.pendingEvidence = null;
     if (w) {
       this.addTo(w, c, anomalous, score, model, localPort, shape, hash);
-      if (!w.peerText.has(lHash)) w.peerText.set(lHash, addressOf(lw));
-      w.peers.set(lHash, (w.peers.get(lHash) ?? 0) + 1);
+      notePeer(w, lHash, lw);
     }
     this.addTo(lw, c, anomalous, score, model, localPort, shape, hash);
     if (defer) {
       const key = freeKey(pending, rHash);
+      const evidence = (this.pendingEvidence ??= c.evidence(score, model.name));
       pending.set(key, {
         key,
         family: fam,
-        words: remote.slice(),
+        // A pending source is a remote client: its address is the evidence's first (the client's) words.
+        words: evidence.words,
         closeAt: now + o.windowSeconds,
         normal: 0,
         anomalous,
@@ -317,8 +318,8 @@ export class Detector implements JudgementSink {
         shape,
         hash,
         localHash: lHash,
-        localText: addressOf(lw),
-        evidence: (this.pendingEvidence ??= c.evidence(score, model.name)),
+        local: lw,
+        evidence,
       });
     }
     const sources = lw.sources!;
@@ -372,8 +373,7 @@ export class Detector implements JudgementSink {
     w.judged += p.normal;
     w.evidenceSeen.push(p.hash);
     w.evidence.push(e);
-    w.peerText.set(p.localHash, p.localText);
-    w.peers.set(p.localHash, 1);
+    notePeer(w, p.localHash, p.local);
   }
 
   private addTo(win: Window, c: JudgedConnection, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
@@ -394,20 +394,21 @@ export class Detector implements JudgementSink {
 
   private closeDueWindows(lane: number, now: number): void {
     const windows = this.windows[lane];
-    for (const [key, w] of windows) {
+    // By value, deleting by the entry's own key: an iterator of [key, value] pairs allocates a pair per entry.
+    for (const w of windows.values()) {
       if (w.closeAt > now) break;
-      windows.delete(key);
+      windows.delete(w.key);
       // A window that did not become a verdict while open cannot become one now: nothing was added since.
     }
     const pending = this.pending[lane];
-    for (const [key, p] of pending) {
+    for (const p of pending.values()) {
       if (p.closeAt > now) break;
-      pending.delete(key);
+      pending.delete(p.key);
     }
     const locals = this.localWindows[lane];
-    for (const [key, lw] of locals) {
+    for (const lw of locals.values()) {
       if (lw.closeAt > now) break;
-      locals.delete(key);
+      locals.delete(lw.key);
       // Sources with enough anomalies of their own get their own verdict; the rest may be a spoofed flood.
       let rest = 0;
       let sources = 0;

@@ -7,12 +7,12 @@ import { DIR_CLIENT, DIR_SERVER, ELLIPSIS, UNPROVEN_MARK, symbolText } from "@vi
 export interface RawEvidence {
   family: number;
   /** Client address words then server address words. */
-  words: Uint32Array;
+  words: ArrayLike<number>;
   clientPort: number;
   serverPort: number;
   serviceClass: string;
-  head: Uint16Array;
-  tail: Uint16Array | null;
+  head: ArrayLike<number>;
+  tail: ArrayLike<number> | null;
   score: number;
   /** The connection's packets (counted into a window that starts from a pending source). */
   packets: number;

@@ -130,19 +130,23 @@ export class JudgedConnection {
     return this.table.traces?.[this.slot];
   }
 
-  /** The kept symbols: all of them, or the head and the tail (the caller marks the gap). */
+  /**
+   * The kept symbols: all of them, or the head and the tail (the caller marks the gap). Plain
+   * arrays sized up front: a spoofed flood copies out evidence for most of its connections, and
+   * a typed array, or an array grown by push, costs several times the symbols' size.
+   */
   symbols(): { head: number[]; tail: number[] | null } {
     const t = this.table;
     const slot = this.slot;
     const n = t.symbolCount(slot);
     const hl = t.headInto(slot, this.headBuf);
-    const head: number[] = [];
-    for (let i = 0; i < hl; i++) head.push(this.headBuf[i]);
-    if (n <= HEAD_LEN) return { head, tail: null };
-    const tailLen = Math.min(RING_LEN, n - HEAD_LEN);
-    const tail: number[] = [];
-    for (let j = n - tailLen; j < n; j++) tail.push(t.ringSymbol(slot, j));
-    if (n <= HEAD_LEN + RING_LEN) return { head: head.concat(tail), tail: null };
+    const tailLen = n > HEAD_LEN ? Math.min(RING_LEN, n - HEAD_LEN) : 0;
+    const whole = n <= HEAD_LEN + RING_LEN;
+    const head = new Array<number>(whole ? hl + tailLen : hl);
+    for (let i = 0; i < hl; i++) head[i] = this.headBuf[i];
+    const tail = whole ? null : new Array<number>(tailLen);
+    const into = tail ?? head;
+    for (let k = tail ? 0 : hl, j = n - tailLen; j < n; j++, k++) into[k] = t.ringSymbol(slot, j);
     return { head, tail };
   }
 
@@ -150,15 +154,7 @@ export class JudgedConnection {
   evidence(score: number, serviceClass: string): RawEvidence {
     const t = this.table;
     const slot = this.slot;
-    const n = t.symbolCount(slot);
-    let head: Uint16Array;
-    let tail: Uint16Array | null = null;
-    if (n <= HEAD_LEN) head = this.headBuf.slice(0, t.headInto(slot, this.headBuf));
-    else {
-      const kept = this.symbols();
-      head = Uint16Array.from(kept.head);
-      if (kept.tail) tail = Uint16Array.from(kept.tail);
-    }
+    const { head, tail } = this.symbols();
     return {
       family: t.familyOf(slot),
       words: t.endpointWords(slot),

@@ -1,12 +1,12 @@
 import { MALFORMED_NAMES } from "@vigil/frames";
 import { prom, type Registry } from "@vigil/metrics";
 import type { Detector } from "./detector.js";
+import { ScoreHistogram } from "./score-histogram.js";
 
 export interface PstMetrics {
-  /** Brings the counters up to the detector's running totals: once per batch, never per frame. */
-  sync(): void;
   verdicts: prom.Counter<"model" | "label">;
-  scores: prom.Histogram<"model">;
+  /** Judged connections' scores, by model: observed per connection, so not a prom-client histogram (see ScoreHistogram). */
+  scores: ScoreHistogram;
   feedback: prom.Counter<"result">;
   dropped: prom.Counter<"reason">;
   lost: prom.Counter<"kind">;
@@ -19,8 +19,10 @@ export function registerMetrics(
   ownedShards: () => number,
 ): PstMetrics {
   const d = getDetector;
+  // The detector keeps running totals; its counters catch up with them when scraped (collect),
+  // not on every batch: prom-client's inc hashes its labels on every call.
   const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
-    new prom.Counter<L>({ name, help, labelNames, registers: [registry] });
+    new prom.Counter<L>({ name, help, labelNames, registers: [registry], collect: () => sync() });
   const segments = counter("vigil_pst_segments_total", "TCP segments processed");
   const frames = counter("vigil_pst_frames_total", "Frames consumed, TCP or not");
   const opened = counter("vigil_pst_connections_opened_total", "Connections that started being tracked");
@@ -83,38 +85,38 @@ export function registerMetrics(
     },
   });
   const seen = { segments: 0, frames: 0, opened: 0, evictions: 0, anomalous: 0, normal: 0, blocked: 0, clockJumps: 0, connectionsShed: 0, malformed: new Float64Array(MALFORMED_NAMES.length + 1) };
+  function sync(): void {
+    const det = d();
+    const t = det.table;
+    const step = (c: prom.Counter, now: number, key: "segments" | "frames" | "opened" | "evictions" | "anomalous" | "normal" | "blocked" | "clockJumps" | "connectionsShed", labels?: Record<string, string>) => {
+      const delta = now - seen[key];
+      if (delta > 0) labels ? (c as prom.Counter<string>).inc(labels, delta) : c.inc(delta);
+      seen[key] = now;
+    };
+    step(segments, t.segments, "segments");
+    step(frames, det.frames, "frames");
+    step(opened, t.connectionsOpened, "opened");
+    step(evictions, t.evictions, "evictions");
+    step(blockedFrames, det.droppedFrames, "blocked");
+    step(clockJumps, t.clockJumpsHeld, "clockJumps");
+    step(connectionsShed, t.connectionsShed, "connectionsShed");
+    step(judgements, det.judgedAnomalous, "anomalous", { result: "anomalous" });
+    step(judgements, det.judgedNormal, "normal", { result: "normal" });
+    for (let i = 1; i < det.malformed.length; i++) {
+      const delta = det.malformed[i] - seen.malformed[i];
+      if (delta > 0) malformed.inc({ reason: i < MALFORMED_NAMES.length ? MALFORMED_NAMES[i] : "record_format" }, delta);
+      seen.malformed[i] = det.malformed[i];
+    }
+  }
   return {
-    sync() {
-      const det = d();
-      const t = det.table;
-      const step = (c: prom.Counter, now: number, key: "segments" | "frames" | "opened" | "evictions" | "anomalous" | "normal" | "blocked" | "clockJumps" | "connectionsShed", labels?: Record<string, string>) => {
-        const delta = now - seen[key];
-        if (delta > 0) labels ? (c as prom.Counter<string>).inc(labels, delta) : c.inc(delta);
-        seen[key] = now;
-      };
-      step(segments, t.segments, "segments");
-      step(frames, det.frames, "frames");
-      step(opened, t.connectionsOpened, "opened");
-      step(evictions, t.evictions, "evictions");
-      step(blockedFrames, det.droppedFrames, "blocked");
-      step(clockJumps, t.clockJumpsHeld, "clockJumps");
-      step(connectionsShed, t.connectionsShed, "connectionsShed");
-      step(judgements, det.judgedAnomalous, "anomalous", { result: "anomalous" });
-      step(judgements, det.judgedNormal, "normal", { result: "normal" });
-      for (let i = 1; i < det.malformed.length; i++) {
-        const delta = det.malformed[i] - seen.malformed[i];
-        if (delta > 0) malformed.inc({ reason: i < MALFORMED_NAMES.length ? MALFORMED_NAMES[i] : "record_format" }, delta);
-        seen.malformed[i] = det.malformed[i];
-      }
-    },
     verdicts: new prom.Counter({ name: "vigil_pst_verdicts_total", help: "Verdicts published, by model and label", labelNames: ["model", "label"], registers: [registry] }),
-    scores: new prom.Histogram({
-      name: "vigil_pst_connection_score",
-      help: "Judged connections' score: average negative log-likelihood per symbol (nats)",
-      labelNames: ["model"],
-      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10],
-      registers: [registry],
-    }),
+    scores: new ScoreHistogram(
+      registry,
+      "vigil_pst_connection_score",
+      "Judged connections' score: average negative log-likelihood per symbol (nats)",
+      "model",
+      [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10],
+    ),
     feedback: new prom.Counter({ name: "vigil_pst_feedback_total", help: "Feedback messages, by result", labelNames: ["result"], registers: [registry] }),
     lost: lossCounter(registry),
     dropped: new prom.Counter({ name: "vigil_pst_bus_messages_dropped_total", help: "Bus messages that could not be decoded or were for a shard no longer owned, by reason", labelNames: ["reason"], registers: [registry] }),

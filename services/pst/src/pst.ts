@@ -158,6 +158,18 @@ export function learnTree(counts: ContextCounter, p: PstParams): TreeNode[] {
     if (n && n.total / N >= p.pMin) queue.push(n);
   }
   const floor = (1 + p.alpha) * p.gammaMin;
+  // Each context's one-symbol-older extensions that occur at all, oldest symbol ascending (the
+  // order of a scan of every symbol): a scan looked up all CONTEXT_SIZE candidates per context
+  // through a string key, which made loading the models a large part of the service's start.
+  const extensions = new Map<string, ContextCounts[]>();
+  for (const n of counts.contexts.values()) {
+    if (n.ctx.length === 0) continue;
+    const key = ctxKey(n.ctx.slice(0, -1));
+    const list = extensions.get(key);
+    if (list) list.push(n);
+    else extensions.set(key, [n]);
+  }
+  for (const list of extensions.values()) list.sort((a, b) => a.ctx[a.ctx.length - 1] - b.ctx[b.ctx.length - 1]);
   while (queue.length) {
     const s = queue.shift()!;
     const parent = counts.get(s.ctx.slice(0, -1))!;
@@ -179,10 +191,7 @@ export function learnTree(counts: ContextCounter, p: PstParams): TreeNode[] {
         kept.set(key, counts.get(suffix)!);
       }
     if (s.ctx.length < p.maxDepth && s.ctx[s.ctx.length - 1] !== SYM_BOS)
-      for (let sym = 0; sym < CONTEXT_SIZE; sym++) {
-        const child = counts.get([...s.ctx, sym]);
-        if (child && child.total / N >= p.pMin) queue.push(child);
-      }
+      for (const child of extensions.get(ctxKey(s.ctx)) ?? []) if (child.total / N >= p.pMin) queue.push(child);
   }
   return [...kept.values()]
     .sort((a, b) => a.ctx.length - b.ctx.length || ctxKey(a.ctx).localeCompare(ctxKey(b.ctx)))

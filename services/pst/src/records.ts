@@ -107,13 +107,16 @@ export class ConnRecords {
     for (let w = 0; w < 4; w++) out[at + w] = this.u32[o + w];
   }
 
-  /** The client's then the server's address words, copied: evidence outlives the slot. */
-  endpointWords(slot: number): Uint32Array {
-    const words = new Uint32Array(8);
+  /**
+   * The client's then the server's address words, copied: evidence outlives the slot. A plain
+   * array: a flood keeps one per connection, and a typed array costs several times its size.
+   */
+  endpointWords(slot: number): number[] {
+    const u = this.u32;
     const clientIsA = this.isClientA(slot);
-    this.copyAddress(slot, clientIsA, words, 0);
-    this.copyAddress(slot, !clientIsA, words, 4);
-    return words;
+    const c = slot * REC_U32 + (clientIsA ? U32_ADDR_A : U32_ADDR_B);
+    const s = slot * REC_U32 + (clientIsA ? U32_ADDR_B : U32_ADDR_A);
+    return [u[c], u[c + 1], u[c + 2], u[c + 3], u[s], u[s + 1], u[s + 2], u[s + 3]];
   }
 }
 

@@ -13,7 +13,7 @@ export interface RawScore {
   serviceClass: string;
   family: number;
   /** Client address words then server address words. */
-  words: Uint32Array;
+  words: ArrayLike<number>;
   serverPort: number;
 }
 

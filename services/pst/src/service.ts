@@ -56,7 +56,8 @@ export class PstService {
   private learnTimer: NodeJS.Timeout | null = null;
   private readonly stateModels: string;
   private readonly metrics: ReturnType<typeof registerMetrics> | null;
-  private scoreChildren: Array<{ observe(v: number): void }>;
+  /** Per service class: its model's series in the score histogram. */
+  private scoreSeries: Int32Array;
   feedbackApplied = 0;
 
   constructor(private readonly opts: PstServiceOptions) {
@@ -72,8 +73,13 @@ export class PstService {
       },
       {
         onVerdict: (v) => this.publishVerdict(v),
-        onJudged: (j) => this.judged(j),
-        onScore: (t, slot, score, model) => sampleScore(this.scores, t, slot, score, model, this.modelSet.classMap.classes[t.classOf(slot)].name),
+        // The judged sequence is copied out (arrays per connection) only when learning needs it.
+        onJudged: cfg.learning ? (j) => this.learnJudged(j) : undefined,
+        onScore: (t, slot, score, model) => {
+          const cls = t.classOf(slot);
+          if (this.metrics) this.metrics.scores.observe(this.scoreSeries[cls], score);
+          sampleScore(this.scores, t, slot, score, model, this.modelSet.classMap.classes[cls].name);
+        },
       },
     );
     this.scores = createScorePublisher(opts.nc, opts.instance);
@@ -106,7 +112,7 @@ export class PstService {
       },
     );
     this.metrics = opts.registry ? registerMetrics(opts.registry, () => this.detector, this.lag, () => this.host.shards.length) : null;
-    this.scoreChildren = this.scoreLabels();
+    this.scoreSeries = this.scoreLabels();
   }
 
   /** The models in use: swapped as a whole by useModels. */
@@ -117,14 +123,12 @@ export class PstService {
   /** Scores from now on come from these models (a reload); the connections and windows stay. */
   useModels(models: ModelSet): void {
     this.detector.setModels(models);
-    this.scoreChildren = this.scoreLabels();
+    this.scoreSeries = this.scoreLabels();
   }
 
-  private scoreLabels(): Array<{ observe(v: number): void }> {
-    return this.modelSet.classMap.classes.map((c) => {
-      const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(c.name)].name;
-      return this.metrics ? this.metrics.scores.labels(model) : { observe: () => undefined };
-    });
+  private scoreLabels(): Int32Array {
+    const set = this.modelSet;
+    return Int32Array.from(set.classMap.classes, (c) => (this.metrics ? this.metrics.scores.series(set.byClass[set.classMap.indexOf(c.name)].name) : -1));
   }
 
   start(): void {
@@ -163,7 +167,6 @@ export class PstService {
       const clock = this.detector.table.clock[shard];
       if (clock > 0) this.lag.seconds = Date.now() / 1000 - clock;
     }
-    this.metrics?.sync();
   }
 
   private onSourceEnd(sourceId: string): { frames: number; verdicts: number } {
@@ -182,11 +185,9 @@ export class PstService {
     this.opts.logger.info({ id: v.id, address: v.address || undefined, local: v.localAddress, label: v.label, connections: v.connections, score: v.score }, "verdict");
   }
 
-  private judged(j: JudgedSequence): void {
-    const cls = this.modelSet.classMap.indexOf(j.serviceClass);
-    this.scoreChildren[cls]?.observe(j.score);
-    if (!this.opts.config.learning) return;
-    const model = this.modelSet.byClass[cls].name;
+  /** Learning mode: keeps a judged connection's symbols for the next rebuild of its model. */
+  private learnJudged(j: JudgedSequence): void {
+    const model = this.modelSet.byClass[this.modelSet.classMap.indexOf(j.serviceClass)].name;
     const list = this.learnBuffer.get(model) ?? [];
     list.push({ symbols: j.head, fromStart: true });
     if (j.tail) list.push({ symbols: j.tail, fromStart: false });

@@ -57,7 +57,7 @@ export function shapeOf(head: ArrayLike<number>, off = 0, len = head.length): Sh
   return Shape.Midstream;
 }
 
-export function labelFor(shapes: Uint32Array, distinctPorts: number, connections: number): string {
+export function labelFor(shapes: ArrayLike<number>, distinctPorts: number, connections: number): string {
   let best = 0;
   for (let i = 1; i < SHAPE_COUNT; i++) if (shapes[i] > shapes[best]) best = i;
   const manyPorts = distinctPorts > 5;

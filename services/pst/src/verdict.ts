@@ -32,8 +32,8 @@ export function composeVerdict(w: Window, origin: VerdictOrigin, aggregate: bool
   const address = addressOf(w);
   let other = "";
   let otherCount = -1;
-  for (const [h, c] of w.peers) {
-    const text = w.peerText.get(h)!;
+  for (const [h, c] of w.peers ?? []) {
+    const text = w.peerText!.get(h)!;
     if (c > otherCount || (c === otherCount && text < other)) {
       other = text;
       otherCount = c;

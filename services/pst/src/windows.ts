@@ -26,7 +26,8 @@ export interface Window {
   /** Key in its map: the address hash, probed forward on a collision. */
   key: number;
   family: number;
-  words: Uint32Array;
+  /** The address words: the first four (see addressWords; a pending source's are its evidence's, client first). */
+  words: ArrayLike<number>;
   /** The lane (a capture source on a shard, see Lanes) the window belongs to. */
   lane: number;
   address: string;
@@ -41,12 +42,17 @@ export interface Window {
   anomalousScoreSum: number;
   firstTs: number;
   lastTs: number;
-  /** Remote windows: connections per local address (by hash), and the local addresses' text. */
-  peers: Map<number, number>;
-  peerText: Map<number, string>;
+  /**
+   * Remote windows: connections per local address (by hash), and the local addresses' text; null
+   * until the first (a local window has none, and a flood opens a local window per connection).
+   */
+  peers: Map<number, number> | null;
+  peerText: Map<number, string> | null;
   localPorts: Set<number>;
-  models: Map<string, ModelTally>;
-  shapes: Uint32Array;
+  /** In order of first use; a window sees one model or a few, so a list is cheaper than a Map. */
+  models: ModelTally[];
+  /** Connections per Shape. */
+  shapes: number[];
   /** Raw until the window turns into a verdict: most windows never do, and formatting is the costly part. */
   evidence: RawEvidence[];
   /** Hashes of the symbol sequences already in evidence (at most evidenceMax). */
@@ -71,7 +77,8 @@ export interface Window {
 export interface PendingSource {
   key: number;
   family: number;
-  words: Uint32Array;
+  /** The first four: the evidence's client words (a pending source is a remote client). */
+  words: ArrayLike<number>;
   closeAt: number;
   /** Connections judged normal since. */
   normal: number;
@@ -82,11 +89,20 @@ export interface PendingSource {
   shape: Shape;
   hash: number;
   localHash: number;
-  localText: string;
+  /** The local address's window: its address is formatted only if the source gets a window of its own (most never do). */
+  local: Window;
   evidence: RawEvidence;
 }
 
-export function newWindow(key: number, family: number, words: Uint32Array, lane: number, closeAt: number): Window {
+/**
+ * An address's words copied out of a view that the next judgement overwrites. A plain array: a
+ * flood opens a window or a pending source per connection, and a typed array costs several times its size.
+ */
+export function addressWords(w: Uint32Array): number[] {
+  return [w[0], w[1], w[2], w[3]];
+}
+
+export function newWindow(key: number, family: number, words: ArrayLike<number>, lane: number, closeAt: number): Window {
   return {
     key,
     family,
@@ -102,11 +118,11 @@ export function newWindow(key: number, family: number, words: Uint32Array, lane:
     anomalousScoreSum: 0,
     firstTs: Infinity,
     lastTs: -Infinity,
-    peers: new Map(),
-    peerText: new Map(),
+    peers: null,
+    peerText: null,
     localPorts: new Set(),
-    models: new Map(),
-    shapes: new Uint32Array(SHAPE_COUNT),
+    models: [],
+    shapes: new Array<number>(SHAPE_COUNT).fill(0),
     evidence: [],
     evidenceSeen: [],
     published: false,
@@ -122,7 +138,7 @@ export function newWindow(key: number, family: number, words: Uint32Array, lane:
  * integer, like the hashes: see addressHash in judged.ts).
  * Map insertion order is opening order, hence closing order.
  */
-export function findWindow<T extends { family: number; words: Uint32Array }>(map: Map<number, T>, hash: number, family: number, words: Uint32Array): T | undefined {
+export function findWindow<T extends { family: number; words: ArrayLike<number> }>(map: Map<number, T>, hash: number, family: number, words: ArrayLike<number>): T | undefined {
   for (let k = hash; ; k = (k + 1) | 0) {
     const w = map.get(k);
     if (!w) return undefined;
@@ -140,8 +156,16 @@ export function freeKey(map: Map<number, unknown>, hash: number): number {
 /** The model most of the window's connections were judged by (ties: the lower id). */
 export function dominantModel(w: Window): ModelTally | null {
   let best: ModelTally | null = null;
-  for (const m of w.models.values()) if (best === null || m.count > best.count || (m.count === best.count && m.id < best.id)) best = m;
+  for (const m of w.models) if (best === null || m.count > best.count || (m.count === best.count && m.id < best.id)) best = m;
   return best;
+}
+
+/** Counts a connection of a source's window to a local address (its window). */
+export function notePeer(w: Window, localHash: number, local: Window): void {
+  const texts = (w.peerText ??= new Map());
+  if (!texts.has(localHash)) texts.set(localHash, addressOf(local));
+  const peers = (w.peers ??= new Map());
+  peers.set(localHash, (peers.get(localHash) ?? 0) + 1);
 }
 
 export function addressOf(w: Window): string {
@@ -162,11 +186,17 @@ export function count(win: Window, anomalous: boolean, score: number, model: Pst
   if (firstTs < win.firstTs) win.firstTs = firstTs;
   if (lastTs > win.lastTs) win.lastTs = lastTs;
   if (win.localPorts.size < 1024) win.localPorts.add(localPort);
-  let m = win.models.get(model.id);
+  const id = model.id;
+  let m: ModelTally | undefined;
+  for (const t of win.models)
+    if (t.id === id) {
+      m = t;
+      break;
+    }
   if (!m) {
     const th = model.threshold;
-    m = { id: model.id, count: 0, threshold: th.value, suspicion: th.suspicion, rateAnomalous: 1 - th.percentile / 100, rateSuspicious: 1 - th.suspicionPercentile / 100 };
-    win.models.set(model.id, m);
+    m = { id, count: 0, threshold: th.value, suspicion: th.suspicion, rateAnomalous: 1 - th.percentile / 100, rateSuspicious: 1 - th.suspicionPercentile / 100 };
+    win.models.push(m);
   }
   m.count++;
   win.shapes[shape]++;

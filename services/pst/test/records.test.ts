@@ -68,3 +68,26 @@ describe("connection records", () => {
     }
   });
 });
+
+describe("connection table", () => {
+  it("forgets the slot of the last segment when it frees it: the same 5-tuple later is a new connection", () => {
+    const det = new Detector(models, { shardCount: 1, maxConnections: 64, linger: 10 });
+    const t0 = 1_700_000_000;
+    const conv = (steps: Step[], startTs: number) => {
+      const w = new RecordWriter();
+      writeConversation(w, { client: "10.0.0.1", server: "10.0.0.2", clientPort: 40000, serverPort: 80, steps, startTs, gap: 0.001 });
+      return w.bytes();
+    };
+    // Closed by a RST: its slot is the last one used.
+    det.processRecords(0, "t", conv([{ from: "c", flags: S }, { from: "s", flags: S | A }, { from: "c", flags: R }], t0));
+    expect(det.table.connectionsOpened).toBe(1);
+    // A straggler past the linger: absorbed, then the sweep at the end of the batch frees the slot.
+    det.processRecords(0, "t", conv([{ from: "c", flags: A }], t0 + 20));
+    expect(det.table.size).toBe(0);
+    // The same 5-tuple again: the freed record still holds its key, but it is no connection any more.
+    det.processRecords(0, "t", conv([{ from: "c", flags: A }, { from: "s", flags: A }], t0 + 21));
+    expect(det.table.connectionsOpened).toBe(2);
+    expect(det.table.size).toBe(1);
+    expect(det.table.shardSize(0)).toBe(1);
+  });
+});
