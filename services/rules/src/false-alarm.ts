@@ -3,19 +3,20 @@ import { Action, Direction, Feedback, FeedbackKind, Origin, Rule, type Verdict, 
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import { hostAddress, hostCidrOf, hostRuleId, nowS, validateTtl } from "./model.js";
 import type { RuleTable } from "./rule-table.js";
-import type { StoredRule } from "./store.js";
+import { evidenceOf, type RuleEntry } from "./evidence.js";
+import type { Additions } from "./rule-record.js";
 
 const FEEDBACK_RULE_PRIORITY = 10;
 
 /** What a false alarm touches in the service. */
 export interface FalseAlarmHost {
   rules: RuleTable;
-  findVerdict(id: string): Verdict | undefined;
+  findVerdict(id: string): Promise<Verdict | undefined>;
   record(id: string): VerdictRecord | undefined;
   deleteRule(id: number, by: string, cause: string): Promise<boolean>;
   /** Adds a FEEDBACK rule (no lockout check: it is an allow rule). */
   addRule(rule: Rule, ttlS: number, by: string): Promise<Rule>;
-  saveRule(s: StoredRule): void;
+  saveRule(s: RuleEntry, add: Additions): void;
   /** Forgets the address's offences and the detectors' flags on it. */
   forgetOffender(address: string): void;
   publish(fb: Feedback): void;
@@ -37,7 +38,7 @@ export async function markFalseAlarm(
   const { verdictId, allowTtlS, comment, by } = req;
   if (!verdictId) throw new InvalidArgumentError("verdict_id", "is required");
   validateTtl(allowTtlS, "allow_ttl_s");
-  const verdict = host.findVerdict(verdictId);
+  const verdict = await host.findVerdict(verdictId);
   if (!verdict) throw new NotFoundError(`verdict_id: no recorded verdict "${verdictId}"`);
   const removed: number[] = [];
   let allowRuleId = 0;
@@ -68,8 +69,8 @@ export async function markFalseAlarm(
     const s = host.rules.get(allow.id);
     if (s) {
       s.rule.verdictIds = [verdictId];
-      s.verdicts = [verdict];
-      host.saveRule(s);
+      s.evidence = [evidenceOf(verdict)];
+      host.saveRule(s, { verdicts: [verdict] });
     }
   }
   const rec = host.record(verdictId);
