@@ -66,7 +66,7 @@ function combine(older: Pending, newer: Pending): Pending {
 }
 
 /** Records last written, kept to make the next write of a rule without reading it back (its enforcement follows its addition). */
-const RECENT_RECORDS = 4096;
+const RECENT_RECORDS = 1024;
 
 export interface RuleStoreOptions {
   /** What the bucket should hold now (the service's active rules and its offences): put again if its stream is lost. */

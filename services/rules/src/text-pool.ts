@@ -7,7 +7,7 @@
 export class TextPool {
   private readonly texts = new Map<string, string>();
 
-  constructor(private readonly max = 65_536) {}
+  constructor(private readonly max = 16_384) {}
 
   get(text: string): string {
     const pooled = this.texts.get(text);
