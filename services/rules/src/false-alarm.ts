@@ -5,13 +5,15 @@ import { hostAddress, hostCidrOf, hostRuleId, nowS, validateTtl } from "./model.
 import type { RuleTable } from "./rule-table.js";
 import { evidenceOf, type RuleEntry } from "./evidence.js";
 import type { Additions } from "./rule-record.js";
+import type { StoredRule } from "./store.js";
 
 const FEEDBACK_RULE_PRIORITY = 10;
 
 /** What a false alarm touches in the service. */
 export interface FalseAlarmHost {
   rules: RuleTable;
-  findVerdict(id: string): Promise<Verdict | undefined>;
+  /** A rule's whole record, with the verdicts it keeps. */
+  ruleRecord(id: number): Promise<StoredRule | null>;
   record(id: string): VerdictRecord | undefined;
   deleteRule(id: number, by: string, cause: string): Promise<boolean>;
   /** Adds a FEEDBACK rule (no lockout check: it is an allow rule). */
@@ -23,6 +25,17 @@ export interface FalseAlarmHost {
   /** rules.falseAlarmAllowTtlS */
   allowTtlS: number;
   log: Logger;
+}
+
+/** The verdict as recorded: from the recent log, else from the record of a rule that keeps it. */
+async function findVerdict(host: FalseAlarmHost, id: string): Promise<Verdict | undefined> {
+  const rec = host.record(id);
+  if (rec) return rec.verdict;
+  for (const s of [...host.rules.values()].filter((x) => x.evidence.some((e) => e.id === id))) {
+    const v = (await host.ruleRecord(s.rule.id))?.verdicts.find((x) => x.id === id);
+    if (v) return v;
+  }
+  return undefined;
 }
 
 /**
@@ -38,7 +51,7 @@ export async function markFalseAlarm(
   const { verdictId, allowTtlS, comment, by } = req;
   if (!verdictId) throw new InvalidArgumentError("verdict_id", "is required");
   validateTtl(allowTtlS, "allow_ttl_s");
-  const verdict = await host.findVerdict(verdictId);
+  const verdict = await findVerdict(host, verdictId);
   if (!verdict) throw new NotFoundError(`verdict_id: no recorded verdict "${verdictId}"`);
   const removed: number[] = [];
   let allowRuleId = 0;

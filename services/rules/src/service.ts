@@ -445,18 +445,6 @@ export class RulesService extends EventEmitter<Watchers> {
     return this.verdicts.list(req);
   }
 
-  /** The verdict as recorded: from the recent log, else from the record of a rule that keeps it. */
-  async findVerdict(id: string): Promise<Verdict | undefined> {
-    const rec = this.verdicts.get(id);
-    if (rec) return rec.verdict;
-    const keeping = [...this.rules.values()].filter((s) => s.evidence.some((e) => e.id === id));
-    for (const s of keeping) {
-      const v = (await this.store.readRule(s.rule.id))?.verdicts.find((x) => x.id === id);
-      if (v) return v;
-    }
-    return undefined;
-  }
-
   /** A rule's whole record (its history and verdicts too), as stored or about to be; null when there is none. */
   ruleRecord(id: number): Promise<StoredRule | null> {
     return this.store.readRule(id);
@@ -470,7 +458,7 @@ export class RulesService extends EventEmitter<Watchers> {
   private get falseAlarmHost(): FalseAlarmHost {
     return {
       rules: this.rules,
-      findVerdict: (id) => this.findVerdict(id),
+      ruleRecord: (id) => this.store.readRule(id),
       record: (id) => this.verdicts.get(id),
       deleteRule: (id, by, cause) => this.deleteRule(id, by, cause),
       addRule: (rule, ttlS, by) => this.addRule(rule, ttlS, by, true),
