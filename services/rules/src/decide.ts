@@ -1,47 +1,25 @@
-import { Action, Direction, Origin, Rule, Verdict } from "@vigil/proto";
+import { Action, Direction, Origin, Rule, type Verdict } from "@vigil/proto";
 import { blockRuleId, hostCidrOf, hostRuleId, isActive, prefixCidrOf, type HostAddress } from "./model.js";
 import type { Offences } from "./offences.js";
 import type { Decision, Policy } from "./policy.js";
 import type { RuleTable } from "./rule-table.js";
-import type { HistoryEntry, Offence, StoredRule } from "./store.js";
+import { evidenceOf, keptEvidence, type RuleEntry } from "./evidence.js";
+import type { Additions } from "./rule-record.js";
+import type { HistoryEntry, Offence } from "./store.js";
 import type { VerdictLog } from "./verdict-log.js";
 
 export const DETECTOR_RULE_PRIORITY = 1000;
 const MAX_RULE_VERDICT_IDS = 20;
-const MAX_RULE_VERDICTS = 5;
-const MAX_RULE_VERDICT_BYTES = 16 << 10;
 
-const encodedSize = new WeakMap<Verdict, number>();
-
-function bytesOf(v: Verdict): number {
-  let n = encodedSize.get(v);
-  if (n === undefined) encodedSize.set(v, (n = Verdict.encode(v).finish().length));
-  return n;
-}
-
-/**
- * The verdicts a rule keeps (in memory and in its record): the last five, and
- * of them no more than 16 KiB, the newest always. With the verdict size limit
- * at intake this bounds a rule's memory whatever the verdicts carry.
- */
-export function keptVerdicts(list: Verdict[]): Verdict[] {
-  const last = list.slice(-MAX_RULE_VERDICTS);
-  if (last.length <= 1) return last;
-  let start = last.length - 1;
-  let total = bytesOf(last[start]);
-  while (start > 0 && total + bytesOf(last[start - 1]) <= MAX_RULE_VERDICT_BYTES) total += bytesOf(last[--start]);
-  return last.slice(start);
-}
-
-/** What a decision changes; commit() applies it. */
+/** What a decision changes; commit() applies it: the rule as the table holds it, and what its record gains. */
 export type RuleChange =
   | { kind: "none" }
-  /** A new detector rule, and the offence it counts; `replaces`: host rules an IPv6 prefix rule takes over. */
-  | { kind: "add"; stored: StoredRule; address: string; offence: Offence; replaces: Rule[] }
+  /** A new detector rule (`record`: its record's history and verdicts), and the offence it counts; `replaces`: host rules an IPv6 prefix rule takes over. */
+  | { kind: "add"; stored: RuleEntry; record: Additions; address: string; offence: Offence; replaces: Rule[] }
   /** Another detector agreed on a blocked source; `enforce` when the expiry moved, which moves the end of the block's window (`until`, capture time) too. */
-  | { kind: "agree"; stored: StoredRule; enforce: boolean; until: number }
+  | { kind: "agree"; stored: RuleEntry; added: Additions; enforce: boolean; until: number }
   /** A repeat verdict on a blocked source, kept with the rule. */
-  | { kind: "attach"; stored: StoredRule };
+  | { kind: "attach"; stored: RuleEntry; added: Additions };
 
 export interface DecideState {
   table: RuleTable;
@@ -111,7 +89,7 @@ export function decide(state: DecideState, v: Verdict, address: HostAddress | nu
  * that ends before the last block did is not a new offence. Returns why, or null.
  * Verdicts without capture times are judged as before.
  */
-function seenWhileBlocked(v: Verdict, existing: StoredRule | undefined, last: { from: number; until: number } | null): string | null {
+function seenWhileBlocked(v: Verdict, existing: RuleEntry | undefined, last: { from: number; until: number } | null): string | null {
   const start = v.firstTs || v.lastTs;
   if (start <= 0) return null;
   const since = existing?.rule.decidedTs ?? 0;
@@ -129,13 +107,13 @@ function fmtTs(s: number): string {
   return new Date(s * 1000).toISOString();
 }
 
-function onBlocked(state: DecideState, s: StoredRule, v: Verdict, d: Decision, now: number): RuleChange {
+function onBlocked(state: DecideState, s: RuleEntry, v: Verdict, d: Decision, now: number): RuleChange {
   if (s.rule.verdictIds.includes(v.id)) return { kind: "none" };
   const named = s.rule.origin === Origin.ORIGIN_DETECTOR ? s.rule.detector.split("+").filter(Boolean) : [];
   const joining = d.agreement && named.length > 0 ? d.detectors.filter((x) => !named.includes(x)) : [];
   if (joining.length) return agree(state, s, v, [...new Set([...named, ...joining])].sort(), now);
   const rule = { ...s.rule, verdictIds: [...s.rule.verdictIds, v.id].slice(-MAX_RULE_VERDICT_IDS) };
-  return { kind: "attach", stored: { ...s, rule, verdicts: keptVerdicts([...s.verdicts, v]) } };
+  return { kind: "attach", stored: { rule, evidence: keptEvidence([...s.evidence, evidenceOf(v)]) }, added: { verdicts: [v] } };
 }
 
 /**
@@ -145,8 +123,8 @@ function onBlocked(state: DecideState, s: StoredRule, v: Verdict, d: Decision, n
  * earliest capture time of decision, so the rule ends the same whichever
  * verdict arrived first. No new offence is counted.
  */
-function agree(state: DecideState, s: StoredRule, v: Verdict, detectors: string[], now: number): RuleChange {
-  const verdicts = [...s.verdicts, v];
+function agree(state: DecideState, s: RuleEntry, v: Verdict, detectors: string[], now: number): RuleChange {
+  const verdicts = [...s.evidence, evidenceOf(v)];
   const ts = v.lastTs || v.firstTs;
   const ttlS = state.policy.ttlFor(Math.max(0, s.rule.offences - 1), true);
   const rule: Rule = {
@@ -157,16 +135,17 @@ function agree(state: DecideState, s: StoredRule, v: Verdict, detectors: string[
     expiresAt: s.rule.expiresAt > 0 ? Math.max(s.rule.expiresAt, s.rule.createdAt + ttlS) : 0,
     decidedTs: s.rule.decidedTs > 0 && ts > 0 ? Math.min(s.rule.decidedTs, ts) : s.rule.decidedTs || ts,
   };
-  const history: HistoryEntry[] = [...s.history, { ts: now, event: "updated", by: state.by, why: rule.reason, verdictIds: [v.id] }];
+  const history: HistoryEntry[] = [{ ts: now, event: "updated", by: state.by, why: rule.reason, verdictIds: [v.id] }];
   const until = rule.decidedTs > 0 && rule.expiresAt > 0 ? rule.decidedTs + (rule.expiresAt - rule.createdAt) : 0;
-  return { kind: "agree", stored: { rule, history, verdicts: keptVerdicts(verdicts) }, enforce: rule.expiresAt !== s.rule.expiresAt, until };
+  return { kind: "agree", stored: { rule, evidence: keptEvidence(verdicts) }, added: { history, verdicts: [v] }, enforce: rule.expiresAt !== s.rule.expiresAt, until };
 }
 
 function block(state: DecideState, v: Verdict, address: HostAddress, target: { cidr: string; id: number }, d: Decision, now: number, replaces: Rule[]): RuleChange {
   const offences = d.offences + 1;
   const cited = d.verdictIds.map((vid) => (vid === v.id ? v : state.verdicts.get(vid)?.verdict)).filter((x): x is Verdict => !!x);
-  const reason = d.agreement ? state.policy.agreementReason(cited) : d.reason;
-  const verdicts = keptVerdicts(cited);
+  const all = cited.map(evidenceOf);
+  const evidence = keptEvidence(all);
+  const reason = d.agreement ? state.policy.agreementReason(all) : d.reason;
   const rule = Rule.fromPartial({
     id: target.id,
     action: Action.ACTION_DROP,
@@ -184,7 +163,7 @@ function block(state: DecideState, v: Verdict, address: HostAddress, target: { c
     enforced: false,
     decidedTs: v.lastTs || v.firstTs,
   });
-  const stored: StoredRule = { rule, history: [{ ts: now, event: "added", by: state.by, why: reason, verdictIds: d.verdictIds }], verdicts };
+  const record: Additions = { history: [{ ts: now, event: "added", by: state.by, why: reason, verdictIds: d.verdictIds }], verdicts: cited };
   const from = rule.decidedTs;
-  return { kind: "add", stored, address: address.text, offence: { count: offences, lastAt: now, ...(from > 0 ? { from, until: from + d.ttlS } : {}) }, replaces };
+  return { kind: "add", stored: { rule, evidence }, record, address: address.text, offence: { count: offences, lastAt: now, ...(from > 0 ? { from, until: from + d.ttlS } : {}) }, replaces };
 }

@@ -3,7 +3,8 @@ import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import { checkLockout } from "./lockout.js";
 import type { AllowEntry } from "./allowlist.js";
 import { validateTtl } from "./model.js";
-import type { StoredRule } from "./store.js";
+import type { RuleEntry } from "./evidence.js";
+import type { Additions } from "./rule-record.js";
 
 // "Keep this attacker out longer": an operator extends an active rule, whatever
 // made it. The rule stays what it was (origin, reason, verdicts, offences);
@@ -19,8 +20,8 @@ export interface ExtendRequest {
   force: boolean;
 }
 
-/** The extended rule, ready to store and enforce; throws when it may not be extended so. */
-export function extendedRule(existing: StoredRule | undefined, req: ExtendRequest, protectedEntries: AllowEntry[], now: number): StoredRule {
+/** The extended rule, ready to store and enforce, and its record's history entry; throws when it may not be extended so. */
+export function extendedRule(existing: RuleEntry | undefined, req: ExtendRequest, protectedEntries: AllowEntry[], now: number): { stored: RuleEntry; added: Additions } {
   if (!req.id) throw new InvalidArgumentError("id", "is required");
   validateTtl(req.ttlS, "ttl_s");
   if (!existing || (existing.rule.expiresAt && existing.rule.expiresAt <= now)) throw new NotFoundError(`no active rule ${req.id}`);
@@ -36,8 +37,7 @@ export function extendedRule(existing: StoredRule | undefined, req: ExtendReques
   checkLockout(rule, protectedEntries, req.sessions, req.force);
   const until = expiresAt ? new Date(expiresAt * 1000).toISOString() : "never";
   return {
-    ...existing,
-    rule: { ...rule, expiresAt },
-    history: [...existing.history, { ts: now, event: "updated", by: req.by, why: `extended: expires ${until}` }],
+    stored: { ...existing, rule: { ...rule, expiresAt } },
+    added: { history: [{ ts: now, event: "updated", by: req.by, why: `extended: expires ${until}` }] },
   };
 }

@@ -3,6 +3,8 @@ import { Action, Direction, Feedback, FeedbackKind, Origin, Rule, type Verdict, 
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import { hostAddress, hostCidrOf, hostRuleId, nowS, validateTtl } from "./model.js";
 import type { RuleTable } from "./rule-table.js";
+import { evidenceOf, type RuleEntry } from "./evidence.js";
+import type { Additions } from "./rule-record.js";
 import type { StoredRule } from "./store.js";
 
 const FEEDBACK_RULE_PRIORITY = 10;
@@ -10,18 +12,30 @@ const FEEDBACK_RULE_PRIORITY = 10;
 /** What a false alarm touches in the service. */
 export interface FalseAlarmHost {
   rules: RuleTable;
-  findVerdict(id: string): Verdict | undefined;
+  /** A rule's whole record, with the verdicts it keeps. */
+  ruleRecord(id: number): Promise<StoredRule | null>;
   record(id: string): VerdictRecord | undefined;
   deleteRule(id: number, by: string, cause: string): Promise<boolean>;
   /** Adds a FEEDBACK rule (no lockout check: it is an allow rule). */
   addRule(rule: Rule, ttlS: number, by: string): Promise<Rule>;
-  saveRule(s: StoredRule): void;
+  saveRule(s: RuleEntry, add: Additions): void;
   /** Forgets the address's offences and the detectors' flags on it. */
   forgetOffender(address: string): void;
   publish(fb: Feedback): void;
   /** rules.falseAlarmAllowTtlS */
   allowTtlS: number;
   log: Logger;
+}
+
+/** The verdict as recorded: from the recent log, else from the record of a rule that keeps it. */
+async function findVerdict(host: FalseAlarmHost, id: string): Promise<Verdict | undefined> {
+  const rec = host.record(id);
+  if (rec) return rec.verdict;
+  for (const s of [...host.rules.values()].filter((x) => x.evidence.some((e) => e.id === id))) {
+    const v = (await host.ruleRecord(s.rule.id))?.verdicts.find((x) => x.id === id);
+    if (v) return v;
+  }
+  return undefined;
 }
 
 /**
@@ -37,7 +51,7 @@ export async function markFalseAlarm(
   const { verdictId, allowTtlS, comment, by } = req;
   if (!verdictId) throw new InvalidArgumentError("verdict_id", "is required");
   validateTtl(allowTtlS, "allow_ttl_s");
-  const verdict = host.findVerdict(verdictId);
+  const verdict = await findVerdict(host, verdictId);
   if (!verdict) throw new NotFoundError(`verdict_id: no recorded verdict "${verdictId}"`);
   const removed: number[] = [];
   let allowRuleId = 0;
@@ -68,8 +82,8 @@ export async function markFalseAlarm(
     const s = host.rules.get(allow.id);
     if (s) {
       s.rule.verdictIds = [verdictId];
-      s.verdicts = [verdict];
-      host.saveRule(s);
+      s.evidence = [evidenceOf(verdict)];
+      host.saveRule(s, { verdicts: [verdict] });
     }
   }
   const rec = host.record(verdictId);

@@ -138,11 +138,13 @@ export function isAddressOnly(m: NormalizedMatch): boolean {
 /** Returns the rule with canonical fields and its derived id. */
 export function canonicalRule(rule: Rule, prefix = "rule"): { rule: Rule; match: NormalizedMatch } {
   const match = normalizeMatch(rule, prefix);
+  // The given text when it is already canonical: one flat string, not a second one built from parts.
+  const text = (given: string, canonical: string) => (given === canonical ? given : canonical);
   const out: Rule = {
     ...rule,
     action: match.action,
-    srcCidr: formatCidr(match.src),
-    dstCidr: match.dst ? formatCidr(match.dst) : "",
+    srcCidr: text(rule.srcCidr, formatCidr(match.src)),
+    dstCidr: match.dst ? text(rule.dstCidr, formatCidr(match.dst)) : "",
     dportMin: match.dportMin,
     dportMax: match.dportMax,
     direction: match.direction,

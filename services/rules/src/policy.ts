@@ -2,6 +2,7 @@ import { Verdict } from "@vigil/proto";
 import type { DetectorPolicy, RulesConfig } from "./config.js";
 import type { Allowlist } from "./allowlist.js";
 import { judgeEvidence } from "./attack-evidence.js";
+import type { Evidence } from "./evidence.js";
 
 /**
  * "table-full": a block the policy wanted, refused because the automatic rules reached rules.maxAutomaticRules.
@@ -209,17 +210,16 @@ export class Policy {
    * earliest verdict of each (by capture time): the same text whichever
    * detector's verdict reached the service first.
    */
-  agreementReason(verdicts: Verdict[]): string {
-    const earliest = new Map<string, Verdict>();
-    const tsOf = (v: Verdict) => v.lastTs || v.firstTs;
+  agreementReason(verdicts: Evidence[]): string {
+    const earliest = new Map<string, Evidence>();
     for (const v of verdicts) {
       const e = earliest.get(v.detector);
-      if (!e || tsOf(v) < tsOf(e) || (tsOf(v) === tsOf(e) && v.id < e.id)) earliest.set(v.detector, v);
+      if (!e || v.ts < e.ts || (v.ts === e.ts && v.id < e.id)) earliest.set(v.detector, v);
     }
     const decisive = [...earliest.values()].sort((a, b) => a.detector.localeCompare(b.detector));
     const names = decisive.map((v) => v.detector).join("+");
     const scores = decisive.map((v) => `${v.detector} score ${fmt(v.score)}`).join(", ");
-    const verified = Math.max(0, ...decisive.map(completedHandshakes));
+    const verified = Math.max(0, ...decisive.map((v) => v.handshakes));
     const check = verified >= this.cfg.verifiedMinConnections ? `${verified} completed handshake(s)` : "unverified source, within the cap";
     return `${names} agree (${scores}); ${check}`;
   }

@@ -2,18 +2,20 @@ import { cidrContains, parseAddress, parseCidr, type Cidr } from "@vigil/frames"
 import { Action, Origin, type ListRulesRequest, type Rule } from "@vigil/proto";
 import { InvalidArgumentError } from "./errors.js";
 import { hostAddress, hostRuleId, prefixCidrOf, isActive, isAddressOnly, normalizeMatch, originName, type HostAddress } from "./model.js";
-import type { StoredRule } from "./store.js";
+import type { RuleEntry } from "./evidence.js";
+import { TextPool } from "./text-pool.js";
 
 /**
- * The rules in memory, by id, with an index of the address-only allow rules
+ * The rules in memory (each without its history and verdicts: see evidence.ts), by id, with an index of the address-only allow rules
  * that every decision consults. Holds no timers and writes nothing else.
  */
 export class RuleTable {
-  private readonly rules = new Map<number, StoredRule>();
+  private readonly rules = new Map<number, RuleEntry>();
   private readonly allowIndex = new Map<number, { cidr: Cidr; rule: Rule }>();
   /** Detector IPv6 host rules by the prefix that holds them (for aggregation). */
   private readonly v6Hosts = new Map<string, Set<number>>();
   private automaticRules = 0;
+  private readonly texts = new TextPool();
 
   /** `v6Prefix`: the prefix length IPv6 detector host rules are grouped by. */
   constructor(private readonly v6Prefix = 64) {}
@@ -47,15 +49,16 @@ export class RuleTable {
     return this.rules.size;
   }
 
-  get(id: number): StoredRule | undefined {
+  get(id: number): RuleEntry | undefined {
     return this.rules.get(id);
   }
 
-  values(): IterableIterator<StoredRule> {
+  values(): IterableIterator<RuleEntry> {
     return this.rules.values();
   }
 
-  set(s: StoredRule): void {
+  set(s: RuleEntry): void {
+    this.compact(s);
     const prev = this.rules.get(s.rule.id);
     if (prev) this.index(prev.rule, false);
     this.index(s.rule, true);
@@ -66,6 +69,18 @@ export class RuleTable {
     else this.allowIndex.delete(r.id);
   }
 
+  /** Texts the entry shares with others held once: the pooled ones, and each verdict id once for the rule and its evidence. */
+  private compact(s: RuleEntry): void {
+    const r = s.rule;
+    r.reason = this.texts.get(r.reason);
+    r.detector = this.texts.get(r.detector);
+    r.createdBy = this.texts.get(r.createdBy);
+    for (const e of s.evidence) {
+      e.detector = this.texts.get(e.detector);
+      e.id = r.verdictIds.find((id) => id === e.id) ?? e.id;
+    }
+  }
+
   delete(id: number): void {
     const prev = this.rules.get(id);
     if (prev) this.index(prev.rule, false);
@@ -74,7 +89,7 @@ export class RuleTable {
   }
 
   /** The detector block rule on a host, if there is one (active or not). */
-  hostRule(address: HostAddress): StoredRule | undefined {
+  hostRule(address: HostAddress): RuleEntry | undefined {
     return this.rules.get(hostRuleId(address));
   }
 

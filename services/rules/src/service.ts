@@ -30,7 +30,9 @@ import { Policy } from "./policy.js";
 import { RuleTable } from "./rule-table.js";
 import { isReplay } from "./replay-sources.js";
 import { staticRuleChanges } from "./static-rules.js";
-import { RuleStore, type HistoryEntry, type StoredRule } from "./store.js";
+import { RuleStore, type StoredRule } from "./store.js";
+import type { RuleEntry } from "./evidence.js";
+import type { Additions } from "./rule-record.js";
 import { VerdictLog } from "./verdict-log.js";
 import { Warmup } from "./warmup.js";
 
@@ -130,7 +132,7 @@ export class RulesService extends EventEmitter<Watchers> {
     });
     this.offences.load(offences);
     const now = nowS();
-    for (const s of rules) {
+    for (const s of rules.values()) {
       if (isActive(s.rule, now)) this.rules.set(s);
       else this.store.deleteRule(s.rule.id);
     }
@@ -267,12 +269,12 @@ export class RulesService extends EventEmitter<Watchers> {
         return;
       case "attach":
         this.rules.set(change.stored);
-        this.store.saveRule(change.stored);
+        this.store.saveRule(change.stored, change.added);
         return;
       case "agree": {
         const { rule } = change.stored;
         if (change.enforce) void this.queue.enforce([rule], []);
-        this.putRule(change.stored, "updated", this.by, false);
+        this.putRule(change.stored, "updated", this.by, false, change.added);
         const address = rule.srcCidr.slice(0, rule.srcCidr.lastIndexOf("/"));
         const o = change.until ? this.offences.extendBlock(address, rule.decidedTs, change.until) : null;
         if (o) this.store.saveOffence(address, o);
@@ -285,7 +287,7 @@ export class RulesService extends EventEmitter<Watchers> {
         const enforced = this.queue.enforce([rule], []);
         this.offences.set(change.address, change.offence);
         this.rules.set(change.stored);
-        this.store.saveBlock(change.stored, change.address, change.offence);
+        this.store.saveBlock(change.stored, change.record, change.address, change.offence);
         this.announce("added", change.stored.rule, rule.createdBy);
         void enforced.then((ok) => {
           if (!ok) return;
@@ -297,9 +299,9 @@ export class RulesService extends EventEmitter<Watchers> {
     }
   }
 
-  private putRule(s: StoredRule, kind: "added" | "updated", by: string, fresh: boolean): void {
+  private putRule(s: RuleEntry, kind: "added" | "updated", by: string, fresh: boolean, add: Additions): void {
     this.rules.set(s);
-    this.store.saveRule(s, fresh);
+    this.store.saveRule(s, add, fresh);
     this.announce(kind, s.rule, by);
   }
 
@@ -378,7 +380,7 @@ export class RulesService extends EventEmitter<Watchers> {
   private applyStaticRules(): void {
     const { removed, put } = staticRuleChanges(this.opts.config.staticRules, [...this.rules.values()], nowS());
     for (const rule of removed) void this.unset(rule, RuleEvent_Kind.KIND_REMOVED, "config", "config", false);
-    for (const { stored, fresh } of put) this.putRule(stored, fresh ? "added" : "updated", "config", fresh);
+    for (const { stored, added, fresh } of put) this.putRule(stored, fresh ? "added" : "updated", "config", fresh, added);
   }
 
   // ---- API operations ----------------------------------------------------------
@@ -392,16 +394,16 @@ export class RulesService extends EventEmitter<Watchers> {
     const full = manualRule(input, ttlS, by, now, internal);
     if (!internal) checkLockout(full, this.opts.allowlist.entries, guard.sessions, guard.force);
     const existing = this.rules.get(full.id);
-    const history: HistoryEntry[] = [...(existing?.history ?? []), { ts: now, event: existing ? "updated" : "added", by, why: full.reason }];
-    this.putRule({ rule: full, history, verdicts: existing?.verdicts ?? [] }, existing ? "updated" : "added", by, !existing);
+    const history = [{ ts: now, event: existing ? ("updated" as const) : ("added" as const), by, why: full.reason }];
+    this.putRule({ rule: full, evidence: existing?.evidence ?? [] }, existing ? "updated" : "added", by, !existing, { history });
     await this.queue.enforce([full], []);
     return this.rules.get(full.id)?.rule ?? full;
   }
 
   /** An operator keeps an active rule, of any origin but CONFIG, in force longer (see extend-rule.ts). */
   async extendRule(req: ExtendRequest): Promise<Rule> {
-    const s = extendedRule(this.rules.get(req.id), req, this.opts.allowlist.entries, nowS());
-    this.putRule(s, "updated", req.by, false);
+    const { stored: s, added } = extendedRule(this.rules.get(req.id), req, this.opts.allowlist.entries, nowS());
+    this.putRule(s, "updated", req.by, false, added);
     await this.queue.enforce([s.rule], []);
     return this.rules.get(s.rule.id)?.rule ?? s.rule;
   }
@@ -443,12 +445,9 @@ export class RulesService extends EventEmitter<Watchers> {
     return this.verdicts.list(req);
   }
 
-  /** The verdict as recorded: from the recent log, else from the rules that cite it. */
-  findVerdict(id: string): Verdict | undefined {
-    const rec = this.verdicts.get(id);
-    if (rec) return rec.verdict;
-    for (const s of this.rules.values()) for (const v of s.verdicts) if (v.id === id) return v;
-    return undefined;
+  /** A rule's whole record (its history and verdicts too), as stored or about to be; null when there is none. */
+  ruleRecord(id: number): Promise<StoredRule | null> {
+    return this.store.readRule(id);
   }
 
   /** A verdict was wrong: its rules go, its source is allowed for a while, the detector is told (see false-alarm.ts). */
@@ -459,11 +458,11 @@ export class RulesService extends EventEmitter<Watchers> {
   private get falseAlarmHost(): FalseAlarmHost {
     return {
       rules: this.rules,
-      findVerdict: (id) => this.findVerdict(id),
+      ruleRecord: (id) => this.store.readRule(id),
       record: (id) => this.verdicts.get(id),
       deleteRule: (id, by, cause) => this.deleteRule(id, by, cause),
       addRule: (rule, ttlS, by) => this.addRule(rule, ttlS, by, true),
-      saveRule: (s) => this.store.saveRule(s),
+      saveRule: (s, add) => this.store.saveRule(s, add),
       forgetOffender: (address) => {
         this.offences.forget(address);
         this.store.deleteOffence(address);

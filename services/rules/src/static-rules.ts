@@ -2,7 +2,8 @@ import { Action, Direction, Origin, Rule } from "@vigil/proto";
 import type { StaticRule } from "./config.js";
 import { InvalidArgumentError } from "./errors.js";
 import { canonicalRule, protocolNumber } from "./model.js";
-import type { StoredRule } from "./store.js";
+import type { RuleEntry } from "./evidence.js";
+import type { Additions } from "./rule-record.js";
 
 const DIRECTIONS = { in: Direction.DIRECTION_INGRESS, out: Direction.DIRECTION_EGRESS, both: Direction.DIRECTION_BOTH } as const;
 
@@ -46,18 +47,18 @@ export function staticRulesFrom(entries: StaticRule[], now: number): Map<number,
 
 /**
  * What makes the CONFIG rules match `rules.staticRules`: the dropped ones to
- * remove, the new and changed ones to put (`fresh` when new), each with its history.
+ * remove, the new and changed ones to put (`fresh` when new), each with its history entry.
  */
-export function staticRuleChanges(entries: StaticRule[], current: StoredRule[], now: number): { removed: Rule[]; put: Array<{ stored: StoredRule; fresh: boolean }> } {
+export function staticRuleChanges(entries: StaticRule[], current: RuleEntry[], now: number): { removed: Rule[]; put: Array<{ stored: RuleEntry; added: Additions; fresh: boolean }> } {
   const wanted = staticRulesFrom(entries, now);
   const byId = new Map(current.map((s) => [s.rule.id, s]));
   const removed = current.filter((s) => s.rule.origin === Origin.ORIGIN_CONFIG && !wanted.has(s.rule.id)).map((s) => s.rule);
-  const put: Array<{ stored: StoredRule; fresh: boolean }> = [];
+  const put: Array<{ stored: RuleEntry; added: Additions; fresh: boolean }> = [];
   for (const [id, rule] of wanted) {
     const existing = byId.get(id);
     if (existing?.rule.origin === Origin.ORIGIN_CONFIG && existing.rule.priority === rule.priority && existing.rule.expiresAt === 0) continue;
-    const history = [...(existing?.history ?? []), { ts: now, event: existing ? ("updated" as const) : ("added" as const), by: "config", why: rule.reason }];
-    put.push({ stored: { rule, history, verdicts: [] }, fresh: !existing });
+    const history = [{ ts: now, event: existing ? ("updated" as const) : ("added" as const), by: "config", why: rule.reason }];
+    put.push({ stored: { rule, evidence: [] }, added: { history }, fresh: !existing });
   }
   return { removed, put };
 }

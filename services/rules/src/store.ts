@@ -3,6 +3,8 @@ import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import { Rule, Verdict } from "@vigil/proto";
+import { entryOf, type RuleEntry } from "./evidence.js";
+import { applyWrite, mergeWrites, recordWrite, type Additions, type RecordWrite } from "./rule-record.js";
 import { QuarantineError, checkStoredOffence, checkStoredRule } from "./store-check.js";
 
 export interface HistoryEntry {
@@ -13,7 +15,7 @@ export interface HistoryEntry {
   verdictIds?: string[];
 }
 
-/** What the bucket holds per rule: the rule, why it exists, and the verdicts behind it. */
+/** What the bucket holds per rule: the rule, why it exists, and the verdicts behind it (the table holds only the first, see evidence.ts). */
 export interface StoredRule {
   rule: Rule;
   history: HistoryEntry[];
@@ -54,11 +56,21 @@ export function versionAtLeast(version: string, want: [number, number]): boolean
   return maj > want[0] || (maj === want[0] && min >= want[1]);
 }
 
-type Pending = { kind: "put"; data: Uint8Array; ttlS?: number; fresh?: boolean } | { kind: "delete" };
+type Pending = { kind: "put"; data: Uint8Array; ttlS?: number; fresh?: boolean } | { kind: "rule"; write: RecordWrite; ttlS?: number; fresh: boolean } | { kind: "delete" };
+
+/** A write queued after `older` for the same key, and `older` (not yet written), as one. */
+function combine(older: Pending, newer: Pending): Pending {
+  if (newer.kind !== "rule" || newer.write.whole) return newer;
+  if (older.kind !== "rule") return { ...newer, write: { ...newer.write, whole: true } };
+  return { ...newer, write: mergeWrites(older.write, newer.write), fresh: older.fresh || newer.fresh };
+}
+
+/** Records last written, kept to make the next write of a rule without reading it back (its enforcement follows its addition). */
+const RECENT_RECORDS = 1024;
 
 export interface RuleStoreOptions {
   /** What the bucket should hold now (the service's active rules and its offences): put again if its stream is lost. */
-  contents?: () => { rules: StoredRule[]; offences: Map<string, Offence> };
+  contents?: () => { rules: RuleEntry[]; offences: Map<string, Offence> };
   /** Called each time the bucket had to be made again. */
   recreated?: () => void;
   /** How often the store looks for its stream when nothing is written (ms). */
@@ -90,6 +102,8 @@ export class RuleStore {
   private flushing: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private inflight = 0;
+  private readonly inflightKeys = new Set<string>();
+  private readonly recent = new Map<string, StoredRule>();
   private closed = false;
   perKeyTtl = false;
   lastError = "";
@@ -142,31 +156,32 @@ export class RuleStore {
    * (see store-check.ts). A record that fails is reported to `quarantine` and
    * skipped: it stays in the bucket for inspection and never stops the load.
    */
-  async loadAll(quarantine: (key: string, problem: string) => void = () => undefined): Promise<{ rules: StoredRule[]; offences: Map<string, Offence> }> {
+  async loadAll(quarantine: (key: string, problem: string) => void = () => undefined): Promise<{ rules: Map<number, RuleEntry>; offences: Map<string, Offence> }> {
     // Stream order is revision order: a later value of a key replaces an earlier one, a delete removes it.
-    const latest = new Map<string, { rule: StoredRule } | { offence: Offence } | { problem: string }>();
+    // A record is reduced to the table's entry at once, and kept by its id: a million whole records, or
+    // their keys, never sit in memory together.
+    const rules = new Map<number, RuleEntry>();
+    const offences = new Map<string, Offence>();
+    const problems = new Map<string, string>();
     for await (const e of this.everything()) {
       const k = e.key;
-      if (e.operation !== "PUT" || e.value.length === 0) {
-        latest.delete(k);
-        continue;
-      }
+      const id = k.startsWith("rule.") ? Number(k.slice(5)) : Number.NaN;
+      if (k === ruleKey(id)) rules.delete(id);
+      offences.delete(k);
+      problems.delete(k);
+      if (e.operation !== "PUT" || e.value.length === 0) continue;
       try {
         if (e.value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
-        if (k.startsWith("rule.")) latest.set(k, { rule: checkStoredRule(k, JSON.parse(e.string())) });
-        else if (k.startsWith("offence.")) latest.set(k, { offence: checkStoredOffence(JSON.parse(e.string())) });
+        if (k.startsWith("rule.")) {
+          const entry = entryOf(checkStoredRule(k, JSON.parse(e.string())));
+          rules.set(entry.rule.id, entry);
+        } else if (k.startsWith("offence.")) offences.set(k, checkStoredOffence(JSON.parse(e.string())));
       } catch (err) {
-        latest.set(k, { problem: (err as Error).message });
+        problems.set(k, (err as Error).message);
       }
     }
-    const rules: StoredRule[] = [];
-    const offences = new Map<string, Offence>();
-    for (const [k, v] of latest) {
-      if ("rule" in v) rules.push(v.rule);
-      else if ("offence" in v) offences.set(k.slice(8).replace(/_/g, ":"), v.offence);
-      else quarantine(k, v.problem);
-    }
-    return { rules, offences };
+    for (const [k, problem] of problems) quarantine(k, problem);
+    return { rules, offences: new Map([...offences].map(([k, o]) => [k.slice(8).replace(/_/g, ":"), o])) };
   }
 
   /**
@@ -193,15 +208,57 @@ export class RuleStore {
     }
   }
 
-  saveRule(s: StoredRule, fresh = false): void {
-    const ttlS = s.rule.expiresAt ? Math.max(1, Math.ceil(s.rule.expiresAt - Date.now() / 1000)) + 60 : undefined;
-    this.enqueue(ruleKey(s.rule.id), { kind: "put", data: encodeStored(s), ttlS, fresh });
+  /**
+   * Writes a rule's record: the rule as `entry` has it, with what `add`s to its
+   * history and verdicts. `fresh`: a new rule, whose record starts from nothing;
+   * otherwise the record is made from the stored one (read back when it was not
+   * written recently), so the table never needs the whole record.
+   */
+  saveRule(entry: RuleEntry, add: Additions = {}, fresh = false): void {
+    const ttlS = entry.rule.expiresAt ? Math.max(1, Math.ceil(entry.rule.expiresAt - Date.now() / 1000)) + 60 : undefined;
+    this.enqueue(ruleKey(entry.rule.id), { kind: "rule", write: recordWrite(entry, add, fresh), ttlS, fresh });
   }
 
-  /** A new block: the rule and the offence it counts, queued together. */
-  saveBlock(s: StoredRule, address: string, o: Offence): void {
+  /** A new block: the rule, its record's first history and verdicts, and the offence it counts, queued together. */
+  saveBlock(entry: RuleEntry, record: Additions, address: string, o: Offence): void {
     this.saveOffence(address, o);
-    this.saveRule(s, true);
+    this.saveRule(entry, record, true);
+  }
+
+  /**
+   * A rule's record as it is or is about to be written (null: none), e.g. for a
+   * verdict older than the verdict log. Read back from the bucket, it is checked
+   * as any record loaded.
+   */
+  async readRule(id: number): Promise<StoredRule | null> {
+    const key = ruleKey(id);
+    while (this.inflightKeys.has(key) && this.flushing) await this.flushing;
+    const p = this.pending.get(key);
+    if (p?.kind === "delete") return null;
+    const base = p?.kind === "rule" && p.write.whole ? null : await this.storedRecord(key);
+    return p?.kind === "rule" ? applyWrite(base, p.write) : base;
+  }
+
+  /** The record last written of a key: remembered, else read back and checked (null: none, or one that fails its checks). */
+  private async storedRecord(key: string): Promise<StoredRule | null> {
+    const known = this.recent.get(key);
+    if (known) return known;
+    const e = await this.store.get(key);
+    if (!e || e.operation !== "PUT" || e.value.length === 0) return null;
+    try {
+      if (e.value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
+      return checkStoredRule(key, JSON.parse(e.string()));
+    } catch (err) {
+      this.log?.warn({ key, problem: (err as Error).message }, "stored rule record failed its checks: rewritten from the rule in memory");
+      return null;
+    }
+  }
+
+  private remember(key: string, record: StoredRule | null): void {
+    this.recent.delete(key);
+    if (!record) return;
+    this.recent.set(key, record);
+    if (this.recent.size > RECENT_RECORDS) this.recent.delete(this.recent.keys().next().value!);
   }
 
   deleteRule(id: number): void {
@@ -235,7 +292,8 @@ export class RuleStore {
   }
 
   private enqueue(key: string, p: Pending): void {
-    this.pending.set(key, p);
+    const queued = this.pending.get(key);
+    this.pending.set(key, queued ? combine(queued, p) : p);
     this.kick();
   }
 
@@ -255,17 +313,22 @@ export class RuleStore {
         batch.push(entry);
         if (batch.length === 64) break;
       }
-      for (const [key] of batch) this.pending.delete(key);
+      for (const [key] of batch) {
+        this.pending.delete(key);
+        this.inflightKeys.add(key);
+      }
       this.inflight = batch.length;
       const results = await Promise.allSettled(batch.map(([key, p]) => this.write(key, p)));
       this.inflight = 0;
+      this.inflightKeys.clear();
       let failure: unknown = null;
       results.forEach((r, i) => {
         if (r.status === "fulfilled") return;
         failure = r.reason;
         const [key, p] = batch[i];
-        // Keep the newest value for the key and retry later (NATS restarting).
-        if (!this.pending.has(key)) this.pending.set(key, p);
+        // Retry later (NATS restarting), under any newer write of the key.
+        const newer = this.pending.get(key);
+        this.pending.set(key, newer ? combine(p, newer) : p);
       });
       if (failure) {
         // A put to a lost stream fails like one to an absent server (no responders): the stream's info tells which.
@@ -283,14 +346,25 @@ export class RuleStore {
   }
 
   private async write(key: string, p: Pending): Promise<void> {
-    if (p.kind === "delete") await this.store.delete(key);
-    else if (p.fresh && p.ttlS && this.perKeyTtl) {
+    if (p.kind === "delete") {
+      await this.store.delete(key);
+      this.remember(key, null);
+      return;
+    }
+    let data = p.kind === "put" ? p.data : null;
+    let record: StoredRule | null = null;
+    if (p.kind === "rule") {
+      record = applyWrite(p.write.whole ? null : await this.storedRecord(key), p.write);
+      data = encodeStored(record);
+    }
+    if (p.fresh && p.ttlS && this.perKeyTtl) {
       try {
-        await this.store.create(key, p.data, `${p.ttlS}s`);
+        await this.store.create(key, data!, `${p.ttlS}s`);
       } catch {
-        await this.store.put(key, p.data);
+        await this.store.put(key, data!);
       }
-    } else await this.store.put(key, p.data);
+    } else await this.store.put(key, data!);
+    if (record) this.remember(key, record);
   }
 
   /** Makes the bucket again if its stream is gone; one look at a time. */
@@ -314,7 +388,14 @@ export class RuleStore {
       return;
     }
     const { rules, offences } = this.opts.contents!();
-    for (const s of rules) this.saveRule(s, true);
+    // What is left of each record is what was written recently: the rest of their histories and verdicts went with the stream.
+    for (const s of rules) {
+      const key = ruleKey(s.rule.id);
+      const queued = this.pending.get(key);
+      let known = applyWrite(this.recent.get(key) ?? null, recordWrite(s, {}, false));
+      if (queued?.kind === "rule") known = applyWrite(known, queued.write);
+      this.saveRule(s, { history: known.history, verdicts: known.verdicts }, true);
+    }
     for (const [address, o] of offences) this.saveOffence(address, o);
     for (const [key, value] of this.records) this.saveRecord(key, value);
     this.opts.recreated?.();

@@ -193,14 +193,16 @@ describe.skipIf(skip)("vigil CLI: the decisions workflow against a running rules
     publishVerdict(r.nc, v);
     const rec = await waitFor("blocked", () => r.svc.listVerdicts({}).find((x) => x.verdict?.id === v.id && x.ruleId) ?? null);
     const before = r.svc.rules.get(rec.ruleId)!;
+    const historyBefore = (await r.svc.ruleRecord(rec.ruleId))!.history;
     const ext = await vigil(["rules", "extend", String(rec.ruleId), "--ttl", "3h", ...c]);
     expect(ext.code, ext.stderr).toBe(0);
     expect(ext.stdout).toMatch(new RegExp(`^${rec.ruleId}\\s+drop\\s+192\\.0\\.2\\.60/32\\s.*\\sdetector\\s+(2h59m|3h0m)\\s`, "m"));
     const after = r.svc.rules.get(rec.ruleId)!;
     expect(after.rule).toMatchObject({ origin: before.rule.origin, detector: "pst", reason: before.rule.reason, verdictIds: [v.id] });
     expect(after.rule.expiresAt).toBeGreaterThan(Date.now() / 1000 + 3 * 3600 - 30);
-    expect(after.history.at(-1)).toMatchObject({ event: "updated", why: expect.stringMatching(/^extended: expires /) });
-    expect(after.history.length).toBe(before.history.length + 1);
+    const history = (await r.svc.ruleRecord(rec.ruleId))!.history;
+    expect(history.at(-1)).toMatchObject({ event: "updated", why: expect.stringMatching(/^extended: expires /) });
+    expect(history.length).toBe(historyBefore.length + 1);
 
     const shorter = await vigil(["rules", "extend", String(rec.ruleId), "--ttl", "1m", ...c]);
     expect(shorter.code).toBe(EXIT.USAGE);

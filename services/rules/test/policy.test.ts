@@ -3,6 +3,7 @@ import { Action, Direction, Rule } from "@vigil/proto";
 import { Allowlist } from "../src/allowlist.js";
 import { rulesDefaults } from "../src/config.js";
 import { InvalidArgumentError } from "../src/errors.js";
+import { evidenceOf } from "../src/evidence.js";
 import { canonicalRule, validateTtl } from "../src/model.js";
 import { completedHandshakes, handshakeCompleted, Policy, TokenBucket } from "../src/policy.js";
 import { verdict } from "./support/rules.js";
@@ -75,10 +76,10 @@ describe("policy", () => {
     const pst1 = verdict("192.0.2.11", { score: 4, lastTs: 100 });
     const pst2 = verdict("192.0.2.11", { score: 9, lastTs: 101, handshakes: 1 });
     const som1 = verdict("192.0.2.11", { detector: "som", score: 7.25, lastTs: 100.5, half: 0 });
-    const reason = p.agreementReason([pst1, som1]);
+    const reason = p.agreementReason([pst1, som1].map(evidenceOf));
     expect(reason).toBe("pst+som agree (pst score 4, som score 7.250); unverified source, within the cap");
-    expect(p.agreementReason([som1, pst2, pst1])).toBe(reason);
-    expect(p.agreementReason([pst2, som1])).toBe("pst+som agree (pst score 9, som score 7.250); 1 completed handshake(s)");
+    expect(p.agreementReason([som1, pst2, pst1].map(evidenceOf))).toBe(reason);
+    expect(p.agreementReason([pst2, som1].map(evidenceOf))).toBe("pst+som agree (pst score 9, som score 7.250); 1 completed handshake(s)");
   });
 
   it("doubles the TTL per repeat offence up to the maximum", () => {

@@ -59,7 +59,7 @@ describe.skipIf(skip)("the rule store's stream deleted while the service runs", 
       r = await startService(nats.url, cfg);
       expect(r.svc.listRules({}).map((x) => x.id).sort()).toEqual([after.id, block.id, permanent.id].sort());
       expect(r.svc.rules.get(permanent.id)!.rule).toMatchObject({ expiresAt: 0, reason: "kept for good" });
-      expect(r.svc.rules.get(block.id)!.history[0]).toMatchObject({ event: "added" });
+      expect((await r.svc.ruleRecord(block.id))!.history[0]).toMatchObject({ event: "added" });
     } finally {
       await r.stop();
     }
@@ -69,10 +69,10 @@ describe.skipIf(skip)("the rule store's stream deleted while the service runs", 
     const nc = await connectBus({ servers: [nats.url], name: "store-lost-test", firstConnectTimeoutMs: 5000 });
     const rule = Rule.fromPartial({ id: 42, action: Action.ACTION_DROP, srcCidr: "192.0.2.42/32", expiresAt: 0 });
     let recreated = 0;
-    const store = new RuleStore(nc, "lost_idle", log, { checkMs: 200, contents: () => ({ rules: [{ rule, history: [], verdicts: [] }], offences: new Map() }), recreated: () => recreated++ });
+    const store = new RuleStore(nc, "lost_idle", log, { checkMs: 200, contents: () => ({ rules: [{ rule, evidence: [] }], offences: new Map() }), recreated: () => recreated++ });
     try {
       await store.open();
-      store.saveRule({ rule, history: [], verdicts: [] });
+      store.saveRule({ rule, evidence: [] });
       expect(await store.drain()).toBe(true);
       await (await jetstreamManager(nc)).streams.delete("KV_lost_idle");
       await waitFor("the rule back in the bucket", async () => ((await keysOf(new Kvm(nc), "lost_idle"))?.includes("rule.42") ? true : null), 10_000, 100);
