@@ -5,4 +5,5 @@ export * from "./credentials.js";
 export type { NatsConnection, Subscription, Msg } from "@nats-io/transport-node";
 export * from "./presence.js";
 export * from "./scores.js";
+export * from "./client-internals.js";
 export * from "./publish-in-place.js";

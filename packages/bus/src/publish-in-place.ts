@@ -1,28 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { clientInternals } from "./client-internals.js";
 
 const CRLF = Buffer.from("\r\n", "ascii");
 /** What nats.js accepts as a subject to publish on: not empty, no whitespace. */
 const VALID_SUBJECT = /^\S+$/;
-
-/**
- * The parts of the nats.js 3.3 client that publishInPlace() relies on. Not
- * public API, hence the pinned client version and a test that fails when the
- * shape changes.
- */
-interface ClientInternals {
-  connected?: boolean;
-  infoReceived?: boolean;
-  noMorePublishing?: boolean;
-  info?: { max_payload?: number };
-  outBytes?: number;
-  outMsgs?: number;
-  flushPending?: () => void;
-  transport?: { isClosed?: boolean; socket?: { destroyed?: boolean; cork(): void; uncork(): void; write(b: Uint8Array): boolean } };
-}
-
-function internals(nc: NatsConnection): ClientInternals | undefined {
-  return (nc as unknown as { protocol?: ClientInternals }).protocol;
-}
 
 /** Bytes of room publishInPlace() needs before a payload of at most maxPayload bytes on this subject. */
 export function publishHeadroom(subject: string, maxPayload = 64 << 20): number {
@@ -33,7 +14,7 @@ export function publishHeadroom(subject: string, maxPayload = 64 << 20): number 
  * nc.publish() without the copy. nats.js queues the protocol line, the
  * payload and CRLF as three chunks and, before the socket write, packs every
  * queued chunk into one new buffer: under a full-speed replay that copy (and
- * the allocation) was half of the capture process's CPU. Here the protocol
+ * the allocation) was the largest item of the capture process's profile. Here the protocol
  * line is written into the free bytes before the payload (`headroom`, as
  * publishHeadroom() tells) and the message goes to the socket as it is, after
  * whatever the client had queued, so the order on the wire is kept.
@@ -44,7 +25,7 @@ export function publishHeadroom(subject: string, maxPayload = 64 << 20): number 
  * published then), or its internals are not as expected.
  */
 export function publishInPlace(nc: NatsConnection, subject: string, payload: Buffer, headroom: number): void {
-  const p = internals(nc);
+  const p = clientInternals(nc);
   const socket = p?.transport?.socket;
   const len = payload.byteLength;
   const line = `PUB ${subject} ${len}\r\n`;

@@ -1,25 +1,8 @@
-import { publishHeadroom, publishInPlace, subjects, type NatsConnection } from "@vigil/bus";
+import { clientConnected, clientPendingBytes, publishHeadroom, publishInPlace, subjects, type NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import type { SourceBatch } from "@vigil/packet-sources";
 import { FrameBatchEncoder } from "./encode.js";
 import type { CaptureMetrics, DropReason } from "./metrics.js";
-
-/**
- * The parts of the nats.js 3.3 client that tell how much it holds unsent: its
- * outbound buffer (which keeps growing while disconnected) and the socket's
- * write queue. Not public API, hence the pinned client version and a test that
- * fails when the shape changes.
- */
-export function clientPendingBytes(nc: NatsConnection): number {
-  const protocol = (nc as unknown as { protocol?: { outbound?: { size(): number }; transport?: { socket?: { writableLength?: number } } } }).protocol;
-  return (protocol?.outbound?.size() ?? 0) + (protocol?.transport?.socket?.writableLength ?? 0);
-}
-
-export function clientConnected(nc: NatsConnection): boolean {
-  if (nc.isClosed()) return false;
-  const protocol = (nc as unknown as { protocol?: { connected?: boolean } }).protocol;
-  return protocol?.connected !== false;
-}
 
 export interface ShardTotals {
   seq: number;

@@ -3,11 +3,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeRecords, formatAddress, PacketDecoder } from "@vigil/frames";
-import { codecs } from "@vigil/bus";
+import { clientConnected, clientPendingBytes, codecs } from "@vigil/bus";
 import { FrameBatch } from "@vigil/proto";
 import { disposeNatsServer, publicCapture, publicCapturesDir, publicCapturesSkipReason, startNatsServer, waitFor, type NatsServerHandle } from "@vigil/testing";
 import { prom } from "@vigil/metrics";
-import { clientConnected, clientPendingBytes, FrameBatchEncoder, runCapture } from "../src/index.js";
+import { FrameBatchEncoder, runCapture } from "../src/index.js";
 import { CaptureMetrics } from "../src/metrics.js";
 import { conversationPackets, expectedRecords, FrameSink, readCaptureFile, tempDir, writeCapture } from "./support/frames.js";
 
