@@ -31,6 +31,11 @@ export interface SourceOptions {
   filter?: string;
   /** Bytes kept from the IP header on (default 128). */
   snaplen?: number;
+  /**
+   * Keep only the IP header (IPv6: with its extension headers) and the transport header, at most
+   * snaplen bytes (default false). A packet whose headers cannot be measured keeps snaplen bytes.
+   */
+  headersOnly?: boolean;
   /** Batches queued for JavaScript before a live source drops (or a file source waits); default 256. */
   maxQueuedBatches?: number;
   /** Free bytes to keep before each batch's records (see SourceBatch.headroom); default 0. */
@@ -96,6 +101,12 @@ function intOption(name: string, value: number | undefined, def: number, min: nu
   return value;
 }
 
+function boolOption(name: string, value: boolean | undefined, def: boolean): boolean {
+  if (value === undefined) return def;
+  if (typeof value !== "boolean") throw new PacketSourceError(`${name} must be true or false, got ${String(value)}`, "VIGIL_ERR_OPTIONS");
+  return value;
+}
+
 function nativeOptions(opts: SourceOptions & { speed?: number }): Record<string, unknown> {
   const local = (opts.local ?? []).map((text) => {
     try {
@@ -113,6 +124,7 @@ function nativeOptions(opts: SourceOptions & { speed?: number }): Record<string,
     batchBytes: intOption("batchBytes", opts.batchBytes, 65536, 256, 64 << 20),
     flushMs: intOption("flushMs", opts.flushMs, 5, 1, 60_000),
     snaplen: intOption("snaplen", opts.snaplen, 128, 1, 65535),
+    headersOnly: boolOption("headersOnly", opts.headersOnly, false),
     maxQueuedBatches: intOption("maxQueuedBatches", opts.maxQueuedBatches, 256, 1, 1 << 20),
     headroom: intOption("headroom", opts.headroom, 0, 0, 4096),
     speed,

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { craftPacket, decodeRecords, DIR_EGRESS, DIR_INGRESS, DIR_UNKNOWN } from "@vigil/frames";
+import { craftPacket, decodeRecords, PacketDecoder, DIR_EGRESS, DIR_INGRESS, DIR_UNKNOWN } from "@vigil/frames";
 import { publicCapture, publicCapturesDir, publicCapturesSkipReason } from "@vigil/testing";
 import { LINKTYPE, openPcap, PacketSourceError, readPcapRecords, type PacketSource } from "../src/index.js";
 import { arp, bsdNull, conversationPackets, ether, sll, sll2, tempDir, writeCapture } from "./support/gen.js";
@@ -81,7 +81,7 @@ describe("pcap source against an independent reading of the file", () => {
     ];
     for (const [name, linktype, frame] of variants) {
       const path = writeCapture(join(dir, `${name}.pcap`), packets, linktype, frame);
-      for (const opts of [{}, { local: ["10.0.0.0/16", "2001:db8:1::/48"], snaplen: 64, shardCount: 7 }]) {
+      for (const opts of [{}, { local: ["10.0.0.0/16", "2001:db8:1::/48"], snaplen: 64, shardCount: 7 }, { headersOnly: true, snaplen: 1500 }]) {
         const want = expectedRecords(readCaptureFile(path), opts);
         expect(want.frames).toBe(3000);
         const got = await collect(openPcap(path, opts), opts.shardCount ?? 16);
@@ -268,4 +268,94 @@ describe("replay pacing and hand-off", () => {
     await src2.close();
     expect((await it2.next()).done).toBe(true);
   });
+});
+
+describe("headersOnly", () => {
+
+  /** What the detectors read of a record: every field the decoder gives, and why it failed. */
+  function decoded(data: Uint8Array, family: number, origLen: number): Record<string, unknown> {
+    const d = new PacketDecoder();
+    const ok = d.decode(data, 0, data.length, family, origLen);
+    return {
+      ok,
+      malformed: d.malformed,
+      proto: d.proto,
+      ipLen: d.ipLen,
+      ttl: d.ttl,
+      hasL4: d.hasL4,
+      isFragment: d.isFragment,
+      fragOffset: d.fragOffset,
+      moreFragments: d.moreFragments,
+      srcPort: d.srcPort,
+      dstPort: d.dstPort,
+      tcpSeq: d.tcpSeq,
+      tcpAck: d.tcpAck,
+      tcpFlags: d.tcpFlags,
+      tcpWindow: d.tcpWindow,
+      icmpType: d.icmpType,
+      icmpCode: d.icmpCode,
+      payloadLen: d.payloadLen,
+    };
+  }
+
+  async function records(path: string, opts: { headersOnly?: boolean; snaplen?: number }) {
+    const out: { data: Uint8Array; family: number; origLen: number }[] = [];
+    for await (const b of openPcap(path, { ...opts, shardCount: 1 })) for (const r of decodeRecords(b.records)) out.push({ data: r.data, family: r.family, origLen: r.origLen });
+    return out;
+  }
+
+  it("keeps the IP and transport headers of every kind of packet, and the decoder reads the same from them", async () => {
+    const tcpWithOptions = craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "tcp", srcPort: 1, dstPort: 2, flags: 0x18, payloadLen: 900 });
+    tcpWithOptions[32] = (8 << 4) | (tcpWithOptions[32] & 0x0f); // data offset 32: 12 bytes of options, then payload
+    const truncated = craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "tcp", srcPort: 1, dstPort: 2, flags: 2 }).subarray(0, 30);
+    const cases: [string, Uint8Array, number][] = [
+      ["TCP with payload", craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "tcp", srcPort: 1, dstPort: 2, flags: 0x18, seq: 7, ack: 9, payloadLen: 1000 }), 40],
+      ["TCP with options", tcpWithOptions, 52],
+      ["UDP", craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "udp", srcPort: 53, dstPort: 9, payloadLen: 300 }), 28],
+      ["ICMP", craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "icmp", icmpType: 3, icmpCode: 3, payloadLen: 56 }), 28],
+      ["GRE", craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: 47, payloadLen: 200 }), 20],
+      ["IPv4 later fragment", craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "udp", fragOffset: 1480, payloadLen: 400 }), 20],
+      ["IPv4 first fragment", craftPacket({ src: "10.0.0.1", dst: "10.0.0.2", proto: "tcp", flags: 0x10, moreFragments: true, payloadLen: 1400 }), 40],
+      ["TCP over IPv6", craftPacket({ src: "2001:db8::1", dst: "2001:db8::2", proto: "tcp", srcPort: 1, dstPort: 2, flags: 2, payloadLen: 500 }), 60],
+      ["ICMPv6", craftPacket({ src: "2001:db8::1", dst: "2001:db8::2", proto: "icmp", icmpType: 128, payloadLen: 64 }), 48],
+      ["IPv6 extension headers", craftPacket({ src: "2001:db8::1", dst: "2001:db8::2", proto: "udp", ipv6Extensions: [0, 60], payloadLen: 700 }), 64],
+      ["IPv6 later fragment", craftPacket({ src: "2001:db8::1", dst: "2001:db8::2", proto: "udp", ipv6Extensions: [44], fragOffset: 1448, payloadLen: 300 }), 48],
+      ["truncated TCP", truncated, 30],
+    ];
+    const path = writeCapture(join(dir, "kinds.pcap"), cases.map((c) => c[1]));
+    const full = await records(path, { snaplen: 65535 });
+    const headers = await records(path, { snaplen: 65535, headersOnly: true });
+    expect(headers.length).toBe(cases.length);
+    cases.forEach(([name, pkt, want], i) => {
+      expect(full[i]!.data.length, name).toBe(pkt.length);
+      expect(headers[i]!.data.length, name).toBe(want);
+      expect(headers[i]!.origLen, name).toBe(full[i]!.origLen);
+      expect(decoded(headers[i]!.data, headers[i]!.family, headers[i]!.origLen), name).toEqual(decoded(full[i]!.data, full[i]!.family, full[i]!.origLen));
+    });
+    // The snaplen still bounds it, and it is off unless asked for.
+    expect((await records(path, { snaplen: 24, headersOnly: true })).map((r) => r.data.length)).toEqual(cases.map(([, p, w]) => Math.min(24, w, p.length)));
+    expect((await records(path, { snaplen: 65535 })).map((r) => r.data.length)).toEqual(cases.map(([, p]) => p.length));
+    expect(() => openPcap(path, { headersOnly: "yes" as unknown as boolean })).toThrow(/headersOnly must be true or false/);
+  });
+
+  it.skipIf(publicSkip)("gives the detectors the same fields as whole frames on every public capture", async () => {
+    let frames = 0;
+    let saved = 0;
+    for (const name of publicFiles) {
+      const path = publicCapture(name);
+      const full = await records(path, { snaplen: 65535 }).catch(() => null);
+      if (!full) continue; // a capture the reader refuses is covered by the reader's own tests
+      const headers = await records(path, { snaplen: 65535, headersOnly: true });
+      expect(headers.length, name).toBe(full.length);
+      for (let i = 0; i < full.length; i++) {
+        const f = full[i]!;
+        const h = headers[i]!;
+        expect(decoded(h.data, h.family, h.origLen), `${name} frame ${i}`).toEqual(decoded(f.data, f.family, f.origLen));
+        saved += f.data.length - h.data.length;
+      }
+      frames += full.length;
+    }
+    expect(frames).toBeGreaterThan(10_000);
+    expect(saved).toBeGreaterThan(0);
+  }, 300_000);
 });

@@ -30,6 +30,8 @@ export interface CaptureOptions {
   batchBytes?: number;
   flushMs?: number;
   snaplen?: number;
+  /** Records carry the IP and transport headers only (default true): the detectors read nothing past them. */
+  headersOnly?: boolean;
   local?: string[];
   fanoutGroup?: number;
   sourceId?: string;
@@ -86,6 +88,7 @@ function openSource(opts: CaptureOptions, headroom: number): PacketSource {
     batchBytes: opts.batchBytes ?? 65536,
     flushMs: opts.flushMs ?? 5,
     snaplen: opts.snaplen ?? 128,
+    headersOnly: opts.headersOnly ?? true,
     local: opts.local ?? [],
     filter: opts.filter || undefined,
   };

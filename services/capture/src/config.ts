@@ -33,6 +33,12 @@ export const captureSectionSchema = z
     batchBytes: z.number().int().min(256).max(16 << 20).default(65536),
     flushMs: z.number().int().min(1).max(60_000).default(5),
     snaplen: z.number().int().min(1).max(65535).default(128),
+    /**
+     * Records carry the IP header (IPv6: and its extension headers) and the transport header only, at
+     * most snaplen bytes. The detectors read nothing past them, and the bus carries about half the
+     * bytes. false: snaplen bytes from the IP header on, payload included.
+     */
+    headersOnly: z.boolean().default(true),
     /** Local networks (CIDRs): give frames read from files a direction. */
     local: z.array(cidr).default([]),
     /** AF_PACKET: PACKET_FANOUT group shared by several capture processes. */

@@ -31,10 +31,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function replayAndCheck(path: string, sourceId: string, opts: { local?: string[]; shards?: number } = {}) {
+async function replayAndCheck(path: string, sourceId: string, opts: { local?: string[]; shards?: number; headersOnly?: boolean } = {}) {
   const shards = opts.shards ?? 16;
-  const want = expectedRecords(readCaptureFile(path), { local: opts.local, shardCount: shards });
-  const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shardCount: shards, local: opts.local });
+  // Capture keeps the headers only unless told otherwise.
+  const want = expectedRecords(readCaptureFile(path), { local: opts.local, shardCount: shards, headersOnly: opts.headersOnly ?? true });
+  const summary = await runCapture({ source: "pcap", file: path, sourceId, nc, shardCount: shards, local: opts.local, headersOnly: opts.headersOnly });
   expect(summary.endOfStream).toBe(true);
   expect(summary.framesPublished).toBe(want.frames);
   expect(summary.framesDropped).toBe(0);
@@ -65,6 +66,9 @@ describe("pcap replay to NATS", () => {
     const path = writeCapture(join(dir, "gen.pcap"), conversationPackets(20_000));
     const { summary } = await replayAndCheck(path, "test/gen", { local: ["10.0.0.0/16", "2001:db8:1::/48"], shards: 5 });
     expect(summary.batchesPublished).toBeGreaterThan(5);
+    // With payload kept (headersOnly false) the records hold snaplen bytes, and more of them go out.
+    const withPayload = await replayAndCheck(path, "test/gen-payload", { shards: 5, headersOnly: false });
+    expect(withPayload.summary.batchesPublished).toBeGreaterThan(summary.batchesPublished);
   }, 60_000);
 
   // F28: what makes a verdict a replay's is what capture read, not a name an operator can choose.
@@ -79,7 +83,7 @@ describe("pcap replay to NATS", () => {
   it("counts frames and bytes per shard, matching what each shard subject carried", async () => {
     const path = writeCapture(join(dir, "per-shard.pcap"), conversationPackets(3000, 11));
     const shards = 6;
-    const want = expectedRecords(readCaptureFile(path), { shardCount: shards });
+    const want = expectedRecords(readCaptureFile(path), { shardCount: shards, headersOnly: true });
     const registry = new prom.Registry();
     const metrics = new CaptureMetrics(registry);
     const sourceId = "test/per-shard";

@@ -41,7 +41,7 @@ describe("bad input through `vigil capture`", () => {
     let off = 24;
     for (let i = 0; i < 2000; i++) off += 16 + buf.readUInt32LE(off + 8);
     truncateSync(path, off + 7);
-    const want = expectedRecords(readCaptureFile(path));
+    const want = expectedRecords(readCaptureFile(path), { headersOnly: true });
     expect(want.frames).toBe(2000);
     const r = await runCli(["capture", "--pcap", path, "--nats", nats.url, "--source-id", "test/trunc"]);
     expect(r.code).toBe(1);

@@ -58,6 +58,8 @@ bool parseOptions(const Napi::Object& o, Options* out, std::string* why) {
     *why = "snaplen must be 1..65535, got " + std::to_string(opts.snaplen);
     return false;
   }
+  Napi::Value headersOnly = o.Get("headersOnly");
+  opts.headersOnly = headersOnly.IsBoolean() && headersOnly.As<Napi::Boolean>().Value();
   opts.maxQueuedBatches = u32(o, "maxQueuedBatches", 256);
   opts.headroom = u32(o, "headroom", 0);
   Napi::Value speed = o.Get("speed");

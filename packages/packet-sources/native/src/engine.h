@@ -15,6 +15,8 @@
 
 #include <linux/vigil.h>
 
+#include "header_length.h"
+
 namespace vigil {
 
 static_assert(sizeof(struct vigil_frame) == VIGIL_FRAME_HDR_LEN, "UAPI frame header size");
@@ -30,6 +32,7 @@ struct Options {
   uint32_t batchBytes = 65536;
   uint32_t flushMs = 5;
   uint32_t snaplen = 128;
+  bool headersOnly = false;  // keep the IP and transport headers only (still at most snaplen bytes)
   uint32_t maxQueuedBatches = 256;
   uint32_t headroom = 0;  // free bytes kept before each batch's records (for an envelope written in place)
   double speed = 0;  // pcap only: 0 = as fast as possible
@@ -235,6 +238,10 @@ inline void Source::frame(uint64_t tsNs, uint32_t ifindex, uint32_t origLen, con
   uint32_t shard = (alen == 4 ? fnv1a32Fixed<4>(remote) : fnv1a32Fixed<16>(remote)) % opts_.shardCount;
 
   uint32_t cap = avail < opts_.snaplen ? avail : opts_.snaplen;
+  if (opts_.headersOnly) {
+    uint32_t headers = headersLength(l3, avail, family);
+    if (headers < cap) cap = headers;
+  }
   size_t need = VIGIL_FRAME_HDR_LEN + cap;
   ShardBatch* b = &shards_[shard];
   if (b->len && b->len + need > b->cap) ship(shard);

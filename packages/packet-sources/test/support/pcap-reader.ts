@@ -156,7 +156,41 @@ export interface Expected {
   skippedMalformed: number;
 }
 
-export function expectedRecords(packets: RawPacket[], opts: { local?: string[]; snaplen?: number; shardCount?: number } = {}): Expected {
+/**
+ * The test's own reading of where a packet's headers end (capture's headersOnly): the IP header, IPv6
+ * extension headers, then TCP's data offset or UDP's and ICMP's 8 bytes; undefined when the bytes at
+ * hand do not say (the record then keeps its snaplen).
+ */
+export function headersEnd(ip: Uint8Array, family: number): number | undefined {
+  let off: number;
+  let proto: number;
+  if (family === 4) {
+    off = (ip[0]! & 15) * 4;
+    if (ip.length < 20 || off < 20 || ip.length < off) return undefined;
+    if ((((ip[6]! << 8) | ip[7]!) & 0x1fff) !== 0) return off;
+    proto = ip[9]!;
+  } else {
+    if (ip.length < 40) return undefined;
+    off = 40;
+    proto = ip[6]!;
+    const extensions = new Set([0, 43, 44, 60, 51, 135, 139, 140]);
+    for (let n = 0; extensions.has(proto); n++) {
+      if (n >= 8 || ip.length - off < 8) return undefined;
+      const len = proto === 44 ? 8 : proto === 51 ? (ip[off + 1]! + 2) * 4 : (ip[off + 1]! + 1) * 8;
+      if (ip.length - off < len) return undefined;
+      const later = proto === 44 && (((ip[off + 2]! << 8) | ip[off + 3]!) & 0xfff8) !== 0;
+      proto = ip[off]!;
+      off += len;
+      if (later) return off;
+    }
+    if (proto === 59) return off;
+  }
+  if (proto === 6) return ip.length - off < 13 ? undefined : off + Math.max(20, (ip[off + 12]! >> 4) * 4);
+  if (proto === 17 || proto === 1 || proto === 58) return off + 8;
+  return off;
+}
+
+export function expectedRecords(packets: RawPacket[], opts: { local?: string[]; snaplen?: number; shardCount?: number; headersOnly?: boolean } = {}): Expected {
   const snaplen = opts.snaplen ?? 128;
   const shardCount = opts.shardCount ?? 16;
   const local = new CidrSet(opts.local ?? []);
@@ -186,7 +220,7 @@ export function expectedRecords(packets: RawPacket[], opts: { local?: string[]; 
       else if (srcLocal && !dstLocal) direction = DIR_EGRESS;
     }
     const shard = shardOf(direction, ip, srcOff, dstOff, alen, shardCount);
-    const cap = Math.min(ip.length, snaplen);
+    const cap = Math.min(ip.length, snaplen, (opts.headersOnly && headersEnd(ip, l3.family)) || Infinity);
     const rec = Buffer.alloc(FRAME_HDR_LEN + cap);
     rec.writeBigUInt64LE(p.tsNs, 0);
     rec.writeUInt32LE(0, 8);

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openKernelRing, openPcap, readPcapRecords } from "../../dist/index.js";
+import { LINKTYPE, openKernelRing, openPcap, PcapWriter, readPcapRecords } from "../../dist/index.js";
 
 // The ring producer is the test-only addon (test/support/ring-producer.ts gives its path).
 const [pcap, expectFrames, ringProducerPath] = process.argv.slice(2);
@@ -22,6 +22,27 @@ let frames = 0;
 const replay = openPcap(pcap, { local: ["10.0.0.0/8", "2001:db8::/32"], snaplen: 200 });
 for await (const b of replay) frames += b.frameCount;
 if (frames !== Number(expectFrames)) fail(`replayed ${frames} frames, expected ${expectFrames}`);
+
+// 1b. Header measurement (headersOnly) over the same capture, then over packets of random bytes
+// behind a valid version nibble: lengths, offsets and extension chains that lie must not read past the packet.
+frames = 0;
+for await (const b of openPcap(pcap, { headersOnly: true })) frames += b.frameCount;
+if (frames !== Number(expectFrames)) fail(`headersOnly replayed ${frames} frames, expected ${expectFrames}`);
+const noise = join(dir, "noise.pcap");
+const writer = new PcapWriter(noise, LINKTYPE.RAW);
+let seed = 7;
+const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) & 0xff;
+for (let i = 0; i < 4000; i++) {
+  const pkt = Buffer.alloc(1 + (rnd() % 120), 0);
+  for (let j = 0; j < pkt.length; j++) pkt[j] = rnd();
+  pkt[0] = i % 2 ? 0x40 | (pkt[0] & 0x0f) : 0x60 | (pkt[0] & 0x0f);
+  if (pkt.length > 6 && i % 4 === 1) pkt[6] = [0, 43, 44, 60, 51, 59, 6, 17][rnd() % 8];
+  writer.write(BigInt(i) * 1000n, pkt);
+}
+writer.close();
+let kept = 0;
+for await (const b of openPcap(noise, { headersOnly: true, snaplen: 65535 })) kept += b.frameCount;
+if (kept === 0) fail("no frame of the random capture was kept");
 
 // 2. A filtered replay through readPcapRecords, and a replay closed half way.
 let udp = 0;
