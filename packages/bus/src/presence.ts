@@ -20,8 +20,8 @@ export interface HeartbeatOptions {
   /** The shards the instance owns, read at every beat. */
   shards?: () => readonly number[];
   intervalMs?: number;
-  /** Frames handled, lost and shed since start, read at every beat (see Heartbeat.frames_lost, frames_shed). */
-  traffic?: () => { frames: number; lost: number; batchesLost?: number; shed?: number };
+  /** Frames handled, lost and shed since start, and the shedding level now, read at every beat (see Heartbeat.frames_lost, frames_shed, shed_level). */
+  traffic?: () => { frames: number; lost: number; batchesLost?: number; shed?: number; shedLevel?: number };
   /** Beats are skipped while this says no (e.g. while disconnected, rather than queueing them). */
   canSend?: () => boolean;
   logger?: BusLogger;
@@ -57,6 +57,7 @@ export function startHeartbeat(nc: NatsConnection, opts: HeartbeatOptions): Hear
           framesLost: traffic.lost,
           batchesLost: traffic.batchesLost ?? 0,
           framesShed: traffic.shed ?? 0,
+          shedLevel: traffic.shedLevel ?? 0,
         }),
       );
       return true;

@@ -102,7 +102,7 @@ export class DetectorHost {
       shardCount: opts.shardCount,
       version: opts.version,
       metricsPort: opts.metricsPort,
-      traffic: () => ({ ...this.traffic, shed: hooks.framesShed?.() ?? 0 }),
+      traffic: () => ({ ...this.traffic, shed: hooks.framesShed?.() ?? 0, shedLevel: this.shedder.maxLevel }),
       heartbeatMs: opts.heartbeatMs,
       logger: opts.logger,
     });

@@ -135,9 +135,11 @@ describe("DetectorHost over a real nats-server", () => {
       const auto = await run("shed-auto", DEFAULT_SHEDDING);
       expect(auto.keeps).toEqual([FLOW_BUCKETS, FLOW_BUCKETS]);
       expect(auto.metrics).toMatch(/^vigil_pst_shed_level\{[^}]*\} 0$/m);
+      expect(auto.beat.shedLevel).toBe(0);
       const forced = await run("shed-forced", { ...DEFAULT_SHEDDING, force: 4 });
       expect(forced.keeps).toEqual([FLOW_BUCKETS / 16, FLOW_BUCKETS / 16]);
       expect(forced.beat.framesShed).toBe(1234);
+      expect(forced.beat.shedLevel).toBe(4);
       expect(forced.metrics).toMatch(/^vigil_pst_shed_frames_total\{[^}]*\} 1234$/m);
       expect(forced.metrics).toMatch(/^vigil_pst_shed_level\{[^}]*\} 4$/m);
     } finally {

@@ -112,6 +112,8 @@ export class LiveState extends EventEmitter {
       frames: hb.frames,
       framesLost: hb.framesLost,
       batchesLost: hb.batchesLost,
+      framesShed: hb.framesShed,
+      shedLevel: hb.shedLevel,
       lastSeen: Date.now(),
       state: hb.stopping ? "stopped" : "up",
     });

@@ -15,6 +15,9 @@ export interface InstanceHealth {
   frames: number;
   framesLost: number;
   batchesLost: number;
+  /** Detectors, from their heartbeats: frames shed under overload since start, and the shedding level now (0: none). */
+  framesShed: number;
+  shedLevel: number;
   lastSeen: number;
   state: "up" | "stale" | "stopped";
 }

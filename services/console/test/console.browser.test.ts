@@ -99,9 +99,10 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
       );
     const beatAll = () => {
       beat("capture", "capture-test-1", { metricsPort: metrics.port });
-      beat("pst", "pst-test-1", { shards: [0, 1, 2, 3, 4, 5, 6, 7] });
-      beat("pst", "pst-test-2", { shards: [8, 9, 10, 11, 12, 13, 14, 15] });
-      beat("som", "som-test-1", { shards: Array.from({ length: 16 }, (_, i) => i) });
+      // Load shedding as detectors announce it: one pst instance sheds now, the other shed earlier, som never did.
+      beat("pst", "pst-test-1", { shards: [0, 1, 2, 3, 4, 5, 6, 7], frames: 80_000, framesShed: 20_000, shedLevel: 2 });
+      beat("pst", "pst-test-2", { shards: [8, 9, 10, 11, 12, 13, 14, 15], frames: 50_000, framesShed: 5_000 });
+      beat("som", "som-test-1", { shards: Array.from({ length: 16 }, (_, i) => i), frames: 130_000 });
     };
     beatAll();
     timers.push(setInterval(beatAll, 500));
@@ -195,6 +196,15 @@ describe.skipIf(skipReason)(`web console in Chromium, rules via ${rulesLabel}`, 
     const health = page.getByTestId("health");
     for (const service of ["capture", "pst", "som"]) await expect.poll(() => health.locator(`tr[data-service=${service}]`).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await health.locator("tr[data-service=pst]").count()).toBe(2);
+    // Each detector's row says what it shed under overload, apart from loss, and whether it sheds now.
+    const shed = (instance: string) => health.locator(`tr:has(td:text-is("${instance}")) [data-testid=shed]`);
+    expect(await shed("pst-test-1").textContent()).toBe("20,000 frames (25.0%) shedding, level 2");
+    expect(await shed("pst-test-1").getByTestId("shedding-now").getAttribute("title")).toMatch(/^shedding now at level 2: the established segments of 1\/4 of the flows are kept/);
+    expect(await shed("pst-test-2").textContent()).toBe("5,000 frames (10.0%)");
+    expect(await shed("pst-test-2").getByTestId("shedding-now").count()).toBe(0);
+    expect(await shed("som-test-1").textContent()).toBe("–");
+    expect(await shed("som-test-1").locator("xpath=..").getByTestId("lost").textContent()).toBe("0");
+    expect(await health.locator("th", { hasText: "Shed" }).count()).toBe(1);
     // The console announces itself like every service.
     await expect.poll(() => health.locator("tr[data-service=console]").count(), { timeout: 10_000 }).toBe(1);
     await expect.poll(() => health.locator("text=reachable").count(), { timeout: 10_000 }).toBeGreaterThan(0);

@@ -56,10 +56,14 @@ export function lossText(d: Pick<DetectorStatus, "frames" | "framesLost" | "batc
   return parts.length ? `LOST ${parts.join(" + ")}` : "0";
 }
 
-/** Frames a detector shed under overload (sampled established flows, docs/operations.md "Load shedding"): "-" for none. */
-export function shedText(d: Pick<DetectorStatus, "frames" | "framesShed">): string {
-  if (!d.framesShed) return "-";
-  return `${d.framesShed} (${((100 * d.framesShed) / Math.max(1, d.frames)).toFixed(1)}%)`;
+/**
+ * Frames a detector shed under overload (sampled established flows, docs/operations.md "Load shedding"), and its
+ * level when it is shedding now (the count is since start: only the level says whether it still is): "-" for none.
+ */
+export function shedText(d: Pick<DetectorStatus, "frames" | "framesShed" | "shedLevel">): string {
+  if (!d.framesShed && !d.shedLevel) return "-";
+  const shed = `${d.framesShed} (${((100 * d.framesShed) / Math.max(1, d.frames)).toFixed(1)}%)`;
+  return d.shedLevel ? `${shed}, level ${d.shedLevel} now` : shed;
 }
 
 const statusCommand: Command = {

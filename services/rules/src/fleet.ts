@@ -58,7 +58,7 @@ export class Fleet {
   detectors(): DetectorStatus[] {
     const out: DetectorStatus[] = [];
     for (const { heartbeat: hb } of this.presence.instances())
-      out.push({ service: hb.service, instance: hb.instance, version: hb.version, lastHeartbeat: hb.ts, shards: hb.shards, frames: hb.frames, framesLost: hb.framesLost, batchesLost: hb.batchesLost, framesShed: hb.framesShed });
+      out.push({ service: hb.service, instance: hb.instance, version: hb.version, lastHeartbeat: hb.ts, shards: hb.shards, frames: hb.frames, framesLost: hb.framesLost, batchesLost: hb.batchesLost, framesShed: hb.framesShed, shedLevel: hb.shedLevel });
     return out.sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
   }
 

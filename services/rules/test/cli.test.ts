@@ -62,16 +62,19 @@ describe.skipIf(natsSkip)("CLI against a running service", () => {
     const stj = JSON.parse((await runCommand(["status", ...c, "--json"])).stdout);
     expect(stj).toMatchObject({ enforcer: "dry-run", dryRun: true });
     // A detector that lost frames says so in its row, next to one that lost nothing.
-    const beat = (instance: string, frames: number, framesLost: number, batchesLost: number, framesShed = 0) =>
-      r.nc.publish(subjects.heartbeat("som"), codecs.heartbeat.encode(Heartbeat.fromPartial({ service: "som", instance, shards: [0], ts: Date.now() / 1000, frames, framesLost, batchesLost, framesShed })));
+    const beat = (instance: string, frames: number, framesLost: number, batchesLost: number, framesShed = 0, shedLevel = 0) =>
+      r.nc.publish(subjects.heartbeat("som"), codecs.heartbeat.encode(Heartbeat.fromPartial({ service: "som", instance, shards: [0], ts: Date.now() / 1000, frames, framesLost, batchesLost, framesShed, shedLevel })));
     beat("som-lossy", 9_600, 400, 3);
     // One that shed under overload: deliberate sampling, shown apart from loss.
     beat("som-fine", 5_000, 0, 0, 1_250);
-    await waitFor("both heartbeats", () => r.svc.status().detectors.length >= 2 || null);
+    // One shedding now: its level says so, beside the count since start.
+    beat("som-shedding", 8_000, 0, 0, 2_000, 2);
+    await waitFor("the three heartbeats", () => r.svc.status().detectors.filter((d) => d.service === "som").length === 3 || null);
     const lossy = await runCommand(["status", ...c]);
     expect(lossy.stdout).toMatch(/^SERVICE\s+INSTANCE\s+VERSION\s+LAST HEARTBEAT\s+SHARDS\s+FRAMES\s+LOST\s+SHED$/m);
     expect(lossy.stdout).toMatch(/^som\s+som-lossy\s.*\s9600\s+LOST 400 frames \(4\.0%\) \+ 3 batches\s+-$/m);
     expect(lossy.stdout).toMatch(/^som\s+som-fine\s.*\s5000\s+0\s+1250 \(25\.0%\)$/m);
+    expect(lossy.stdout).toMatch(/^som\s+som-shedding\s.*\s8000\s+0\s+2000 \(25\.0%\), level 2 now$/m);
 
     const add = await runCommand(["rules", "add", "block", "198.51.100.0/24", "--proto", "tcp", "--port", "22", "--direction", "in", "--ttl", "1h", "--reason", "ssh abuse", ...c, "--json"]);
     expect(add.code).toBe(0);

@@ -35,6 +35,35 @@ function lossCell(i: InstanceHealth): HTMLElement {
   );
 }
 
+/** Flows a shedding level keeps the established segments of: level n keeps 1 in 2^n (docs/operations.md, "Load shedding"). */
+const keptShare = (level: number) => `1/${2 ** level}`;
+
+/**
+ * What a detector sampled out under overload: deliberate, unlike loss, so an amber badge rather than a red one,
+ * shown only while it sheds now (the count is since start; only the level says whether it still is). "–" for none,
+ * as in `vigil status`.
+ */
+function shedCell(i: InstanceHealth): HTMLElement {
+  const cell = (...content: (HTMLElement | string)[]) => h("td", { "data-testid": "shed" }, ...content);
+  if (!i.framesShed && !i.shedLevel) return cell("–");
+  const shed = `${fmtCount(i.framesShed)} frames (${((100 * i.framesShed) / Math.max(1, i.frames)).toFixed(1)}%)`;
+  const metric = `vigil_${i.service}_shed_frames_total`;
+  if (!i.shedLevel) return cell(h("span", { title: `shed under overload since start, not shedding now: see ${metric}` }, shed));
+  return cell(
+    h("span", { title: `shed under overload since start: see ${metric}` }, i.framesShed ? shed : "0"),
+    " ",
+    h(
+      "span",
+      {
+        class: "badge warn",
+        "data-testid": "shedding-now",
+        title: `shedding now at level ${i.shedLevel}: the established segments of ${keptShare(i.shedLevel)} of the flows are kept; scans, floods and connection attempts are always seen whole (vigil_${i.service}_shed_level)`,
+      },
+      `shedding, level ${i.shedLevel}`,
+    ),
+  );
+}
+
 export function overviewPage(root: HTMLElement): () => void {
   const cards = {
     packets: h("div", { class: "value", "data-testid": "packets-rate" }, "–"),
@@ -73,10 +102,25 @@ export function overviewPage(root: HTMLElement): () => void {
       h("section", { class: "panel" }, h("h2", null, "Active rules"), rulesEl),
       h(
         "section",
-        { class: "panel", "data-testid": "health" },
+        { class: "panel wide", "data-testid": "health" },
         h("h2", null, "Service health"),
         rulesInfo,
-        h("table", null, h("thead", null, h("tr", null, ["Service", "Instance", "Host", "Shards", "Frames", "Lost", "Last heartbeat", "State"].map((t) => h("th", null, t)))), healthBody),
+        h(
+          "table",
+          null,
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              ["Service", "Instance", "Host", "Shards", "Frames", "Lost", "Shed", "Last heartbeat", "State"].map((t) =>
+                h("th", t === "Shed" ? { title: "frames a detector left out on purpose because it fell behind (load shedding): not lost, counted apart" } : null, t),
+              ),
+            ),
+          ),
+          healthBody,
+        ),
       ),
     ),
   );
@@ -158,12 +202,13 @@ export function overviewPage(root: HTMLElement): () => void {
               h("td", null, i.shards.length ? `${i.shards.length} (${i.shards.slice(0, 8).join(", ")}${i.shards.length > 8 ? ", …" : ""})` : "–"),
               h("td", null, i.frames || i.framesLost || i.batchesLost ? fmtCount(i.frames) : "–"),
               lossCell(i),
+              shedCell(i),
               h("td", null, fmtAgo(i.lastSeen)),
               h("td", null, h("span", { class: `badge ${i.state === "up" ? "ok" : i.state === "stale" ? "bad" : "info"}`, title: i.state === "stale" ? "no heartbeat for a while" : i.state === "stopped" ? "said goodbye" : "" }, i.state)),
             ),
           )
-        : [h("tr", null, h("td", { colspan: 8, class: "empty" }, "No heartbeats received yet."))]),
-      gone.length ? h("tr", { "data-testid": "gone-instances" }, h("td", { colspan: 8, class: "muted" }, `${gone.length} instance${gone.length === 1 ? "" : "s"} stopped, or stale for over ${GONE_AFTER_MS / 60_000} min `, toggle)) : "",
+        : [h("tr", null, h("td", { colspan: 9, class: "empty" }, "No heartbeats received yet."))]),
+      gone.length ? h("tr", { "data-testid": "gone-instances" }, h("td", { colspan: 9, class: "muted" }, `${gone.length} instance${gone.length === 1 ? "" : "s"} stopped, or stale for over ${GONE_AFTER_MS / 60_000} min `, toggle)) : "",
     );
     const st = rules.status;
     rulesInfo.replaceChildren(
