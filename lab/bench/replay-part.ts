@@ -8,7 +8,7 @@ export interface ReplayFigures {
   capture: string;
   frames: number;
   pcap_mb: number;
-  /** Replays before the timed one (VIGIL_BENCH_WARMUP, default 1). */
+  /** Replays before the timed one (VIGIL_BENCH_WARMUP, default 2). */
   warmup_replays: number;
   /** Frames per second from the capture's first read to the rules service's end of stream, services warm. */
   e2e_frames_per_s: number;
@@ -159,9 +159,11 @@ function serviceCpu(pids: Record<string, number>): Record<string, number> {
  *
  * The services run for weeks, so a flood meets them warm: the figure that says
  * whether detection keeps up is the throughput of services that have already
- * compiled their hot paths. The first replay (`cold_*`) is therefore a warm-up,
- * reported as it is, and the figures without a prefix are of the replay after it
- * (VIGIL_BENCH_WARMUP=0 times the cold replay alone). Each replay is a new capture
+ * compiled their hot paths. The first replays are therefore warm-ups, the first
+ * of them (`cold_*`) reported as it is, and the figures without a prefix are of
+ * the replay after them (VIGIL_BENCH_WARMUP=0 times the cold replay alone). Two
+ * warm-ups, because the services' CPU per replay still fell by 10-25% from the
+ * second replay to the third and no further after (six replays into one pipeline). Each replay is a new capture
  * process, so the capture's own start is cold in both.
  */
 export async function replayFigures(name: string, file: string, local: string[], tcpdumpS: number, frames: number): Promise<ReplayFigures> {
@@ -170,7 +172,7 @@ export async function replayFigures(name: string, file: string, local: string[],
   // VIGIL_BENCH_SHED=0..4: both detectors shed at that level (shedding.force), to measure what shedding saves.
   const shed = process.env.VIGIL_BENCH_SHED;
   const force = shed ? { shedding: { force: Number(shed) } } : undefined;
-  const warmups = Number(process.env.VIGIL_BENCH_WARMUP ?? 1);
+  const warmups = Number(process.env.VIGIL_BENCH_WARMUP ?? 2);
   const pipeline = new Pipeline({ logLevel: "info", nodeArgs: profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/${name}`] : undefined, pst: force, som: force });
   let nats: number | null = null;
   const pids = () => ({ ...pipeline.pids(), ...(nats ? { "nats-server": nats } : {}) });
