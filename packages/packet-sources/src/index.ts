@@ -246,7 +246,7 @@ export function openKernelRing(opts: KernelRingOptions = {}): PacketSource {
  */
 export async function* readPcapRecords(
   path: string,
-  opts: { local?: string[]; filter?: string; snaplen?: number } = {},
+  opts: { local?: string[]; filter?: string; snaplen?: number; headersOnly?: boolean } = {},
 ): AsyncGenerator<Buffer> {
   const source = openPcap(path, { ...opts, shardCount: 1, speed: 0 });
   try {

@@ -1,24 +1,66 @@
 // Pure statistics: is a count of odd connections more than benign traffic plausibly shows?
 
-/** P(X ≥ k) for X ~ Binomial(n, p), summed in log space. */
-export function binomialTail(n: number, k: number, p: number): number {
+/** ln(x!) for x < 256, summed once. */
+const LOG_FACTORIAL = (() => {
+  const t = new Float64Array(256);
+  for (let i = 2; i < 256; i++) t[i] = t[i - 1]! + Math.log(i);
+  return t;
+})();
+
+/** ln(x!): the table, else Stirling's series, whose next term is below 1e-20 from 256 on. */
+export function logFactorial(x: number): number {
+  if (x < 256) return LOG_FACTORIAL[x]!;
+  const r = 1 / x;
+  const r2 = r * r;
+  return x * Math.log(x) - x + 0.5 * Math.log(2 * Math.PI * x) + r * (1 / 12 - r2 * (1 / 360 - r2 / 1260));
+}
+
+/** ln C(n, k) in constant time: a window's counts grow with each connection, and so would a sum. */
+function logChoose(n: number, k: number): number {
+  return logFactorial(n) - logFactorial(k) - logFactorial(n - k);
+}
+
+/**
+ * P(X ≥ k) for X ~ Binomial(n, p), summed in log space from the end nearer k, where the terms fall
+ * away from the mode: above the mode the upper tail itself, at or below it one minus the lower tail
+ * (then at least about 1/2). Summing upward from a k below the mode would start with terms that
+ * underflow to 0 while the tail is near 1: a busy source with fewer odd connections than its rate
+ * predicts would look significant. The sum stops early, so a window of many connections does not
+ * cost a pass over all of them for each connection it gains:
+ * - once the upper tail reaches `stopAt` (the caller only asks whether it is below; the partial sum,
+ *   already at least `stopAt`, answers that exactly);
+ * - once a term is below 2^-60 of the sum while the terms at least halve each step (the rest then
+ *   adds less than 2^-59 of it: beyond a double's precision), or underflows.
+ */
+export function binomialTail(n: number, k: number, p: number, stopAt = Infinity): number {
   if (k <= 0) return 1;
   if (k > n) return 0;
   if (p <= 0) return 0;
   if (p >= 1) return 1;
   const lp = Math.log(p);
   const lq = Math.log1p(-p);
-  // log C(n, k) by summation; n is a window's connection count, so this stays cheap.
-  let logC = 0;
-  for (let i = 1; i <= k; i++) logC += Math.log(n - k + i) - Math.log(i);
-  let term = logC + k * lp + (n - k) * lq;
+  const upper = k > Math.floor((n + 1) * p);
+  // The first term's index: k for the upper tail, k - 1 for the lower one.
+  const first = upper ? k : k - 1;
+  let term = logChoose(n, first) + first * lp + (n - first) * lq;
   let sum = 0;
-  for (let i = k; i <= n; i++) {
-    sum += Math.exp(term);
-    term += Math.log(n - i) - Math.log(i + 1) + lp - lq;
-    if (term < -745) break;
+  if (upper) {
+    for (let i = k; i <= n; i++) {
+      sum += Math.exp(term);
+      if (sum >= stopAt) return sum;
+      const step = Math.log(n - i) - Math.log(i + 1) + lp - lq;
+      term += step;
+      if (term < -745 || (step < -Math.LN2 && term < Math.log(sum) - 60 * Math.LN2)) break;
+    }
+    return Math.min(1, sum);
   }
-  return Math.min(1, sum);
+  for (let i = first; i >= 0; i--) {
+    sum += Math.exp(term);
+    const step = Math.log(i) - Math.log(n - i + 1) - lp + lq;
+    term += step;
+    if (term < -745 || (step < -Math.LN2 && term < Math.log(sum) - 60 * Math.LN2)) break;
+  }
+  return Math.min(1, Math.max(0, 1 - sum));
 }
 
 export interface SignificanceOptions {
@@ -45,7 +87,7 @@ export function significant(
   rateSuspicious: number,
   o: SignificanceOptions,
 ): number {
-  if (anomalous >= o.minConnections && binomialTail(judged, anomalous, rateAnomalous) < o.alpha) return TIER_THRESHOLD;
-  if (suspicious >= o.minSuspicious && binomialTail(judged, suspicious, rateSuspicious) < o.alpha) return TIER_SUSPICION;
+  if (anomalous >= o.minConnections && binomialTail(judged, anomalous, rateAnomalous, o.alpha) < o.alpha) return TIER_THRESHOLD;
+  if (suspicious >= o.minSuspicious && binomialTail(judged, suspicious, rateSuspicious, o.alpha) < o.alpha) return TIER_SUSPICION;
   return TIER_NONE;
 }
