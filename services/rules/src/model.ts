@@ -91,7 +91,12 @@ export function fnv53(key: string): number {
 
 /** 53-bit FNV-1a of the match: the same match always gets the same id, in every component. */
 export function ruleIdOf(m: NormalizedMatch): number {
-  return fnv53([m.action, formatCidr(m.src), m.dst ? formatCidr(m.dst) : "", m.protocol, m.dportMin, m.dportMax, m.direction].join("|"));
+  return matchId(m, formatCidr(m.src), m.dst ? formatCidr(m.dst) : "");
+}
+
+/** ruleIdOf with the match's CIDRs already written (canonical). */
+function matchId(m: NormalizedMatch, src: string, dst: string): number {
+  return fnv53(`${m.action}|${src}|${dst}|${m.protocol}|${m.dportMin}|${m.dportMax}|${m.direction}`);
 }
 
 /** A host address parsed once: its bytes (4 or 16, IPv4-mapped unwrapped) and their canonical text. */
@@ -146,18 +151,19 @@ export function isAddressOnly(m: NormalizedMatch): boolean {
 /** Returns the rule with canonical fields and its derived id. */
 export function canonicalRule(rule: Rule, prefix = "rule"): { rule: Rule; match: NormalizedMatch } {
   const match = normalizeMatch(rule, prefix);
-  // The given text when it is already canonical: one flat string, not a second one built from parts.
-  const text = (given: string, canonical: string) => (given === canonical ? given : canonical);
+  const src = formatCidr(match.src);
+  const dst = match.dst ? formatCidr(match.dst) : "";
   const out: Rule = {
     ...rule,
     action: match.action,
-    srcCidr: text(rule.srcCidr, formatCidr(match.src)),
-    dstCidr: match.dst ? text(rule.dstCidr, formatCidr(match.dst)) : "",
+    // The given text when it is already canonical: one flat string, not a second one built from parts.
+    srcCidr: rule.srcCidr === src ? rule.srcCidr : src,
+    dstCidr: rule.dstCidr === dst ? rule.dstCidr : dst,
     dportMin: match.dportMin,
     dportMax: match.dportMax,
     direction: match.direction,
   };
-  const id = ruleIdOf(match);
+  const id = matchId(match, src, dst);
   if (rule.id && rule.id !== id) throw new InvalidArgumentError(`${prefix}.id`, `must be 0 or ${id} (ids are derived from the match)`);
   out.id = id;
   return { rule: out, match };
