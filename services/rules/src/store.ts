@@ -168,6 +168,7 @@ export class RuleStore {
     const offences = new Map<string, Offence>();
     const problems = new Map<string, string>();
     const text = new TextDecoder();
+    void this.store; // not open: its clear error, as before
     await readBucket(this.nc, this.bucket, (k, operation, value) => {
       const id = ruleKeyId(k); // NaN unless k is ruleKey(id)
       if (!Number.isNaN(id)) rules.delete(id);
