@@ -74,17 +74,33 @@ export function parseAddress(text: string): Uint8Array {
   throw new AddressError(`"${text}" is not an IPv4 or IPv6 address`);
 }
 
+/**
+ * Four decimal octets 0..255 separated by dots, each "0" or without a leading
+ * zero. Read character by character: the rules service parses a million
+ * stored rules' addresses at a restore, and splitting each and testing its
+ * parts with a regular expression took most of that.
+ */
 function parseV4(text: string): Uint8Array | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
+  if (text.length < 7 || text.length > 15) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(parts[i])) return null;
-    const n = Number(parts[i]);
-    if (n > 255) return null;
-    out[i] = n;
+  let octets = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e; // the end closes the last octet as a dot would
+    if (c === 0x2e) {
+      if (digits === 0 || octets === 4) return null;
+      out[octets++] = value;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    const d = c - 0x30;
+    if (d < 0 || d > 9 || (digits === 1 && value === 0)) return null;
+    value = value * 10 + d;
+    if (++digits > 3 || value > 255) return null;
   }
-  return out;
+  return octets === 4 ? out : null;
 }
 
 function parseV6(text: string): Uint8Array | null {

@@ -1,4 +1,5 @@
 import { Verdict, type Rule } from "@vigil/proto";
+import { SizeCounter } from "./encoded-size.js";
 import { completedHandshakes } from "./policy.js";
 
 // What a rule keeps in memory of the verdicts behind it. The verdicts
@@ -24,17 +25,13 @@ export interface Evidence {
 const MAX_RULE_VERDICTS = 5;
 const MAX_RULE_VERDICT_BYTES = 16 << 10;
 
-/** One writer for every size taken (finish() empties it): a fresh one per verdict doubled the cost of loading a million rules' evidence. */
-let sizer: ReturnType<typeof Verdict.encode> | undefined;
+/** One counter for every size taken: the size of a verdict's encoding, counted, not written (encoded-size.ts). */
+const sizer = new SizeCounter();
 
 function encodedSize(v: Verdict): number {
-  try {
-    sizer = Verdict.encode(v, sizer);
-    return sizer.finish().length;
-  } catch (err) {
-    sizer = undefined; // half written: never reused
-    throw err;
-  }
+  // The generated encode() declares the library's writer; the counter has each of its methods that encode() calls.
+  Verdict.encode(v, sizer.reset() as unknown as Parameters<typeof Verdict.encode>[1]);
+  return sizer.size;
 }
 
 export function evidenceOf(v: Verdict): Evidence {

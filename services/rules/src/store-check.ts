@@ -1,5 +1,6 @@
 import { Origin, Rule, Verdict } from "@vigil/proto";
 import { canonicalRule } from "./model.js";
+import { ruleKeyId } from "./rule-key.js";
 import type { HistoryEntry, Offence, StoredRule } from "./store.js";
 
 /** A stored record that failed its checks: left in the bucket, never loaded. */
@@ -42,7 +43,7 @@ export function checkStoredRule(key: string, raw: unknown): StoredRule {
   } catch (err) {
     fail((err as Error).message);
   }
-  if (key !== `rule.${rule.id}`) fail(`key does not match the rule's id ${rule.id}`);
+  if (ruleKeyId(key) !== rule.id) fail(`key does not match the rule's id ${rule.id}`);
   if (!ORIGINS.has(rule.origin)) fail(`rule.origin: unknown origin ${rule.origin}`);
   time("rule.created_at", rule.createdAt);
   time("rule.expires_at", rule.expiresAt);

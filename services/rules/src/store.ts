@@ -1,11 +1,13 @@
 import { JetStreamApiCodes, JetStreamApiError, StorageType } from "@nats-io/jetstream";
-import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
+import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@vigil/bus";
 import type { Logger } from "@vigil/lifecycle";
 import { Rule, Verdict } from "@vigil/proto";
 import { entryOf, type RuleEntry } from "./evidence.js";
 import { applyWrite, mergeWrites, recordWrite, type Additions, type RecordWrite } from "./rule-record.js";
+import { ruleKey, ruleKeyId } from "./rule-key.js";
 import { QuarantineError, checkStoredOffence, checkStoredRule } from "./store-check.js";
+import { readBucket } from "./store-read.js";
 
 export interface HistoryEntry {
   ts: number;
@@ -34,10 +36,6 @@ const MAX_HISTORY = 50;
 /** A rule record with 5 verdicts of bounded size stays far below this. */
 const MAX_RECORD_BYTES = 1 << 20;
 const MAX_VERDICTS = 5;
-
-function ruleKey(id: number): string {
-  return `rule.${id}`;
-}
 
 /** KV keys allow [-/_=.a-zA-Z0-9]: IPv6 colons become underscores. */
 export function offenceKey(address: string): string {
@@ -155,6 +153,12 @@ export class RuleStore {
    * Every rule and offence in the bucket, each checked as untrusted input
    * (see store-check.ts). A record that fails is reported to `quarantine` and
    * skipped: it stays in the bucket for inspection and never stops the load.
+   *
+   * The bucket is read by one consumer of everything in stream order
+   * (store-read.ts): one request per key (keys(), then get() each) took about
+   * 100 s for a million rules. The bucket keeps one revision per key, so
+   * everything is the last values; older revisions, in a bucket made with
+   * more history, are superseded here.
    */
   async loadAll(quarantine: (key: string, problem: string) => void = () => undefined): Promise<{ rules: Map<number, RuleEntry>; offences: Map<string, Offence> }> {
     // Stream order is revision order: a later value of a key replaces an earlier one, a delete removes it.
@@ -163,49 +167,26 @@ export class RuleStore {
     const rules = new Map<number, RuleEntry>();
     const offences = new Map<string, Offence>();
     const problems = new Map<string, string>();
-    for await (const e of this.everything()) {
-      const k = e.key;
-      const id = k.startsWith("rule.") ? Number(k.slice(5)) : Number.NaN;
-      if (k === ruleKey(id)) rules.delete(id);
+    const text = new TextDecoder();
+    void this.store; // not open: its clear error, as before
+    await readBucket(this.nc, this.bucket, (k, operation, value) => {
+      const id = ruleKeyId(k); // NaN unless k is ruleKey(id)
+      if (!Number.isNaN(id)) rules.delete(id);
       offences.delete(k);
       problems.delete(k);
-      if (e.operation !== "PUT" || e.value.length === 0) continue;
+      if (operation !== "PUT" || value.length === 0) return;
       try {
-        if (e.value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
+        if (value.length > MAX_RECORD_BYTES) throw new QuarantineError(`larger than ${MAX_RECORD_BYTES} bytes`);
         if (k.startsWith("rule.")) {
-          const entry = entryOf(checkStoredRule(k, JSON.parse(e.string())));
+          const entry = entryOf(checkStoredRule(k, JSON.parse(text.decode(value))));
           rules.set(entry.rule.id, entry);
-        } else if (k.startsWith("offence.")) offences.set(k, checkStoredOffence(JSON.parse(e.string())));
+        } else if (k.startsWith("offence.")) offences.set(k, checkStoredOffence(JSON.parse(text.decode(value))));
       } catch (err) {
         problems.set(k, (err as Error).message);
       }
-    }
+    });
     for (const [k, problem] of problems) quarantine(k, problem);
     return { rules, offences: new Map([...offences].map(([k, o]) => [k.slice(8).replace(/_/g, ":"), o])) };
-  }
-
-  /**
-   * Every entry of the bucket in stream order, by one watcher (an ordered
-   * push consumer), ending with the entries present when it started. One
-   * request per key (keys(), then get() each) took about 100 s for a million
-   * rules; and a consumer of each key's last value only (the watcher's
-   * default) is not even created within the API timeout at a million keys on
-   * nats-server 2.9, while one of everything is: the bucket keeps one
-   * revision per key, so everything is the last values (and older revisions,
-   * in a bucket made with more history, are superseded in loadAll).
-   */
-  private async *everything(): AsyncGenerator<KvEntry> {
-    const status = await this.store.status();
-    if (status.values === 0) return;
-    const watch = await this.store.watch({ include: KvWatchInclude.AllHistory });
-    try {
-      for await (const e of watch) {
-        yield e;
-        if (e.delta === 0) break;
-      }
-    } finally {
-      watch.stop();
-    }
   }
 
   /**
