@@ -95,29 +95,21 @@ class ProcSampler {
   }
 }
 
-/** When the capture began reading, from its "capture finished" log record (pino time minus wallMs). */
-function captureStartedAt(logFile: string): number | null {
+/**
+ * The capture's "capture finished" log record: when it began reading (pino time minus wallMs) and the
+ * frames it published and dropped; null when it did not write one.
+ */
+function captureFinished(logFile: string): { began: number; published: number; dropped: number } | null {
   for (const line of readFileSync(logFile, "utf8").split("\n").reverse()) {
     try {
       const rec = JSON.parse(line) as { msg?: string; time?: number; wallMs?: number; framesPublished?: number; framesDropped?: number };
-      if (rec.msg === "capture finished" && rec.time && rec.wallMs !== undefined) return rec.time - rec.wallMs;
+      if (rec.msg === "capture finished" && rec.time && rec.wallMs !== undefined)
+        return { began: rec.time - rec.wallMs, published: rec.framesPublished ?? 0, dropped: rec.framesDropped ?? 0 };
     } catch {
       /* not a record */
     }
   }
   return null;
-}
-
-function captureCounts(logFile: string): { published: number; dropped: number } {
-  for (const line of readFileSync(logFile, "utf8").split("\n").reverse()) {
-    try {
-      const rec = JSON.parse(line) as { msg?: string; framesPublished?: number; framesDropped?: number };
-      if (rec.msg === "capture finished") return { published: rec.framesPublished ?? 0, dropped: rec.framesDropped ?? 0 };
-    } catch {
-      /* not a record */
-    }
-  }
-  return { published: 0, dropped: 0 };
 }
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -137,21 +129,15 @@ async function timedReplay(pipeline: Pipeline, name: string, file: string, local
   const log = readdirSync(pipeline.workDir).find((f) => /^capture-\d+\.log$/.test(f) && !before.has(f));
   if (!log) throw new Error(`${name}: no log of the capture that replayed ${file} in ${pipeline.workDir}`);
   const logFile = `${pipeline.workDir}/${log}`;
-  const began = captureStartedAt(logFile);
-  if (began === null) throw new Error(`${name}: the capture did not log when it began (${logFile})`);
-  const counts = captureCounts(logFile);
-  return { began, e2e: (res.doneAt - began) / 1000, published: counts.published, dropped: counts.dropped, res };
+  const finished = captureFinished(logFile);
+  if (!finished) throw new Error(`${name}: the capture did not log when it began (${logFile})`);
+  return { ...finished, e2e: (res.doneAt - finished.began) / 1000, res };
 }
 
-/** CPU seconds of each long-running process now (the capture, one process per replay, left out). */
-function serviceCpu(pids: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, pid] of Object.entries(pids)) {
-    if (name.startsWith("capture")) continue;
-    const s = procStats(pid);
-    if (s) out[name] = s.cpuS;
-  }
-  return out;
+/** The services' CPU seconds of the sampler's last sample (the capture, one process per replay, left out). */
+function serviceCpu(sampler: ProcSampler): Record<string, number> {
+  const { capture: _, ...services } = sampler.cpuS;
+  return services;
 }
 
 /**
@@ -190,10 +176,10 @@ export async function replayFigures(name: string, file: string, local: string[],
       log(`${name}: warm-up ${i + 1}/${warmups}: ${w.published} frames in ${r3(w.e2e)} s`);
     }
     sampler.sample();
-    const cpuBefore = serviceCpu(pids());
+    const cpuBefore = serviceCpu(sampler);
     const timed = await timedReplay(pipeline, name, file, local, sourceId);
     sampler.sample();
-    const cpuAfter = serviceCpu(pids());
+    const cpuAfter = serviceCpu(sampler);
     const first = cold ?? timed;
     const cpu: Record<string, number> = {};
     for (const [k, v] of Object.entries(cpuAfter)) cpu[k] = +(v - (cpuBefore[k] ?? 0)).toFixed(2);
