@@ -168,7 +168,9 @@ export class RuleStore {
     const offences = new Map<string, Offence>();
     const problems = new Map<string, string>();
     const text = new TextDecoder();
-    void this.store; // not open: its clear error, as before
+    // readBucket reads the stream with the connection alone; the KV handle's getter throws the store's own
+    // "not open" error (VIGIL_ERR_STORE), as the watcher did before it.
+    void this.store;
     await readBucket(this.nc, this.bucket, (k, operation, value) => {
       const id = ruleKeyId(k); // NaN unless k is ruleKey(id)
       if (!Number.isNaN(id)) rules.delete(id);
