@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { collectOutput, stdioOf, type OutputTarget } from "./output.js";
+import { childOutput, type OutputTarget } from "./output.js";
 import { freePort, portOpen } from "./ports.js";
 import { stopChild } from "./services.js";
 
@@ -51,9 +51,10 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       mkdirSync(opts.store, { recursive: true });
       args.push("-js", "-sd", opts.store);
     }
-    const p = spawn(process.env.NATS_SERVER ?? "nats-server", args, { stdio: ["ignore", stdioOf(log), stdioOf(log)], detached: opts.detached });
+    const out = childOutput(log);
+    const p = spawn(process.env.NATS_SERVER ?? "nats-server", args, { stdio: ["ignore", out.stdio, out.stdio], detached: opts.detached });
     proc = p;
-    const output = collectOutput(p, log);
+    const output = out.collect(p);
     let spawnError: Error | null = null;
     p.once("error", (e) => (spawnError = e));
     const deadline = Date.now() + timeoutMs;

@@ -1,28 +1,68 @@
 import type { ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 /**
  * Where a child's stdout and stderr go: "inherit" (the launcher's terminal),
- * a file path (appended), or "buffer" (kept in memory). The last 50 kB are kept
- * in memory in every mode but "inherit", for error messages.
+ * a file path (appended), or "buffer" (kept in memory). The last 50 kB of
+ * what the child wrote can be read back in every mode but "inherit", for
+ * error messages.
  */
 export type OutputTarget = "inherit" | "buffer" | { file: string };
 
 const KEEP = 50_000;
 
-export function stdioOf(target: OutputTarget): "inherit" | "pipe" {
-  return target === "inherit" ? "inherit" : "pipe";
+/** The child's stdout and stderr, and how to read back the tail of what it wrote once it runs. */
+export interface ChildOutput {
+  stdio: "inherit" | "pipe" | number;
+  /** Call once the child is spawned (or failed to): returns a reader of its output's tail. */
+  collect(child: ChildProcess): () => string;
 }
 
-/** Collects a child's output as `target` says; returns a reader of its tail. */
-export function collectOutput(child: ChildProcess, target: OutputTarget): () => string {
-  if (target === "inherit") return () => "";
+/**
+ * A file target is opened here and handed to the child as its stdout and
+ * stderr, so the child writes its log straight to the file: no pipe through
+ * the launcher, whose event loop would otherwise handle every log line (and
+ * whose lag would block a child writing its log synchronously).
+ */
+export function childOutput(target: OutputTarget): ChildOutput {
+  if (target === "inherit") return { stdio: "inherit", collect: () => () => "" };
+  if (target === "buffer") return { stdio: "pipe", collect: bufferTail };
+  const fd = openSync(target.file, "a");
+  // What the file held before is another run's: the tail starts at this child's first byte.
+  const from = fstatSync(fd).size;
+  return {
+    stdio: fd,
+    collect: () => {
+      closeSync(fd); // the child holds its own copy
+      return () => fileTail(target.file, from);
+    },
+  };
+}
+
+function bufferTail(child: ChildProcess): () => string {
   let tail = "";
   const keep = (d: Buffer) => (tail = (tail + d.toString()).slice(-KEEP));
-  const file = typeof target === "object" ? createWriteStream(target.file, { flags: "a" }) : null;
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.on("data", keep);
-    if (file) stream?.pipe(file, { end: false });
-  }
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   return () => tail;
+}
+
+/** The last KEEP bytes written to the file since offset `from` (empty when it cannot be read). */
+function fileTail(file: string, from: number): string {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(from, size - KEEP);
+    if (size <= start) return "";
+    const buf = Buffer.alloc(size - start);
+    const n = readSync(fd, buf, 0, buf.length, start);
+    return buf.subarray(0, n).toString();
+  } finally {
+    closeSync(fd);
+  }
 }

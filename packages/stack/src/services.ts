@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { collectOutput, stdioOf, type OutputTarget } from "./output.js";
+import { childOutput, type OutputTarget } from "./output.js";
 
 /** The checkout (src/ and dist/ are both two levels below it). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -56,8 +56,9 @@ export function spawnService(name: string, opts: SpawnServiceOptions = {}): Serv
   const node = [...(opts.nodeArgs ?? []), main];
   const [cmd, args] = opts.ns ? ["ip", ["netns", "exec", opts.ns, process.execPath, ...node]] : [process.execPath, node];
   const log = opts.log ?? "buffer";
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", stdioOf(log), stdioOf(log)], detached: opts.detached });
-  const output = collectOutput(child, log);
+  const out = childOutput(log);
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", out.stdio, out.stdio], detached: opts.detached });
+  const output = out.collect(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once("exit", (code, signal) => r({ code, signal })));
   return { name, child, output, exited, stop: (graceMs = 15_000) => stopChild(child, graceMs) };
 }
