@@ -1,6 +1,9 @@
-// pcap and pcapng files through libpcap: libpcap chooses the format by magic
-// number, we strip the link layer so that every record starts at L3.
+// pcap and pcapng files: libpcap opens them and chooses the format by magic
+// number; records of standard classic files are then read by our own reader
+// (pcap_records.h), the rest by libpcap. We strip the link layer so that
+// every record starts at L3.
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <pcap/dlt.h>
 
@@ -8,7 +11,9 @@
 #include <stdio_ext.h>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
+#include "pcap_records.h"
 #include "sources.h"
 
 #ifndef DLT_LINUX_SLL2
@@ -27,6 +32,9 @@ namespace {
 
 constexpr size_t kReadBuffer = 1 << 20;
 constexpr uint32_t kPcapngMagic = 0x0A0D0D0A;
+constexpr uint32_t kPcapMagicMicros = 0xA1B2C3D4;
+constexpr uint32_t kPcapMagicNanos = 0xA1B23C4D;
+constexpr long kPcapFileHeader = 24;
 
 inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -116,8 +124,11 @@ class PcapSource final : public Source {
     __fsetlocking(fp_, FSETLOCKING_BYCALLER);
     iobuf_ = static_cast<char*>(std::malloc(kReadBuffer));
     if (iobuf_) setvbuf(fp_, iobuf_, _IOFBF, kReadBuffer);
+    uint8_t header[kPcapFileHeader] = {};
+    size_t got = std::fread(header, 1, sizeof header, fp_);
     uint32_t magic = 0;
-    if (std::fread(&magic, 1, 4, fp_) == 4) pcapng_ = magic == kPcapngMagic;
+    if (got >= 4) std::memcpy(&magic, header, 4);
+    pcapng_ = got >= 4 && magic == kPcapngMagic;
     std::rewind(fp_);
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     p_ = pcap_fopen_offline_with_tstamp_precision(fp_, PCAP_TSTAMP_PRECISION_NANO, errbuf);
@@ -128,6 +139,7 @@ class PcapSource final : public Source {
     }
     try {
       configure(path);
+      if (!pcapng_ && got == sizeof header) useOwnReader(header);
     } catch (...) {
       release();
       throw;
@@ -162,6 +174,32 @@ class PcapSource final : public Source {
     lastGood_ = pos < 0 ? 0 : pos;
   }
 
+  // Classic pcap of version 2.4 in either byte order and either time unit, from a
+  // file we can seek in: libpcap has checked its header, we read its records.
+  void useOwnReader(const uint8_t* header) {
+    uint32_t magic;
+    std::memcpy(&magic, header, 4);
+    bool swapped = magic == __builtin_bswap32(kPcapMagicMicros) || magic == __builtin_bswap32(kPcapMagicNanos);
+    if (swapped) magic = __builtin_bswap32(magic);
+    if (magic != kPcapMagicMicros && magic != kPcapMagicNanos) return;
+    uint16_t major, minor;
+    std::memcpy(&major, header + 4, 2);
+    std::memcpy(&minor, header + 6, 2);
+    if (swapped) {
+      major = __builtin_bswap16(major);
+      minor = __builtin_bswap16(minor);
+    }
+    // Older minor versions may have their two lengths swapped: libpcap's heuristics handle those.
+    if (major != 2 || minor < 4) return;
+    int fd = fileno(fp_);
+    // stdio has read ahead for libpcap: our reads start at the first record. A pipe cannot seek: libpcap reads it.
+    if (fd < 0 || lseek(fd, kPcapFileHeader, SEEK_SET) != kPcapFileHeader) return;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    int snapshot = pcap_snapshot(p_);
+    records_ = std::make_unique<ClassicPcapReader>(fd, kPcapFileHeader, swapped, magic == kPcapMagicNanos,
+                                                   snapshot > 0 ? static_cast<uint32_t>(snapshot) : kMaxRecordCaplen);
+  }
+
   void release() {
     if (hasFilter_) pcap_freecode(&prog_);
     hasFilter_ = false;
@@ -175,6 +213,7 @@ class PcapSource final : public Source {
 
  protected:
   void run() override {
+    if (records_) return runOwnReader();
     // pcap_dispatch hands over packets in runs through a callback: cheaper per
     // packet than pcap_next_ex, and batches are aged between runs.
     for (;;) {
@@ -194,6 +233,32 @@ class PcapSource final : public Source {
     }
   }
 
+  void runOwnReader() {
+    PcapRecord r;
+    for (;;) {
+      ClassicPcapReader::Result rc = ClassicPcapReader::Result::Record;
+      // Runs of 64 records, as pcap_dispatch gives them: batches are aged between runs.
+      for (int i = 0; i < 64; i++) {
+        rc = records_->next(r);
+        if (rc != ClassicPcapReader::Result::Record) break;
+        lastGood_ = records_->offset();
+        if (!deliver(r.tsNs, r.caplen, r.len, r.data)) return;
+      }
+      now_ = monotonicNs();
+      flushAged();
+      offset_.store(lastGood_, std::memory_order_relaxed);
+      if (rc == ClassicPcapReader::Result::End) break;
+      if (halted()) return;
+      if (rc == ClassicPcapReader::Result::Error) {
+        fail("VIGIL_ERR_PCAP",
+             "corrupt or truncated capture file " + path_ + " at byte " + std::to_string(records_->offset()) + ": " +
+                 records_->error(),
+             path_, records_->offset());
+        return;
+      }
+    }
+  }
+
  private:
   static void onPacket(u_char* user, const struct pcap_pkthdr* h, const u_char* d) {
     reinterpret_cast<PcapSource*>(user)->packet(h, d);
@@ -207,6 +272,11 @@ class PcapSource final : public Source {
       lastGood_ += sizeof(uint32_t) * 4 + h->caplen;
     }
     uint64_t ts = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(h->ts.tv_usec);
+    if (!deliver(ts, h->caplen, h->len, d)) pcap_breakloop(p_);
+  }
+
+  // Paces, filters and strips the link layer of one record; false when the source halted while pacing.
+  bool deliver(uint64_t ts, uint32_t caplen, uint32_t len, const uint8_t* d) {
     if (opts_.speed > 0) {
       if (!paced_) {
         paced_ = true;
@@ -216,24 +286,27 @@ class PcapSource final : public Source {
         uint64_t target = wall0_ + static_cast<uint64_t>(static_cast<double>(ts - ts0_) / opts_.speed);
         now_ = monotonicNs();
         if (now_ < target) sleepFlushing(target - now_);
-        if (halted()) {
-          pcap_breakloop(p_);
-          return;
-        }
+        if (halted()) return false;
       }
     }
-    if (hasFilter_ && !pcap_offline_filter(&prog_, h, d)) {
-      bump(counters.filteredOut);
-      return;
+    if (hasFilter_) {
+      struct pcap_pkthdr h {};
+      h.caplen = caplen;
+      h.len = len;
+      if (!pcap_offline_filter(&prog_, &h, d)) {
+        bump(counters.filteredOut);
+        return true;
+      }
     }
     uint8_t family = 0;
-    int off = l3Offset(dlt_, d, h->caplen, family);
+    int off = l3Offset(dlt_, d, caplen, family);
     if (off < 0) {
       bump(counters.skippedNonIp);
-      return;
+      return true;
     }
     uint32_t uoff = static_cast<uint32_t>(off);
-    frame(ts, 0, h->len > uoff ? h->len - uoff : 0, d + uoff, h->caplen - uoff, family, -1, 0);
+    frame(ts, 0, len > uoff ? len - uoff : 0, d + uoff, caplen - uoff, family, -1, 0);
+    return true;
   }
 
   bool paced_ = false;
@@ -251,6 +324,7 @@ class PcapSource final : public Source {
   struct bpf_program prog_ {};
   int64_t lastGood_ = 0;
   std::atomic<int64_t> offset_{0};
+  std::unique_ptr<ClassicPcapReader> records_;  // null: libpcap reads the records
 };
 
 }  // namespace

@@ -44,6 +44,19 @@ let kept = 0;
 for await (const b of openPcap(noise, { headersOnly: true, snaplen: 65535 })) kept += b.frameCount;
 if (kept === 0) fail("no frame of the random capture was kept");
 
+// 1c. Records longer than the record reader's buffer (it grows to hold one), between short ones.
+const huge = join(dir, "huge.pcap");
+const hw = new PcapWriter(huge, LINKTYPE.RAW);
+for (const [i, size] of [100, 200_000, 60, 131_072, 262_144, 40].entries()) {
+  const pkt = Buffer.alloc(size, i);
+  pkt[0] = 0x45;
+  hw.write(BigInt(i) * 1000n, pkt);
+}
+hw.close();
+let hugeFrames = 0;
+for await (const b of openPcap(huge, { snaplen: 65535 })) hugeFrames += b.frameCount;
+if (hugeFrames !== 6) fail(`read ${hugeFrames} of the 6 long records`);
+
 // 2. A filtered replay through readPcapRecords, and a replay closed half way.
 let udp = 0;
 for await (const records of readPcapRecords(pcap, { filter: "udp" })) udp += records.length > 0 ? 1 : 0;
