@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { connect } from "@nats-io/transport-node";
-import { createNatsAuth, NATS_SERVICES } from "@vigil/stack";
+import { createNatsAuth, NATS_SERVICES, nodeFlagsOf } from "@vigil/stack";
 import { freePort, portOpen, repoRoot, stopChild, waitFor } from "@vigil/testing";
 import { composeCommand } from "./support/docker.js";
 
@@ -108,6 +108,11 @@ describe.skipIf(composeMissing)(`compose.yaml ${composeMissing ? `(skipped: ${co
       expect(svc.build?.dockerfile, name).toMatch(/deploy\/docker\/Dockerfile$/);
       expect(targets.has(svc.build!.target!), `${name}: Dockerfile has no target ${svc.build?.target}`).toBe(true);
       expect(svc.image).toBe(`vigil/${name}:dev`);
+      // The target's command starts the daemon with its heap flags, as every launcher does (packages/stack/src/node-flags.ts).
+      const target = dockerfile.slice(dockerfile.indexOf(`AS ${svc.build!.target}\n`));
+      const cmd = /^CMD (\[.*\])$/m.exec(target.slice(0, target.indexOf("\nFROM ") > 0 ? target.indexOf("\nFROM ") : undefined));
+      expect(cmd, `${name}: no CMD in its target`).not.toBeNull();
+      expect(JSON.parse(cmd![1]), name).toEqual(["node", ...nodeFlagsOf(name), `services/${name}/dist/main.js`]);
     }
     // Local base images replace the public ones by variable.
     const local = resolved(["compose.yaml"], { VIGIL_NATS_IMAGE: "vigil-local/nats:2", VIGIL_TAG: "t1" });

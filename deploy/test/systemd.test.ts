@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controlSocket, stateDir } from "@vigil/lifecycle";
+import { nodeFlagsOf } from "@vigil/stack";
 import { repoRoot } from "@vigil/testing";
 
 const unitsDir = join(repoRoot, "deploy/systemd");
@@ -91,7 +92,9 @@ describe("systemd units", () => {
       expect(last(u, "Install", "WantedBy"), name).toBe("vigil.target");
       if (name !== "vigil-nats.service") {
         expect(svc("StateDirectory"), name).toBe(STATE_DIRS[name]);
-        expect(svc("ExecStart"), name).toBe(`/opt/vigil/bin/node /opt/vigil/services/${name.replace(/^vigil-|@?\.service$/g, "")}/dist/main.js`);
+        const service = name.replace(/^vigil-|@?\.service$/g, "");
+        // The daemon's heap flags, as every launcher gives them (packages/stack/src/node-flags.ts).
+        expect(svc("ExecStart"), name).toBe(["/opt/vigil/bin/node", ...nodeFlagsOf(service), `/opt/vigil/services/${service}/dist/main.js`].join(" "));
         expect(u.get("Service")!.get("Environment")!.join(" "), name).toContain("VIGIL_CONFIG=/etc/vigil/vigil.yaml");
       }
       // Only capture may touch a device, and only the ring.

@@ -3,6 +3,7 @@ export * from "./nats.js";
 export * from "./nats-auth.js";
 export * from "./console-login.js";
 export * from "./services.js";
+export * from "./node-flags.js";
 export * from "./config.js";
 export type { OutputTarget } from "./output.js";
 export * from "./pidfiles.js";

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeFlagsOf } from "./node-flags.js";
 import { childOutput, type OutputTarget } from "./output.js";
 
 /** The checkout (src/ and dist/ are both two levels below it). */
@@ -45,15 +46,16 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts `node services/<service>/dist/main.js` from the checkout. */
+/** Starts `node [its heap flags] services/<service>/dist/main.js` from the checkout. */
 export function spawnService(name: string, opts: SpawnServiceOptions = {}): ServiceProcess {
   const env: Record<string, string> = {};
   const inherit = opts.inheritVigilEnv ?? false;
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (inherit || !k.startsWith("VIGIL_"))) env[k] = v;
   if (opts.configFile) env.VIGIL_CONFIG = opts.configFile;
   Object.assign(env, opts.env);
-  const main = mainOf(opts.service ?? name);
-  const node = [...(opts.nodeArgs ?? []), main];
+  const service = opts.service ?? name;
+  // The caller's options come after the daemon's own, so that they win where both set one.
+  const node = [...nodeFlagsOf(service), ...(opts.nodeArgs ?? []), mainOf(service)];
   const [cmd, args] = opts.ns ? ["ip", ["netns", "exec", opts.ns, process.execPath, ...node]] : [process.execPath, node];
   const log = opts.log ?? "buffer";
   const out = childOutput(log);
