@@ -56,6 +56,42 @@ describe("ShardMerger", () => {
     expect(out.map(([s]) => s)).toEqual([1, 3, 3]);
   });
 
+  it("releases the same order as taking the lowest (time, shard) head one record at a time, over many shards with ties and times that go back", () => {
+    let seed = 12345;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    for (let round = 0; round < 20; round++) {
+      const shards = 1 + rnd(16);
+      const { m, out } = collect();
+      m.setShards(Array.from({ length: shards }, (_, i) => i));
+      const queued: number[][] = Array.from({ length: shards }, () => []);
+      const want: Array<[number, number]> = [];
+      // The reference: every shard's records in arrival order; release the lowest head up to the watermark.
+      const release = (wm: number) => {
+        for (;;) {
+          let best = -1;
+          for (let s = 0; s < shards; s++) if (queued[s].length && (best < 0 || queued[s][0] < queued[best][0])) best = s;
+          if (best < 0 || queued[best][0] > wm) return;
+          want.push([best, queued[best].shift()!]);
+        }
+      };
+      const maxTs = new Array<number>(shards).fill(-Infinity);
+      let t = 1000;
+      for (let b = 0; b < 60; b++) {
+        const shard = rnd(shards);
+        // Coarse times (ties across shards), now and then one earlier than the shard's last.
+        const times = Array.from({ length: 1 + rnd(40) }, () => (t += rnd(3)) - (rnd(10) === 0 ? rnd(20) : 0));
+        m.push(shard, batch(shard, times));
+        queued[shard].push(...times);
+        for (const x of times) maxTs[shard] = Math.max(maxTs[shard], x);
+        m.drain();
+        release(Math.min(...maxTs));
+      }
+      m.drain(true);
+      release(Infinity);
+      expect(out, `round ${round}, ${shards} shards`).toEqual(want);
+    }
+  });
+
   it("stops waiting for a shard silent longer than idleMs", () => {
     let now = 0;
     const { m, out } = collect(100, () => now);
