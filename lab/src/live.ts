@@ -108,12 +108,14 @@ async function httpOk(lab: Lab, host: LabHost, v6 = false): Promise<boolean> {
 }
 
 /** Seconds to connect for an HTTP request from the host to the victim, or null when it failed. */
-async function httpConnect(lab: Lab, host: LabHost): Promise<number | null> {
+async function httpConnect(lab: Lab, host: LabHost, why?: (reason: string) => void): Promise<number | null> {
+  const t = performance.now();
   try {
-    const out = await lab.exec(host, ["curl", "-s", "-o", "/dev/null", "--max-time", "2", "-f", "-w", "%{time_connect}", `http://${labAddress4("victim")}/`], 10_000);
+    const out = await lab.exec(host, ["curl", "-s", "-S", "-o", "/dev/null", "--max-time", "2", "-f", "-w", "%{time_connect}", `http://${labAddress4("victim")}/`], 10_000);
     const s = Number(out.trim());
     return Number.isFinite(s) ? s : null;
-  } catch {
+  } catch (err) {
+    why?.(`${((performance.now() - t) / 1000).toFixed(2)} s: ${(err as Error).message.trim().split("\n").slice(-2).join(" / ")}`);
     return null;
   }
 }
@@ -231,7 +233,7 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
         }
         // Once the expiry is announced, the first try must get through at once: a SYN still dropped
         // shows as a connect time of a second or more (the retransmission).
-        const probe = await httpConnect(lab, host);
+        const probe = await httpConnect(lab, host, (why) => log(`${attack}: the first request after the expiry event failed after ${why}`));
         res.connect_s_after_expiry = probe;
         let ok = probe !== null;
         for (let i = 0; i < 4 && !ok; i++) {

@@ -91,6 +91,8 @@ export class RulesService extends EventEmitter<Watchers> {
   private readonly by: string;
   private readonly log: Logger;
   private stopped = false;
+  /** Rules past their expiry on their way out of the kernel (expireOnceRemoved). */
+  private readonly expiring = new Set<number>();
 
   constructor(private readonly opts: RulesServiceOptions) {
     super();
@@ -357,8 +359,24 @@ export class RulesService extends EventEmitter<Watchers> {
 
   private sweep(): void {
     this.warmup.tick(nowS());
-    for (const r of this.rules.expired(nowS())) this.expire(r, "expiry");
+    for (const r of this.rules.expired(nowS())) this.expireOnceRemoved(r);
     this.updateGauges();
+  }
+
+  /**
+   * Takes a rule past its expiry out of the kernel, then ends it and announces it. Whoever hears
+   * the expiry may act on it at once (a client retries, a user watching the console): announced
+   * before the kernel let go, its first packets would still be dropped. Until then the rule stays
+   * in the table, inactive; a verdict for its address meanwhile ends it at once (expire()) before
+   * deciding, and a rule of the same id blocked again is not this one.
+   */
+  private expireOnceRemoved(rule: Rule): void {
+    if (this.expiring.has(rule.id)) return;
+    this.expiring.add(rule.id);
+    void this.queue.enforce([], [rule]).then(() => {
+      this.expiring.delete(rule.id);
+      if (this.rules.get(rule.id)?.rule === rule) void this.unset(rule, RuleEvent_Kind.KIND_EXPIRED, "expiry", "expiry", false);
+    });
   }
 
   private expire(rule: Rule, by: string): void {
