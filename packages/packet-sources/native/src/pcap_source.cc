@@ -223,13 +223,7 @@ class PcapSource final : public Source {
       offset_.store(lastGood_, std::memory_order_relaxed);
       if (rc == 0) break;  // end of file
       if (rc == PCAP_ERROR_BREAK || halted()) return;
-      if (rc < 0) {
-        fail("VIGIL_ERR_PCAP",
-             "corrupt or truncated capture file " + path_ + " at byte " + std::to_string(lastGood_) + ": " +
-                 pcap_geterr(p_),
-             path_, lastGood_);
-        return;
-      }
+      if (rc < 0) return corrupt(pcap_geterr(p_));
     }
   }
 
@@ -249,14 +243,14 @@ class PcapSource final : public Source {
       offset_.store(lastGood_, std::memory_order_relaxed);
       if (rc == ClassicPcapReader::Result::End) break;
       if (halted()) return;
-      if (rc == ClassicPcapReader::Result::Error) {
-        fail("VIGIL_ERR_PCAP",
-             "corrupt or truncated capture file " + path_ + " at byte " + std::to_string(records_->offset()) + ": " +
-                 records_->error(),
-             path_, records_->offset());
-        return;
-      }
+      if (rc == ClassicPcapReader::Result::Error) return corrupt(records_->error());
     }
+  }
+
+  // The file breaks after the last good record: either reader's words for why, with its byte offset.
+  void corrupt(const std::string& why) {
+    fail("VIGIL_ERR_PCAP", "corrupt or truncated capture file " + path_ + " at byte " + std::to_string(lastGood_) + ": " + why,
+         path_, lastGood_);
   }
 
  private:
