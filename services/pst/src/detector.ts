@@ -9,7 +9,24 @@ import type { Shape } from "./shape.js";
 import { TIER_NONE, TIER_SUSPICION, significant } from "./significance.js";
 import { Lanes } from "./lanes.js";
 import { composeVerdict } from "./verdict.js";
-import { addressWords, attackGoesOn, count, dominantModel, findWindow, freeKey, newRecent, newWindow, notePeer, noteRecent, type PendingSource, type Window } from "./windows.js";
+import {
+  addressWords,
+  attackGoesOn,
+  count,
+  countHeld,
+  dominantModel,
+  findWindow,
+  freeKey,
+  isFirstConnection,
+  newRecent,
+  newWindow,
+  notePeer,
+  noteRecent,
+  type AddressHolder,
+  type FirstLocalConnection,
+  type PendingSource,
+  type Window,
+} from "./windows.js";
 
 export { Shape, shapeOf } from "./shape.js";
 export { binomialTail } from "./significance.js";
@@ -112,7 +129,8 @@ export class Detector implements JudgementSink {
   fragments = 0;
   verdicts = 0;
   private readonly windows: Array<Map<number, Window>>;
-  private readonly localWindows: Array<Map<number, Window>>;
+  /** Per local address: its window, or its first connection until a second comes. */
+  private readonly localWindows: Array<Map<number, Window | FirstLocalConnection>>;
   private readonly pending: Array<Map<number, PendingSource>>;
   /** Per shard, one lane per capture source: connections, clock and windows are per lane. */
   private readonly lanes: Lanes;
@@ -286,21 +304,49 @@ export class Detector implements JudgementSink {
     }
     const lHash = c.localHash;
     const locals = this.localWindows[lane];
-    let lw = findWindow(locals, lHash, fam, c.localWords);
-    if (!lw) {
-      lw = newWindow(freeKey(locals, lHash), fam, addressWords(c.localWords), lane, now + o.windowSeconds);
-      lw.sources = new Map();
-      locals.set(lw.key, lw);
-    }
     const shape = c.shape;
     const localPort = c.localPort;
     const hash = c.hash;
     this.pendingEvidence = null;
+    const found = findWindow(locals, lHash, fam, c.localWords);
+    let lw: Window | undefined;
+    let local: AddressHolder;
+    if (found === undefined && o.floodMinConnections > 1 && o.floodMinSources > 1) {
+      // One connection never makes a flood: the window waits for a second.
+      const key = freeKey(locals, lHash);
+      const evidence = (this.pendingEvidence = c.evidence(score, model.name));
+      const first: FirstLocalConnection = {
+        first: true,
+        key,
+        family: fam,
+        words: addressWords(c.localWords),
+        lane,
+        address: "",
+        closeAt: now + o.windowSeconds,
+        anomalous,
+        score,
+        model,
+        localPort,
+        shape,
+        hash,
+        source: rHash,
+        evidence,
+      };
+      locals.set(key, first);
+      local = first;
+    } else {
+      if (found === undefined) {
+        lw = newWindow(freeKey(locals, lHash), fam, addressWords(c.localWords), lane, now + o.windowSeconds);
+        lw.sources = new Map();
+        locals.set(lw.key, lw);
+      } else lw = isFirstConnection(found) ? this.promoteLocal(found) : found;
+      local = lw;
+    }
     if (w) {
       this.addTo(w, c, anomalous, score, model, localPort, shape, hash);
-      notePeer(w, lHash, lw);
+      notePeer(w, lHash, local);
     }
-    this.addTo(lw, c, anomalous, score, model, localPort, shape, hash);
+    if (lw) this.addTo(lw, c, anomalous, score, model, localPort, shape, hash);
     if (defer) {
       const key = freeKey(pending, rHash);
       const evidence = (this.pendingEvidence ??= c.evidence(score, model.name));
@@ -318,12 +364,14 @@ export class Detector implements JudgementSink {
         shape,
         hash,
         localHash: lHash,
-        local: lw,
+        local,
         evidence,
       });
     }
-    const sources = lw.sources!;
-    if (sources.size < MAX_SOURCES_TRACKED || sources.has(rHash)) sources.set(rHash, (sources.get(rHash) ?? 0) + 1);
+    if (lw) {
+      const sources = lw.sources!;
+      if (sources.size < MAX_SOURCES_TRACKED || sources.has(rHash)) sources.set(rHash, (sources.get(rHash) ?? 0) + 1);
+    }
     // Blocking should not wait for the window to close: the verdict goes out with the connection
     // that makes the evidence significant. Re-testing on every suspicious connection is a
     // sequential test; by the union bound m looks keep the false-alarm rate below m·alpha.
@@ -368,12 +416,20 @@ export class Detector implements JudgementSink {
 
   /** The source's second suspicious connection: its window starts with the first one, as if it had always been there. */
   private addPending(w: Window, p: PendingSource): void {
-    const e = p.evidence;
-    count(w, p.anomalous, p.score, p.model, p.localPort, p.shape, e.packets, e.firstTs, e.lastTs);
+    countHeld(w, p);
     w.judged += p.normal;
-    w.evidenceSeen.push(p.hash);
-    w.evidence.push(e);
     notePeer(w, p.localHash, p.local);
+  }
+
+  /** A local address's second suspicious connection: its window starts with the first, in the first's place in the map. */
+  private promoteLocal(f: FirstLocalConnection): Window {
+    const lw = newWindow(f.key, f.family, f.words, f.lane, f.closeAt);
+    lw.address = f.address;
+    lw.sources = new Map<number, number>().set(f.source, 1);
+    countHeld(lw, f);
+    // Same key: the map keeps its place, so windows still close in the order they opened.
+    this.localWindows[f.lane].set(f.key, lw);
+    return lw;
   }
 
   private addTo(win: Window, c: JudgedConnection, anomalous: boolean, score: number, model: PstModel, localPort: number, shape: Shape, hash: number): void {
@@ -409,6 +465,8 @@ export class Detector implements JudgementSink {
     for (const lw of locals.values()) {
       if (lw.closeAt > now) break;
       locals.delete(lw.key);
+      // Deferred only where one connection cannot make a flood.
+      if (isFirstConnection(lw)) continue;
       // Sources with enough anomalies of their own get their own verdict; the rest may be a spoofed flood.
       let rest = 0;
       let sources = 0;

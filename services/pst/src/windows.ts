@@ -44,7 +44,7 @@ export interface Window {
   lastTs: number;
   /**
    * Remote windows: connections per local address (by hash), and the local addresses' text; null
-   * until the first (a local window has none, and a flood opens a local window per connection).
+   * until the first (a local window has none).
    */
   peers: Map<number, number> | null;
   peerText: Map<number, string> | null;
@@ -71,27 +71,65 @@ export interface Window {
 }
 
 /**
- * A source seen with one suspicious connection so far. Most never get a second (each packet of a
- * spoofed flood comes from a new address), so a full window is only built on the second.
+ * An address's first suspicious connection, held instead of a window: a scan or a spoofed flood
+ * brings a new address with nearly every connection, and a window (maps of peers, ports and
+ * models, evidence lists) costs ten objects. The window is built on the second (countHeld).
  */
-export interface PendingSource {
+export interface HeldConnection {
   key: number;
   family: number;
-  /** The first four: the evidence's client words (a pending source is a remote client). */
   words: ArrayLike<number>;
   closeAt: number;
-  /** Connections judged normal since. */
-  normal: number;
   anomalous: boolean;
   score: number;
   model: PstModel;
   localPort: number;
   shape: Shape;
   hash: number;
-  localHash: number;
-  /** The local address's window: its address is formatted only if the source gets a window of its own (most never do). */
-  local: Window;
   evidence: RawEvidence;
+}
+
+/** A remote source's first suspicious connection. Most never get a second (each packet of a spoofed flood comes from a new address). */
+export interface PendingSource extends HeldConnection {
+  /** The first four: the evidence's client words (a pending source is a remote client). */
+  words: ArrayLike<number>;
+  /** Connections judged normal since. */
+  normal: number;
+  localHash: number;
+  /** The local address (its window, or its first connection): formatted only if the source gets a window of its own (most never do). */
+  local: AddressHolder;
+}
+
+/**
+ * A local address's first suspicious connection (many never get a second: a scan across a
+ * router's networks). It sits in the local windows' map under the key and at the place its
+ * window takes over (see promoteLocal in detector.ts), so windows still close in opening order.
+ */
+export interface FirstLocalConnection extends HeldConnection {
+  first: true;
+  lane: number;
+  address: string;
+  /** The remote address's hash (the window's first source). */
+  source: number;
+}
+
+/** Counts a held connection into the window built for its address, as if the window had opened with it. */
+export function countHeld(w: Window, h: HeldConnection): void {
+  const e = h.evidence;
+  count(w, h.anomalous, h.score, h.model, h.localPort, h.shape, e.packets, e.firstTs, e.lastTs);
+  w.evidenceSeen.push(h.hash);
+  w.evidence.push(e);
+}
+
+export function isFirstConnection(w: Window | FirstLocalConnection): w is FirstLocalConnection {
+  return (w as FirstLocalConnection).first === true;
+}
+
+/** What a source's window needs of a local address: its text, formatted once. */
+export interface AddressHolder {
+  family: number;
+  words: ArrayLike<number>;
+  address: string;
 }
 
 /**
@@ -161,14 +199,14 @@ export function dominantModel(w: Window): ModelTally | null {
 }
 
 /** Counts a connection of a source's window to a local address (its window). */
-export function notePeer(w: Window, localHash: number, local: Window): void {
+export function notePeer(w: Window, localHash: number, local: AddressHolder): void {
   const texts = (w.peerText ??= new Map());
   if (!texts.has(localHash)) texts.set(localHash, addressOf(local));
   const peers = (w.peers ??= new Map());
   peers.set(localHash, (peers.get(localHash) ?? 0) + 1);
 }
 
-export function addressOf(w: Window): string {
+export function addressOf(w: AddressHolder): string {
   if (!w.address) w.address = formatAddressWords(w.words, 0, w.family);
   return w.address;
 }

@@ -233,6 +233,63 @@ describe("judging and verdicts", () => {
     expect(verdicts[0].connections).toBe(600);
   });
 
+  describe("a local address's first suspicious connection, held until a second comes", () => {
+    // A closed port's answer: judged (suspicious) as soon as the reset arrives.
+    const refused: Step[] = [{ from: "c", flags: S }, { from: "s", flags: R | A }];
+    const flood = { minConnections: 1000, minSuspicious: 1000, floodMinConnections: 3, floodMinSources: 3, windowSeconds: 60 };
+
+    it("counts into the flood's verdict as if the window had opened with it", () => {
+      const { det, verdicts, judged } = detector(flood);
+      const w = new RecordWriter();
+      let ts = T0;
+      for (let i = 0; i < 3; i++) ts = conv(w, `203.0.113.${10 + i}`, 40000 + i, "192.168.9.10", 8000 + i, refused, ts + 1);
+      det.processRecords(0, "flood", w.bytes());
+      expect(judged.map((j) => j.reason)).toEqual(["rst", "rst", "rst"]);
+      det.endOfStream(0);
+      expect(verdicts).toHaveLength(1);
+      const v = verdicts[0];
+      expect(v).toMatchObject({ aggregate: true, localAddress: "192.168.9.10", connections: 3, packets: 6, localPorts: [8000, 8001, 8002], firstTs: T0 + 1 });
+      expect(v.summary).toContain("from 3 sources");
+      // One sequence, kept once: the first connection's.
+      expect(v.pst!.connections.map((e) => `${e.client}:${e.clientPort}`)).toEqual(["203.0.113.10:40000"]);
+    });
+
+    it("keeps its place: a window that opened with it closes before windows opened after it", () => {
+      const { det, verdicts } = detector(flood);
+      const w = new RecordWriter();
+      // .10's first connection, then .20's whole flood, then the rest of .10's.
+      conv(w, "203.0.113.1", 40000, "192.168.9.10", 8000, refused, T0);
+      for (let i = 0; i < 3; i++) conv(w, `203.0.113.${30 + i}`, 41000 + i, "192.168.9.20", 9000, refused, T0 + 1 + i * 0.01);
+      for (let i = 0; i < 2; i++) conv(w, `203.0.113.${2 + i}`, 40001 + i, "192.168.9.10", 8000, refused, T0 + 2 + i * 0.01);
+      det.processRecords(0, "flood", w.bytes());
+      expect(verdicts).toHaveLength(0);
+      // Past .10's window (opened at T0) but not .20's (T0 + 1): only .10's closes.
+      const later = new RecordWriter();
+      conv(later, "203.0.113.99", 50000, "192.168.9.99", 443, [{ from: "c", flags: S }], T0 + 60.5);
+      det.processRecords(0, "flood", later.bytes());
+      expect(verdicts.map((v) => v.localAddress)).toEqual(["192.168.9.10"]);
+      expect(verdicts[0]).toMatchObject({ connections: 3, firstTs: T0 });
+    });
+
+    it("closes alone without a verdict, and a flood one connection long is still reported where configured so", () => {
+      const quiet = detector(flood);
+      const w = new RecordWriter();
+      for (let i = 0; i < 50; i++) conv(w, `203.0.113.${i + 1}`, 40000 + i, `192.168.${i}.10`, 8000, refused, T0 + i * 0.01);
+      quiet.det.processRecords(0, "scan", w.bytes());
+      // Each source pending, each local address held at its first connection.
+      expect(quiet.det.pendingWindows()).toBe(100);
+      quiet.det.endOfStream(0);
+      expect(quiet.verdicts).toEqual([]);
+      expect(quiet.det.pendingWindows()).toBe(0);
+
+      const eager = detector({ ...flood, floodMinConnections: 1, floodMinSources: 1 });
+      eager.det.processRecords(0, "scan", w.bytes());
+      eager.det.endOfStream(0);
+      expect(eager.verdicts).toHaveLength(50);
+      expect(eager.verdicts.every((v) => v.aggregate && v.connections === 1)).toBe(true);
+    });
+  });
+
   it("brute force: many short sessions from one source that the server ends are one verdict", () => {
     // 8 s of sessions: renewed verdicts are tested on their own above.
     const { det, verdicts } = detector({ verdictUpdateSeconds: 0 });
