@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { childOutput, type OutputTarget } from "./output.js";
+import { spawnWithOutput, type OutputTarget } from "./output.js";
 import { freePort, portOpen } from "./ports.js";
 import { stopChild } from "./services.js";
 
@@ -51,10 +51,10 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       mkdirSync(opts.store, { recursive: true });
       args.push("-js", "-sd", opts.store);
     }
-    const out = childOutput(log);
-    const p = spawn(process.env.NATS_SERVER ?? "nats-server", args, { stdio: ["ignore", out.stdio, out.stdio], detached: opts.detached });
+    const { child: p, output } = spawnWithOutput(log, (stdio) =>
+      spawn(process.env.NATS_SERVER ?? "nats-server", args, { stdio: ["ignore", stdio, stdio], detached: opts.detached }),
+    );
     proc = p;
-    const output = out.collect(p);
     let spawnError: Error | null = null;
     p.once("error", (e) => (spawnError = e));
     const deadline = Date.now() + timeoutMs;

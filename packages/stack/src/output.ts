@@ -11,32 +11,36 @@ export type OutputTarget = "inherit" | "buffer" | { file: string };
 
 const KEEP = 50_000;
 
-/** The child's stdout and stderr, and how to read back the tail of what it wrote once it runs. */
-export interface ChildOutput {
-  stdio: "inherit" | "pipe" | number;
-  /** Call once the child is spawned (or failed to): returns a reader of its output's tail. */
-  collect(child: ChildProcess): () => string;
+/** A started child, and a reader of the tail of what it wrote. */
+export interface ChildWithOutput {
+  child: ChildProcess;
+  output: () => string;
 }
 
 /**
- * A file target is opened here and handed to the child as its stdout and
- * stderr, so the child writes its log straight to the file: no pipe through
- * the launcher, whose event loop would otherwise handle every log line (and
- * whose lag would block a child writing its log synchronously).
+ * Starts a child with its stdout and stderr going to `target`: `start` gets what to pass as both.
+ * A file target is opened here and handed to the child as its stdout and stderr, so the child
+ * writes its log straight to the file: no pipe through the launcher, whose event loop would
+ * otherwise handle every log line (and whose lag would block a child writing its log
+ * synchronously). Our copy of the descriptor is closed once `start` returns or throws.
  */
-export function childOutput(target: OutputTarget): ChildOutput {
-  if (target === "inherit") return { stdio: "inherit", collect: () => () => "" };
-  if (target === "buffer") return { stdio: "pipe", collect: bufferTail };
+export function spawnWithOutput(target: OutputTarget, start: (stdio: "inherit" | "pipe" | number) => ChildProcess): ChildWithOutput {
+  if (target === "inherit") return { child: start("inherit"), output: () => "" };
+  if (target === "buffer") {
+    const child = start("pipe");
+    return { child, output: bufferTail(child) };
+  }
   const fd = openSync(target.file, "a");
-  // What the file held before is another run's: the tail starts at this child's first byte.
-  const from = fstatSync(fd).size;
-  return {
-    stdio: fd,
-    collect: () => {
-      closeSync(fd); // the child holds its own copy
-      return () => fileTail(target.file, from);
-    },
-  };
+  let from: number;
+  let child: ChildProcess;
+  try {
+    // What the file held before is another run's: the tail starts at this child's first byte.
+    from = fstatSync(fd).size;
+    child = start(fd);
+  } finally {
+    closeSync(fd); // the child holds its own copy
+  }
+  return { child, output: () => fileTail(target.file, from) };
 }
 
 function bufferTail(child: ChildProcess): () => string {

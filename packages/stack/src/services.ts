@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeFlagsOf } from "./node-flags.js";
-import { childOutput, type OutputTarget } from "./output.js";
+import { spawnWithOutput, type OutputTarget } from "./output.js";
 
 /** The checkout (src/ and dist/ are both two levels below it). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -58,9 +58,7 @@ export function spawnService(name: string, opts: SpawnServiceOptions = {}): Serv
   const node = [...nodeFlagsOf(service), ...(opts.nodeArgs ?? []), mainOf(service)];
   const [cmd, args] = opts.ns ? ["ip", ["netns", "exec", opts.ns, process.execPath, ...node]] : [process.execPath, node];
   const log = opts.log ?? "buffer";
-  const out = childOutput(log);
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", out.stdio, out.stdio], detached: opts.detached });
-  const output = out.collect(child);
+  const { child, output } = spawnWithOutput(log, (stdio) => spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", stdio, stdio], detached: opts.detached }));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once("exit", (code, signal) => r({ code, signal })));
   return { name, child, output, exited, stop: (graceMs = 15_000) => stopChild(child, graceMs) };
 }
