@@ -60,7 +60,7 @@ export function registerMetrics(
   });
   new prom.Gauge({
     name: "vigil_pst_open_windows",
-    help: "Aggregation windows (per source and per local address) still open",
+    help: "Aggregation windows (per source and per local address) still open, with the first connections held until an address gets one",
     registers: [registry],
     collect() {
       this.set(d().pendingWindows());
