@@ -233,10 +233,10 @@ export async function runLive(opts: LiveOptions): Promise<LiveReport> {
         }
         // Once the expiry is announced, the first try must get through at once: a SYN still dropped
         // shows as a connect time of a second or more (the retransmission).
-        const expiredAt = pipeline.seen.ruleEvents.length;
+        const eventsAtExpiry = pipeline.seen.ruleEvents.length;
         const probe = await httpConnect(lab, host, (why) => {
           // A late verdict about this attack may have blocked the attacker again meanwhile.
-          const since = pipeline.seen.ruleEvents.slice(expiredAt).filter((e) => isDropFor(e, attacker));
+          const since = pipeline.seen.ruleEvents.slice(eventsAtExpiry).filter((e) => isDropFor(e, attacker));
           const events = since.map((e) => `${RuleEvent_Kind[e.kind]} at ${e.ts.toFixed(3)}`).join(", ") || "none";
           log(`${attack}: the first request after the expiry event failed after ${why}; rule events of ${attacker} since: ${events}`);
         });

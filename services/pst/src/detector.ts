@@ -19,6 +19,7 @@ import {
   freeKey,
   isFirstConnection,
   newRecent,
+  newLocalWindow,
   newWindow,
   notePeer,
   noteRecent,
@@ -311,8 +312,8 @@ export class Detector implements JudgementSink {
     const found = findWindow(locals, lHash, fam, c.localWords);
     let lw: Window | undefined;
     let local: AddressHolder;
-    if (found === undefined && o.floodMinConnections > 1 && o.floodMinSources > 1) {
-      // One connection never makes a flood: the window waits for a second.
+    if (found === undefined && (o.floodMinConnections > 1 || o.floodMinSources > 1)) {
+      // One connection from one source never makes a flood: the window waits for a second.
       const key = freeKey(locals, lHash);
       const evidence = (this.pendingEvidence = c.evidence(score, model.name));
       const first: FirstLocalConnection = {
@@ -336,8 +337,7 @@ export class Detector implements JudgementSink {
       local = first;
     } else {
       if (found === undefined) {
-        lw = newWindow(freeKey(locals, lHash), fam, addressWords(c.localWords), lane, now + o.windowSeconds);
-        lw.sources = new Map();
+        lw = newLocalWindow(freeKey(locals, lHash), fam, addressWords(c.localWords), lane, now + o.windowSeconds);
         locals.set(lw.key, lw);
       } else lw = isFirstConnection(found) ? this.promoteLocal(found) : found;
       local = lw;
@@ -423,9 +423,9 @@ export class Detector implements JudgementSink {
 
   /** A local address's second suspicious connection: its window starts with the first, in the first's place in the map. */
   private promoteLocal(f: FirstLocalConnection): Window {
-    const lw = newWindow(f.key, f.family, f.words, f.lane, f.closeAt);
+    const lw = newLocalWindow(f.key, f.family, f.words, f.lane, f.closeAt);
     lw.address = f.address;
-    lw.sources = new Map<number, number>().set(f.source, 1);
+    lw.sources!.set(f.source, 1);
     countHeld(lw, f);
     // Same key: the map keeps its place, so windows still close in the order they opened.
     this.localWindows[f.lane].set(f.key, lw);
@@ -465,7 +465,7 @@ export class Detector implements JudgementSink {
     for (const lw of locals.values()) {
       if (lw.closeAt > now) break;
       locals.delete(lw.key);
-      // Deferred only where one connection cannot make a flood.
+      // Held only where one connection from one source cannot make a flood.
       if (isFirstConnection(lw)) continue;
       // Sources with enough anomalies of their own get their own verdict; the rest may be a spoofed flood.
       let rest = 0;

@@ -170,6 +170,13 @@ export function newWindow(key: number, family: number, words: ArrayLike<number>,
   };
 }
 
+/** A local address's window: it also counts the anomalous connections of each remote source (flood aggregation). */
+export function newLocalWindow(key: number, family: number, words: ArrayLike<number>, lane: number, closeAt: number): Window {
+  const w = newWindow(key, family, words, lane, closeAt);
+  w.sources = new Map();
+  return w;
+}
+
 /**
  * Windows keyed by address hash without building strings per connection:
  * the stored address words settle a collision, which moves the key forward (as a signed 32-bit
